@@ -1,0 +1,162 @@
+"""The backend contract: queue, state, cron fires, traces and logs, stream fan-out.
+
+A backend is one class with a small set of primitives. The engine batches its writes into
+`Batch` objects so that a handler's emits and its acknowledgement commit together, and many
+finished deliveries share one commit. Behaviour tests in tests/runtime run against every backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from app.types import Batch, DeadLetter, Delivery, LogEntry, Message, Span
+
+__all__ = ["Backend", "QueueStats"]
+
+QueueStats = dict[str, dict[str, int]]
+"""Per step: {"queued": n, "scheduled": n, "in_flight": n, "dead": n}."""
+
+
+class Backend(ABC):
+    """Storage for one Stepline app. Subclasses fill in the abstract primitives."""
+
+    name: str = "abstract"
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[asyncio.Queue[Any]]] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> bool:
+        """True while the storage answers."""
+
+    # -- queue ------------------------------------------------------------------------------
+    @abstractmethod
+    async def write(self, batch: Batch) -> None:
+        """Commit a batch atomically: enqueue messages (dedup by key), settle outcomes,
+        record spans and logs. Nothing of it is visible unless all of it is."""
+
+    @abstractmethod
+    async def claim(self, wants: Mapping[str, int], lease: Mapping[str, float]) -> list[Delivery]:
+        """Lease up to `wants[step]` due deliveries of each step for `lease[step]` seconds.
+        The returned deliveries carry their attempt number (1 on the first claim)."""
+
+    @abstractmethod
+    async def release(self, deliveries: list[Delivery]) -> None:
+        """Give claimed deliveries back unfinished, due at once (graceful shutdown)."""
+
+    @abstractmethod
+    async def pending(self, step: str | None = None) -> int:
+        """Deliveries not yet settled (due, scheduled for retry or in flight)."""
+
+    @abstractmethod
+    async def queue_stats(self) -> QueueStats: ...
+
+    @abstractmethod
+    async def queued(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Unsettled deliveries, oldest first, for display."""
+
+    @abstractmethod
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    @abstractmethod
+    async def replay(self, ids: list[str] | None = None) -> int:
+        """Move dead letters (all when `ids` is None) back to the queue; return how many."""
+
+    # -- state ------------------------------------------------------------------------------
+    @abstractmethod
+    async def state_get(self, group: str, key: str) -> tuple[bool, Any]:
+        """(found, value) for a live key."""
+
+    @abstractmethod
+    async def state_set(self, group: str, key: str, value: Any, ttl: float | None) -> None: ...
+
+    @abstractmethod
+    async def state_delete(self, group: str, key: str) -> bool: ...
+
+    @abstractmethod
+    async def state_list(self, group: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    async def state_clear(self, group: str) -> int: ...
+
+    @abstractmethod
+    async def state_groups(self) -> list[str]: ...
+
+    @abstractmethod
+    async def state_update(
+        self, group: str, key: str, fn: Callable[[Any], Any], default: Any
+    ) -> Any:
+        """Apply `fn` to the current value atomically; `fn` may be called again on conflict."""
+
+    async def state_increment(self, group: str, key: str, by: int | float) -> int | float:
+        return await self.state_update(group, key, lambda v: (v or 0) + by, 0)
+
+    async def state_ttl(self, group: str, key: str) -> float | None:
+        """Seconds left before the key expires, None when it never does."""
+        return None
+
+    # -- cron -------------------------------------------------------------------------------
+    @abstractmethod
+    async def try_fire(self, step: str, tick: float, message: Message) -> bool:
+        """Record the fire of `step` for `tick` and enqueue `message`, once across processes.
+        False when this tick (or a later one) was already fired."""
+
+    @abstractmethod
+    async def last_fire(self, step: str) -> float | None: ...
+
+    # -- traces and logs --------------------------------------------------------------------
+    @abstractmethod
+    async def spans(
+        self,
+        *,
+        trace_id: str | None = None,
+        step: str | None = None,
+        status: str | None = None,
+        limit: int = 200,
+    ) -> list[Span]:
+        """Recorded spans, newest first."""
+
+    @abstractmethod
+    async def logs(
+        self, *, trace_id: str | None = None, step: str | None = None, limit: int = 200
+    ) -> list[LogEntry]:
+        """Recorded log entries, newest first."""
+
+    @abstractmethod
+    async def prune(self) -> None:
+        """Trim finished records to their retention bounds and drop expired keys."""
+
+    # -- stream fan-out ---------------------------------------------------------------------
+    async def publish(self, stream: str, payload: dict[str, Any]) -> None:
+        """Deliver `payload` to every subscriber of `stream` (in this process by default)."""
+        self._deliver_local(stream, payload)
+
+    def _deliver_local(self, stream: str, payload: dict[str, Any]) -> None:
+        for queue in self._subscribers.get(stream, ()):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(payload)
+
+    async def subscribe(self, stream: str) -> AsyncIterator[dict[str, Any]]:
+        """Messages published to `stream` from now on, until the consumer stops."""
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1000)
+        self._subscribers.setdefault(stream, set()).add(queue)
+        await self._subscribed(stream)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers[stream].discard(queue)
+
+    async def _subscribed(self, stream: str) -> None:  # noqa: B027
+        """Hook for backends that fan out across processes."""

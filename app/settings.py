@@ -1,0 +1,62 @@
+"""Every STEPLINE_* setting in one pydantic-settings class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Runtime settings, read from the environment (and `.env`) with the `STEPLINE_` prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STEPLINE_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    steps: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [Path("steps")],
+        description="Directories searched recursively for *_step.py files (':'-separated).",
+    )
+    db: Path = Field(Path(".stepline/stepline.db"), description="SQLite database file.")
+    config_dir: Path = Field(Path("config"), description="Directory of the user's YAML files.")
+    host: str = "127.0.0.1"
+    port: int = Field(3000, ge=0, le=65535)
+    mode: Literal["dev", "start", "worker", "cli"] = "cli"
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "STEPLINE_REDIS_URL"),
+    )
+    redis_prefix: str = Field("stepline", description="Key prefix so apps can share one Redis.")
+    workbench_token: str | None = None
+    dedup_ttl: float = Field(7 * 24 * 3600, gt=0, description="Seconds an emit key is remembered.")
+    lease_seconds: float = Field(30.0, gt=0, description="How long a claimed delivery is held.")
+    retry_base: float = Field(1.0, ge=0, description="First retry delay in seconds.")
+    retry_max: float = Field(300.0, ge=0, description="Longest retry delay in seconds.")
+    poll_interval: float = Field(0.2, gt=0, description="Seconds between polls for due work.")
+    batch_size: int = Field(256, ge=1, description="Most deliveries claimed or committed at once.")
+    concurrency: int = Field(64, ge=1, description="Most handler runs in flight per process.")
+    shutdown_grace: float = Field(10.0, ge=0, description="Seconds running handlers get on stop.")
+    body_limit: int = Field(32 * 1024 * 1024, gt=0, description="Largest request body in bytes.")
+    trace_retention: int = Field(10_000, ge=100, description="Spans kept; older ones are pruned.")
+    log_retention: int = Field(50_000, ge=100, description="Log entries kept.")
+    dead_retention: int = Field(10_000, ge=10, description="Dead letters kept.")
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    log_level: str = "INFO"
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _split_steps(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(p) for p in value.split(":") if p]
+        return value
+
+    @field_validator("db", "config_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()

@@ -1,0 +1,123 @@
+"""The records that move between the engine and a backend, named once."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "Batch",
+    "DeadLetter",
+    "Delivery",
+    "LogEntry",
+    "Message",
+    "Outcome",
+    "Span",
+    "new_id",
+]
+
+
+def new_id() -> str:
+    """A random id (32 hex characters) for traces, spans and messages."""
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class Message:
+    """One emitted event, before the backend fans it out to `steps` (its subscribers)."""
+
+    topic: str
+    data: Any
+    trace_id: str
+    steps: tuple[str, ...] = ()
+    key: str | None = None
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One message for one subscribing step, as claimed by a worker."""
+
+    id: str
+    step: str
+    topic: str
+    data: Any
+    trace_id: str
+    attempt: int
+    created_at: float
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How one run of a delivery ended: `ok` (ack), `retry` at `retry_at`, or `dead`."""
+
+    delivery: Delivery
+    status: Literal["ok", "retry", "dead"]
+    retry_at: float | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+
+@dataclass(slots=True)
+class Span:
+    """One handler run, as shown in traces."""
+
+    trace_id: str
+    step: str
+    kind: str
+    started_at: float
+    span_id: str = field(default_factory=new_id)
+    topic: str | None = None
+    attempt: int = 1
+    duration_ms: float = 0.0
+    status: str = "ok"
+    error: str | None = None
+    emitted: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LogEntry:
+    """A structured log line written by a handler through `ctx.logger`."""
+
+    level: str
+    message: str
+    step: str | None
+    trace_id: str | None
+    span_id: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    ts: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A delivery that failed its last attempt, kept with its error until replayed."""
+
+    id: str
+    step: str
+    topic: str
+    data: Any
+    trace_id: str
+    attempts: int
+    error: str
+    traceback: str
+    failed_at: float
+
+
+@dataclass(slots=True)
+class Batch:
+    """Writes that commit together: a handler's emits commit with its acknowledgement."""
+
+    messages: list[Message] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
+    logs: list[LogEntry] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.messages or self.outcomes or self.spans or self.logs)
+
+    def extend(self, other: Batch) -> None:
+        self.messages.extend(other.messages)
+        self.outcomes.extend(other.outcomes)
+        self.spans.extend(other.spans)
+        self.logs.extend(other.logs)
