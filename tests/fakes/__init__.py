@@ -1,0 +1,1 @@
+"""Loopback fakes of the external services Stepline talks to (see common.py)."""
