@@ -1,0 +1,24 @@
+"""The LLM client both flows share: structured output into pydantic models, within a budget.
+
+A caller builds one `LLMClient.from_env()`, awaits `structured(system=, prompt=, schema=,
+state=ctx.state)` and, on `LLMError` (which includes `LLMUnavailable`: nothing configured),
+falls back to its rule-based path.
+"""
+
+from agents.llm.client import LLMClient
+from agents.llm.errors import LLMError, LLMUnavailable
+from agents.llm.settings import LLMSettings
+from agents.llm.state import StateLike
+from agents.llm.tokens import count_tokens, trim_to_tokens
+from agents.llm.usage import USAGE_GROUP
+
+__all__ = [
+    "USAGE_GROUP",
+    "LLMClient",
+    "LLMError",
+    "LLMSettings",
+    "LLMUnavailable",
+    "StateLike",
+    "count_tokens",
+    "trim_to_tokens",
+]

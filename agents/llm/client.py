@@ -1,0 +1,301 @@
+"""Structured output from any OpenAI-compatible chat server, within a token budget.
+
+Retries on 429/5xx/timeouts are the `openai` client's own (exponential backoff that honours
+`Retry-After`); this module adds the budget, the schema, one corrective retry for invalid
+output, usage accounting, and errors that say what to fix without ever quoting the key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import openai
+from pydantic import BaseModel, ValidationError
+
+from agents.llm.errors import LLMError, LLMUnavailable
+from agents.llm.settings import LLMSettings, ResponseFormat
+from agents.llm.state import StateLike
+from agents.llm.tokens import count_tokens, trim_to_tokens
+from agents.llm.usage import Usage, record_usage
+
+__all__ = ["LLMClient"]
+
+T = TypeVar("T", bound=BaseModel)
+
+logger = logging.getLogger("agents.llm")
+
+# Chat formats add a few tokens of framing per message.
+_MESSAGE_OVERHEAD = 8
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+_DOWNGRADE: dict[ResponseFormat, ResponseFormat] = {
+    "json_schema": "json_object",
+    "json_object": "prompt",
+}
+_unconfigured_reported = False
+
+
+class LLMClient:
+    """One client per process is enough; it is safe to share between concurrent handlers."""
+
+    def __init__(self, settings: LLMSettings | None = None) -> None:
+        self.settings = settings if settings is not None else LLMSettings()
+        # Lowered for good when a server rejects a format, so later calls skip the failed try.
+        self._format: ResponseFormat = self.settings.response_format
+        self._openai: openai.AsyncOpenAI | None = None
+
+    @classmethod
+    def from_env(cls) -> LLMClient:
+        """Client from OPENAI_* / LLM_* variables; says once per process when none is set."""
+        global _unconfigured_reported
+        client = cls(LLMSettings())
+        if not client.configured and not _unconfigured_reported:
+            _unconfigured_reported = True
+            logger.warning(
+                "LLM not configured (set OPENAI_API_KEY, or OPENAI_BASE_URL for a local "
+                "server): flows use their built-in rules instead"
+            )
+        return client
+
+    @property
+    def configured(self) -> bool:
+        return self.settings.configured
+
+    def count_tokens(self, text: str) -> int:
+        return count_tokens(text)
+
+    def trim(self, text: str, max_tokens: int) -> str:
+        return trim_to_tokens(text, max_tokens)
+
+    async def aclose(self) -> None:
+        if self._openai is not None:
+            await self._openai.close()
+            self._openai = None
+
+    async def __aenter__(self) -> LLMClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def structured(
+        self,
+        *,
+        system: str,
+        prompt: str,
+        schema: type[T],
+        max_input_tokens: int | None = None,
+        state: StateLike | None = None,
+    ) -> T:
+        """Ask for a `schema` instance; `prompt` is trimmed to fit the budget first.
+
+        Raises `LLMUnavailable` when no server is configured and `LLMError` when no valid
+        answer came back (server failure after retries, or invalid output twice).
+        """
+        if not self.configured:
+            raise LLMUnavailable(
+                "LLM not configured: set OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)"
+            )
+        budget = max_input_tokens or self.settings.max_input_tokens
+        messages = self._messages(system, prompt, schema, budget)
+        content = await self._complete(messages, schema, state)
+        try:
+            return _parse(content, schema)
+        except (ValidationError, ValueError) as exc:
+            reason = _short_reason(exc)
+        logger.info("llm output did not match %s, asking once more: %s", schema.__name__, reason)
+        messages += [
+            {"role": "assistant", "content": trim_to_tokens(content, 1_000)},
+            {
+                "role": "user",
+                "content": f"That reply was not valid: {reason}. Reply again with only a "
+                "JSON object that matches the schema.",
+            },
+        ]
+        content = await self._complete(messages, schema, state)
+        try:
+            return _parse(content, schema)
+        except (ValidationError, ValueError) as exc:
+            raise LLMError(
+                f"the model's output did not match {schema.__name__} after a corrective retry: "
+                f"{_short_reason(exc)}"
+            ) from None
+
+    def _messages(
+        self, system: str, prompt: str, schema: type[BaseModel], budget: int
+    ) -> list[dict[str, str]]:
+        if self._format != "json_schema":
+            # Without server-side schemas the model learns the shape from the instructions.
+            system = (
+                f"{system}\n\nReply with only a JSON object that matches this JSON schema:\n"
+                f"{json.dumps(schema.model_json_schema(), separators=(',', ':'))}"
+            )
+        room = budget - count_tokens(system) - 2 * _MESSAGE_OVERHEAD
+        if room < 1:
+            raise LLMError(
+                f"the system prompt alone exceeds the input budget of {budget} tokens: "
+                "raise LLM_MAX_INPUT_TOKENS or shorten the instructions"
+            )
+        trimmed = trim_to_tokens(prompt, room)
+        if trimmed is not prompt:
+            logger.info(
+                "llm prompt trimmed from %d to %d tokens to fit the budget of %d",
+                count_tokens(prompt),
+                count_tokens(trimmed),
+                budget,
+            )
+        return [{"role": "system", "content": system}, {"role": "user", "content": trimmed}]
+
+    async def _complete(
+        self, messages: list[dict[str, str]], schema: type[BaseModel], state: StateLike | None
+    ) -> str:
+        while True:
+            started = time.perf_counter()
+            try:
+                completion = await self._client().chat.completions.create(
+                    model=self.settings.model,
+                    messages=messages,  # type: ignore[arg-type]
+                    **self._format_args(schema),
+                )
+            except openai.BadRequestError as exc:
+                if self._format in _DOWNGRADE and _about_response_format(exc):
+                    logger.warning(
+                        "llm server rejected response_format %s; using %s from now on",
+                        self._format,
+                        _DOWNGRADE[self._format],
+                    )
+                    self._format = _DOWNGRADE[self._format]
+                    messages = self._with_schema_instructions(messages, schema)
+                    continue
+                await self._record_failure(started, state)
+                raise self._error(exc) from None
+            except openai.OpenAIError as exc:
+                await self._record_failure(started, state)
+                raise self._error(exc) from None
+            latency_ms = (time.perf_counter() - started) * 1000
+            usage = completion.usage
+            await record_usage(
+                Usage(
+                    model=completion.model or self.settings.model,
+                    prompt_tokens=usage.prompt_tokens if usage else 0,
+                    completion_tokens=usage.completion_tokens if usage else 0,
+                    latency_ms=latency_ms,
+                ),
+                state,
+            )
+            if not completion.choices:
+                raise LLMError("the LLM server answered with no choices")
+            message = completion.choices[0].message
+            if getattr(message, "refusal", None):
+                raise LLMError(f"the model refused: {message.refusal}")
+            return message.content or ""
+
+    def _format_args(self, schema: type[BaseModel]) -> dict[str, Any]:
+        if self._format == "json_schema":
+            name = re.sub(r"[^A-Za-z0-9_-]", "_", schema.__name__)[:64]
+            return {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": name, "schema": schema.model_json_schema()},
+                }
+            }
+        if self._format == "json_object":
+            return {"response_format": {"type": "json_object"}}
+        return {}
+
+    def _with_schema_instructions(
+        self, messages: list[dict[str, str]], schema: type[BaseModel]
+    ) -> list[dict[str, str]]:
+        system = messages[0]["content"]
+        if "matches this JSON schema" in system:
+            return messages
+        schema_text = json.dumps(schema.model_json_schema(), separators=(",", ":"))
+        system += f"\n\nReply with only a JSON object that matches this JSON schema:\n{schema_text}"
+        return [{"role": "system", "content": system}, *messages[1:]]
+
+    def _client(self) -> openai.AsyncOpenAI:
+        if self._openai is None:
+            key = self.settings.api_key
+            self._openai = openai.AsyncOpenAI(
+                # Local servers ignore the key, but the client insists on having one.
+                api_key=key.get_secret_value() if key else "not-needed",
+                base_url=self.settings.base_url or None,
+                timeout=self.settings.timeout,
+                max_retries=self.settings.max_retries,
+            )
+        return self._openai
+
+    async def _record_failure(self, started: float, state: StateLike | None) -> None:
+        latency_ms = (time.perf_counter() - started) * 1000
+        await record_usage(Usage(self.settings.model, 0, 0, latency_ms, ok=False), state)
+
+    def _error(self, exc: openai.OpenAIError) -> LLMError:
+        where = _safe_url(self.settings.base_url or "https://api.openai.com/v1")
+        retries = self.settings.max_retries
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            # The server's own text may echo part of the key, so it is left out.
+            return LLMError(
+                f"the LLM server at {where} rejected the credentials ({exc.status_code}): "
+                "check OPENAI_API_KEY"
+            )
+        if isinstance(exc, openai.NotFoundError):
+            return LLMError(
+                f"model or endpoint not found at {where}: check OPENAI_MODEL "
+                f"({self.settings.model}) and OPENAI_BASE_URL"
+            )
+        if isinstance(exc, openai.APIStatusError):
+            return LLMError(
+                f"the LLM server at {where} answered {exc.status_code} "
+                f"(after up to {retries} retries): {self._scrub(exc.message)}"
+            )
+        if isinstance(exc, openai.APITimeoutError):
+            return LLMError(
+                f"the LLM server at {where} did not answer within {self.settings.timeout:g}s "
+                f"(after up to {retries} retries): raise LLM_TIMEOUT or check the server"
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return LLMError(f"could not reach the LLM server at {where}: check OPENAI_BASE_URL")
+        return LLMError(f"LLM call failed: {type(exc).__name__}: {self._scrub(str(exc))}")
+
+    def _scrub(self, text: str) -> str:
+        key = self.settings.api_key.get_secret_value() if self.settings.api_key else ""
+        text = text.replace(key, "***") if key else text
+        return text[:300]
+
+
+def _parse(content: str, schema: type[T]) -> T:
+    text = content.strip()
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group(1)
+    if not text:
+        raise ValueError("the reply was empty")
+    return schema.model_validate_json(text)
+
+
+def _short_reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in err['loc']) or 'reply'}: {err['msg']}"
+            for err in exc.errors()[:5]
+        ]
+        return "; ".join(parts)
+    return str(exc)[:300]
+
+
+def _about_response_format(exc: openai.BadRequestError) -> bool:
+    text = f"{exc.message} {exc.body}".lower()
+    return "response_format" in text or "json_schema" in text
+
+
+def _safe_url(url: str) -> str:
+    """`url` without any user:password part."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return parts._replace(netloc=host).geturl()

@@ -1,0 +1,48 @@
+"""Per-call usage: one log line each and daily counters in state for reports."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from agents.llm.state import StateLike
+
+__all__ = ["USAGE_GROUP", "Usage", "record_usage"]
+
+USAGE_GROUP = "llm.usage"
+
+logger = logging.getLogger("agents.llm")
+
+
+@dataclass(frozen=True)
+class Usage:
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    ok: bool = True
+
+
+async def record_usage(usage: Usage, state: StateLike | None, today: str | None = None) -> None:
+    """Log `usage` and, with a state, add it to the day's counters (keys `<date>:<counter>`)."""
+    logger.info(
+        "llm call model=%s prompt_tokens=%d completion_tokens=%d latency_ms=%.0f ok=%s",
+        usage.model,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.latency_ms,
+        usage.ok,
+    )
+    if state is None:
+        return
+    day = today or datetime.now(UTC).strftime("%Y-%m-%d")
+    try:
+        await state.increment(USAGE_GROUP, f"{day}:calls", 1)
+        await state.increment(USAGE_GROUP, f"{day}:prompt_tokens", usage.prompt_tokens)
+        await state.increment(USAGE_GROUP, f"{day}:completion_tokens", usage.completion_tokens)
+        if not usage.ok:
+            await state.increment(USAGE_GROUP, f"{day}:failures", 1)
+    except Exception as exc:
+        # Counters feed reports only; losing one must not fail the review or triage it measures.
+        logger.warning("llm usage not recorded in state: %s", type(exc).__name__)

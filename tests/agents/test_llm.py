@@ -1,0 +1,282 @@
+"""The LLM client against a loopback OpenAI server, through the real `openai` package."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel
+
+import agents.llm.client as llm_client_module
+from agents.llm import (
+    USAGE_GROUP,
+    LLMClient,
+    LLMError,
+    LLMSettings,
+    LLMUnavailable,
+    count_tokens,
+)
+from agents.llm.tokens import TRIM_MARKER
+from tests.agents.conftest import MemoryState
+from tests.fakes.common import LoopbackServer
+from tests.fakes.openai_server import FakeOpenAI
+
+
+class Finding(BaseModel):
+    line: int
+    severity: Literal["info", "warning", "error"]
+    message: str
+
+
+class Review(BaseModel):
+    summary: str
+    approve: bool
+    findings: list[Finding]
+
+
+GOOD = json.dumps(
+    {
+        "summary": "Looks fine",
+        "approve": True,
+        "findings": [{"line": 3, "severity": "warning", "message": "unused import"}],
+    }
+)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    yield FakeOpenAI()
+
+
+@pytest.fixture
+def server(fake: FakeOpenAI) -> Iterator[LoopbackServer]:
+    with LoopbackServer(fake) as srv:
+        yield srv
+
+
+def settings_for(server: LoopbackServer, fake: FakeOpenAI, **overrides: object) -> LLMSettings:
+    values: dict[str, object] = {
+        "api_key": fake.api_key,
+        "base_url": f"{server.url}/v1",
+        "model": "gpt-4o-mini",
+        "max_retries": 2,
+        "timeout": 10,
+        "response_format": "json_schema",
+    }
+    values.update(overrides)
+    return LLMSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def llm(server: LoopbackServer, fake: FakeOpenAI) -> AsyncIterator[LLMClient]:
+    async with LLMClient(settings_for(server, fake)) as client:
+        yield client
+
+
+async def ask(llm: LLMClient, prompt: str = "Review this diff", **kw: object) -> Review:
+    return await llm.structured(system="You review code.", prompt=prompt, schema=Review, **kw)  # type: ignore[arg-type]
+
+
+async def test_json_schema_output_is_parsed_into_the_model(llm: LLMClient, fake: FakeOpenAI):
+    fake.queue_replies(GOOD)
+
+    review = await ask(llm)
+
+    assert review == Review.model_validate_json(GOOD)
+    (body,) = fake.completion_requests()
+    assert body["model"] == "gpt-4o-mini"
+    assert body["response_format"]["type"] == "json_schema"
+    assert body["response_format"]["json_schema"]["schema"] == Review.model_json_schema()
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+    assert body["messages"][1]["content"] == "Review this diff"
+
+
+async def test_the_schema_sent_is_one_a_server_can_answer(llm: LLMClient, fake: FakeOpenAI):
+    # No scripted reply: the fake builds its answer from the schema in the request alone.
+    review = await ask(llm)
+    assert isinstance(review, Review)
+
+
+async def test_invalid_output_is_retried_once_with_the_validation_error(
+    llm: LLMClient, fake: FakeOpenAI
+):
+    fake.queue_replies('{"summary": "ok", "approve": "perhaps"}', GOOD)
+
+    review = await ask(llm)
+
+    assert review.approve is True
+    _first, second = fake.completion_requests()
+    correction = second["messages"][-1]["content"]
+    assert second["messages"][-2] == {
+        "role": "assistant",
+        "content": '{"summary": "ok", "approve": "perhaps"}',
+    }
+    assert "approve" in correction and "findings" in correction
+
+
+async def test_invalid_output_twice_is_a_clean_llm_error(llm: LLMClient, fake: FakeOpenAI):
+    fake.queue_replies("I think it is fine.", '```json\n{"summary": 1}\n```')
+
+    with pytest.raises(LLMError, match="did not match Review after a corrective retry"):
+        await ask(llm)
+    assert len(fake.completion_requests()) == 2
+
+
+async def test_long_input_is_trimmed_to_the_budget(llm: LLMClient, fake: FakeOpenAI):
+    lines = [f"+ line {i}: value = compute(alpha, beta, gamma) # note" for i in range(3000)]
+    prompt = "\n".join(lines)
+    assert count_tokens(prompt) > 10_000
+    fake.queue_replies(GOOD)
+
+    await ask(llm, prompt, max_input_tokens=500)
+
+    system, user = fake.completion_requests()[0]["messages"]
+    assert user["content"].startswith(lines[0])
+    assert user["content"].endswith(TRIM_MARKER)
+    assert count_tokens(system["content"]) + count_tokens(user["content"]) <= 500
+    # The cut falls between lines, not in the middle of one.
+    kept = user["content"].removesuffix(TRIM_MARKER).split("\n")
+    assert kept == lines[: len(kept)]
+
+
+async def test_budget_smaller_than_the_instructions_is_reported(llm: LLMClient, fake: FakeOpenAI):
+    with pytest.raises(LLMError, match="LLM_MAX_INPUT_TOKENS"):
+        await ask(llm, max_input_tokens=5)
+    assert fake.completion_requests() == []
+
+
+def test_token_estimate_is_offline_and_plausible():
+    text = (
+        "The quick brown fox jumps over the lazy dog while the reviewer reads the pull "
+        "request and writes a short summary of the changes for the team."
+    )
+    words = len(text.split())
+    # BPE needs at least a token per common word and far fewer than one per character.
+    assert words <= count_tokens(text) <= len(text) // 2
+    assert count_tokens("") == 0
+    assert count_tokens("数据库连接失败") >= 7  # CJK: about one token per character or more
+
+
+async def test_429_is_retried_after_the_advised_delay_and_delivered_once(
+    llm: LLMClient, fake: FakeOpenAI, memory_state: MemoryState
+):
+    fake.inject(r"/v1/chat/completions", FakeOpenAI.rate_limited(retry_after="1"))
+    fake.queue_replies(GOOD)
+
+    review = await ask(llm, state=memory_state)
+
+    assert review.approve is True
+    first, second = fake.calls(r"/v1/chat/completions")
+    # 1 s is twice the client's own first backoff, so this shows Retry-After was followed.
+    assert second.received_at - first.received_at >= 0.9
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert await memory_state.get(USAGE_GROUP, f"{day}:calls") == 1
+
+
+async def test_500_is_retried(llm: LLMClient, fake: FakeOpenAI):
+    fake.inject(r"/v1/chat/completions", FakeOpenAI.server_error())
+    fake.queue_replies(GOOD)
+
+    assert (await ask(llm)).approve is True
+    assert len(fake.completion_requests()) == 2
+
+
+async def test_persistent_500_is_an_llm_error_after_the_retries(
+    server: LoopbackServer, fake: FakeOpenAI
+):
+    fake.inject(r"/v1/chat/completions", *[FakeOpenAI.server_error()] * 5)
+    async with LLMClient(settings_for(server, fake, max_retries=1)) as client:
+        with pytest.raises(LLMError, match="answered 500"):
+            await ask(client)
+    assert len(fake.completion_requests()) == 2
+
+
+async def test_usage_is_logged_and_counted_in_state(
+    llm: LLMClient, fake: FakeOpenAI, memory_state: MemoryState, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="agents.llm")
+    fake.queue_replies(GOOD, GOOD)
+
+    await ask(llm, state=memory_state)
+    await ask(llm, state=memory_state)
+
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    counters = await memory_state.list(USAGE_GROUP)
+    assert counters[f"{day}:calls"] == 2
+    assert counters[f"{day}:prompt_tokens"] > 0
+    assert counters[f"{day}:completion_tokens"] > 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "agents.llm"]
+    assert sum("model=gpt-4o-mini" in line and "latency_ms=" in line for line in lines) == 2
+
+
+async def test_server_without_json_schema_gets_the_schema_in_the_instructions():
+    fake = FakeOpenAI(supports_json_schema=False)
+    with LoopbackServer(fake) as srv:
+        async with LLMClient(settings_for(srv, fake)) as client:
+            fake.queue_replies(f"```json\n{GOOD}\n```", GOOD)
+            first = await ask(client)
+            second = await ask(client)
+    assert first == second == Review.model_validate_json(GOOD)
+    rejected, fallback, later = fake.completion_requests()
+    assert rejected["response_format"]["type"] == "json_schema"
+    assert fallback["response_format"] == {"type": "json_object"}
+    assert '"findings"' in fallback["messages"][0]["content"]
+    # The downgrade sticks: the next call does not try json_schema again.
+    assert later["response_format"] == {"type": "json_object"}
+
+
+async def test_unconfigured_client_says_so_once_and_raises_unavailable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, caplog: pytest.LogCaptureFixture
+):
+    monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setattr(llm_client_module, "_unconfigured_reported", False)
+    caplog.set_level(logging.WARNING, logger="agents.llm")
+
+    first, second = LLMClient.from_env(), LLMClient.from_env()
+
+    assert not first.configured and not second.configured
+    warnings = [r for r in caplog.records if "LLM not configured" in r.getMessage()]
+    assert len(warnings) == 1
+    with pytest.raises(LLMUnavailable, match="OPENAI_API_KEY"):
+        await ask(first)
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")
+    monkeypatch.setenv("OPENAI_MODEL", "llama3.1")
+    monkeypatch.setenv("LLM_MAX_INPUT_TOKENS", "4000")
+    monkeypatch.setenv("LLM_TIMEOUT", "12.5")
+
+    settings = LLMSettings()
+
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "sk-from-env"
+    assert (settings.base_url, settings.model) == ("http://127.0.0.1:11434/v1", "llama3.1")
+    assert (settings.max_input_tokens, settings.timeout) == (4000, 12.5)
+    assert "sk-from-env" not in repr(settings)
+
+
+async def test_the_api_key_never_reaches_logs_or_errors(
+    server: LoopbackServer, fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.DEBUG)  # every logger, the openai and HTTP libraries' included
+    wrong_key = "sk-live-WRONG-Kp2Lm4Zq9W"
+    fake.queue_replies(GOOD)
+
+    async with LLMClient(settings_for(server, fake)) as good:
+        await ask(good)
+    async with LLMClient(settings_for(server, fake, api_key=wrong_key)) as bad:
+        with pytest.raises(LLMError) as failure:
+            await ask(bad)
+
+    assert "OPENAI_API_KEY" in str(failure.value)
+    for secret in (fake.api_key, wrong_key, wrong_key[-4:]):
+        assert secret not in str(failure.value)
+        assert secret not in caplog.text
