@@ -1,0 +1,259 @@
+"""Redis-only behaviour of the Redis backend, against the Redis on 127.0.0.1:6379.
+
+Several backend objects on one prefix stand for several Stepline processes: each has its own
+connection pool and consumer name, exactly as separate processes would. Every test uses its own
+key prefix and deletes its keys afterwards, since that Redis is shared and not reset between runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import redis
+
+from app.backends.redis import RedisBackend
+from app.settings import Settings
+from app.types import Batch, Delivery, LogEntry, Message, Outcome, Span
+
+URL = "redis://127.0.0.1:6379/0"
+
+
+def _redis_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (see README)"),
+]
+
+Make = Callable[..., Awaitable[RedisBackend]]
+
+
+@pytest.fixture
+async def make() -> AsyncIterator[Make]:
+    prefix = f"stepline-test-{uuid.uuid4().hex[:12]}"
+    made: list[RedisBackend] = []
+
+    async def make_backend(**overrides: object) -> RedisBackend:
+        backend = RedisBackend(Settings(REDIS_URL=URL, redis_prefix=prefix, **overrides))
+        await backend.open()
+        made.append(backend)
+        return backend
+
+    yield make_backend
+    for backend in made:
+        await backend.close()
+    client = redis.Redis.from_url(URL)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def msg(i: int, steps: tuple[str, ...] = ("A",), key: str | None = None) -> Message:
+    return Message("topic", {"i": i}, f"trace-{i}", steps, key)
+
+
+async def claim_all(backend: RedisBackend, step: str, lease: float = 30.0) -> list[Delivery]:
+    return await backend.claim({step: 1000}, {step: lease})
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+# -- queue -----------------------------------------------------------------------------------
+async def test_two_processes_share_a_step_without_handing_out_a_delivery_twice(make: Make):
+    a, b = await make(), await make()
+    await a.write(Batch(messages=[msg(i) for i in range(500)]))
+    got_a, got_b = await asyncio.gather(
+        *(asyncio.gather(*(p.claim({"A": 50}, {"A": 30}) for _ in range(10))) for p in (a, b)))
+    ids = [d.id for batch in (*got_a, *got_b) for d in batch]
+    assert len(ids) == 500 and len(set(ids)) == 500
+    assert await a.pending("A") == 500  # claimed is not settled
+
+
+async def test_ack_settles_and_emits_commit_with_it(make: Make):
+    backend = await make()
+    await backend.write(Batch(messages=[msg(1, ("A",))]))
+    [d] = await claim_all(backend, "A")
+    assert d.attempt == 1 and d.data == {"i": 1} and d.trace_id == "trace-1"
+    await backend.write(Batch(messages=[msg(2, ("B", "C"))], outcomes=[Outcome(d, "ok")]))
+    assert await backend.pending("A") == 0
+    assert await backend.pending() == 2
+    assert [x.data for x in await claim_all(backend, "B")] == [{"i": 2}]
+
+
+async def test_a_crashed_consumers_delivery_is_reclaimed_after_its_lease(make: Make):
+    crashed, survivor = await make(), await make()
+    await crashed.write(Batch(messages=[msg(1)]))
+    [first] = await claim_all(crashed, "A", lease=0.3)
+    assert await claim_all(survivor, "A", lease=0.3) == []  # still leased
+
+    async def taken_over() -> bool:
+        got = await claim_all(survivor, "A", lease=0.3)
+        taken.extend(got)
+        return bool(got)
+
+    taken: list[Delivery] = []
+    await wait_for(taken_over, "the expired lease to be reclaimed")
+    assert [(d.id, d.attempt) for d in taken] == [(first.id, 2)]
+    # The crashed process's late acknowledgement must not settle it twice or resurrect it.
+    await survivor.write(Batch(outcomes=[Outcome(taken[0], "ok")]))
+    await crashed.write(Batch(outcomes=[Outcome(first, "retry", retry_at=0)]))
+    assert await survivor.pending() == 0
+
+
+async def test_retry_waits_for_its_time_and_counts_attempts(make: Make):
+    backend = await make()
+    await backend.write(Batch(messages=[msg(1), msg(2)]))
+    d1, d2 = await claim_all(backend, "A")
+    await backend.write(Batch(outcomes=[Outcome(d1, "retry", retry_at=time.time() + 3600),
+                                        Outcome(d2, "retry", retry_at=time.time() - 1)]))
+    stats = (await backend.queue_stats())["A"]
+    assert (stats["scheduled"], stats["in_flight"]) == (2, 0)
+    assert await backend.pending("A") == 2
+    [due] = await claim_all(backend, "A")
+    assert due.data == {"i": 2} and due.attempt == 2
+    assert await claim_all(backend, "A") == []  # the other one is not due for an hour
+    [row] = [r for r in await backend.queued() if r["status"] == "scheduled"]
+    assert row["data"] == {"i": 1} and row["attempt"] == 1
+    await backend.write(Batch(outcomes=[Outcome(due, "retry", retry_at=0)]))
+    [third] = await claim_all(backend, "A")
+    assert third.attempt == 3
+
+
+async def test_dead_letter_keeps_the_error_and_replay_starts_over(make: Make):
+    a, b = await make(), await make()
+    await a.write(Batch(messages=[msg(1), msg(2)]))
+    d1, d2 = await claim_all(a, "A")
+    await a.write(Batch(outcomes=[
+        Outcome(d1, "dead", error="ValueError: bad", traceback="Traceback ...\nValueError"),
+        Outcome(d2, "dead", error="KeyError: x", traceback="tb"),
+    ]))
+    dead = await b.dead_letters()
+    assert [(x.data, x.error, x.attempts, x.step) for x in dead] == [
+        ({"i": 2}, "KeyError: x", 1, "A"), ({"i": 1}, "ValueError: bad", 1, "A")]
+    assert (await b.queue_stats())["A"]["dead"] == 2
+    assert await b.replay(["no-such-id"]) == 0
+    assert await b.replay([dead[1].id]) == 1
+    assert await b.replay([dead[1].id]) == 0  # replayed once only
+    [again] = await claim_all(b, "A")
+    assert again.data == {"i": 1} and again.attempt == 1 and again.trace_id == "trace-1"
+    assert await b.replay(None) == 1
+    assert await b.dead_letters() == []
+
+
+async def test_dead_letters_are_bounded_newest_kept(make: Make):
+    backend = await make(dead_retention=10)
+    await backend.write(Batch(messages=[msg(i) for i in range(15)]))
+    claimed = await claim_all(backend, "A")
+    await backend.write(Batch(outcomes=[Outcome(d, "dead", error="e") for d in claimed]))
+    dead = await backend.dead_letters(100)
+    assert [x.data["i"] for x in dead] == list(range(14, 4, -1))
+    assert (await backend.queue_stats())["A"]["dead"] == 10
+
+
+async def test_release_makes_work_due_at_once_without_spending_an_attempt(make: Make):
+    a, b = await make(), await make()
+    await a.write(Batch(messages=[msg(1)]))
+    [d] = await claim_all(a, "A")
+    await a.release([d])
+    [again] = await claim_all(b, "A")
+    assert again.data == {"i": 1} and again.attempt == 1
+
+
+async def test_idempotency_keys_hold_across_processes(make: Make):
+    a, b = await make(), await make()
+    await a.write(Batch(messages=[msg(1, key="delivery-42")]))
+    await b.write(Batch(messages=[msg(2, key="delivery-42"), msg(3, key="delivery-43")]))
+    other_topic = Message("other", {"i": 4}, "t", ("A",), "delivery-42")
+    await b.write(Batch(messages=[other_topic]))
+    assert sorted(d.data["i"] for d in await claim_all(a, "A")) == [1, 3, 4]
+
+
+async def test_an_emit_key_is_forgotten_after_the_dedup_window(make: Make):
+    backend = await make(dedup_ttl=0.2)
+    await backend.write(Batch(messages=[msg(1, key="k")]))
+    await asyncio.sleep(0.3)
+    await backend.write(Batch(messages=[msg(2, key="k")]))
+    assert len(await claim_all(backend, "A")) == 2
+
+
+# -- cron ------------------------------------------------------------------------------------
+async def test_one_process_wins_each_cron_tick(make: Make):
+    backends = [await make() for _ in range(4)]
+    tick = 1_700_000_060.0
+    wins = await asyncio.gather(*(
+        b.try_fire("Nightly", tick, Message("cron", {}, f"t{n}", ("Job",)))
+        for n, b in enumerate(backends) for _ in range(5)))
+    assert wins.count(True) == 1
+    assert len(await claim_all(backends[0], "Job")) == 1
+    assert not await backends[1].try_fire("Nightly", tick - 60, msg(0, ("Job",)))
+    assert await backends[2].last_fire("Nightly") == tick
+    assert await backends[3].try_fire("Nightly", tick + 60, msg(0, ("Job",)))
+
+
+# -- traces and logs -------------------------------------------------------------------------
+async def test_spans_and_logs_are_queryable_and_bounded(make: Make):
+    backend = await make(trace_retention=100, log_retention=100)
+    for start in range(0, 150, 50):
+        await backend.write(Batch(
+            spans=[Span(f"tr{i % 3}", f"S{i % 2}", "event", float(i), attempt=1,
+                        status="failed" if i == 149 else "ok") for i in range(start, start + 50)],
+            logs=[LogEntry("info", f"line {i}", f"S{i % 2}", f"tr{i % 3}", fields={"i": i})
+                  for i in range(start, start + 50)]))
+    spans = await backend.spans(limit=1000)
+    assert [s.started_at for s in spans] == [float(i) for i in range(149, 49, -1)]
+    by_trace = await backend.spans(trace_id="tr0", limit=1000)
+    assert {s.trace_id for s in by_trace} == {"tr0"} and len(by_trace) == 33  # 51..147 step 3
+    by_step = await backend.spans(step="S1", status="failed")
+    assert [s.started_at for s in by_step] == [149.0]
+    logs = await backend.logs(trace_id="tr1", step="S0", limit=5)
+    assert [e.fields["i"] for e in logs] == [148, 142, 136, 130, 124]
+    assert len(await backend.logs(limit=1000)) == 100
+    client = redis.Redis.from_url(URL)
+    assert client.hlen(f"{backend.prefix}:sp") == 100
+    assert client.zcard(f"{backend.prefix}:spt:tr0") == 33
+    client.close()
+
+
+# -- stream fan-out --------------------------------------------------------------------------
+async def test_stream_updates_reach_subscribers_on_other_processes(make: Make):
+    server, worker = await make(), await make()
+    received: list[dict[str, object]] = []
+
+    async def listen() -> None:
+        async for item in server.subscribe("progress"):
+            received.append(item)
+            if item.get("n") == 2:
+                return
+
+    task = asyncio.create_task(listen())
+
+    async def warmed_up() -> bool:
+        # Pub/sub keeps nothing: publish a marker until the subscription proves it is live.
+        await worker.publish("progress", {"warm": True})
+        await asyncio.sleep(0.02)
+        return bool(received)
+
+    await wait_for(warmed_up, "the subscription on the other process")
+    await worker.publish("other", {"n": 0})
+    await worker.publish("progress", {"n": 1, "trace_id": "t"})
+    await worker.publish("progress", {"n": 2})
+    await asyncio.wait_for(task, 5)
+    assert [r for r in received if "warm" not in r] == [{"n": 1, "trace_id": "t"}, {"n": 2}]
