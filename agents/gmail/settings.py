@@ -1,0 +1,245 @@
+"""The Gmail flow's settings: a pydantic model of `config/gmail.yaml`, re-read when it changes.
+
+The file is data the user edits while the app runs. `SettingsFile.get()` checks the file's
+modification stamp on every call (one `stat`), re-validates on change, and on an invalid edit
+keeps the last good settings and logs the offending key with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = [
+    "CleanupSettings",
+    "GmailSettings",
+    "NotifySettings",
+    "PrioritySettings",
+    "PushSettings",
+    "SettingsFile",
+    "SpamSettings",
+    "config_path",
+    "current_settings",
+    "describe_validation_error",
+    "settings_file",
+]
+
+log = logging.getLogger("stepline.gmail.settings")
+
+_ADDRESS = re.compile(r"^(\*@[^@\s]+\.[^@\s]+|[^@\s*]+@[^@\s]+\.[^@\s]+)$")
+
+
+class _Section(BaseModel):
+    # A misspelt key must be an error that names it, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_cron(value: str) -> str:
+    if not croniter.is_valid(value) or len(value.split()) != 5:
+        raise ValueError(f"{value!r} is not a 5-field cron expression such as '0 23 * * *'")
+    return value
+
+
+class PushSettings(_Section):
+    topic: str = Field("", description="Pub/Sub topic Gmail publishes to: projects/P/topics/T.")
+    audience: str = Field("", description="The `aud` the push subscription's OIDC token carries.")
+    service_account: str = Field("", description="If set, the token's `email` must equal it.")
+    label_ids: list[str] = Field(default_factory=lambda: ["INBOX"])
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        if value and not re.fullmatch(r"projects/[^/]+/topics/[^/]+", value):
+            raise ValueError("must look like projects/PROJECT_ID/topics/TOPIC_NAME")
+        return value
+
+
+class PrioritySettings(_Section):
+    urgent_keywords: list[str] = Field(
+        default_factory=lambda: ["urgent", "asap", "emergency", "critical", "action required"]
+    )
+    vip_senders: list[str] = Field(default_factory=list)
+
+    @field_validator("urgent_keywords")
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        cleaned = [k.strip() for k in value]
+        if any(not k for k in cleaned):
+            raise ValueError("keywords must not be empty strings")
+        return cleaned
+
+    @field_validator("vip_senders")
+    @classmethod
+    def _vips(cls, value: list[str]) -> list[str]:
+        out = []
+        for entry in value:
+            entry = entry.strip().lower()
+            if not _ADDRESS.match(entry):
+                raise ValueError(f"{entry!r} is neither an address nor '*@domain'")
+            out.append(entry)
+        return out
+
+
+class SpamWeights(_Section):
+    llm: float = Field(0.5, ge=0)
+    bayes: float = Field(0.3, ge=0)
+    rules: float = Field(0.2, ge=0)
+
+
+class SpamSettings(_Section):
+    threshold: float = Field(0.8, ge=0, le=1)
+    action: Literal["move", "label", "none"] = "move"
+    label: str = Field("Stepline/Suspected spam", min_length=1)
+    use_llm: bool = True
+    use_rules: bool = True
+    use_bayes: bool = True
+    weights: SpamWeights = Field(default_factory=SpamWeights)
+    model_path: Path = Path(".stepline/gmail-bayes.json")
+
+
+class NotifySettings(_Section):
+    push: bool = True
+    slack: bool = True
+    slack_channel: str | None = None
+
+
+class CleanupSettings(_Section):
+    enabled: bool = True
+    schedule: str = "0 23 * * *"
+    retention_days: int = Field(7, ge=1, le=3650)
+    delete: bool = False
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        return _check_cron(value)
+
+
+class ReportSettings(_Section):
+    enabled: bool = True
+    slack_channel: str | None = None
+
+
+class GmailSettings(_Section):
+    enabled: bool = True
+    mode: Literal["polling", "push"] = "polling"
+    user_id: str = "me"
+    recent_limit: int = Field(50, ge=1, le=500)
+    timezone: str = "UTC"
+    push: PushSettings = Field(default_factory=PushSettings)
+    priority: PrioritySettings = Field(default_factory=PrioritySettings)
+    spam: SpamSettings = Field(default_factory=SpamSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            msg = f"unknown time zone {value!r}; use a name such as 'Europe/Paris'"
+            raise ValueError(msg) from None
+        return value
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem: `dotted.key: reason`."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"{key}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def config_path() -> Path:
+    """`$STEPLINE_CONFIG_DIR/gmail.yaml` (the directory defaults to `config`)."""
+    return Path(os.environ.get("STEPLINE_CONFIG_DIR") or "config") / "gmail.yaml"
+
+
+def _parse(text: str) -> GmailSettings:
+    data = yaml.safe_load(text)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError("the file must hold a mapping of keys, not a list or a scalar")
+    return GmailSettings.model_validate(data)
+
+
+class SettingsFile:
+    """Settings backed by one YAML file; `get()` is cheap and always returns valid settings."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.error: str | None = None
+        self._stamp: tuple[int, int] | None = None
+        self._settings = GmailSettings()
+        self._lock = threading.Lock()
+        self.exists = False
+
+    def load_strict(self) -> GmailSettings:
+        """Read and validate now; raises ValueError with `key: reason` text on a bad file."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return GmailSettings()
+        try:
+            return _parse(text)
+        except ValidationError as exc:
+            raise ValueError(f"{self.path}: {describe_validation_error(exc)}") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{self.path}: not valid YAML: {exc}") from None
+
+    def get(self) -> GmailSettings:
+        with self._lock:
+            try:
+                st = self.path.stat()
+                stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+            except FileNotFoundError:
+                stamp = None
+            if stamp == self._stamp:
+                return self._settings
+            self._stamp = stamp
+            self.exists = stamp is not None
+            try:
+                new = self.load_strict()
+            except ValueError as exc:
+                self.error = str(exc)
+                log.error("gmail settings not applied, keeping the last good ones: %s", exc)
+                return self._settings
+            if stamp is not None and self.error is None and new != self._settings:
+                log.info("gmail settings reloaded from %s", self.path)
+            self.error = None
+            self._settings = new
+            return new
+
+
+_files: dict[Path, SettingsFile] = {}
+_files_lock = threading.Lock()
+
+
+def current_settings() -> GmailSettings:
+    """The settings in force, from the file under the configured config directory."""
+    path = config_path().resolve()
+    with _files_lock:
+        loader = _files.get(path)
+        if loader is None:
+            loader = _files[path] = SettingsFile(path)
+    return loader.get()
+
+
+def settings_file() -> SettingsFile:
+    """The shared loader for the configured path (so steps can read `.error`)."""
+    current_settings()
+    return _files[config_path().resolve()]

@@ -1,0 +1,113 @@
+"""The spam verdict: a score in [0, 1] from up to three sources (LLM, rules, naive Bayes).
+
+Each source is optional. The score is the weighted mean of the sources that answered, with
+weights from `spam.weights` renormalised over them, so a missing LLM shifts the weight to the
+local sources instead of pulling the score toward zero.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, Field
+
+from agents.gmail.bayes import BayesModel
+from agents.gmail.parse import ParsedEmail
+from agents.gmail.redact import redact
+from agents.gmail.rules import score_rules
+from agents.gmail.settings import SpamSettings
+from agents.llm import LLMClient, LLMError, LLMUnavailable, StateLike
+
+__all__ = ["LLMSpamVerdict", "SpamVerdict", "assess_spam", "llm_spam_score"]
+
+log = logging.getLogger("stepline.gmail.spam")
+
+_SYSTEM = (
+    "You are a mail filter. Judge whether the message below is spam or phishing: unsolicited "
+    "bulk mail, scams, credential phishing, malware lures. Newsletters the user subscribed to "
+    "and ordinary personal or work mail are not spam. Authentication results are given by the "
+    "receiving server. Answer with a probability between 0 and 1 and a one-sentence reason."
+)
+_LLM_BODY_CHARS = 6_000
+
+
+class LLMSpamVerdict(BaseModel):
+    spam_probability: float = Field(ge=0, le=1, description="0 = certainly wanted, 1 = spam")
+    reason: str = Field(description="One sentence naming the decisive evidence")
+
+
+@dataclass
+class SpamVerdict:
+    score: float
+    is_spam: bool
+    reasons: list[str] = field(default_factory=list)
+    sources: dict[str, float] = field(default_factory=dict)
+    vip_exempt: bool = False
+
+
+def _prompt(mail: ParsedEmail) -> str:
+    auth = mail.auth
+    links = ", ".join(sorted({link.href for link in mail.links})[:20])
+    return redact(
+        f"From: {mail.from_name} <{mail.from_address}>\n"
+        f"Reply-To: {mail.reply_to or '-'}\n"
+        f"Subject: {mail.subject}\n"
+        f"Authentication: spf={auth.spf or 'none'} dkim={auth.dkim or 'none'} "
+        f"dmarc={auth.dmarc or 'none'}\n"
+        f"Links: {links or '-'}\n\n"
+        f"{mail.text[:_LLM_BODY_CHARS]}"
+    )
+
+
+async def llm_spam_score(
+    mail: ParsedEmail, llm: LLMClient, state: StateLike | None = None
+) -> LLMSpamVerdict | None:
+    """The LLM's verdict, or None when no LLM is configured or it gave no usable answer."""
+    if not llm.configured:
+        return None
+    try:
+        return await llm.structured(
+            system=_SYSTEM, prompt=_prompt(mail), schema=LLMSpamVerdict, state=state
+        )
+    except LLMUnavailable:
+        return None
+    except LLMError as exc:
+        log.warning("LLM spam check failed, using local sources only: %s", exc)
+        return None
+
+
+async def assess_spam(
+    mail: ParsedEmail,
+    settings: SpamSettings,
+    *,
+    vip: str | None = None,
+    llm: LLMClient | None = None,
+    model: BayesModel | None = None,
+    state: StateLike | None = None,
+) -> SpamVerdict:
+    """Score `mail`. A VIP sender (`vip` = the matched entry) is exempt only when the mail's
+    SPF/DKIM/DMARC results pass; otherwise it is scored like anyone else."""
+    if vip is not None and mail.auth.passed:
+        return SpamVerdict(0.0, False, [f"VIP sender ({vip}), authenticated"], {}, True)
+    scores: dict[str, float] = {}
+    reasons: list[str] = []
+    if vip is not None:
+        reasons.append(f"sender matches VIP {vip} but is not authenticated, so it is checked")
+    if settings.use_rules:
+        rules = score_rules(mail)
+        scores["rules"] = rules.score
+        reasons += rules.reasons
+    if settings.use_bayes and model is not None and model.trained:
+        scores["bayes"] = round(model.spam_probability(mail), 4)
+        reasons.append(f"bayes model: {scores['bayes']:.2f}")
+    if settings.use_llm and llm is not None:
+        verdict = await llm_spam_score(mail, llm, state)
+        if verdict is not None:
+            scores["llm"] = verdict.spam_probability
+            reasons.append(f"LLM ({verdict.spam_probability:.2f}): {redact(verdict.reason)}")
+    weights = settings.weights.model_dump()
+    total = sum(weights[name] for name in scores)
+    score = sum(scores[n] * weights[n] for n in scores) / total if total > 0 else 0.0
+    score = round(min(1.0, max(0.0, score)), 4)
+    return SpamVerdict(score, score >= settings.threshold, reasons, scores)
