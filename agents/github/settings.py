@@ -1,0 +1,275 @@
+"""Settings of the GitHub flow: `config/github.yaml` (behaviour) and the environment (secrets).
+
+The YAML file is re-read when its modification time changes. An edit that does not validate is
+logged with the offending key and the reason, and the last good settings stay in force, so a
+typo never takes the flow down.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "DEFAULT_IGNORED",
+    "GithubEnv",
+    "GithubSettings",
+    "MergePolicy",
+    "SettingsStore",
+    "config_path",
+    "shared_store",
+]
+
+log = logging.getLogger("stepline.github.settings")
+
+# Files no reviewer gains anything from reading: lock files, generated, vendored, minified, binary.
+DEFAULT_IGNORED: tuple[str, ...] = (
+    "*.lock",
+    "package-lock.json",
+    "pnpm-lock.yaml",
+    "yarn.lock",
+    "poetry.lock",
+    "Cargo.lock",
+    "go.sum",
+    "*.min.js",
+    "*.min.css",
+    "*.map",
+    "*_pb2.py",
+    "*.pb.go",
+    "*.generated.*",
+    "vendor/**",
+    "third_party/**",
+    "node_modules/**",
+    "dist/**",
+    "*.png",
+    "*.jpg",
+    "*.jpeg",
+    "*.gif",
+    "*.ico",
+    "*.pdf",
+    "*.zip",
+    "*.gz",
+    "*.woff",
+    "*.woff2",
+    "*.ttf",
+)
+
+
+class _Model(BaseModel):
+    # A misspelt key must be an error that names it, not a silently ignored line.
+    model_config = ConfigDict(extra="forbid")
+
+
+class MergePolicy(_Model):
+    """When the merge step may merge a pull request of one repository."""
+
+    enabled: bool = False
+    min_score: int = Field(85, ge=0, le=100)
+    required_label: str | None = "automerge"
+    method: Literal["merge", "squash", "rebase"] = "squash"
+    require_checks: bool = True
+
+    @model_validator(mode="after")
+    def _not_llm_alone(self) -> MergePolicy:
+        if self.enabled and not self.required_label and not self.require_checks:
+            raise ValueError(
+                "an enabled merge policy needs required_label or require_checks: "
+                "auto-merge never rests on the AI score alone"
+            )
+        return self
+
+
+class SlackSettings(_Model):
+    default_channel: str | None = None
+    channels: dict[str, str] = Field(default_factory=dict)
+    opened: bool = True
+    reviewed: bool = True
+    merged: bool = True
+    push: bool = False
+
+
+class ReviewSettings(_Model):
+    llm: bool = True
+    max_input_tokens: int = Field(12_000, ge=500)
+    max_comments: int = Field(25, ge=0)
+    large_file_lines: int = Field(800, ge=1)
+    rules: bool = True
+
+
+class ReportSettings(_Model):
+    enabled: bool = True
+    cron: str = "0 9 * * *"
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("a cron expression has 5 fields, e.g. '0 9 * * *'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}, e.g. 'Europe/Paris'") from exc
+        return value
+
+
+class ApiSettings(_Model):
+    """How hard we lean on the GitHub API; PyGithub's own defaults sleep for too long."""
+
+    timeout: int = Field(15, ge=1)
+    retries: int = Field(3, ge=0)
+    max_retry_wait: float = Field(10.0, ge=0)
+    per_page: int = Field(100, ge=1, le=100)
+    seconds_between_requests: float = Field(0.0, ge=0)
+    seconds_between_writes: float = Field(0.5, ge=0)
+
+
+class GithubSettings(_Model):
+    """The model of `config/github.yaml`; every key has a default, so an empty file is valid."""
+
+    enabled: bool = True
+    repositories: list[str] = Field(default_factory=list)
+    skip_drafts: bool = True
+    skip_bots: bool = True
+    ignore: list[str] = Field(default_factory=list)
+    use_default_ignores: bool = True
+    review_command: str = "/review"
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+    merge: dict[str, MergePolicy] = Field(default_factory=dict)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    def allows(self, repo: str) -> bool:
+        """True when `repo` ("owner/name") is on the allow-list; an empty list allows all."""
+        if not self.repositories:
+            return True
+        name = repo.lower()
+        return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in self.repositories)
+
+    def ignored_globs(self) -> list[str]:
+        return [*(DEFAULT_IGNORED if self.use_default_ignores else ()), *self.ignore]
+
+    def channel_for(self, repo: str) -> str | None:
+        lowered = {k.lower(): v for k, v in self.slack.channels.items()}
+        return lowered.get(repo.lower(), self.slack.default_channel)
+
+    def merge_policy(self, repo: str) -> MergePolicy:
+        """The policy for `repo`: its own entry, else the `default` entry, else merging off."""
+        lowered = {k.lower(): v for k, v in self.merge.items()}
+        return lowered.get(repo.lower()) or lowered.get("default") or MergePolicy()
+
+
+class GithubEnv(BaseSettings):
+    """Secrets and endpoints from the environment; they never live in `config/`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GITHUB_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    token: SecretStr | None = None
+    app_id: str | None = None
+    app_private_key_file: Path | None = None
+    webhook_secret: SecretStr | None = None
+    api_url: str = "https://api.github.com"
+
+    @property
+    def uses_app(self) -> bool:
+        return bool(self.app_id and self.app_private_key_file)
+
+
+def config_path(name: str = "github.yaml") -> Path:
+    return Path(os.environ.get("STEPLINE_CONFIG_DIR") or "config") / name
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        parts.append(f"{key}: {item['msg']}")
+    return "; ".join(parts)
+
+
+class SettingsStore:
+    """Hands out the current settings, re-reading the file when its mtime changes."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or config_path()
+        self._lock = threading.Lock()
+        self._settings = GithubSettings()
+        self._stamp: tuple[float, int] | None = None
+        self.last_error: str | None = None
+
+    def current(self) -> GithubSettings:
+        try:
+            stat = self.path.stat()
+            stamp: tuple[float, int] | None = (stat.st_mtime, stat.st_size)
+        except FileNotFoundError:
+            stamp = None
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp = stamp
+                self._reload(stamp is not None)
+            return self._settings
+
+    def _reload(self, exists: bool) -> None:
+        if not exists:
+            self._settings = GithubSettings()
+            return
+        try:
+            raw: Any = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+            fresh = GithubSettings.model_validate(raw or {})
+        except yaml.YAMLError as exc:
+            self._reject(f"not valid YAML ({exc.__class__.__name__}: {_first_line(exc)})")
+            return
+        except ValidationError as exc:
+            self._reject(_describe(exc))
+            return
+        self._settings = fresh
+        self.last_error = None
+        log.info("loaded %s", self.path)
+
+    def _reject(self, reason: str) -> None:
+        self.last_error = reason
+        log.error("%s: %s; keeping the last good settings", self.path, reason)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+
+
+_stores: dict[Path, SettingsStore] = {}
+_stores_lock = threading.Lock()
+
+
+def shared_store() -> SettingsStore:
+    """One store per config path per process, so steps share the reload state."""
+    path = config_path().resolve()
+    with _stores_lock:
+        store = _stores.get(path)
+        if store is None:
+            store = _stores[path] = SettingsStore(path)
+        return store

@@ -1,0 +1,184 @@
+"""Webhook intake: verify GitHub's signature, then decide what a delivery asks for.
+
+Verification runs over the raw body before anything parses it. Routing is a pure function
+of (event name, payload, settings), so every branch is testable without a server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from agents.github.events import (
+    TOPIC_MERGED,
+    TOPIC_OPENED,
+    TOPIC_REVIEW_REQUESTED,
+    PullRequestEvent,
+    ReviewRequest,
+)
+from agents.github.settings import GithubSettings
+
+__all__ = ["Decision", "decide", "parse_body", "signature_valid"]
+
+REVIEW_ACTIONS = frozenset({"opened", "reopened", "ready_for_review", "synchronize"})
+# Only people with write access may ask for a review: anyone can comment on a public repo.
+TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+
+
+@dataclass
+class Decision:
+    """What to answer and what to emit; `emits` is a list of (topic, data) pairs."""
+
+    status: int
+    reason: str
+    emits: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return {"status": "accepted" if self.status < 300 else "rejected", "reason": self.reason}
+
+
+def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
+    """True when `header` is GitHub's `sha256=<hex>` HMAC of `body` with `secret`."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode("ascii"), header.strip().encode("ascii", "replace"))
+
+
+def parse_body(body: bytes, content_type: str | None) -> Any:
+    """The payload of a JSON or a form-encoded (`payload=...`) delivery; ValueError if neither."""
+    text = body.decode("utf-8")
+    if (content_type or "").startswith("application/x-www-form-urlencoded"):
+        values = parse_qs(text).get("payload")
+        if not values:
+            raise ValueError("form-encoded delivery without a 'payload' field")
+        text = values[-1]
+    return json.loads(text)
+
+
+def _is_bot(user: dict[str, Any] | None) -> bool:
+    if not user:
+        return False
+    return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
+
+
+def _repo_name(payload: dict[str, Any]) -> str:
+    repo = payload.get("repository") or {}
+    return str(repo.get("full_name") or "")
+
+
+def _installation(payload: dict[str, Any]) -> int | None:
+    inst = payload.get("installation") or {}
+    value = inst.get("id")
+    return int(value) if isinstance(value, int) else None
+
+
+def decide(event: str | None, payload: Any, settings: GithubSettings) -> Decision:
+    """Route one verified delivery. Never raises on odd payloads: it answers 4xx or ignores."""
+    if not event:
+        return Decision(400, "missing X-GitHub-Event header")
+    if event == "ping":
+        return Decision(200, "pong")
+    if not isinstance(payload, dict):
+        return Decision(400, "payload is not a JSON object")
+    if not settings.enabled:
+        return Decision(202, "github flow disabled in config (enabled: false)")
+    try:
+        if event == "pull_request":
+            return _pull_request(payload, settings)
+        if event == "issue_comment":
+            return _issue_comment(payload, settings)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return Decision(400, f"malformed {event} payload: {exc.__class__.__name__} {exc}")
+    return Decision(202, f"event {event!r} ignored")
+
+
+def _skip_reason(payload: dict[str, Any], settings: GithubSettings) -> str | None:
+    repo = _repo_name(payload)
+    if not repo:
+        return "payload has no repository.full_name"
+    if not settings.allows(repo):
+        return f"repository {repo} is not in `repositories`"
+    return None
+
+
+def _pull_request(payload: dict[str, Any], settings: GithubSettings) -> Decision:
+    action = str(payload.get("action") or "")
+    pr = payload["pull_request"]
+    if not isinstance(pr, dict):
+        raise TypeError("pull_request is not an object")
+    if skip := _skip_reason(payload, settings):
+        return Decision(202, skip)
+    repo = _repo_name(payload)
+    number = int(pr.get("number") or payload["number"])
+    user = pr.get("user") or {}
+    base = {
+        "repo": repo,
+        "number": number,
+        "title": str(pr.get("title") or ""),
+        "author": str(user.get("login") or ""),
+        "url": str(pr.get("html_url") or ""),
+    }
+    if action == "closed":
+        if not pr.get("merged"):
+            return Decision(202, "closed without merge ignored")
+        merged_by = (pr.get("merged_by") or {}).get("login")
+        event = PullRequestEvent(**base, merged_by=merged_by)
+        return Decision(202, "merged", [(TOPIC_MERGED, event.model_dump())])
+    if action not in REVIEW_ACTIONS:
+        return Decision(202, f"pull_request action {action!r} ignored")
+    if settings.skip_drafts and pr.get("draft"):
+        return Decision(202, "draft pull request skipped (skip_drafts)")
+    if settings.skip_bots and _is_bot(user):
+        return Decision(202, f"bot author {base['author']} skipped (skip_bots)")
+    request = ReviewRequest(
+        **base,
+        action=action,
+        head_sha=(pr.get("head") or {}).get("sha"),
+        before_sha=payload.get("before") if action == "synchronize" else None,
+        installation_id=_installation(payload),
+    )
+    emits: list[tuple[str, dict[str, Any]]] = []
+    if action == "opened":
+        emits.append((TOPIC_OPENED, PullRequestEvent(**base).model_dump()))
+    emits.append((TOPIC_REVIEW_REQUESTED, request.model_dump()))
+    return Decision(202, f"review requested ({action})", emits)
+
+
+def _issue_comment(payload: dict[str, Any], settings: GithubSettings) -> Decision:
+    if payload.get("action") != "created":
+        return Decision(202, "issue_comment action ignored")
+    issue = payload["issue"]
+    comment = payload["comment"]
+    if not issue.get("pull_request"):
+        return Decision(202, "comment on an issue, not a pull request")
+    body = str(comment.get("body") or "").strip()
+    if not body.startswith(settings.review_command):
+        return Decision(202, "comment is not a review command")
+    if skip := _skip_reason(payload, settings):
+        return Decision(202, skip)
+    association = str(comment.get("author_association") or "NONE")
+    if association not in TRUSTED_ASSOCIATIONS:
+        command = settings.review_command
+        return Decision(202, f"{command} ignored from {association} (no write access)")
+    if _is_bot(comment.get("user")):
+        return Decision(202, "review command from a bot ignored")
+    if issue.get("state") == "closed":
+        return Decision(202, "pull request is closed")
+    request = ReviewRequest(
+        repo=_repo_name(payload),
+        number=int(issue["number"]),
+        action="review_command",
+        installation_id=_installation(payload),
+        title=str(issue.get("title") or ""),
+        author=str((issue.get("user") or {}).get("login") or ""),
+        url=str(issue.get("html_url") or ""),
+        trigger=f"comment-{comment.get('id')}",
+    )
+    emits = [(TOPIC_REVIEW_REQUESTED, request.model_dump())]
+    return Decision(202, "review requested by comment", emits)

@@ -1,0 +1,388 @@
+"""A loopback GitHub REST API: the parts the PR-review flow uses, answering as GitHub does.
+
+- lists paginate with `?page=&per_page=` and a `Link` header (rel="next"/"last");
+- a review comment on a line outside the file's diff is refused with 422 and nothing is stored;
+- merging an unmergeable pull request answers 405, a stale `sha` 409;
+- `rate_limit(path, status, retry_after)` makes the next call answer 403/429 with Retry-After;
+- tokens are checked (401 "Bad credentials"); App installations mint `ghs_` tokens from a JWT;
+- everything written is kept in `reviews`, `merges` and `tokens_issued` for assertions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+from tests.fakes.common import FakeRequest, FakeService, Reply
+
+__all__ = ["FakeGithub", "FakePull"]
+
+DOCS = "https://docs.github.com/rest"
+REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
+
+
+@dataclass
+class FakePull:
+    number: int
+    head_sha: str
+    base_sha: str = "base0000"
+    title: str = "A change"
+    author: str = "octocat"
+    draft: bool = False
+    state: str = "open"
+    mergeable: bool | None = True
+    labels: list[str] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    merged: bool = False
+
+
+def file_entry(path: str, patch: str | None, status: str = "modified") -> dict[str, Any]:
+    """A changed-file object as GitHub lists it; additions/deletions are counted from `patch`."""
+    lines = (patch or "").splitlines()
+    adds = sum(1 for ln in lines if ln.startswith("+"))
+    dels = sum(1 for ln in lines if ln.startswith("-"))
+    entry: dict[str, Any] = {
+        "sha": f"blob-{abs(hash(path)) % 10**8}",
+        "filename": path,
+        "status": status,
+        "additions": adds,
+        "deletions": dels,
+        "changes": adds + dels,
+    }
+    if patch is not None:
+        entry["patch"] = patch
+    return entry
+
+
+def _diff_lines(patch: str | None) -> tuple[set[int], set[int], int]:
+    """Valid RIGHT lines, valid LEFT lines, and the number of diff positions."""
+    right: set[int] = set()
+    left: set[int] = set()
+    old = new = 0
+    positions = -1
+    for raw in (patch or "").splitlines():
+        positions += 1 if positions >= 0 or raw.startswith("@@") else 0
+        if raw.startswith("@@"):
+            head = raw.split("@@")[1].split()
+            old = int(head[0][1:].split(",")[0])
+            new = int(head[1][1:].split(",")[0])
+            continue
+        if raw.startswith("+"):
+            right.add(new)
+            new += 1
+        elif raw.startswith("-"):
+            left.add(old)
+            old += 1
+        elif not raw.startswith("\\"):
+            right.add(new)
+            left.add(old)
+            old += 1
+            new += 1
+    return right, left, max(positions, 0)
+
+
+class FakeGithub(FakeService):
+    def __init__(self, tokens: tuple[str, ...] = ("test-token",)) -> None:
+        super().__init__()
+        self.tokens = set(tokens)
+        self.app_keys: dict[str, str] = {}  # app id -> public key PEM
+        self.pulls: dict[tuple[str, int], FakePull] = {}
+        self.compares: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        self.check_runs: dict[str, list[dict[str, Any]]] = {}
+        self.statuses: dict[str, list[dict[str, Any]]] = {}
+        self.reviews: list[dict[str, Any]] = []
+        self.merges: list[dict[str, Any]] = []
+        self.tokens_issued: list[tuple[int, str]] = []
+        self.rejected: list[dict[str, Any]] = []
+        self._ids = itertools.count(1000)
+        self.route("GET", REPO, self.get_repo)
+        self.route("GET", REPO + r"/pulls/(?P<number>\d+)", self.get_pull)
+        self.route("GET", REPO + r"/pulls/(?P<number>\d+)/files", self.list_files)
+        self.route("GET", REPO + r"/pulls/(?P<number>\d+)/reviews", self.list_reviews)
+        self.route("POST", REPO + r"/pulls/(?P<number>\d+)/reviews", self.create_review)
+        self.route("PUT", REPO + r"/pulls/(?P<number>\d+)/merge", self.merge)
+        self.route("GET", REPO + r"/compare/(?P<base>[^.]+)\.\.\.(?P<head>.+)", self.compare)
+        self.route("GET", REPO + r"/commits/(?P<sha>[^/]+)/check-runs", self.list_check_runs)
+        self.route("GET", REPO + r"/commits/(?P<sha>[^/]+)/status", self.combined_status)
+        self.route("POST", r"/app/installations/(?P<inst>\d+)/access_tokens", self.access_token)
+
+    # ---- scripting -------------------------------------------------------------------------
+    def add_pull(self, repo: str, pull: FakePull) -> FakePull:
+        with self.lock:
+            self.pulls[(repo.lower(), pull.number)] = pull
+        return pull
+
+    def rate_limit(
+        self,
+        path_regex: str,
+        status: int = 403,
+        retry_after: int = 0,
+        times: int = 1,
+        method: str | None = None,
+    ) -> None:
+        body = {
+            "message": "API rate limit exceeded" if status == 403 else "Too Many Requests",
+            "documentation_url": f"{DOCS}/overview/rate-limits-for-the-rest-api",
+        }
+        headers = {
+            "Retry-After": str(retry_after),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(int(time.time()) + retry_after),
+        }
+        replies = [Reply.json(body, status, headers) for _ in range(times)]
+        self.inject(path_regex, *replies, method=method)
+
+    # ---- plumbing --------------------------------------------------------------------------
+    def __call__(self, req: FakeRequest) -> Reply:
+        if not req.path.startswith("/app/") and not self._authorised(req):
+            with self.lock:
+                self.requests.append(req)
+            return Reply.json({"message": "Bad credentials", "documentation_url": DOCS}, 401)
+        return super().__call__(req)
+
+    def _authorised(self, req: FakeRequest) -> bool:
+        value = req.headers.get("authorization", "")
+        scheme, _, token = value.partition(" ")
+        return scheme.lower() in ("token", "bearer") and token in self.tokens
+
+    def not_found(self, req: FakeRequest) -> Reply:
+        return Reply.json({"message": "Not Found", "documentation_url": DOCS}, 404)
+
+    def _base(self, req: FakeRequest) -> str:
+        return f"http://{req.headers.get('host', '127.0.0.1')}"
+
+    def _pull(self, owner: str, name: str, number: str) -> FakePull | None:
+        return self.pulls.get((f"{owner}/{name}".lower(), int(number)))
+
+    def _page(self, req: FakeRequest, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
+        per_page = min(int(req.arg("per_page", "30") or 30), 100)
+        page = max(int(req.arg("page", "1") or 1), 1)
+        last = max(1, math.ceil(len(items) / per_page))
+        chunk = items[(page - 1) * per_page : page * per_page]
+        url = f"{self._base(req)}{req.path}?per_page={per_page}&page="
+        links = []
+        if page < last:
+            links.append(f'<{url}{page + 1}>; rel="next"')
+            links.append(f'<{url}{last}>; rel="last"')
+        if page > 1:
+            links.append(f'<{url}1>; rel="first"')
+            links.append(f'<{url}{page - 1}>; rel="prev"')
+        return chunk, ({"Link": ", ".join(links)} if links else {})
+
+    def _repo_json(self, req: FakeRequest, owner: str, name: str) -> dict[str, Any]:
+        full = f"{owner}/{name}"
+        return {
+            "id": abs(hash(full)) % 10**6,
+            "name": name,
+            "full_name": full,
+            "owner": {"login": owner, "type": "User"},
+            "private": False,
+            "url": f"{self._base(req)}/repos/{full}",
+            "html_url": f"https://github.com/{full}",
+        }
+
+    def _pull_json(self, req: FakeRequest, owner: str, name: str, pr: FakePull) -> dict[str, Any]:
+        full = f"{owner}/{name}"
+        url = f"{self._base(req)}/repos/{full}/pulls/{pr.number}"
+        return {
+            "id": pr.number * 7,
+            "number": pr.number,
+            "url": url,
+            "title": pr.title,
+            "html_url": f"https://github.com/{full}/pull/{pr.number}",
+            "state": pr.state,
+            "draft": pr.draft,
+            "merged": pr.merged,
+            "mergeable": pr.mergeable,
+            "mergeable_state": "clean" if pr.mergeable else "dirty",
+            "user": {"login": pr.author, "type": "User"},
+            "labels": [{"name": lbl} for lbl in pr.labels],
+            "head": {
+                "sha": pr.head_sha,
+                "ref": "feature",
+                "repo": self._repo_json(req, owner, name),
+            },
+            "base": {"sha": pr.base_sha, "ref": "main", "repo": self._repo_json(req, owner, name)},
+        }
+
+    # ---- routes ----------------------------------------------------------------------------
+    def get_repo(self, req: FakeRequest, owner: str, name: str) -> Reply:
+        return Reply.json(self._repo_json(req, owner, name))
+
+    def get_pull(self, req: FakeRequest, owner: str, name: str, number: str) -> Reply:
+        pr = self._pull(owner, name, number)
+        if pr is None:
+            return self.not_found(req)
+        return Reply.json(self._pull_json(req, owner, name, pr))
+
+    def list_files(self, req: FakeRequest, owner: str, name: str, number: str) -> Reply:
+        pr = self._pull(owner, name, number)
+        if pr is None:
+            return self.not_found(req)
+        chunk, headers = self._page(req, pr.files)
+        return Reply.json(chunk, headers=headers)
+
+    def list_reviews(self, req: FakeRequest, owner: str, name: str, number: str) -> Reply:
+        pr = self._pull(owner, name, number)
+        if pr is None:
+            return self.not_found(req)
+        with self.lock:
+            items = [{k: v for k, v in r.items() if k != "comments"} for r in pr.reviews]
+        chunk, headers = self._page(req, items)
+        return Reply.json(chunk, headers=headers)
+
+    def _unprocessable(self, *errors: str) -> Reply:
+        return Reply.json(
+            {
+                "message": "Unprocessable Entity",
+                "errors": list(errors),
+                "documentation_url": f"{DOCS}/pulls/reviews#create-a-review",
+            },
+            422,
+        )
+
+    def _comment_error(self, pr: FakePull, comment: dict[str, Any]) -> str | None:
+        files = {f["filename"]: f for f in pr.files}
+        path = comment.get("path")
+        if path not in files:
+            return "Path could not be resolved"
+        right, left, positions = _diff_lines(files[path].get("patch"))
+        if "position" in comment and "line" not in comment:
+            ok = isinstance(comment["position"], int) and 1 <= comment["position"] <= positions
+            return None if ok else "Position could not be resolved"
+        line, side = comment.get("line"), comment.get("side", "RIGHT")
+        valid = right if side == "RIGHT" else left if side == "LEFT" else set()
+        if not isinstance(line, int) or line not in valid:
+            return "Line could not be resolved"
+        return None
+
+    def create_review(self, req: FakeRequest, owner: str, name: str, number: str) -> Reply:
+        pr = self._pull(owner, name, number)
+        if pr is None:
+            return self.not_found(req)
+        data = req.json() or {}
+        event = data.get("event") or "PENDING"
+        comments = data.get("comments") or []
+        errors = [e for c in comments if (e := self._comment_error(pr, c))]
+        if errors:
+            self.rejected.append(data)
+            return self._unprocessable(*errors)
+        if event in ("COMMENT", "REQUEST_CHANGES") and not data.get("body") and not comments:
+            return self._unprocessable("Body is required for this event")
+        states = {
+            "COMMENT": "COMMENTED",
+            "APPROVE": "APPROVED",
+            "REQUEST_CHANGES": "CHANGES_REQUESTED",
+            "PENDING": "PENDING",
+        }
+        rid = next(self._ids)
+        review = {
+            "id": rid,
+            "node_id": f"PRR_{rid}",
+            "user": {"login": "stepline[bot]", "type": "Bot"},
+            "body": data.get("body") or "",
+            "state": states.get(event, "COMMENTED"),
+            "commit_id": data.get("commit_id") or pr.head_sha,
+            "html_url": f"https://github.com/{owner}/{name}/pull/{pr.number}#pullrequestreview-{rid}",
+            "pull_request_url": f"{self._base(req)}/repos/{owner}/{name}/pulls/{pr.number}",
+            "submitted_at": "2024-05-01T10:00:00Z",
+            "comments": comments,
+        }
+        with self.lock:
+            pr.reviews.append(review)
+            self.reviews.append({**review, "repo": f"{owner}/{name}", "number": pr.number})
+        return Reply.json({k: v for k, v in review.items() if k != "comments"})
+
+    def merge(self, req: FakeRequest, owner: str, name: str, number: str) -> Reply:
+        pr = self._pull(owner, name, number)
+        if pr is None:
+            return self.not_found(req)
+        data = req.json() or {}
+        if pr.merged or pr.state != "open" or not pr.mergeable:
+            return Reply.json(
+                {"message": "Pull Request is not mergeable", "documentation_url": DOCS}, 405
+            )
+        if data.get("sha") and data["sha"] != pr.head_sha:
+            return Reply.json(
+                {
+                    "message": "Head branch was modified. Review and try the merge again.",
+                    "documentation_url": DOCS,
+                },
+                409,
+            )
+        with self.lock:
+            pr.merged, pr.state = True, "closed"
+            self.merges.append({"repo": f"{owner}/{name}", "number": pr.number, **data})
+        return Reply.json(
+            {
+                "sha": f"merge-{pr.head_sha}",
+                "merged": True,
+                "message": "Pull Request successfully merged",
+            }
+        )
+
+    def compare(self, req: FakeRequest, owner: str, name: str, base: str, head: str) -> Reply:
+        files = self.compares.get((f"{owner}/{name}".lower(), base, head))
+        if files is None:
+            return self.not_found(req)
+        full = f"{owner}/{name}"
+        return Reply.json(
+            {
+                "url": f"{self._base(req)}/repos/{full}/compare/{base}...{head}",
+                "html_url": f"https://github.com/{full}/compare/{base}...{head}",
+                "status": "ahead",
+                "ahead_by": 1,
+                "behind_by": 0,
+                "total_commits": 1,
+                "commits": [],
+                "files": files,
+            }
+        )
+
+    def list_check_runs(self, req: FakeRequest, owner: str, name: str, sha: str) -> Reply:
+        runs = self.check_runs.get(sha, [])
+        chunk, headers = self._page(req, runs)
+        return Reply.json({"total_count": len(runs), "check_runs": chunk}, headers=headers)
+
+    def combined_status(self, req: FakeRequest, owner: str, name: str, sha: str) -> Reply:
+        statuses = self.statuses.get(sha, [])
+        states = {s["state"] for s in statuses}
+        state = (
+            "failure"
+            if states & {"failure", "error"}
+            else "pending"
+            if "pending" in states or not statuses
+            else "success"
+        )
+        return Reply.json(
+            {"state": state, "sha": sha, "total_count": len(statuses), "statuses": statuses}
+        )
+
+    def access_token(self, req: FakeRequest, inst: str) -> Reply:
+        token = req.headers.get("authorization", "").partition(" ")[2]
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+            key = self.app_keys[str(claims["iss"])]
+            jwt.decode(token, key, algorithms=["RS256"])
+        except (jwt.PyJWTError, KeyError):
+            return Reply.json(
+                {"message": "A JSON web token could not be decoded", "documentation_url": DOCS}, 401
+            )
+        minted = f"ghs_fake{inst}{next(self._ids)}"
+        with self.lock:
+            self.tokens.add(minted)
+            self.tokens_issued.append((int(inst), minted))
+        return Reply.json(
+            {
+                "token": minted,
+                "expires_at": "2099-01-01T00:00:00Z",
+                "permissions": {"pull_requests": "write"},
+            },
+            201,
+        )
