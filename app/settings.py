@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -26,14 +26,15 @@ class Settings(BaseSettings):
     config_dir: Path = Field(Path("config"), description="Directory of the user's YAML files.")
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=0, le=65535)
-    mode: Literal["dev", "start", "worker", "cli"] = "cli"
+    mode: Literal["dev", "start", "server", "worker", "cli"] = "cli"
     backend: Literal["sqlite", "redis"] = "sqlite"
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
         validation_alias=AliasChoices("REDIS_URL", "STEPLINE_REDIS_URL"),
     )
     redis_prefix: str = Field("stepline", description="Key prefix so apps can share one Redis.")
-    workbench_token: str | None = None
+    workbench_token: SecretStr | None = None
+    public_host: str = Field("localhost", description="Host name the Workbench is reached by.")
     dedup_ttl: float = Field(7 * 24 * 3600, gt=0, description="Seconds an emit key is remembered.")
     lease_seconds: float = Field(30.0, gt=0, description="How long a claimed delivery is held.")
     retry_base: float = Field(1.0, ge=0, description="First retry delay in seconds.")

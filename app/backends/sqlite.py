@@ -1,0 +1,350 @@
+"""The embedded default backend: one SQLite file in WAL mode.
+
+Every database call runs on one dedicated thread, so the event loop never blocks on disk and
+the connection is never shared between threads. `BEGIN IMMEDIATE` takes the write lock up front,
+which serialises writers of several processes on one file without deadlocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from app.backends.base import Backend, QueueStats
+from app.backends.sqlite_schema import PRAGMAS, SCHEMA
+from app.backends.sqlite_state import SQLiteState
+from app.errors import BackendUnavailable
+from app.settings import Settings
+from app.types import Batch, DeadLetter, Delivery, LogEntry, Message, Span
+
+__all__ = ["SQLiteBackend"]
+
+T = TypeVar("T")
+_dumps = json.dumps
+_loads = json.loads
+
+
+class SQLiteBackend(SQLiteState, Backend):
+    name = "sqlite"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.path = settings.db
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stepline-db")
+        self._conn: sqlite3.Connection | None = None
+
+    # -- plumbing ----------------------------------------------------------------------------
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, fn)
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            raise BackendUnavailable(f"the SQLite database {self.path} is not open")
+        try:
+            return fn(self._conn)
+        except sqlite3.OperationalError as exc:
+            if self._conn.in_transaction:
+                self._conn.rollback()
+            raise BackendUnavailable(f"SQLite database {self.path}: {exc}") from exc
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+        def wrapped(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+            return result
+
+        return wrapped
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+
+        def connect() -> sqlite3.Connection:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            for pragma in PRAGMAS:
+                conn.execute(pragma)
+            conn.execute(f"PRAGMA synchronous={self.settings.sqlite_synchronous}")
+            conn.executescript(SCHEMA)
+            return conn
+
+        loop = asyncio.get_running_loop()
+        try:
+            self._conn = await loop.run_in_executor(self._executor, connect)
+        except sqlite3.Error as exc:
+            raise BackendUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._conn is None:
+            return
+        conn, self._conn = self._conn, None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, conn.close)
+        self._executor.shutdown(wait=True)
+
+    async def ping(self) -> bool:
+        try:
+            return await self._run(lambda c: c.execute("SELECT 1").fetchone()[0] == 1)
+        except Exception:
+            return False
+
+    # -- queue -------------------------------------------------------------------------------
+    async def write(self, batch: Batch) -> None:
+        if batch:
+            await self._run(self._tx(lambda c: self._write(c, batch)))
+
+    def _write(self, conn: sqlite3.Connection, batch: Batch) -> None:
+        now = time.time()
+        if batch.messages:
+            self._enqueue(conn, batch.messages, now)
+        acked: list[tuple[int]] = []
+        retried: list[tuple[float, int]] = []
+        dead: list[tuple[Any, ...]] = []
+        for o in batch.outcomes:
+            d = o.delivery
+            if o.status == "ok":
+                acked.append((int(d.id),))
+            elif o.status == "retry":
+                retried.append((o.retry_at or now, int(d.id)))
+            else:
+                acked.append((int(d.id),))
+                dead.append((d.step, d.topic, _dumps(d.data), d.trace_id, d.attempt,
+                             o.error or "", o.traceback or "", now))
+        if acked:
+            conn.executemany("DELETE FROM deliveries WHERE id = ?", acked)
+        if retried:
+            conn.executemany("UPDATE deliveries SET due = ?, leased = 0 WHERE id = ?", retried)
+        if dead:
+            conn.executemany(
+                "INSERT INTO dead_letters (step, topic, data, trace_id, attempts, error, "
+                "traceback, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                dead,
+            )
+        if batch.spans:
+            conn.executemany(
+                "INSERT INTO spans (span_id, trace_id, step, kind, topic, attempt, started_at,"
+                " duration_ms, status, error, emitted) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [(s.span_id, s.trace_id, s.step, s.kind, s.topic, s.attempt, s.started_at,
+                  s.duration_ms, s.status, s.error, _dumps(s.emitted)) for s in batch.spans],
+            )
+        if batch.logs:
+            conn.executemany(
+                "INSERT INTO logs (ts, level, message, step, trace_id, span_id, fields)"
+                " VALUES (?,?,?,?,?,?,?)",
+                [(e.ts, e.level, e.message, e.step, e.trace_id, e.span_id,
+                  _dumps(e.fields, default=str)) for e in batch.logs],
+            )
+
+    def _enqueue(self, conn: sqlite3.Connection, messages: list[Message], now: float) -> None:
+        rows: list[tuple[Any, ...]] = []
+        expires = now + self.settings.dedup_ttl
+        for m in messages:
+            if m.key is not None:
+                cur = conn.execute(
+                    "INSERT INTO dedup (topic, key, expires_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (topic, key) DO UPDATE SET expires_at = excluded.expires_at "
+                    "WHERE dedup.expires_at < ?",
+                    (m.topic, m.key, expires, now),
+                )
+                if cur.rowcount == 0:
+                    continue
+            if m.steps:
+                data = _dumps(m.data)
+                rows.extend((s, m.topic, data, m.trace_id, now, now) for s in m.steps)
+        if rows:
+            conn.executemany(
+                "INSERT INTO deliveries (step, topic, data, trace_id, due, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    async def claim(self, wants: Mapping[str, int], lease: Mapping[str, float]) -> list[Delivery]:
+        wants = {s: n for s, n in wants.items() if n > 0}
+        if not wants:
+            return []
+
+        def claim(conn: sqlite3.Connection) -> list[Delivery]:
+            now = time.time()
+            out: list[Delivery] = []
+            for step, n in wants.items():
+                rows = conn.execute(
+                    "UPDATE deliveries SET due = ?, attempt = attempt + 1, leased = 1 "
+                    "WHERE id IN (SELECT id FROM deliveries WHERE step = ? AND due <= ? "
+                    "ORDER BY due LIMIT ?) "
+                    "RETURNING id, step, topic, data, trace_id, attempt, created_at",
+                    (now + lease.get(step, self.settings.lease_seconds), step, now, n),
+                ).fetchall()
+                out.extend(
+                    Delivery(str(r[0]), r[1], r[2], _loads(r[3]), r[4], r[5], r[6]) for r in rows
+                )
+            return out
+
+        return await self._run(self._tx(claim))
+
+    async def release(self, deliveries: list[Delivery]) -> None:
+        if not deliveries:
+            return
+        rows = [(int(d.id),) for d in deliveries]
+
+        def release(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE deliveries SET due = 0, leased = 0, attempt = MAX(attempt - 1, 0) "
+                "WHERE id = ?",
+                rows,
+            )
+
+        await self._run(self._tx(release))
+
+    async def pending(self, step: str | None = None) -> int:
+        if step is None:
+            return await self._run(lambda c: c.execute("SELECT COUNT(*) FROM deliveries")
+                                   .fetchone()[0])
+        return await self._run(lambda c: c.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE step = ?", (step,)).fetchone()[0])
+
+    async def queue_stats(self) -> QueueStats:
+        def stats(conn: sqlite3.Connection) -> QueueStats:
+            now = time.time()
+            out: QueueStats = {}
+            for step, leased, due_now, n in conn.execute(
+                "SELECT step, leased, due <= ?, COUNT(*) FROM deliveries GROUP BY 1, 2, 3",
+                (now,),
+            ):
+                row = out.setdefault(step, {"queued": 0, "scheduled": 0, "in_flight": 0,
+                                            "dead": 0})
+                if leased and not due_now:
+                    row["in_flight"] += n
+                elif due_now:
+                    row["queued"] += n
+                else:
+                    row["scheduled"] += n
+            for step, n in conn.execute("SELECT step, COUNT(*) FROM dead_letters GROUP BY 1"):
+                out.setdefault(step, {"queued": 0, "scheduled": 0, "in_flight": 0,
+                                      "dead": 0})["dead"] = n
+            return out
+
+        return await self._run(stats)
+
+    async def queued(self, limit: int = 100) -> list[dict[str, Any]]:
+        def rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            now = time.time()
+            cur = conn.execute(
+                "SELECT id, step, topic, data, trace_id, attempt, due, leased, created_at "
+                "FROM deliveries ORDER BY id LIMIT ?", (limit,))
+            return [
+                {"id": str(r[0]), "step": r[1], "topic": r[2], "data": _loads(r[3]),
+                 "trace_id": r[4], "attempt": r[5], "due": r[6], "created_at": r[8],
+                 "status": "in_flight" if r[7] and r[6] > now
+                 else ("queued" if r[6] <= now else "scheduled")}
+                for r in cur
+            ]
+
+        return await self._run(rows)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        def rows(conn: sqlite3.Connection) -> list[DeadLetter]:
+            cur = conn.execute(
+                "SELECT id, step, topic, data, trace_id, attempts, error, traceback, failed_at "
+                "FROM dead_letters ORDER BY id DESC LIMIT ?", (limit,))
+            return [DeadLetter(str(r[0]), r[1], r[2], _loads(r[3]), *r[4:]) for r in cur]
+
+        return await self._run(rows)
+
+    async def replay(self, ids: list[str] | None = None) -> int:
+        def replay(conn: sqlite3.Connection) -> int:
+            where, args = ("", ()) if ids is None else (
+                f"WHERE id IN ({','.join('?' * len(ids))})", tuple(int(i) for i in ids))
+            now = time.time()
+            cur = conn.execute(
+                "INSERT INTO deliveries (step, topic, data, trace_id, due, created_at) "
+                f"SELECT step, topic, data, trace_id, ?, ? FROM dead_letters {where} ORDER BY id",
+                (now, now, *args),
+            )
+            conn.execute(f"DELETE FROM dead_letters {where}", args)
+            return cur.rowcount
+
+        if ids is not None and not all(i.isdigit() for i in ids):
+            return 0
+        return await self._run(self._tx(replay))
+
+    # -- cron --------------------------------------------------------------------------------
+    async def try_fire(self, step: str, tick: float, message: Message) -> bool:
+        def fire(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT tick FROM cron_fires WHERE step = ?", (step,)).fetchone()
+            if row is not None and row[0] >= tick:
+                return False
+            conn.execute(
+                "INSERT INTO cron_fires (step, tick, fired_at) VALUES (?, ?, ?) ON CONFLICT "
+                "(step) DO UPDATE SET tick = excluded.tick, fired_at = excluded.fired_at",
+                (step, tick, time.time()),
+            )
+            self._enqueue(conn, [message], time.time())
+            return True
+
+        return await self._run(self._tx(fire))
+
+    async def last_fire(self, step: str) -> float | None:
+        row = await self._run(lambda c: c.execute(
+            "SELECT tick FROM cron_fires WHERE step = ?", (step,)).fetchone())
+        return None if row is None else float(row[0])
+
+    # -- traces and logs ---------------------------------------------------------------------
+    async def spans(self, *, trace_id: str | None = None, step: str | None = None,
+                    status: str | None = None, limit: int = 200) -> list[Span]:
+        clauses, args = _filters(trace_id=trace_id, step=step, status=status)
+
+        def rows(conn: sqlite3.Connection) -> list[Span]:
+            cur = conn.execute(
+                "SELECT trace_id, step, kind, started_at, span_id, topic, attempt, duration_ms,"
+                f" status, error, emitted FROM spans {clauses} ORDER BY seq DESC LIMIT ?",
+                (*args, limit))
+            return [Span(*r[:10], emitted=_loads(r[10])) for r in cur]
+
+        return await self._run(rows)
+
+    async def logs(self, *, trace_id: str | None = None, step: str | None = None,
+                   limit: int = 200) -> list[LogEntry]:
+        clauses, args = _filters(trace_id=trace_id, step=step)
+
+        def rows(conn: sqlite3.Connection) -> list[LogEntry]:
+            cur = conn.execute(
+                "SELECT level, message, step, trace_id, span_id, fields, ts FROM logs "
+                f"{clauses} ORDER BY seq DESC LIMIT ?", (*args, limit))
+            return [LogEntry(r[0], r[1], r[2], r[3], r[4], _loads(r[5]), r[6]) for r in cur]
+
+        return await self._run(rows)
+
+    async def prune(self) -> None:
+        s = self.settings
+
+        def prune(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            for table, keep in (("spans", s.trace_retention), ("logs", s.log_retention)):
+                conn.execute(f"DELETE FROM {table} WHERE seq <= (SELECT MAX(seq) FROM {table}) - ?",
+                             (keep,))
+            conn.execute("DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters)"
+                         " - ?", (s.dead_retention,))
+            conn.execute("DELETE FROM dedup WHERE expires_at < ?", (now,))
+            conn.execute("DELETE FROM state WHERE expires_at IS NOT NULL AND expires_at < ?",
+                         (now,))
+
+        await self._run(self._tx(prune))
+
+
+def _filters(**values: str | None) -> tuple[str, tuple[str, ...]]:
+    used = {k: v for k, v in values.items() if v}
+    if not used:
+        return "", ()
+    return "WHERE " + " AND ".join(f"{k} = ?" for k in used), tuple(used.values())

@@ -1,0 +1,144 @@
+"""`stepline`: run and inspect a Stepline app."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.cli_admin import cron_app, dlq_app, state_app
+from app.cli_common import StepsOption, console, fail, run_with_runtime, settings_from
+from app.plugins import load_plugins
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="stepline",
+    help="Stepline: API, event and cron steps with durable events.\n\n"
+    "Steps are *_step.py files under ./steps (or --steps DIR). Data lives in "
+    ".stepline/stepline.db unless STEPLINE_DB or STEPLINE_BACKEND=redis says otherwise.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(state_app, name="state")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(cron_app, name="cron")
+
+Port = Annotated[int | None, typer.Option(help="Port to listen on. Default: 3000.",
+                                          show_default=False)]
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+
+@app.command()
+def dev(steps: StepsOption = None, port: Port = None,
+        host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1") -> None:
+    """Run the app for development: reloads when steps/, app/ or agents/ change.
+
+    Serves API steps, the Workbench (/workbench) and /_stepline on http://HOST:PORT.
+    Config files under config/ are re-read in place without a restart.
+    """
+    import uvicorn
+
+    settings = settings_from(steps, mode="dev", port=port, host=host)
+    _logging(settings.log_level)
+    dirs = [str(p) for p in settings.steps if p.is_dir()]
+    here = Path(__file__).resolve().parent
+    dirs += [str(here)] + [str(p) for p in (here.parent / "agents",) if p.is_dir()]
+    console.print(f"Stepline dev on [bold]http://{settings.host}:{settings.port}[/bold]  "
+                  f"(Workbench: /workbench, docs: /docs)")
+    uvicorn.run("app.server.main:app_from_env", factory=True, host=settings.host,
+                port=settings.port, reload=True, reload_dirs=dirs, reload_includes=["*.py"],
+                log_level="info")
+
+
+@app.command()
+def start(steps: StepsOption = None, port: Port = None,
+          host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
+          workers: Annotated[int, typer.Option(min=0, help="Worker processes to run beside "
+                                               "the HTTP server (0: the server runs "
+                                               "handlers itself).")] = 0) -> None:
+    """Run the app for production: no reload; refuses to start with broken steps or a
+    misconfigured flow. The Workbench needs STEPLINE_WORKBENCH_TOKEN here."""
+    import uvicorn
+
+    settings = settings_from(steps, mode="server" if workers else "start", port=port,
+                             host=host)
+    _logging(settings.log_level)
+    children = [subprocess.Popen([sys.executable, "-m", "app", "worker"],
+                                 env={**os.environ}) for _ in range(workers)]
+    try:
+        uvicorn.run("app.server.main:app_from_env", factory=True, host=settings.host,
+                    port=settings.port, log_level="info", timeout_graceful_shutdown=int(
+                        settings.shutdown_grace))
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(timeout=settings.shutdown_grace + 5)
+
+
+@app.command()
+def worker(steps: StepsOption = None) -> None:
+    """Run event and cron handlers only, without HTTP (scale workers apart from the server).
+    SIGTERM lets running handlers finish; unfinished work is delivered again."""
+    from app.worker import run_worker
+
+    settings = settings_from(steps, mode="worker")
+    _logging(settings.log_level)
+    raise typer.Exit(run_worker(settings))
+
+
+@app.command("steps")
+def list_steps(steps: StepsOption = None,
+               as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+               ) -> None:
+    """List steps, topics and flows; show load errors and topic warnings. Exit 1 when a step
+    failed to load."""
+    from app.registry import load_registry
+    from app.server.steps_view import flow_graph
+
+    settings = settings_from(steps)
+    registry = load_registry(settings.steps)
+    if as_json:
+        graph = flow_graph(registry)
+        graph["errors"] = [str(e) for e in registry.errors]
+        graph["warnings"] = registry.warnings()
+        typer.echo(json.dumps(graph, indent=2))
+    else:
+        from app.cli_render import print_steps
+
+        print_steps(registry)
+    if registry.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def emit(topic: str, data: Annotated[str, typer.Argument(help="JSON data, e.g. '{\"n\": 1}'")],
+         key: Annotated[str | None, typer.Option(help="Idempotency key: the same key on "
+                                                 "this topic is delivered once.")] = None,
+         steps: StepsOption = None) -> None:
+    """Emit an event to TOPIC, durably; a running dev/start/worker process handles it."""
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise fail(f"DATA is not valid JSON: {exc}") from None
+
+    trace_id = run_with_runtime(lambda rt: rt.emit(topic, value, key=key), steps)
+    typer.echo(trace_id)
+
+
+def main() -> None:
+    for plugin in load_plugins():
+        if plugin.cli is not None:
+            app.add_typer(plugin.cli, name=plugin.name)
+    app()

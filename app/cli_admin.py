@@ -1,0 +1,105 @@
+"""`stepline state`, `stepline dlq` and `stepline cron`: look at and repair stored data."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from app.cli_common import StepsOption, fail, run_with_runtime
+from app.runtime import Runtime
+
+__all__ = ["cron_app", "dlq_app", "state_app"]
+
+state_app = typer.Typer(help="Read and change state (groups of keys with JSON values).",
+                        no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead letters: deliveries that failed their last attempt.",
+                      no_args_is_help=True)
+cron_app = typer.Typer(help="Cron steps.", no_args_is_help=True)
+
+
+def _print(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@state_app.command("get")
+def state_get(group: str, key: str) -> None:
+    """Print the value of KEY in GROUP (exit 1 when missing)."""
+    missing = object()
+
+    async def get(rt: Runtime) -> Any:
+        return await rt.state.get(group, key, missing)
+
+    value = run_with_runtime(get, load_steps=False)
+    if value is missing:
+        raise fail(f"no key {key!r} in group {group!r}")
+    _print(value)
+
+
+@state_app.command("set")
+def state_set(group: str, key: str,
+              value: Annotated[str, typer.Argument(help="A JSON value, e.g. '\"text\"' or 3")],
+              ttl: Annotated[float | None, typer.Option(help="Expire after this many "
+                                                        "seconds.")] = None) -> None:
+    """Set KEY in GROUP to a JSON VALUE."""
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise fail(f"VALUE is not valid JSON ({exc}); quote strings: '\"text\"'") from None
+    run_with_runtime(lambda rt: rt.state.set(group, key, parsed, ttl=ttl), load_steps=False)
+
+
+@state_app.command("list")
+def state_list(group: Annotated[str | None, typer.Argument(help="Omit to list groups.")] = None
+               ) -> None:
+    """List the keys and values of GROUP, or every group."""
+    if group is None:
+        _print(run_with_runtime(lambda rt: rt.state.groups(), load_steps=False))
+    else:
+        _print(run_with_runtime(lambda rt: rt.state.list(group), load_steps=False))
+
+
+@state_app.command("delete")
+def state_delete(group: str, key: str) -> None:
+    """Delete KEY from GROUP (exit 1 when missing)."""
+    if not run_with_runtime(lambda rt: rt.state.delete(group, key), load_steps=False):
+        raise fail(f"no key {key!r} in group {group!r}")
+
+
+@dlq_app.command("list")
+def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+             limit: int = 100) -> None:
+    """One line per dead letter: id, step, topic, attempts, error."""
+    dead = run_with_runtime(lambda rt: rt.backend.dead_letters(limit), load_steps=False)
+    if as_json:
+        _print([{"id": d.id, "step": d.step, "topic": d.topic, "attempts": d.attempts,
+                 "error": d.error, "trace_id": d.trace_id, "data": d.data,
+                 "failed_at": datetime.fromtimestamp(d.failed_at, UTC).isoformat()}
+                for d in dead])
+        return
+    for d in dead:
+        typer.echo(f"{d.id}\t{d.step}\t{d.topic}\t{d.attempts}\t{d.error.splitlines()[0][:120]}")
+    if not dead:
+        typer.echo("no dead letters", err=True)
+
+
+@dlq_app.command("replay")
+def dlq_replay(ids: Annotated[list[str] | None, typer.Argument(help="Dead-letter ids.")] = None,
+               all_: Annotated[bool, typer.Option("--all", help="Replay every dead "
+                                                  "letter.")] = False) -> None:
+    """Put dead letters back on the queue (attempts start again at 1)."""
+    if not ids and not all_:
+        raise fail("give dead-letter IDs or --all (see `stepline dlq list`)")
+    count = run_with_runtime(lambda rt: rt.backend.replay(None if all_ else list(ids or [])),
+                             load_steps=False)
+    if ids and not all_ and count == 0:
+        raise fail("no dead letter with those ids (see `stepline dlq list`)")
+    typer.echo(f"replayed {count}")
+
+
+@cron_app.command("run")
+def cron_run(name: str, steps: StepsOption = None) -> None:
+    """Run the cron step NAME now (a running dev/start/worker process handles it)."""
+    typer.echo(run_with_runtime(lambda rt: rt.trigger_cron(name), steps))

@@ -1,0 +1,38 @@
+"""Human output of `stepline steps`."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from app.registry import Registry
+from app.step_config import ApiConfig, CronConfig, EventConfig
+
+__all__ = ["print_steps"]
+
+
+def print_steps(registry: Registry) -> None:
+    out = Console()
+    table = Table(title=f"{len(registry.steps)} steps")
+    for column in ("name", "kind", "trigger", "emits", "flows", "file"):
+        table.add_column(column)
+    for step in sorted(registry.steps.values(), key=lambda s: (s.kind, s.name)):
+        c = step.config
+        trigger = _trigger(c)
+        table.add_row(step.name, step.kind, trigger, ", ".join(step.emits),
+                      ", ".join(c.flows), str(step.file))
+    out.print(table)
+    for flow, names in sorted(registry.flows.items()):
+        out.print(f"[bold]flow {flow}[/bold]: {', '.join(names)}")
+    for warning in registry.warnings():
+        out.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    for error in registry.errors:
+        out.print(f"[red]error:[/red] {error}", highlight=False)
+
+
+def _trigger(config: ApiConfig | EventConfig | CronConfig) -> str:
+    if isinstance(config, ApiConfig):
+        return f"{config.method} {config.path}"
+    if isinstance(config, EventConfig):
+        return ", ".join(config.subscribes)
+    return f"{config.cron} ({config.timezone})"

@@ -1,0 +1,98 @@
+"""What a handler gets: emit, state, stream, logger, trace id."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from app.backends.base import Backend
+from app.errors import UndeclaredTopic
+from app.logger import StepLogger
+from app.state import State, jsonable
+from app.types import LogEntry, Message
+
+__all__ = ["Context", "SyncContext"]
+
+
+class Context:
+    """The handler's view of the runtime. Emits wait here until the run commits."""
+
+    def __init__(
+        self,
+        *,
+        backend: Backend,
+        subscribers: Mapping[str, tuple[str, ...]],
+        step: str,
+        emits: list[str],
+        trace_id: str,
+        span_id: str,
+        attempt: int = 1,
+        topic: str | None = None,
+        on_log: Callable[[LogEntry], None] | None = None,
+    ) -> None:
+        self.step = step
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.attempt = attempt
+        self.topic = topic
+        self.state = State(backend)
+        self.logs: list[LogEntry] = []
+        self.logger = StepLogger(step, trace_id, span_id, self.logs, on_log)
+        self.emitted: list[Message] = []
+        self._backend = backend
+        self._subscribers = subscribers
+        self._emits = emits
+
+    async def emit(self, topic: str, data: Any = None, key: str | None = None) -> None:
+        """Queue an event; it is delivered once this run commits."""
+        if topic not in self._emits:
+            raise UndeclaredTopic(self.step, topic, self._emits)
+        if key is not None and not isinstance(key, str):
+            raise TypeError("emit key must be a string")
+        payload = jsonable(data, f"data emitted to {topic!r}")
+        self.emitted.append(
+            Message(topic, payload, self.trace_id, self._subscribers.get(topic, ()), key)
+        )
+
+    async def stream(self, name: str, data: Any) -> None:
+        """Push a live update to clients of GET /streams/{name}."""
+        await self._backend.publish(
+            f"stream:{name}",
+            {"stream": name, "data": jsonable(data, "stream data"), "trace_id": self.trace_id,
+             "step": self.step, "ts": time.time()},
+        )
+
+
+class _SyncState:
+    def __init__(self, state: State, call: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
+        self._state = state
+        self._call = call
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._state, name)
+        return lambda *args, **kwargs: self._call(method(*args, **kwargs))
+
+
+class SyncContext:
+    """The same context for a plain `def` handler running in a thread: methods block."""
+
+    def __init__(self, ctx: Context, loop: asyncio.AbstractEventLoop) -> None:
+        self._ctx = ctx
+        self._loop = loop
+        self.step = ctx.step
+        self.trace_id = ctx.trace_id
+        self.attempt = ctx.attempt
+        self.topic = ctx.topic
+        self.logger = ctx.logger
+        self.state = _SyncState(ctx.state, self._call)
+
+    def _call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def emit(self, topic: str, data: Any = None, key: str | None = None) -> None:
+        self._call(self._ctx.emit(topic, data, key))
+
+    def stream(self, name: str, data: Any) -> None:
+        self._call(self._ctx.stream(name, data))

@@ -1,0 +1,110 @@
+"""Cron: the latest due tick of each cron step fires once across every process.
+
+A tick fires when it is newer than the last recorded fire. After downtime only the most recent
+missed tick fires (no storm); a step that has never fired waits for its first tick after start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from app.backends.base import Backend
+from app.errors import BackendError, NotFound
+from app.registry import Registry
+from app.step_config import CronConfig
+from app.types import Message, new_id
+
+__all__ = ["CronScheduler", "cron_topic", "previous_tick"]
+
+log = logging.getLogger("stepline.cron")
+
+
+def cron_topic(step: str) -> str:
+    return f"cron:{step}"
+
+
+def previous_tick(config: CronConfig, now: float) -> float:
+    """The latest tick at or before `now` (epoch seconds), in the step's time zone."""
+    base = datetime.fromtimestamp(now, tz=ZoneInfo(config.timezone))
+    it = croniter(config.cron, base)
+    if croniter.match(config.cron, base.replace(second=0, microsecond=0)) and base.second == 0:
+        return base.replace(microsecond=0).timestamp()
+    return float(it.get_prev(float))
+
+
+def next_tick(config: CronConfig, now: float) -> float:
+    base = datetime.fromtimestamp(now, tz=ZoneInfo(config.timezone))
+    return float(croniter(config.cron, base).get_next(float))
+
+
+class CronScheduler:
+    def __init__(self, backend: Backend, registry: Registry, *,
+                 clock: Callable[[], float] = time.time,
+                 on_fire: Callable[[str], None] | None = None) -> None:
+        self.backend = backend
+        self.registry = registry
+        self.clock = clock
+        self._on_fire = on_fire
+        self._started_at = clock()
+        self._task: asyncio.Task[None] | None = None
+
+    def _configs(self) -> list[CronConfig]:
+        return [s.config for s in self.registry.of_kind("cron")
+                if isinstance(s.config, CronConfig)]
+
+    async def tick(self, now: float | None = None) -> list[str]:
+        """Fire every cron step whose latest tick is due; return the names that fired here."""
+        now = self.clock() if now is None else now
+        fired: list[str] = []
+        for config in self._configs():
+            due = previous_tick(config, now)
+            last = await self.backend.last_fire(config.name)
+            if last is None and due < self._started_at:
+                continue
+            if last is not None and due <= last:
+                continue
+            message = Message(cron_topic(config.name),
+                              {"tick": datetime.fromtimestamp(due, UTC).isoformat()},
+                              new_id(), (config.name,))
+            if await self.backend.try_fire(config.name, due, message):
+                fired.append(config.name)
+                log.info("cron %s fired for tick %s", config.name,
+                         datetime.fromtimestamp(due, UTC).isoformat())
+        if fired and self._on_fire is not None:
+            self._on_fire(",".join(fired))
+        return fired
+
+    async def trigger(self, name: str) -> Message:
+        """Run a cron step now, outside its schedule (`stepline cron run NAME`)."""
+        step = self.registry.steps.get(name)
+        if step is None or step.kind != "cron":
+            known = ", ".join(c.name for c in self._configs()) or "none"
+            raise NotFound(f"no cron step named {name!r} (cron steps: {known})")
+        return Message(cron_topic(name), {"tick": None, "manual": True}, new_id(), (name,))
+
+    def start(self) -> None:
+        if self._task is None and self._configs():
+            self._task = asyncio.create_task(self._run(), name="stepline-cron")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except BackendError as exc:
+                log.error("cron could not reach the backend: %s", exc)
+            now = self.clock()
+            upcoming = min(next_tick(c, now) for c in self._configs())
+            await asyncio.sleep(min(max(upcoming - now, 0.05), 5.0))

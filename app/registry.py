@@ -1,0 +1,194 @@
+"""Finds `*_step.py` files, validates their configs and wires topics to subscribers."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from app.errors import StepLoadError
+from app.step_config import ApiConfig, CronConfig, EventConfig, StepConfig
+
+__all__ = ["Registry", "Step", "load_registry"]
+
+_CONFIG_ADAPTER: TypeAdapter[StepConfig] = TypeAdapter(StepConfig)
+_KINDS = ("api", "event", "cron")
+
+
+@dataclass(slots=True)
+class Step:
+    """A loaded step: its validated config, its handler and where it came from."""
+
+    config: ApiConfig | EventConfig | CronConfig
+    handler: Callable[..., Any]
+    file: Path
+    is_async: bool
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def kind(self) -> str:
+        return self.config.type
+
+    @property
+    def emits(self) -> list[str]:
+        return self.config.emits
+
+
+@dataclass
+class Registry:
+    """Every loaded step, the topic map, and what went wrong while loading."""
+
+    steps: dict[str, Step] = field(default_factory=dict)
+    errors: list[StepLoadError] = field(default_factory=list)
+    subscribers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def of_kind(self, kind: str) -> list[Step]:
+        return [s for s in self.steps.values() if s.kind == kind]
+
+    @property
+    def flows(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for step in self.steps.values():
+            for flow in step.config.flows or ["default"]:
+                out.setdefault(flow, []).append(step.name)
+        return out
+
+    def warnings(self) -> list[str]:
+        emitted = {t for s in self.steps.values() for t in s.emits}
+        subscribed = set(self.subscribers)
+        out = [f"topic {t!r} is emitted but no step subscribes to it"
+               for t in sorted(emitted - subscribed)]
+        out += [f"topic {t!r} is subscribed to but no step emits it"
+                for t in sorted(subscribed - emitted)]
+        return out
+
+
+def load_registry(dirs: Iterable[Path]) -> Registry:
+    """Load every `*_step.py` under `dirs`. Broken files are reported, not fatal."""
+    registry = Registry()
+    routes: dict[tuple[str, str], Path] = {}
+    for directory in dirs:
+        if not directory.is_dir():
+            registry.errors.append(StepLoadError(str(directory), "steps directory not found"))
+            continue
+        for file in sorted(directory.rglob("*_step.py")):
+            if any(part.startswith(".") or part == "__pycache__" for part in file.parts):
+                continue
+            try:
+                step = _load_file(file)
+                _check_unique(registry, routes, step)
+            except StepLoadError as exc:
+                registry.errors.append(exc)
+                continue
+            registry.steps[step.name] = step
+    subs: dict[str, list[str]] = {}
+    for step in registry.steps.values():
+        if isinstance(step.config, EventConfig):
+            for topic in step.config.subscribes:
+                subs.setdefault(topic, []).append(step.name)
+    registry.subscribers = {t: tuple(names) for t, names in subs.items()}
+    return registry
+
+
+def _check_unique(registry: Registry, routes: dict[tuple[str, str], Path], step: Step) -> None:
+    if step.name in registry.steps:
+        other = registry.steps[step.name].file
+        raise StepLoadError(str(step.file), f"duplicate step name {step.name!r} (also in {other})",
+                            "name")
+    if isinstance(step.config, ApiConfig):
+        route = (step.config.method, step.config.path)
+        if route in routes:
+            raise StepLoadError(str(step.file), f"duplicate route {route[0]} {route[1]} "
+                                f"(also in {routes[route]})", "path")
+        routes[route] = step.file
+
+
+def _load_file(file: Path) -> Step:
+    module = _import(file)
+    if not hasattr(module, "config"):
+        raise StepLoadError(str(file), "no `config` defined", "config")
+    if not hasattr(module, "handler") or not callable(module.handler):
+        raise StepLoadError(str(file), "no callable `handler` defined", "handler")
+    config = _validate(file, module.config)
+    handler = module.handler
+    _check_signature(file, config, handler)
+    _check_literal_emits(file, config)
+    return Step(config=config, handler=handler, file=file,
+                is_async=inspect.iscoroutinefunction(handler))
+
+
+def _import(file: Path) -> Any:
+    digest = hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:10]
+    name = f"stepline_steps.{file.stem}_{digest}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise StepLoadError(str(file), "cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise StepLoadError(str(file), f"import failed: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def _validate(file: Path, raw: Any) -> ApiConfig | EventConfig | CronConfig:
+    if isinstance(raw, BaseModel):
+        raw = {k: getattr(raw, k) for k in type(raw).model_fields}
+    if not isinstance(raw, dict):
+        raise StepLoadError(str(file), "must be a dict or a step config model", "config")
+    kind = raw.get("type")
+    if kind not in _KINDS:
+        raise StepLoadError(str(file), f"unknown kind {kind!r}; use one of {', '.join(_KINDS)}",
+                            "type")
+    try:
+        return _CONFIG_ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        errors = [e for e in exc.errors() if e["loc"] and e["loc"][0] == kind] or exc.errors()
+        first = errors[0]
+        loc = [str(p) for p in first["loc"][1:]] if first["loc"][:1] == (kind,) else [
+            str(p) for p in first["loc"]]
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key; check the spelling against the step config reference"
+        raise StepLoadError(str(file), message, ".".join(loc) or "config") from None
+
+
+def _check_signature(file: Path, config: StepConfig, handler: Callable[..., Any]) -> None:
+    wanted = {"api": 2, "event": 2, "cron": 1}[config.type]
+    try:
+        params = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) != wanted and not any(p.kind == p.VAR_POSITIONAL for p in params):
+        shape = {"api": "handler(req, ctx)", "event": "handler(data, ctx)",
+                 "cron": "handler(ctx)"}[config.type]
+        raise StepLoadError(str(file), f"a {config.type} step's handler is {shape}", "handler")
+
+
+def _check_literal_emits(file: Path, config: StepConfig) -> None:
+    """Catch `ctx.emit("topic", ...)` of an undeclared topic at load time, not at run time."""
+    try:
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "emit" and node.args
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+                and node.args[0].value not in config.emits):
+            raise StepLoadError(str(file), f"line {node.lineno} emits {node.args[0].value!r}, "
+                                "which is not declared; add it to `emits`", "emits")

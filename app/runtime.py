@@ -1,0 +1,118 @@
+"""One Stepline app in one process: registry + backend + writer + engine + cron."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from app.backends import Backend, create_backend
+from app.cron import CronScheduler
+from app.engine import Engine
+from app.errors import NotFound
+from app.registry import Registry, load_registry
+from app.settings import Settings
+from app.state import State, jsonable
+from app.types import Batch, LogEntry, Message, new_id
+from app.writer import Writer
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger("stepline.runtime")
+
+
+class Runtime:
+    """Owns the pieces; `start()` begins claiming work and firing cron, `stop()` drains."""
+
+    def __init__(self, settings: Settings, *, registry: Registry | None = None,
+                 backend: Backend | None = None, clock: Callable[[], float] | None = None) -> None:
+        self.settings = settings
+        self.registry = registry if registry is not None else load_registry(settings.steps)
+        self.backend = backend if backend is not None else create_backend(settings)
+        self.state = State(self.backend)
+        self.commit_hooks: list[Callable[[Batch], None]] = []
+        self.writer = Writer(self.backend, max_batch=settings.batch_size,
+                             on_commit=self._committed)
+        self.engine = Engine(settings, self.backend, self.registry, self.writer,
+                             on_log=self.publish_log)
+        self.cron = CronScheduler(self.backend, self.registry,
+                                  **({"clock": clock} if clock else {}),
+                                  on_fire=lambda _names: self.engine.wake(None))
+        self._pruner: asyncio.Task[None] | None = None
+        self._opened = False
+
+    async def open(self) -> None:
+        if not self._opened:
+            await self.backend.open()
+            self.writer.start()
+            self._opened = True
+
+    async def start(self, *, work: bool = True, cron: bool = True) -> None:
+        await self.open()
+        if work:
+            self.engine.start()
+            self._pruner = asyncio.create_task(self._prune_forever(), name="stepline-prune")
+        if cron:
+            self.cron.start()
+
+    async def stop(self) -> None:
+        if not self._opened:
+            return
+        await self.cron.stop()
+        await self.engine.stop(self.settings.shutdown_grace)
+        if self._pruner is not None:
+            self._pruner.cancel()
+            await asyncio.gather(self._pruner, return_exceptions=True)
+        await self.writer.close()
+        await self.backend.close()
+        self._opened = False
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- writes from outside a handler ---------------------------------------------------------
+    def message(self, topic: str, data: Any, *, key: str | None = None,
+                trace_id: str | None = None) -> Message:
+        """A message to `topic` for its subscribers (used by the CLI, server and tests)."""
+        return Message(topic, jsonable(data, f"data emitted to {topic!r}"),
+                       trace_id or new_id(), self.registry.subscribers.get(topic, ()), key)
+
+    async def emit(self, topic: str, data: Any, *, key: str | None = None,
+                   trace_id: str | None = None) -> str:
+        """Durably emit an event from outside any step; returns the trace id."""
+        if topic not in self.registry.subscribers:
+            known = ", ".join(sorted(self.registry.subscribers)) or "none"
+            raise NotFound(f"no step subscribes to {topic!r} (subscribed topics: {known})")
+        message = self.message(topic, data, key=key, trace_id=trace_id)
+        await self.writer.submit(Batch(messages=[message]))
+        return message.trace_id
+
+    async def trigger_cron(self, name: str) -> str:
+        message = await self.cron.trigger(name)
+        await self.writer.submit(Batch(messages=[message]))
+        return message.trace_id
+
+    def publish_log(self, entry: LogEntry) -> None:
+        self.backend._deliver_local("_stepline.logs", {
+            "ts": entry.ts, "level": entry.level, "message": entry.message, "step": entry.step,
+            "trace_id": entry.trace_id, "fields": entry.fields})
+
+    def _committed(self, batch: Batch) -> None:
+        if batch.messages:
+            self.engine.wake({s for m in batch.messages for s in m.steps})
+        else:
+            self.engine.wake(None)
+        for hook in self.commit_hooks:
+            hook(batch)
+
+    async def _prune_forever(self) -> None:
+        while True:
+            await asyncio.sleep(60)
+            with contextlib.suppress(Exception):
+                await self.backend.prune()

@@ -1,0 +1,50 @@
+"""`/_stepline/state`: browse and edit state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+from app.redact import MASK, looks_secret_key, redact
+from app.runtime import Runtime
+from app.server.guard import AdminGuard
+
+__all__ = ["state_router"]
+
+
+class StateValue(BaseModel):
+    value: Any
+    ttl: float | None = Field(None, gt=0)
+
+
+def state_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(prefix="/state")
+    state = runtime.state
+
+    @router.get("")
+    async def groups(_: AdminGuard) -> dict[str, list[str]]:
+        return {"groups": await state.groups()}
+
+    @router.get("/{group}")
+    async def group(group: str, _: AdminGuard) -> dict[str, Any]:
+        items = await state.list(group)
+        keys = []
+        for key, value in items.items():
+            shown = MASK if looks_secret_key(key) else redact(value)
+            keys.append({"key": key, "value": shown, "ttl": await state.ttl(group, key)})
+        return {"group": group, "keys": keys}
+
+    @router.put("/{group}/{key}")
+    async def put(group: str, key: str, body: StateValue, _: AdminGuard) -> dict[str, Any]:
+        await state.set(group, key, body.value, ttl=body.ttl)
+        return {"group": group, "key": key, "ttl": body.ttl}
+
+    @router.delete("/{group}/{key}")
+    async def delete(group: str, key: str, _: AdminGuard) -> dict[str, bool]:
+        if not await state.delete(group, key):
+            raise HTTPException(404, f"no key {key!r} in group {group!r}")
+        return {"deleted": True}
+
+    return router

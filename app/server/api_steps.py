@@ -1,0 +1,126 @@
+"""Routes for API steps: parse and validate the body, run the handler, commit its emits
+durably, then answer."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import Response as StarletteResponse
+
+from app.context import Context
+from app.http import Request, Response
+from app.invoke import invoke
+from app.registry import Step
+from app.runtime import Runtime
+from app.state import jsonable
+from app.step_config import ApiConfig
+from app.types import Batch, Span, new_id
+
+__all__ = ["add_api_steps"]
+
+log = logging.getLogger("stepline.server")
+
+
+def add_api_steps(app: FastAPI, runtime: Runtime) -> None:
+    for step in runtime.registry.of_kind("api"):
+        config = step.config
+        assert isinstance(config, ApiConfig)
+        extra: dict[str, Any] = {}
+        if config.body is not None:
+            extra["requestBody"] = {"required": True, "content": {
+                "application/json": {"schema": config.body.model_json_schema()}}}
+        responses: dict[int | str, dict[str, Any]] = {}
+        if config.response is not None:
+            responses[200] = {"content": {"application/json": {
+                "schema": config.response.model_json_schema()}}, "description": "OK"}
+        app.add_api_route(
+            config.path, _endpoint(step, runtime), methods=[config.method], name=config.name,
+            summary=config.name, description=config.description or None,
+            tags=config.flows or ["default"], openapi_extra=extra or None,
+            responses=responses or None,
+        )
+
+
+def _error(status: int, message: str, trace_id: str, **more: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **more}, status_code=status,
+                        headers={"x-trace-id": trace_id})
+
+
+def _endpoint(step: Step, runtime: Runtime) -> Any:
+    config = step.config
+    assert isinstance(config, ApiConfig)
+
+    async def endpoint(request: StarletteRequest) -> StarletteResponse:
+        trace_id = request.headers.get("x-trace-id") or new_id()
+        raw = await request.body()
+        body: Any = None
+        if raw and _is_json(request.headers.get("content-type", ""), config.body is not None):
+            try:
+                body = json.loads(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                return _error(400, f"request body is not valid JSON: {exc}", trace_id)
+        if config.body is not None:
+            try:
+                body = config.body.model_validate(body)
+            except ValidationError as exc:
+                return _error(422, "request body does not match the expected schema", trace_id,
+                              detail=jsonable(exc.errors(include_url=False, include_input=False)))
+        req = Request(request.method, request.url.path, dict(request.path_params),
+                      dict(request.query_params), request.headers, raw, body)
+        span = Span(trace_id, config.name, "api", time.time(), topic=f"{config.method} "
+                    f"{config.path}")
+        ctx = Context(backend=runtime.backend, subscribers=runtime.registry.subscribers,
+                      step=config.name, emits=config.emits, trace_id=trace_id,
+                      span_id=span.span_id, on_log=runtime.publish_log)
+        started = time.perf_counter()
+        try:
+            result = await invoke(step, ctx, req, timeout=None)
+            response = _to_response(result, config)
+        except Exception as exc:
+            log.exception("API step %s failed", config.name)
+            span.status, span.error = "failed", f"{type(exc).__name__}: {exc}"
+            ctx.emitted.clear()
+            response = _error(500, f"the handler of {config.name} failed; see trace "
+                              f"{trace_id}", trace_id)
+        span.duration_ms = (time.perf_counter() - started) * 1000
+        span.emitted = [m.topic for m in ctx.emitted]
+        try:
+            await runtime.writer.submit(Batch(ctx.emitted, [], [span], ctx.logs))
+        except Exception as exc:
+            log.error("could not store the emits of %s: %s", config.name, exc)
+            return _error(503, "the event store is unavailable; nothing was accepted, retry "
+                          "later", trace_id)
+        response.headers["x-trace-id"] = trace_id
+        return response
+
+    return endpoint
+
+
+def _is_json(content_type: str, declared: bool) -> bool:
+    kind = content_type.split(";")[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json") or (declared and kind == "")
+
+
+def _to_response(result: Any, config: ApiConfig) -> StarletteResponse:
+    if isinstance(result, StarletteResponse):
+        return result
+    status, body, headers = 200, result, {}
+    if isinstance(result, Response):
+        status, body, headers = result.status, result.body, dict(result.headers)
+    elif isinstance(result, dict) and isinstance(result.get("status"), int) and set(result) <= {
+            "status", "body", "headers"}:
+        status, body, headers = result["status"], result.get("body"), result.get("headers") or {}
+    if config.response is not None and status < 300 and not isinstance(body, BaseModel):
+        body = config.response.model_validate(body)
+    if isinstance(body, bytes | str) and "content-type" in {k.lower() for k in headers}:
+        return StarletteResponse(body, status_code=status, headers=headers)
+    if body is None and status in (204, 304):
+        return StarletteResponse(status_code=status, headers=headers)
+    return JSONResponse(jsonable(body, "response body"), status_code=status, headers=headers)

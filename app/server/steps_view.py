@@ -1,0 +1,35 @@
+"""Steps and flows as JSON: what `stepline steps` prints and the Workbench draws."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from app.registry import Registry, Step
+
+__all__ = ["flow_graph", "step_view"]
+
+
+def step_view(step: Step) -> dict[str, Any]:
+    out: dict[str, Any] = {"file": str(step.file), "async": step.is_async}
+    for name, value in step.config:
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            out[name] = {"model": value.__name__, "schema": value.model_json_schema()}
+        else:
+            out[name] = value
+    return out
+
+
+def flow_graph(registry: Registry) -> dict[str, Any]:
+    """Nodes are steps, edges join an emitter to each subscriber of the topic."""
+    nodes = [{"id": s.name, "kind": s.kind, "flows": s.config.flows or ["default"],
+              "emits": s.emits, "subscribes": getattr(s.config, "subscribes", [])}
+             for s in registry.steps.values()]
+    edges = [{"from": s.name, "to": sub, "topic": topic}
+             for s in registry.steps.values() for topic in s.emits
+             for sub in registry.subscribers.get(topic, ())]
+    emitted = {t for s in registry.steps.values() for t in s.emits}
+    return {"nodes": nodes, "edges": edges, "flows": registry.flows,
+            "orphans": {"no_subscriber": sorted(emitted - set(registry.subscribers)),
+                        "no_emitter": sorted(set(registry.subscribers) - emitted)}}

@@ -1,0 +1,118 @@
+"""Typed step configs. A step file's `config` may be a dict or one of these models."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["ApiConfig", "CronConfig", "EventConfig", "StepConfig"]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_TOPIC = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+
+
+def _model_class(value: Any) -> Any:
+    if value is None or (isinstance(value, type) and issubclass(value, BaseModel)):
+        return value
+    raise ValueError("must be a pydantic model class (a subclass of pydantic.BaseModel)")
+
+
+ModelClass = Annotated[Any, Field(default=None)]
+
+
+class _Common(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+
+    name: str
+    description: str = ""
+    flows: list[str] = Field(default_factory=list)
+    emits: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("use letters, digits, '_', '.' or '-', starting with a letter")
+        return value
+
+    @field_validator("emits")
+    @classmethod
+    def _check_topics(cls, value: list[str]) -> list[str]:
+        for topic in value:
+            if not _TOPIC.match(topic):
+                raise ValueError(f"{topic!r} is not a valid topic name")
+        return value
+
+
+class ApiConfig(_Common):
+    """An HTTP endpoint: `async def handler(req, ctx)`."""
+
+    type: Literal["api"] = "api"
+    path: str
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    body: ModelClass = None
+    response: ModelClass = None
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("path")
+    @classmethod
+    def _check_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        if value.startswith(("/_stepline", "/workbench", "/streams/", "/healthz")):
+            raise ValueError("is reserved by Stepline; choose another path")
+        return value
+
+    _body = field_validator("body", "response")(classmethod(lambda cls, v: _model_class(v)))
+
+
+class EventConfig(_Common):
+    """A subscriber: `async def handler(data, ctx)`."""
+
+    type: Literal["event"] = "event"
+    subscribes: list[str] = Field(min_length=1)
+    input: ModelClass = None
+    retries: int = Field(3, ge=1, le=100)
+    timeout: float = Field(30.0, gt=0)
+    concurrency: int | None = Field(None, ge=1)
+
+    _input = field_validator("input")(classmethod(lambda cls, v: _model_class(v)))
+
+
+class CronConfig(_Common):
+    """A schedule: `async def handler(ctx)`."""
+
+    type: Literal["cron"] = "cron"
+    cron: str
+    timezone: str = "UTC"
+    retries: int = Field(3, ge=1, le=100)
+    timeout: float = Field(30.0, gt=0)
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a 5-field cron expression (e.g. '0 9 * * *')")
+        croniter(value, datetime(2000, 1, 1))
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known time zone (e.g. 'Europe/Berlin')") from None
+        return value
+
+
+StepConfig = ApiConfig | EventConfig | CronConfig

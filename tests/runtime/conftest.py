@@ -1,0 +1,60 @@
+"""Fixtures for the runtime suite. `make_app` builds a Harness over step sources written to a
+temporary directory; tests that use it run once per backend."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import textwrap
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.testing import Harness
+
+BACKENDS = ["sqlite", "redis"]
+
+
+def redis_available() -> bool:
+    if importlib.util.find_spec("app.backends.redis") is None:
+        return False
+    import redis
+
+    try:
+        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_name(request: pytest.FixtureRequest) -> str:
+    if request.param == "redis" and not redis_available():
+        if os.environ.get("CI") and importlib.util.find_spec("app.backends.redis"):
+            pytest.fail("Redis is not reachable on 127.0.0.1:6379 (CI needs it)")
+        pytest.skip("Redis backend or server not available")
+    return request.param
+
+
+def write_steps(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, source in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+    return directory
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, backend_name: str) -> Callable[..., Harness]:
+    counter = iter(range(1000))
+
+    def make(files: dict[str, str], **settings: Any) -> Harness:
+        steps = write_steps(tmp_path / f"steps{next(counter)}", files)
+        settings.setdefault("db", tmp_path / "stepline.db")
+        settings.setdefault("redis_prefix", f"test-{uuid.uuid4().hex[:8]}")
+        return Harness([steps], backend=backend_name, **settings)
+
+    return make

@@ -1,0 +1,133 @@
+"""When Redis goes away: clear errors, no secrets in them, and a clean resume when it is back.
+
+These tests run their own redis-server on a free port (the shared one must keep running), with
+an append-only file in a temporary directory so that a restart keeps what was acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.backends.redis import RedisBackend
+from app.errors import BackendUnavailable
+from app.settings import Settings
+from app.types import Batch, Message, Outcome
+
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, directory: Path) -> None:
+        self.port = _free_port()
+        self.dir = directory
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server on port {self.port} did not start") from None
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(tmp_path)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def msg(i: int) -> Message:
+    return Message("topic", {"i": i}, f"trace-{i}", ("A",))
+
+
+async def test_redis_down_raises_backend_unavailable_and_work_resumes(server: Server):
+    backend = RedisBackend(Settings(REDIS_URL=server.url, redis_prefix="outage"))
+    await backend.open()
+    try:
+        await backend.write(Batch(messages=[msg(1), msg(2), msg(3)]))
+        d1, d2, d3 = await backend.claim({"A": 10}, {"A": 30})
+        await backend.write(Batch(outcomes=[Outcome(d1, "ok")]))
+
+        server.stop()
+        assert await backend.ping() is False
+        with pytest.raises(BackendUnavailable, match=f"127.0.0.1:{server.port}.*REDIS_URL"):
+            await backend.claim({"A": 10}, {"A": 30})
+        with pytest.raises(BackendUnavailable):
+            await backend.write(Batch(outcomes=[Outcome(d2, "ok")]))
+        with pytest.raises(BackendUnavailable):
+            await backend.state_set("g", "k", 1, None)
+
+        server.start()
+        assert await backend.ping() is True
+        await backend.write(Batch(outcomes=[Outcome(d2, "ok")]))
+        # Both acknowledged ones stay done (the AOF kept them); the third is still unsettled.
+        assert await backend.pending() == 1
+        await backend.release([d3])
+        [again] = await backend.claim({"A": 10}, {"A": 30})
+        assert again.data == {"i": 3}
+    finally:
+        await backend.close()
+
+
+async def test_open_fails_clearly_without_leaking_the_password():
+    port = _free_port()  # nothing listens there
+    url = f"redis://:hunter2-secret@127.0.0.1:{port}/0"
+    backend = RedisBackend(Settings(REDIS_URL=url, redis_prefix="x"))
+    with pytest.raises(BackendUnavailable) as info:
+        await backend.open()
+    text = str(info.value)
+    assert f"127.0.0.1:{port}" in text and "hunter2" not in text
+    assert "***" in text
+
+
+async def test_consumer_group_is_recreated_after_redis_lost_everything(server: Server):
+    backend = RedisBackend(Settings(REDIS_URL=server.url, redis_prefix="wiped"))
+    await backend.open()
+    try:
+        await backend.write(Batch(messages=[msg(1)]))
+        assert len(await backend.claim({"A": 10}, {"A": 30})) == 1
+        await backend._r.flushall()  # as a restart of a Redis without persistence would
+        await backend.write(Batch(messages=[msg(2)]))
+        [d] = await asyncio.wait_for(backend.claim({"A": 10}, {"A": 30}), 5)
+        assert d.data == {"i": 2}
+    finally:
+        await backend.close()
