@@ -100,9 +100,12 @@ def test_watch_sends_topic_and_labels(api: GmailAPI, gmail_env: tuple[FakeGmail,
     reply = api.watch("projects/p/topics/gmail", ["INBOX"])
     assert int(reply["historyId"]) == fake.history_id and int(reply["expiration"]) > 0
     assert fake.watches == [
-        {"topicName": "projects/p/topics/gmail", "labelIds": ["INBOX"],
-         "labelFilterBehavior": "include"}
-    ]  # fmt: skip
+        {
+            "topicName": "projects/p/topics/gmail",
+            "labelIds": ["INBOX"],
+            "labelFilterBehavior": "include",
+        }
+    ]
 
 
 def test_expired_access_token_is_refreshed_and_saved_0600(

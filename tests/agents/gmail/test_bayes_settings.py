@@ -1,0 +1,115 @@
+"""The naive Bayes model, and config/gmail.yaml validation with hot reload."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from agents.gmail.bayes import BayesModel
+from agents.gmail.parse import ParsedEmail
+from agents.gmail.settings import SettingsFile, current_settings
+
+SPAM = [
+    "Claim your free prize now, winner! Cheap pills and casino bonus",
+    "You won the lottery, send your bank details to claim the prize",
+    "Casino bonus: free spins, claim now, winner takes all",
+    "Cheap pills without prescription, free shipping, claim offer",
+]
+HAM = [
+    "Meeting notes from the planning session and the budget review",
+    "Can we move the budget review to Thursday afternoon?",
+    "Draft of the quarterly report attached, comments welcome",
+    "Planning session moved, notes and the report to follow",
+]
+
+
+def mail(text: str, sender: str = "x@example.com") -> ParsedEmail:
+    return ParsedEmail(from_address=sender, subject=text.split(",")[0], text=text)
+
+
+def trained() -> BayesModel:
+    model = BayesModel()
+    model.learn_many((mail(t, "promo@spam.biz") for t in SPAM), is_spam=True)
+    model.learn_many((mail(t, "colleague@example.com") for t in HAM), is_spam=False)
+    return model
+
+
+def test_bayes_separates_spam_from_ham_and_survives_a_round_trip(tmp_path: Path) -> None:
+    model = trained()
+    spam = mail("Free casino prize for the winner, claim now", "promo@spam.biz")
+    ham = mail("Notes on the budget report for the planning meeting", "colleague@example.com")
+    assert model.spam_probability(spam) > 0.9
+    assert model.spam_probability(ham) < 0.1
+    path = tmp_path / "deep" / "model.json"
+    model.save(path)
+    loaded = BayesModel.load(path)
+    assert loaded is not None
+    assert loaded.spam_probability(spam) == pytest.approx(model.spam_probability(spam))
+
+
+def test_untrained_model_is_neutral_and_damaged_file_is_a_clear_error(tmp_path: Path) -> None:
+    assert BayesModel().spam_probability(mail("anything")) == 0.5
+    assert BayesModel.load(tmp_path / "missing.json") is None
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="stepline gmail train"):
+        BayesModel.load(bad)
+
+
+def write(path: Path, text: str) -> None:
+    path.write_text(text)
+    # a distinct mtime per write: coarse filesystem clocks must not hide an edit
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+def test_missing_file_means_defaults(tmp_path: Path) -> None:
+    settings = SettingsFile(tmp_path / "gmail.yaml").get()
+    assert settings.mode == "polling" and settings.spam.threshold == 0.8
+    assert settings.cleanup.schedule == "0 23 * * *" and settings.cleanup.retention_days == 7
+
+
+def test_edit_applies_and_invalid_edit_keeps_last_good(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "gmail.yaml"
+    write(path, "priority:\n  vip_senders: [boss@corp.com]\n")
+    loader = SettingsFile(path)
+    assert loader.get().priority.vip_senders == ["boss@corp.com"]
+    write(path, "priority:\n  vip_senders: ['boss@corp.com', '*@client.io']\n")
+    assert loader.get().priority.vip_senders == ["boss@corp.com", "*@client.io"]
+    with caplog.at_level(logging.ERROR, logger="stepline.gmail.settings"):
+        write(path, "spam:\n  threshold: 1.5\n  action: shred\n")
+        kept = loader.get()
+    assert kept.priority.vip_senders == ["boss@corp.com", "*@client.io"]
+    assert kept.spam.threshold == 0.8
+    assert "spam.threshold" in loader.error and "spam.action" in loader.error
+    assert "spam.threshold" in caplog.text and "less than or equal to 1" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        ("cleanup:\n  schedule: every day\n", "cleanup.schedule"),
+        ("priority:\n  vip_senders: [not-an-address]\n", "priority.vip_senders"),
+        ("mode: carrier-pigeon\n", "mode"),
+        ("spam:\n  treshold: 0.5\n", "spam.treshold"),  # a typo is an error, not ignored
+        ("push:\n  topic: my-topic\n", "push.topic"),
+        ("- a list\n", "mapping"),
+        ("mode: [unclosed\n", "YAML"),
+    ],
+)
+def test_invalid_settings_name_the_key(tmp_path: Path, yaml_text: str, key: str) -> None:
+    path = tmp_path / "gmail.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        SettingsFile(path).load_strict()
+
+
+def test_current_settings_reads_the_config_dir(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("STEPLINE_CONFIG_DIR", str(tmp_path))
+    write(tmp_path / "gmail.yaml", "mode: push\npush:\n  topic: projects/p/topics/t\n")
+    assert current_settings().mode == "push"

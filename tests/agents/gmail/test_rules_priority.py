@@ -1,0 +1,111 @@
+"""Spam rules, the combined score, and the priority classifier."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.gmail.classify import assess
+from agents.gmail.parse import AuthResults, ParsedEmail, parse_raw
+from agents.gmail.priority import classify_priority, find_keywords, is_vip
+from agents.gmail.rules import score_rules
+from agents.gmail.settings import GmailSettings, SpamSettings
+from agents.gmail.spam import assess_spam
+from tests.agents.gmail.conftest import eml
+
+
+def test_phishing_trips_auth_sender_link_and_wording_rules() -> None:
+    result = score_rules(parse_raw(eml("phishing.eml")))
+    assert result.score > 0.95
+    text = " | ".join(result.reasons)
+    for expected in (
+        "SPF fail",
+        "DMARC fail",
+        "Reply-To",
+        "display name shows",
+        "bare IP",
+        "different domain",
+        "verify your account",
+    ):
+        assert expected in text
+
+
+@pytest.mark.parametrize("name", ["ham_plain.eml", "multipart_latin1.eml", "html_only.eml"])
+def test_ordinary_mail_fires_no_rule(name: str) -> None:
+    result = score_rules(parse_raw(eml(name)))
+    assert result.score == 0 and result.reasons == []
+
+
+def test_reply_subject_without_a_thread_is_suspicious() -> None:
+    mail = ParsedEmail(from_address="a@b.com", subject="RE: your invoice", in_reply_to="")
+    assert "subject says reply" in score_rules(mail).reasons[0]
+    assert score_rules(mail.model_copy(update={"in_reply_to": "<x@y>"})).reasons == []
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("URGENT: server down", ["urgent"]),
+        ("this is urgent!", ["urgent"]),
+        ("(Urgent) please", ["urgent"]),
+        ("needed urgently", []),
+        ("non-urgent matter", ["urgent"]),  # a hyphen is a word boundary
+        ("nonurgent matter", []),
+        ("ACTION\n  REQUIRED by Friday", ["action required"]),
+        ("asap", ["asap"]),
+    ],
+)
+def test_keywords_match_whole_words_case_insensitively(text: str, found: list[str]) -> None:
+    assert find_keywords(text, ["urgent", "action required", "asap"]) == found
+
+
+def test_vip_exact_address_and_domain_wildcard() -> None:
+    vips = ["boss@corp.com", "*@bigcustomer.com"]
+    assert is_vip("Boss@Corp.com", vips) == "boss@corp.com"
+    assert is_vip("anyone@bigcustomer.com", vips) == "*@bigcustomer.com"
+    assert is_vip("anyone@sub.bigcustomer.com", vips) is None
+    assert is_vip("boss@corp.com.evil", vips) is None
+
+
+def test_vip_priority_needs_no_failed_authentication() -> None:
+    spoofed = parse_raw(eml("vip_spoofed.eml"))
+    result = classify_priority(spoofed, [], ["ceo@bigcorp.com"])
+    assert result.priority == "normal" and "failed" in result.reasons[0]
+    genuine = parse_raw(eml("vip_boss.eml"))
+    assert classify_priority(genuine, [], ["*@bigcorp.com"]).priority == "high"
+
+
+async def test_vip_skips_spam_only_when_authenticated() -> None:
+    spam = SpamSettings(threshold=0.5)
+    genuine = parse_raw(eml("vip_boss.eml"))
+    verdict = await assess_spam(genuine, spam, vip="ceo@bigcorp.com")
+    assert verdict.vip_exempt and verdict.score == 0 and not verdict.is_spam
+    spoofed = parse_raw(eml("vip_spoofed.eml"))
+    verdict = await assess_spam(spoofed, spam, vip="ceo@bigcorp.com")
+    assert verdict.is_spam and not verdict.vip_exempt
+    unauthenticated = genuine.model_copy(update={"auth": AuthResults()})
+    assert not (await assess_spam(unauthenticated, spam, vip="ceo@bigcorp.com")).vip_exempt
+
+
+async def test_spam_is_never_high_priority_and_threshold_applies() -> None:
+    settings = GmailSettings()
+    result = await assess(parse_raw(eml("phishing.eml")), settings)  # says URGENT, is spam
+    assert result.spam.is_spam and result.priority.priority == "normal"
+    urgent = await assess(parse_raw(eml("urgent_outage.eml")), settings)
+    assert not urgent.spam.is_spam and urgent.priority.priority == "high"
+    lenient = settings.model_copy(update={"spam": SpamSettings(threshold=1.0)})
+    assert not (await assess(parse_raw(eml("phishing.eml")), lenient)).spam.is_spam
+
+
+async def test_sources_are_weighted_over_those_that_answered() -> None:
+    from agents.gmail.bayes import BayesModel
+
+    model = BayesModel()
+    model.learn(parse_raw(eml("phishing.eml")), True)
+    model.learn(parse_raw(eml("ham_plain.eml")), False)
+    mail = parse_raw(eml("ham_plain.eml"))
+    verdict = await assess_spam(mail, SpamSettings(), model=model)
+    assert set(verdict.sources) == {"rules", "bayes"}
+    expected = (verdict.sources["rules"] * 0.2 + verdict.sources["bayes"] * 0.3) / 0.5
+    assert verdict.score == pytest.approx(expected, abs=1e-3)
+    no_rules = await assess_spam(mail, SpamSettings(use_rules=False, use_bayes=False))
+    assert no_rules.score == 0 and no_rules.sources == {}
