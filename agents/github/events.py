@@ -65,4 +65,5 @@ class ReviewCompleted(BaseModel):
     url: str = ""
     title: str = ""
     installation_id: int | None = None
+    trigger: str = "auto"
     already_posted: bool = False

@@ -205,6 +205,7 @@ class Reviewer:
             url=fetched.url,
             title=fetched.title,
             installation_id=req.installation_id,
+            trigger=req.trigger,
             already_posted=posted.already,
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,7 +23,7 @@ from agents.github.events import (
 )
 from agents.github.settings import GithubSettings
 
-__all__ = ["Decision", "decide", "parse_body", "signature_valid"]
+__all__ = ["Decision", "decide", "parse_body", "receive", "signature_valid"]
 
 REVIEW_ACTIONS = frozenset({"opened", "reopened", "ready_for_review", "synchronize"})
 # Only people with write access may ask for a review: anyone can comment on a public repo.
@@ -59,6 +60,25 @@ def parse_body(body: bytes, content_type: str | None) -> Any:
             raise ValueError("form-encoded delivery without a 'payload' field")
         text = values[-1]
     return json.loads(text)
+
+
+def receive(
+    headers: Mapping[str, str], raw: bytes, settings: GithubSettings, secret: str | None
+) -> tuple[Decision, str]:
+    """Verify, parse and route one delivery; also returns its de-duplication key.
+
+    With `secret` None (only `stepline dev` runs that way) the signature is not checked.
+    """
+    if secret is not None and not signature_valid(secret, raw, headers.get("x-hub-signature-256")):
+        reason = "missing or invalid X-Hub-Signature-256: check the webhook's secret"
+        return Decision(401, reason), ""
+    # GitHub keeps the delivery id on a redelivery, so it is the natural de-duplication key.
+    key = headers.get("x-github-delivery") or hashlib.sha256(raw).hexdigest()
+    try:
+        payload = parse_body(raw, headers.get("content-type"))
+    except (ValueError, UnicodeDecodeError):
+        return Decision(400, "body is not valid JSON (set the webhook's content type to JSON)"), key
+    return decide(headers.get("x-github-event"), payload, settings), key
 
 
 def _is_bot(user: dict[str, Any] | None) -> bool:

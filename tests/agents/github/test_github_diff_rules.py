@@ -76,14 +76,17 @@ def _file(path: str, added: list[str], status: str = "modified") -> ChangedFile:
 
 def test_rules_flag_each_problem_on_its_exact_line() -> None:
     key = "AKIA" + "ABCDEFGHIJKLMNOP"
-    f = _file("app/service.py", [
-        "import os",                                  # line 2
-        f'AWS_KEY = "{key}"',                         # 3: secret
-        "<<<<<<< HEAD",                               # 4: conflict marker
-        "    breakpoint()",                           # 5: debugger
-        "    # TODO: handle timeouts",                # 6: todo
-        "-----BEGIN RSA PRIVATE KEY-----",            # 7: private key
-    ])
+    f = _file(
+        "app/service.py",
+        [
+            "import os",  # line 2
+            f'AWS_KEY = "{key}"',  # 3: secret
+            "<<<<<<< HEAD",  # 4: conflict marker
+            "    breakpoint()",  # 5: debugger
+            "    # TODO: handle timeouts",  # 6: todo
+            "-----BEGIN RSA PRIVATE KEY-----",  # 7: private key
+        ],
+    )
     found = {(c.line, c.severity) for c in review_rules([f])}
     assert (3, "critical") in found and (4, "critical") in found and (7, "critical") in found
     assert (5, "low") in found and (6, "info") in found
@@ -105,9 +108,11 @@ def test_rules_quiet_on_clean_change_with_tests_and_big_file_flagged() -> None:
 
 def test_redact_masks_secrets_but_keeps_code() -> None:
     token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
-    text = (f'token = "{token}"\npassword = "hunter2hunter2"\nx = 1\n'
-            "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
-            "-----END PRIVATE KEY-----\n")
+    text = (
+        f'token = "{token}"\npassword = "hunter2hunter2"\nx = 1\n'
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
+        "-----END PRIVATE KEY-----\n"
+    )
     out = redact(text)
     assert token not in out and "hunter2hunter2" not in out and "MIIEvQIBAD" not in out
     assert "x = 1" in out and "[REDACTED]" in out
@@ -121,12 +126,19 @@ def test_ignored_globs_and_binaries_are_skipped() -> None:
     assert is_ignored("vendor/lib/x.go", globs) and is_ignored("svc/vendor/y.go", globs)
     assert is_ignored("docs/generated/api.md", globs)
     assert not is_ignored("src/lockfile.py", globs)
-    files = [_file("src/a.py", ["x"]), _file("yarn.lock", ["y"]),
-             ChangedFile("model.bin", "added", None), ChangedFile("old.py", "removed", None)]
+    files = [
+        _file("src/a.py", ["x"]),
+        _file("yarn.lock", ["y"]),
+        ChangedFile("model.bin", "added", None),
+        ChangedFile("old.py", "removed", None),
+    ]
     kept, skipped = select(files, globs)
     assert [f.path for f in kept] == ["src/a.py"]
-    assert dict(skipped) == {"yarn.lock": "ignored by pattern", "old.py": "removed",
-                             "model.bin": "no text diff (binary or too large)"}
+    assert dict(skipped) == {
+        "yarn.lock": "ignored by pattern",
+        "old.py": "removed",
+        "model.bin": "no text diff (binary or too large)",
+    }
 
 
 def test_budget_trims_least_relevant_and_largest_first() -> None:
@@ -140,8 +152,11 @@ def test_budget_trims_least_relevant_and_largest_first() -> None:
     docs = _file("README.md", [f"Line {i} of prose about the project." for i in range(200)])
     small_test = _file("tests/test_core.py", ["def test_x():", "    assert True"])
     everything = fit_budget([src, docs, small_test], 100_000, count, trim)
-    assert everything.notes == [] and everything.included == ["src/core.py", "README.md",
-                                                                "tests/test_core.py"]
+    assert everything.notes == [] and everything.included == [
+        "src/core.py",
+        "README.md",
+        "tests/test_core.py",
+    ]
     fitted = fit_budget([src, docs, small_test], 400, count, trim)
     assert count(fitted.text) <= 400 + 20
     assert "src/core.py" in fitted.included and "tests/test_core.py" in fitted.included

@@ -1,0 +1,70 @@
+"""The per-process collaborators steps share: settings store, GitHub clients, LLM, notifiers.
+
+Built on first use, not at import, so loading a step file touches no network and no secret.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from agents.github.client import GithubClients
+from agents.github.settings import GithubEnv, GithubSettings, SettingsStore, shared_store
+
+__all__ = ["clients", "llm", "notifiers", "reset", "settings", "store", "webhook_secret"]
+
+_lock = threading.Lock()
+_cache: dict[str, Any] = {}
+
+
+def store() -> SettingsStore:
+    return shared_store()
+
+
+def settings() -> GithubSettings:
+    return shared_store().current()
+
+
+def webhook_secret() -> str | None:
+    secret = GithubEnv().webhook_secret
+    value = secret.get_secret_value() if secret is not None else ""
+    return value or None
+
+
+def clients(current: GithubSettings | None = None) -> GithubClients:
+    """Clients for the current `api:` settings; an edit of them builds fresh clients."""
+    api = (current or settings()).api
+    env = GithubEnv()
+    key = (api.model_dump_json(), env.model_dump_json())
+    with _lock:
+        cached = _cache.get("clients")
+        if cached is None or cached[0] != key:
+            if cached is not None:
+                cached[1].close()
+            cached = _cache["clients"] = (key, GithubClients(env, api))
+        return cached[1]
+
+
+def llm() -> Any:
+    from agents.llm import LLMClient
+
+    with _lock:
+        if "llm" not in _cache:
+            _cache["llm"] = LLMClient.from_env()
+        return _cache["llm"]
+
+
+def notifiers() -> Any:
+    # Cheap to build, so per call: it always reflects the process's current environment.
+    from agents.notify import Notifiers
+
+    return Notifiers()
+
+
+def reset() -> None:
+    """Forget every cached collaborator (tests change the environment between cases)."""
+    with _lock:
+        cached = _cache.pop("clients", None)
+        if cached is not None:
+            cached[1].close()
+        _cache.clear()

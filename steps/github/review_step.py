@@ -1,0 +1,36 @@
+"""Review one pull request: built-in checks always, the AI reviewer when configured."""
+
+from agents.github import services
+from agents.github.events import TOPIC_REVIEW_REQUESTED, TOPIC_REVIEWED, ReviewRequest
+from agents.github.review import Reviewer, Skipped
+
+config = {
+    "type": "event",
+    "name": "ReviewPullRequest",
+    "description": "Posts one review (summary + inline comments) per head commit",
+    "flows": ["github"],
+    "subscribes": [TOPIC_REVIEW_REQUESTED],
+    "emits": [TOPIC_REVIEWED],
+    "input": ReviewRequest,
+    "retries": 3,
+    "timeout": 180,
+    "concurrency": 4,
+}
+
+
+async def handler(data: ReviewRequest, ctx):
+    settings = services.settings()
+    reviewer = Reviewer(settings, services.clients(settings), services.llm())
+    outcome = await reviewer.run(data, ctx.state)
+    if isinstance(outcome, Skipped):
+        ctx.logger.info("review skipped", repo=data.repo, number=data.number, reason=outcome.reason)
+        return
+    ctx.logger.info(
+        "review posted" if not outcome.already_posted else "review already posted",
+        repo=data.repo,
+        number=data.number,
+        score=outcome.score,
+        comments=outcome.comments,
+    )
+    key = f"{data.repo}#{data.number}@{outcome.head_sha}:{data.trigger}"
+    await ctx.emit(TOPIC_REVIEWED, outcome.model_dump(), key=key)
