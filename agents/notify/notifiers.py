@@ -16,6 +16,7 @@ __all__ = ["PUSH_PROVIDERS", "Notifier", "Notifiers", "fan_out"]
 logger = logging.getLogger("agents.notify")
 
 PUSH_PROVIDERS = ("ntfy", "pushover", "webhook")
+_unconfigured_reported = False
 
 
 class Notifier(Protocol):
@@ -57,8 +58,11 @@ class Notifiers:
 
     @classmethod
     def from_env(cls) -> Notifiers:
+        """Providers from the environment; says once per process when none is configured."""
+        global _unconfigured_reported
         notifiers = cls(NotifySettings())
-        if not notifiers.providers():
+        if not notifiers.providers() and not _unconfigured_reported:
+            _unconfigured_reported = True
             logger.warning(
                 "no notifier configured (SLACK_BOT_TOKEN, NTFY_TOPIC, PUSHOVER_TOKEN+PUSHOVER_USER "
                 "or PUSH_WEBHOOK_URL): notifications go to the log"

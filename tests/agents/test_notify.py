@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import agents.notify.notifiers as notifiers_module
 from agents.notify import (
     Notification,
     Notifiers,
@@ -94,15 +95,17 @@ def test_providers_follow_the_environment(monkeypatch: pytest.MonkeyPatch):
 
 
 async def test_unconfigured_mode_logs_the_notification_instead_of_sending(
-    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
     caplog.set_level(logging.INFO, logger="agents.notify")
+    monkeypatch.setattr(notifiers_module, "_unconfigured_reported", False)
     notifiers = Notifiers.from_env()
+    Notifiers.from_env()  # a second build in the same process does not repeat the warning
 
     results = await notifiers.send_all(NOTE)
 
     assert results == {"log": None}
-    assert "no notifier configured" in caplog.text
+    assert caplog.text.count("no notifier configured") == 1
     logged = [r.getMessage() for r in caplog.records if "notification [normal]" in r.getMessage()]
     assert logged == [f"notification [normal] {NOTE.title}: 2 findings <{NOTE.url}>"]
     assert fan_out(NOTE, notifiers) == [{**NOTE.model_dump(), "provider": "log"}]
