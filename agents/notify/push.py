@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 from email.header import Header
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -72,7 +72,8 @@ class NtfyNotifier:
         if _NTFY_TAGS[note.priority]:
             headers["Tags"] = _NTFY_TAGS[note.priority]
         if note.url:
-            headers["Click"] = note.url
+            # Header values must be ASCII: percent-encode any other characters of the link.
+            headers["Click"] = quote(note.url, safe=":/?#[]@!$&'()*+,;=%~")
         if s.ntfy_token is not None:
             headers["Authorization"] = f"Bearer {s.ntfy_token.get_secret_value()}"
         url = f"{s.ntfy_url.rstrip('/')}/{s.ntfy_topic}"

@@ -64,12 +64,19 @@ async def test_ntfy_priorities_and_a_non_ascii_title(ntfy):
     fake, url = ntfy
     notifiers = ntfy_notifiers(url)
     for priority in ("low", "normal", "urgent"):
-        note = NOTE.model_copy(update={"priority": priority, "title": "Überweisung 🚨 fällig"})
+        note = NOTE.model_copy(
+            update={
+                "priority": priority,
+                "title": "Überweisung 🚨 fällig",
+                "url": "https://example.com/überweisung?id=1",
+            }
+        )
         await notifiers.send("ntfy", note)
 
     assert [m["priority"] for m in fake.published] == [2, 3, 5]
     assert {m["title"] for m in fake.published} == {"Überweisung 🚨 fällig"}
     assert fake.published[2]["tags"] == ["rotating_light"]
+    assert fake.published[0]["click"] == "https://example.com/%C3%BCberweisung?id=1"
 
 
 async def test_ntfy_rejected_token_is_a_clear_error_without_the_token(ntfy):
