@@ -65,7 +65,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
     async def open(self) -> None:
         if self._client is not None:
             return
-        client = connect(self.settings.redis_url)
+        client = connect(self.settings.redis_url, max(64, self.settings.concurrency + 32))
         try:
             await client.ping()
         except (rx.RedisError, OSError) as exc:

@@ -42,12 +42,16 @@ def unavailable(where: str, exc: BaseException) -> BackendUnavailable:
     )
 
 
-def connect(url: str) -> aioredis.Redis:
+def connect(url: str, max_connections: int) -> aioredis.Redis:
     """A client whose calls fail fast when Redis is away, so the engine's backoff decides."""
+    # A blocking pool makes a burst of callers (hundreds of concurrent emits, handlers all
+    # touching state) wait for a free connection instead of failing with "too many".
     # One quick retry lets a pooled connection that died with a Redis restart be replaced
     # without surfacing an error; anything longer is the engine's business.
-    return aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=10.0,
         decode_responses=True,
         socket_connect_timeout=2.0,
         socket_timeout=10.0,
@@ -55,6 +59,9 @@ def connect(url: str) -> aioredis.Redis:
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
         retry_on_error=[rx.ConnectionError],
     )
+    client = aioredis.Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True
+    return client
 
 
 def guarded(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
