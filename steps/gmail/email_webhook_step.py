@@ -1,0 +1,34 @@
+"""POST /webhooks/email: feed a mail from any source into the same flow (bearer token)."""
+
+from agents.gmail import flow, services
+from agents.gmail.inbound import InboundEmail, bearer_ok
+from agents.gmail.topics import TOPIC_NEW
+
+config = {
+    "type": "api",
+    "name": "EmailWebhook",
+    "description": "Accepts {messageId, from, subject, body} JSON with a bearer token",
+    "flows": ["gmail"],
+    "path": "/webhooks/email",
+    "method": "POST",
+    "emits": [TOPIC_NEW],
+}
+
+
+async def handler(req, ctx):
+    token = services.webhook_token()
+    if token is None:
+        return {"status": 503, "body": {"error": "set GMAIL_WEBHOOK_TOKEN to enable this endpoint"}}
+    if not bearer_ok(req.headers.get("authorization"), token):
+        return {
+            "status": 401,
+            "body": {"error": "missing or wrong bearer token"},
+            "headers": {"WWW-Authenticate": "Bearer"},
+        }
+    try:
+        mail = InboundEmail.model_validate(req.body)
+    except ValueError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return {"status": 422, "body": {"error": reasons}}
+    await ctx.emit(TOPIC_NEW, mail.event(), key=flow.message_key(mail.message_id, "webhook"))
+    return {"status": 202, "body": {"status": "accepted", "messageId": mail.message_id}}
