@@ -69,5 +69,5 @@ def report_note(report: Report, settings: GithubSettings) -> dict[str, Any]:
         "title": f"Pull requests on {report.day}",
         "text": report.text(),
         "priority": "low",
-        "channel": settings.slack.default_channel,
+        "channel": settings.report.channel or settings.slack.default_channel,
     }

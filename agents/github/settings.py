@@ -116,6 +116,7 @@ class ReportSettings(_Model):
     enabled: bool = True
     cron: str = "0 9 * * *"
     timezone: str = "UTC"
+    channel: str | None = None
 
     @field_validator("cron")
     @classmethod

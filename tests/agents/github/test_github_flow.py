@@ -1,0 +1,169 @@
+"""End to end through the runtime: signed webhooks in, a review on GitHub and Slack messages out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from gh_payloads import body, headers, ping, pull_request
+
+from agents.github import services
+from app.testing import Harness
+from tests.fakes.common import LoopbackServer
+from tests.fakes.github_server import FakeGithub, FakePull, file_entry
+from tests.fakes.slack_server import FakeSlack
+
+ROOT = Path(__file__).resolve().parents[3]
+STEPS = [ROOT / "steps" / "github", ROOT / "steps" / "notify"]
+PATCH = "@@ -1,2 +1,4 @@\n import os\n+# FIXME: retry on timeout\n+import pdb\n x = 1"
+CONFIG = """
+slack:
+  opened: false
+  channels: {acme/api: "#alerts"}
+api: {seconds_between_writes: 0, max_retry_wait: 0.2}
+"""
+
+_ENV = (
+    "GITHUB_TOKEN",
+    "GITHUB_APP_ID",
+    "GITHUB_APP_PRIVATE_KEY_FILE",
+    "GITHUB_WEBHOOK_SECRET",
+    "GITHUB_API_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "SLACK_BOT_TOKEN",
+    "SLACK_API_URL",
+    "SLACK_DEFAULT_CHANNEL",
+    "NTFY_TOPIC",
+    "PUSHOVER_TOKEN",
+    "PUSH_WEBHOOK_URL",
+)
+
+
+@pytest.fixture
+async def flow(monkeypatch, tmp_path) -> AsyncIterator[tuple[Harness, FakeGithub, FakeSlack]]:
+    for name in _ENV:
+        monkeypatch.delenv(name, raising=False)
+    github, slack = FakeGithub(), FakeSlack()
+    github.add_pull(
+        "acme/api", FakePull(number=7, head_sha="head1111", files=[file_entry("src/app.py", PATCH)])
+    )
+    (tmp_path / "github.yaml").write_text(CONFIG)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STEPLINE_CONFIG_DIR", str(tmp_path))
+    with LoopbackServer(github) as gh_server, LoopbackServer(slack) as slack_server:
+        monkeypatch.setenv("GITHUB_TOKEN", "test-token")
+        monkeypatch.setenv("GITHUB_API_URL", gh_server.url)
+        monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "It's a Secret to Everybody")
+        monkeypatch.setenv("SLACK_BOT_TOKEN", slack.token)
+        monkeypatch.setenv("SLACK_API_URL", f"{slack_server.url}/api/")
+        services.reset()
+        async with Harness(steps=STEPS, db=tmp_path / "t.db") as h:
+            yield h, github, slack
+        services.reset()
+
+
+async def deliver(h: Harness, event: str, payload: dict, delivery: str = "d-1", **kw):
+    raw = body(payload)
+    return await h.post(
+        "/webhooks/github", content=raw, headers=headers(event, raw, delivery, **kw)
+    )
+
+
+async def test_signed_opened_webhook_ends_in_one_review_and_one_slack_message(flow):
+    h, github, slack = flow
+    response = await deliver(h, "pull_request", pull_request("opened"))
+    assert response.status_code == 202
+    await h.drain(timeout=20)
+    assert len(github.reviews) == 1 and github.rejected == []
+    review = github.reviews[0]
+    assert {(c["path"], c["line"], c["side"]) for c in review["comments"]} == {
+        ("src/app.py", 2, "RIGHT"),
+        ("src/app.py", 3, "RIGHT"),
+    }
+    messages = slack.posted()
+    assert len(messages) == 1 and messages[0]["channel"] == "C0ALERTS"
+    assert "acme/api#7" in json.dumps(messages[0])
+    assert len(h.emitted("github.pr.opened")) == 1
+    completed = h.emitted("github.review.completed")
+    assert len(completed) == 1 and completed[0].data["comments"] == len(review["comments"]) == 3
+
+    # GitHub redelivers the same delivery: nothing new happens.
+    assert (await deliver(h, "pull_request", pull_request("opened"))).status_code == 202
+    await h.drain(timeout=20)
+    assert len(github.reviews) == 1 and len(slack.posted()) == 1
+
+    # The merge is announced in the pull request's thread.
+    merged = pull_request("closed", merged=True)
+    assert (await deliver(h, "pull_request", merged, delivery="d-2")).status_code == 202
+    await h.drain(timeout=20)
+    follow_up = slack.posted()[-1]
+    assert len(slack.posted()) == 2 and follow_up["thread_ts"] == messages[0]["ts"]
+
+
+async def test_bad_or_missing_signature_is_401_and_nothing_runs(flow):
+    h, github, slack = flow
+    raw = body(pull_request("opened"))
+    wrong = headers("pull_request", raw, secret="not the secret")
+    missing = headers("pull_request", raw, secret=None)
+    for hdrs in (wrong, missing):
+        response = await h.post("/webhooks/github", content=raw, headers=hdrs)
+        assert response.status_code == 401 and "X-Hub-Signature-256" in response.text
+    await h.drain(timeout=10)
+    assert h.emitted() == [] and github.requests == [] and slack.posted() == []
+
+
+async def test_ping_ignored_events_and_junk_never_500(flow):
+    h, _, _ = flow
+    assert (await deliver(h, "ping", ping())).status_code == 200
+    assert (await deliver(h, "push", {"ref": "refs/heads/main"}, "d-3")).status_code == 202
+    draft = pull_request("opened", draft=True)
+    assert (await deliver(h, "pull_request", draft, "d-4")).status_code == 202
+    raw = b"{not json"
+    junk = await h.post("/webhooks/github", content=raw, headers=headers("pull_request", raw))
+    assert junk.status_code == 400
+    await h.drain(timeout=10)
+    assert h.emitted("github.review.requested") == []
+
+
+async def test_auto_merge_when_enabled_and_one_merged_message(flow, tmp_path):
+    h, github, slack = flow
+    clean = "@@ -1,1 +1,2 @@\n x = 1\n+y = 2"
+    github.add_pull(
+        "acme/api",
+        FakePull(
+            number=8,
+            head_sha="head8888",
+            labels=["automerge"],
+            files=[file_entry("src/calc.py", clean), file_entry("tests/test_calc.py", clean)],
+        ),
+    )
+    github.check_runs["head8888"] = [
+        {"id": 1, "name": "ci", "status": "completed", "conclusion": "success"}
+    ]
+    (tmp_path / "github.yaml").write_text(CONFIG + "merge:\n  acme/api: {enabled: true}\n")
+    opened = pull_request("opened", number=8, head="head8888")
+    assert (await deliver(h, "pull_request", opened, "d-8")).status_code == 202
+    await h.drain(timeout=20)
+    assert github.merges == [
+        {"repo": "acme/api", "number": 8, "merge_method": "squash", "sha": "head8888"}
+    ]
+    # GitHub then sends its own "closed, merged" webhook: still one merged message.
+    closed = pull_request("closed", number=8, head="head8888", merged=True)
+    await deliver(h, "pull_request", closed, "d-9")
+    await h.drain(timeout=20)
+    titles = [json.dumps(m) for m in slack.posted()]
+    assert sum("merged" in t.lower() and "acme/api#8" in t for t in titles) == 1
+    assert len(h.emitted("github.pr.merged")) == 2
+
+
+async def test_daily_report_cron_posts_and_emits(flow, monkeypatch):
+    h, _, slack = flow
+    monkeypatch.setenv("SLACK_DEFAULT_CHANNEL", "#alerts")
+    await h.run_cron("GithubDailyReport")
+    await h.drain(timeout=10)
+    reports = h.emitted("github.report.generated")
+    assert len(reports) == 1 and "day" in reports[0].data
+    assert "Pull requests on" in json.dumps(slack.posted())
