@@ -1,0 +1,225 @@
+"""The Gmail flow end to end: the real runtime (app.testing.Harness) running steps/gmail and
+steps/notify against loopback Gmail, Slack, ntfy and Pub/Sub."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.gmail import services
+from agents.gmail.counters import day_counts, today
+from app.testing import Harness
+from tests.agents.gmail.conftest import eml
+from tests.fakes.common import LoopbackServer
+from tests.fakes.gmail_server import FakeGmail
+from tests.fakes.pubsub import FakePubSub
+from tests.fakes.push_server import FakeNtfy
+from tests.fakes.slack_server import FakeSlack
+
+ROOT = Path(__file__).resolve().parents[3]
+STEPS = [ROOT / "steps" / "gmail", ROOT / "steps" / "notify"]
+AUDIENCE = "https://hooks.example.com/webhooks/gmail"
+
+
+class World:
+    def __init__(
+        self,
+        gmail: FakeGmail,
+        slack: FakeSlack,
+        ntfy: FakeNtfy,
+        pubsub: FakePubSub,
+        config: Path,
+        h: Harness,
+    ) -> None:
+        self.gmail, self.slack, self.ntfy, self.pubsub = gmail, slack, ntfy, pubsub
+        self.config, self.h = config, h
+
+    def configure(self, text: str) -> None:
+        self.config.write_text(text)
+        st = self.config.stat()  # a new mtime even on a coarse clock
+        os.utime(self.config, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+    async def poll(self) -> None:
+        await self.h.run_cron("GmailPoll")
+        await self.h.drain(timeout=20)
+
+    def alerts(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return self.slack.posted(), list(self.ntfy.published)
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[Any, ...]]:
+    gmail, slack, ntfy, pubsub = FakeGmail(), FakeSlack(), FakeNtfy(), FakePubSub()
+    with (
+        LoopbackServer(gmail) as g,
+        LoopbackServer(slack) as s,
+        LoopbackServer(ntfy) as n,
+        LoopbackServer(pubsub) as p,
+    ):
+        yield gmail, slack, ntfy, pubsub, g.url, s.url, n.url, p.url
+
+
+@pytest.fixture
+async def world(
+    servers: tuple[Any, ...], gmail_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[World]:
+    _, slack, ntfy, pubsub, _, slack_url, ntfy_url, pubsub_url = servers
+    gmail = gmail_env[0]
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "PUSHOVER_TOKEN", "PUSH_WEBHOOK_URL"):
+        monkeypatch.delenv(var, raising=False)
+    env = {
+        "SLACK_BOT_TOKEN": slack.token,
+        "SLACK_API_URL": f"{slack_url}/api/",
+        "NTFY_URL": ntfy_url,
+        "NTFY_TOPIC": "phone",
+        "GMAIL_WEBHOOK_TOKEN": "hook-secret-1",
+        "GMAIL_PUSH_CERTS_URL": f"{pubsub_url}/oauth2/v3/certs",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    config = tmp_path / "config" / "gmail.yaml"
+    base = f"notify:\n  slack_channel: alerts\nspam:\n  model_path: {tmp_path / 'm.json'}\n"
+    config.write_text(base)
+    services.reset()
+    async with Harness(steps=STEPS, db=tmp_path / "stepline.db") as h:
+        w = World(gmail, slack, ntfy, pubsub, config, h)
+        w.base = base  # type: ignore[attr-defined]
+        await w.poll()  # the first poll only records where the mailbox stands
+        yield w
+    services.reset()
+
+
+async def test_spam_moves_urgent_alerts_once_ham_stays(world: World) -> None:
+    g = world.gmail
+    spam = g.add_message(eml("phishing.eml"))
+    urgent = g.add_message(eml("urgent_outage.eml"))
+    ham = g.add_message(eml("ham_plain.eml"))
+    await world.poll()
+    assert "SPAM" in g.labels_of(spam) and "INBOX" not in g.labels_of(spam)
+    assert g.labels_of(urgent) == g.labels_of(ham) == ["INBOX", "UNREAD"]
+    slack, pushes = world.alerts()
+    assert len(slack) == 1 and len(pushes) == 1
+    assert "production database is down" in str(slack[0]) and "Ops Pager" in str(slack[0])
+    assert "urgent keyword" in pushes[0]["message"]
+    counts = await day_counts(world.h.state, today())
+    assert counts == {"received": 3, "spam": 1, "urgent": 1, "cleaned": 0}
+    assert world.h.emitted("gmail.spam.detected")[0].data["id"] == spam
+    # the same message delivered again (a re-sent push, a replayed event) alerts nobody
+    await world.h.emit(
+        "gmail.message.new", {"id": urgent, "source": "gmail"}, key=f"gmail:{urgent}"
+    )
+    await world.h.state.set("gmail.mailbox", "history_id", 1000)  # re-read the whole history
+    await world.poll()
+    assert [len(x) for x in world.alerts()] == [1, 1]
+    assert (await day_counts(world.h.state, today()))["received"] == 3
+
+
+async def test_spam_action_label_and_none_and_no_slack(world: World) -> None:
+    world.configure(world.base + "  action: label\n  label: Suspicious\nnotify:\n  slack: false\n")  # type: ignore[attr-defined]
+    labelled = world.gmail.add_message(eml("phishing.eml"))
+    await world.poll()
+    labels = world.gmail.labels_of(labelled)
+    assert "INBOX" in labels and any(world.gmail.labels.get(x) == "Suspicious" for x in labels)
+    world.configure(world.base + "  action: none\n")  # type: ignore[attr-defined]
+    left = world.gmail.add_message(eml("phishing.eml"))
+    await world.poll()
+    assert world.gmail.labels_of(left) == ["INBOX", "UNREAD"]
+    assert len(world.h.emitted("gmail.spam.detected")) == 2
+    assert world.alerts() == ([], [])
+
+
+async def test_hot_reloaded_vip_list_applies_to_the_next_message(world: World) -> None:
+    world.gmail.add_message(eml("vip_boss.eml"))
+    await world.poll()
+    assert world.alerts() == ([], [])  # not a VIP yet; no urgent words
+    world.configure(world.base + "priority:\n  vip_senders: ['*@bigcorp.com']\n")  # type: ignore[attr-defined]
+    world.gmail.add_message(eml("vip_boss.eml"))
+    await world.poll()
+    slack, pushes = world.alerts()
+    assert len(slack) == len(pushes) == 1 and "VIP sender (*@bigcorp.com)" in str(slack[0])
+    # a VIP kept in state (no file edit) works the same way
+    await world.h.state.set("gmail.vip", "francois@partner.fr", True)
+    world.gmail.add_message(eml("multipart_latin1.eml"))
+    await world.poll()
+    assert len(world.alerts()[0]) == 2
+
+
+async def test_email_webhook_needs_the_token_and_runs_once(world: World) -> None:
+    body = {
+        "messageId": "ext-1",
+        "from": "Ops <ops@example.com>",
+        "subject": "Emergency: power cut",
+        "body": "<p>Building B is dark</p>",
+    }
+    r = await world.h.post("/webhooks/email", json=body, headers={"Authorization": "Bearer no"})
+    assert r.status_code == 401
+    r = await world.h.post(
+        "/webhooks/email", json={"from": "x"}, headers={"Authorization": "Bearer hook-secret-1"}
+    )
+    assert r.status_code == 422 and "messageId" in r.text
+    for _ in range(2):
+        r = await world.h.post(
+            "/webhooks/email", json=body, headers={"Authorization": "Bearer hook-secret-1"}
+        )
+        assert r.status_code == 202
+    await world.h.drain(timeout=20)
+    slack, pushes = world.alerts()
+    assert len(slack) == 1 and len(pushes) == 1 and "Emergency: power cut" in str(slack[0])
+
+
+async def test_expired_history_falls_back_to_recent_messages(world: World) -> None:
+    world.gmail.forget_history()
+    mid = world.gmail.add_message(eml("urgent_outage.eml"))
+    await world.poll()
+    assert [m.data["id"] for m in world.h.emitted("gmail.email.received")] == [mid]
+    assert int(await world.h.state.get("gmail.mailbox", "history_id")) == world.gmail.history_id
+
+
+async def test_push_mode_verifies_the_token_then_syncs(world: World) -> None:
+    world.configure(
+        world.base + f"mode: push\npush:\n  topic: projects/p/topics/gmail\n"  # type: ignore[attr-defined]
+        f"  audience: {AUDIENCE}\n"
+    )
+    await world.h.run_cron("GmailRenewWatch")
+    await world.h.drain()
+    assert world.gmail.watches[-1]["topicName"] == "projects/p/topics/gmail"
+    mid = world.gmail.add_message(eml("urgent_outage.eml"))
+    body = world.pubsub.body("me@example.com", world.gmail.history_id)
+    wrong = world.pubsub.token("https://elsewhere.example/hook")
+    r = await world.h.post(
+        "/webhooks/gmail", json=body, headers={"Authorization": f"Bearer {wrong}"}
+    )
+    assert r.status_code == 403
+    await world.h.drain()
+    assert world.h.emitted("gmail.message.new") == []
+    good = {"Authorization": f"Bearer {world.pubsub.token(AUDIENCE)}"}
+    for _ in range(2):  # Pub/Sub redelivers at least once
+        assert (await world.h.post("/webhooks/gmail", json=body, headers=good)).status_code == 200
+    await world.h.drain(timeout=20)
+    assert [m.data["id"] for m in world.h.emitted("gmail.email.received")] == [mid]
+    assert [len(x) for x in world.alerts()] == [1, 1]
+
+
+async def test_cleanup_trashes_exactly_the_old_spam_and_reports(world: World) -> None:
+    g = world.gmail
+    old_spam = [g.add_message(eml("phishing.eml"), labels=["SPAM"], age_days=9) for _ in range(4)]
+    new_spam = g.add_message(eml("phishing.eml"), labels=["SPAM"], age_days=2)
+    old_ham = g.add_message(eml("ham_plain.eml"), age_days=30)
+    await world.h.run_cron("GmailCleanup")
+    await world.h.drain(timeout=20)
+    assert all(g.labels_of(m) == ["TRASH"] for m in old_spam)
+    assert g.labels_of(new_spam) == ["SPAM"] and "TRASH" not in g.labels_of(old_ham)
+    done = world.h.emitted("gmail.cleanup.completed")[0].data
+    assert done["counts"]["cleaned"] == 4 and done["mode"] == "trash"
+    slack, pushes = world.alerts()
+    assert len(slack) == 1 and "cleaned 4" in str(slack[0]) and pushes == []
+    # delete is configured but the token has only gmail.modify: trashed, and said so
+    world.configure(world.base + "cleanup:\n  delete: true\n")  # type: ignore[attr-defined]
+    g.add_message(eml("phishing.eml"), labels=["SPAM"], age_days=9)
+    await world.h.run_cron("GmailCleanup")
+    await world.h.drain(timeout=20)
+    assert "full mail scope" in world.h.emitted("gmail.cleanup.completed")[1].data["note"]
