@@ -11,7 +11,9 @@ import threading
 from typing import Any
 
 from github import Auth, Github, GithubRetry
+from urllib3.exceptions import MaxRetryError
 from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
 
 from agents.github.settings import ApiSettings, GithubEnv
 
@@ -50,6 +52,22 @@ class BoundedRetry(GithubRetry):
     def new(self, **kw: Any) -> BoundedRetry:
         kw.setdefault("max_wait", self.max_wait)
         return super().new(**kw)  # type: ignore[return-value]
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Retry:
+        # A wait longer than the cap fails this attempt now; the step's own retry (with
+        # backoff) comes back later, instead of a handler sleeping through its timeout.
+        if response is not None:
+            wait = Retry.get_retry_after(self, response)
+            if wait is not None and wait > self.max_wait:
+                raise MaxRetryError(kwargs.get("_pool"), url or "", None)  # type: ignore[arg-type]
+        return super().increment(method, url, response, *args, **kwargs)
 
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         value = super().get_retry_after(response)

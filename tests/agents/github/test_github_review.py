@@ -235,6 +235,8 @@ async def test_a_long_rate_limit_fails_the_attempt_instead_of_sleeping(fake_gith
     with pytest.raises(GithubException) as err:
         await Reviewer(GithubSettings(), clients, None).run(request())
     assert err.value.status == 429 and fake.reviews == []
+    # No sleep at all: an hour-long wait fails the attempt at once (the engine retries later).
+    assert len(fake.calls(r"/repos/acme/api/pulls/7", "GET")) == 1
 
 
 def test_fake_refuses_comments_outside_the_diff_like_github(fake_github, clients):
