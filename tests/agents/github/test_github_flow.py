@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from gh_payloads import body, headers, ping, pull_request
+from gh_payloads import body, headers, issue_comment, ping, pull_request
 
 from agents.github import services
 from app.testing import Harness
@@ -167,3 +167,20 @@ async def test_daily_report_cron_posts_and_emits(flow, monkeypatch):
     reports = h.emitted("github.report.generated")
     assert len(reports) == 1 and "day" in reports[0].data
     assert "Pull requests on" in json.dumps(slack.posted())
+
+
+async def test_review_command_and_unsigned_dev_mode(flow, monkeypatch):
+    h, github, _ = flow
+    comment = issue_comment("/review", association="COLLABORATOR")
+    assert (await deliver(h, "issue_comment", comment, "d-10")).status_code == 202
+    outsider = issue_comment("/review", association="NONE", comment_id=556)
+    assert (await deliver(h, "issue_comment", outsider, "d-11")).status_code == 202
+    await h.drain(timeout=20)
+    assert len(github.reviews) == 1 and "trigger=comment-555" in github.reviews[0]["body"]
+    # Without a secret (only `stepline dev` starts that way) unsigned deliveries are accepted.
+    monkeypatch.delenv("GITHUB_WEBHOOK_SECRET")
+    raw = body(ping())
+    unsigned = await h.post(
+        "/webhooks/github", content=raw, headers=headers("ping", raw, "d-12", secret=None)
+    )
+    assert unsigned.status_code == 200
