@@ -6,7 +6,10 @@ import logging
 
 from agents.github.settings import GithubEnv, shared_store
 
-__all__ = ["check"]
+__all__ = ["check", "cli", "name"]
+
+name = "github"
+cli = None  # the flow adds no `stepline github ...` commands
 
 log = logging.getLogger("stepline.github")
 
