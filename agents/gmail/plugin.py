@@ -5,6 +5,8 @@ Entry point in pyproject.toml, group "stepline.plugins": gmail = "agents.gmail.p
 
 from __future__ import annotations
 
+import logging
+
 from agents.gmail.cli import app as cli
 from agents.gmail.oauth import token_file
 from agents.gmail.settings import config_path, settings_file
@@ -12,13 +14,23 @@ from agents.gmail.settings import config_path, settings_file
 __all__ = ["check", "cli", "name"]
 
 name = "gmail"
+log = logging.getLogger("stepline.gmail")
 
 _OFF = "set `enabled: false` in config/gmail.yaml to turn the Gmail flow off"
 
 
 def check(mode: str) -> str | None:
-    """A one-line reason the Gmail flow cannot run, or None. Without config/gmail.yaml the
+    """In `start`: a one-line reason the Gmail flow cannot run, or None. In other modes the
+    problem is logged as a warning and the app starts anyway. Without config/gmail.yaml the
     flow is not in use and nothing is checked."""
+    problem = _problem()
+    if problem and mode != "start":
+        log.warning("Gmail flow: %s (tolerated outside `stepline start`)", problem)
+        return None
+    return problem
+
+
+def _problem() -> str | None:
     path = config_path()
     if not path.exists():
         return None

@@ -102,6 +102,7 @@ def test_startup_check(offline: Path) -> None:
     config = offline / "config" / "gmail.yaml"
     problem = plugin.check("start")
     assert problem and "stepline gmail connect" in problem and "enabled: false" in problem
+    assert plugin.check("dev") is None  # dev warns and runs
     (offline / "token.json").write_text("{}")
     assert plugin.check("start") is None
     config.write_text("mode: push\n")
