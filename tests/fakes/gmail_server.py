@@ -72,8 +72,8 @@ class FakeGmail(FakeService):
         self._history: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self.now = time.time  # tests may replace the clock used for `older_than:`
-        r = self.route
-        r("POST", r"/token", self.token)
+        r = self._authed_route
+        self.route("POST", r"/token", self.token)
         r("GET", _U + r"/profile", self.profile)
         r("GET", _U + r"/history", self.history)
         r("GET", _U + r"/messages", self.list_messages)
@@ -85,6 +85,15 @@ class FakeGmail(FakeService):
         r("POST", _U + r"/labels", self.create_label)
         r("POST", _U + r"/watch", self.watch)
         r("POST", _U + r"/stop", self.stop)
+
+    def _authed_route(self, method: str, path: str, handler: Any) -> None:
+        """Like Gmail, every API call needs a valid access token first."""
+
+        def guarded(req: FakeRequest, **kw: str) -> Reply:
+            auth = self._auth(req)
+            return auth if isinstance(auth, Reply) else handler(req, **kw)
+
+        self.route(method, path, guarded)
 
     # -- test controls -----------------------------------------------------------------------
     def issue_token(self, scopes: list[str] | None = None) -> tuple[str, str]:
@@ -113,14 +122,8 @@ class FakeGmail(FakeService):
             mid = f"m{next(self._ids):015x}"
             self.history_id += 1
             label_ids = list(labels if labels is not None else ["INBOX", "UNREAD"])
-            msg = StoredMessage(
-                mid,
-                "t" + mid[1:],
-                raw,
-                label_ids,
-                int((self.now() - age_days * 86400) * 1000),
-                self.history_id,
-            )
+            arrived = int((self.now() - age_days * 86400) * 1000)
+            msg = StoredMessage(mid, "t" + mid[1:], raw, label_ids, arrived, self.history_id)
             self.messages[mid] = msg
             self._history.append(
                 {
@@ -150,22 +153,16 @@ class FakeGmail(FakeService):
         with self.lock:
             scopes = self.tokens.get(token)
         if scopes is None:
-            return _error(
-                401,
-                "Request had invalid authentication credentials.",
-                "authError",
-                "UNAUTHENTICATED",
-            )
+            message = "Request had invalid authentication credentials."
+            return _error(401, message, "authError", "UNAUTHENTICATED")
         return scopes
 
-    def not_found(self, req: FakeRequest) -> Reply:
+    def not_found(self, req: FakeRequest | None) -> Reply:
         return _error(404, "Requested entity was not found.", "notFound", "NOT_FOUND")
 
     def _message(self, mid: str) -> StoredMessage | Reply:
         msg = self.messages.get(mid)
-        if msg is None:
-            return _error(404, "Requested entity was not found.", "notFound", "NOT_FOUND")
-        return msg
+        return self.not_found(None) if msg is None else msg
 
     # -- OAuth -------------------------------------------------------------------------------
     def token(self, req: FakeRequest) -> Reply:
@@ -175,13 +172,8 @@ class FakeGmail(FakeService):
             with self.lock:
                 scopes = self.refresh_tokens.get(form.get("refresh_token", ""))
             if scopes is None:
-                return Reply.json(
-                    {
-                        "error": "invalid_grant",
-                        "error_description": "Token has been expired or revoked.",
-                    },
-                    400,
-                )
+                why = "Token has been expired or revoked."
+                return Reply.json({"error": "invalid_grant", "error_description": why}, 400)
             n = next(self._ids)
             access = f"ya29.fake-access-{n}"
             with self.lock:
@@ -211,8 +203,6 @@ class FakeGmail(FakeService):
 
     # -- API ---------------------------------------------------------------------------------
     def profile(self, req: FakeRequest, user: str) -> Reply:
-        if isinstance(auth := self._auth(req), Reply):
-            return auth
         with self.lock:
             return Reply.json(
                 {
@@ -224,8 +214,6 @@ class FakeGmail(FakeService):
             )
 
     def history(self, req: FakeRequest, user: str) -> Reply:
-        if isinstance(auth := self._auth(req), Reply):
-            return auth
         start = int(req.arg("startHistoryId") or 0)
         label = req.arg("labelId")
         with self.lock:
@@ -260,8 +248,6 @@ class FakeGmail(FakeService):
         return True
 
     def list_messages(self, req: FakeRequest, user: str) -> Reply:
-        if isinstance(auth := self._auth(req), Reply):
-            return auth
         size = min(int(req.arg("maxResults") or 100), self.list_page_size)
         offset = int(req.arg("pageToken") or 0)
         with self.lock:
@@ -278,8 +264,6 @@ class FakeGmail(FakeService):
         return Reply.json(body)
 
     def get_message(self, req: FakeRequest, user: str, mid: str) -> Reply:
-        if isinstance(auth := self._auth(req), Reply):
-            return auth
         with self.lock:
             msg = self._message(mid)
         if isinstance(msg, Reply):
@@ -314,8 +298,6 @@ class FakeGmail(FakeService):
         return Reply.json(body)
 
     def modify(self, req: FakeRequest, user: str, mid: str) -> Reply:
-        if isinstance(auth := self._auth(req), Reply):
-            return auth
         data = req.json() or {}
         with self.lock:
             msg = self._message(mid)
@@ -333,8 +315,6 @@ class FakeGmail(FakeService):
             return Reply.json({"id": msg.id, "threadId": msg.thread_id, "labelIds": msg.label_ids})
 
     def trash(self, req: FakeRequest, user: str, mid: str) -> Reply:
-        if isinstance(auth := self._auth(req), Reply):
-            return auth
         with self.lock:
             msg = self._message(mid)
             if isinstance(msg, Reply):
@@ -344,9 +324,7 @@ class FakeGmail(FakeService):
             return Reply.json({"id": msg.id, "threadId": msg.thread_id, "labelIds": msg.label_ids})
 
     def batch_delete(self, req: FakeRequest, user: str) -> Reply:
-        if isinstance(auth := self._auth(req), Reply):
-            return auth
-        if FULL_SCOPE not in auth:
+        if FULL_SCOPE not in self._auth(req):
             return _error(
                 403,
                 "Request had insufficient authentication scopes.",
@@ -362,16 +340,12 @@ class FakeGmail(FakeService):
         return Reply(204)
 
     def list_labels(self, req: FakeRequest, user: str) -> Reply:
-        if isinstance(auth := self._auth(req), Reply):
-            return auth
         with self.lock:
             labels = [{"id": x, "name": x, "type": "system"} for x in _SYSTEM_LABELS]
             labels += [{"id": i, "name": n, "type": "user"} for i, n in self.labels.items()]
         return Reply.json({"labels": labels})
 
     def create_label(self, req: FakeRequest, user: str) -> Reply:
-        if isinstance(auth := self._auth(req), Reply):
-            return auth
         name = (req.json() or {}).get("name", "")
         with self.lock:
             if name in self.labels.values() or name in _SYSTEM_LABELS:
@@ -383,8 +357,6 @@ class FakeGmail(FakeService):
         return Reply.json({"id": lid, "name": name, "type": "user"})
 
     def watch(self, req: FakeRequest, user: str) -> Reply:
-        if isinstance(auth := self._auth(req), Reply):
-            return auth
         data = req.json() or {}
         topic = data.get("topicName", "")
         if not re.fullmatch(r"projects/[^/]+/topics/[^/]+", topic):
@@ -395,8 +367,6 @@ class FakeGmail(FakeService):
             return Reply.json({"historyId": str(self.history_id), "expiration": str(expiration)})
 
     def stop(self, req: FakeRequest, user: str) -> Reply:
-        if isinstance(auth := self._auth(req), Reply):
-            return auth
         return Reply(204)
 
 
