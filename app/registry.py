@@ -12,15 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app.errors import StepLoadError
 from app.step_config import ApiConfig, CronConfig, EventConfig, StepConfig
 
 __all__ = ["Registry", "Step", "load_registry"]
 
-_CONFIG_ADAPTER: TypeAdapter[StepConfig] = TypeAdapter(StepConfig)
-_KINDS = ("api", "event", "cron")
+_MODELS: dict[str, type[ApiConfig | EventConfig | CronConfig]] = {
+    "api": ApiConfig, "event": EventConfig, "cron": CronConfig}
+_KINDS = tuple(_MODELS)
 
 
 @dataclass(slots=True)
@@ -154,16 +155,14 @@ def _validate(file: Path, raw: Any) -> ApiConfig | EventConfig | CronConfig:
         raise StepLoadError(str(file), f"unknown kind {kind!r}; use one of {', '.join(_KINDS)}",
                             "type")
     try:
-        return _CONFIG_ADAPTER.validate_python(raw)
+        return _MODELS[kind].model_validate(raw)
     except ValidationError as exc:
-        errors = [e for e in exc.errors() if e["loc"] and e["loc"][0] == kind] or exc.errors()
-        first = errors[0]
-        loc = [str(p) for p in first["loc"][1:]] if first["loc"][:1] == (kind,) else [
-            str(p) for p in first["loc"]]
+        first = exc.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown key; check the spelling against the step config reference"
-        raise StepLoadError(str(file), message, ".".join(loc) or "config") from None
+        field = ".".join(str(p) for p in first["loc"]) or "config"
+        raise StepLoadError(str(file), message, field) from None
 
 
 def _check_signature(file: Path, config: StepConfig, handler: Callable[..., Any]) -> None:

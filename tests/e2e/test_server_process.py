@@ -1,0 +1,92 @@
+"""A real `stepline start` process driven over HTTP, killed and restarted."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.e2e.server import SteplineProcess
+from tests.runtime.conftest import write_steps
+
+STEPS = {
+    "bulk_step.py": """
+        config = {"type": "api", "name": "Bulk", "path": "/bulk", "method": "POST",
+                  "emits": ["work"]}
+
+        async def handler(req, ctx):
+            for i in range(req.body["count"]):
+                await ctx.emit("work", {"i": i})
+            return {"status": 202, "body": {"queued": req.body["count"]}}
+    """,
+    "done_step.py": """
+        config = {"type": "api", "name": "Done", "path": "/done", "method": "GET"}
+
+        async def handler(req, ctx):
+            return {"done": len(await ctx.state.list("done"))}
+    """,
+    "record_step.py": """
+        import asyncio
+
+        config = {"type": "event", "name": "Record", "subscribes": ["work"], "concurrency": 8}
+
+        async def handler(data, ctx):
+            await asyncio.sleep(0.01)
+            await ctx.state.set("done", str(data["i"]), True)
+    """,
+}
+
+
+def wait_done(url: str, want: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    done = 0
+    while time.monotonic() < deadline:
+        done = httpx.get(f"{url}/done", timeout=5).json()["done"]
+        if done >= want:
+            return done
+        time.sleep(0.1)
+    raise TimeoutError(f"only {done} of {want} events handled after {timeout} s")
+
+
+def test_sigkill_mid_run_loses_no_event(tmp_path):
+    steps = write_steps(tmp_path / "steps", STEPS)
+    db = tmp_path / "stepline.db"
+    first = SteplineProcess(steps, db).start()
+    try:
+        response = httpx.post(f"{first.url}/bulk", json={"count": 1000}, timeout=10)
+        assert response.status_code == 202
+        done = wait_done(first.url, 100, timeout=30)
+        assert done < 1000, "the run finished before the kill; make handlers slower"
+    finally:
+        first.kill()
+    token = {"STEPLINE_WORKBENCH_TOKEN": "t0ken-for-tests"}
+    with SteplineProcess(steps, db, env=token) as second:
+        assert wait_done(second.url, 1000, timeout=60) == 1000
+        events = httpx.get(f"{second.url}/_stepline/events", timeout=5,
+                           headers={"authorization": "Bearer t0ken-for-tests"}).json()
+        assert events["dead"] == []
+
+
+def test_bad_input_gets_4xx_never_500(tmp_path):
+    steps = write_steps(tmp_path / "steps", STEPS)
+    env = {"STEPLINE_BODY_LIMIT": "1000"}
+    with SteplineProcess(steps, tmp_path / "s.db", env=env) as app:
+        big = httpx.post(f"{app.url}/bulk", content=b"x" * 5000,
+                         headers={"content-type": "application/json"})
+        assert big.status_code == 413 and "STEPLINE_BODY_LIMIT" in big.json()["error"]
+        bad = httpx.post(f"{app.url}/bulk", content=b"{nope",
+                         headers={"content-type": "application/json"})
+        assert bad.status_code == 400
+        assert httpx.get(f"{app.url}/nowhere").status_code == 404
+        assert "/bulk" in httpx.get(f"{app.url}/openapi.json").json()["paths"]
+        assert httpx.get(f"{app.url}/healthz").json() == {"status": "ok"}
+        # `start` without STEPLINE_WORKBENCH_TOKEN keeps the admin API closed.
+        assert httpx.get(f"{app.url}/_stepline/steps").status_code == 403
+
+
+def test_sigterm_stops_cleanly(tmp_path):
+    steps = write_steps(tmp_path / "steps", STEPS)
+    app = SteplineProcess(steps, tmp_path / "s.db").start()
+    # uvicorn re-raises SIGTERM after a clean shutdown, so -15 is a clean exit too.
+    assert app.stop() in (0, -15)
+    assert "Application shutdown complete" in app.log.read_text()

@@ -1,0 +1,76 @@
+"""Loading step files: errors name the file and the field."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import app as cli
+from app.registry import load_registry
+from tests.runtime.conftest import write_steps
+
+GOOD = """
+config = {"type": "event", "name": "Good", "subscribes": ["a"], "emits": ["b"]}
+
+async def handler(data, ctx):
+    await ctx.emit("b", data)
+"""
+
+BROKEN = {
+    "bad_cron_step.py": ('config = {"type": "cron", "name": "C", "cron": "61 * * * *"}\n'
+                         "async def handler(ctx): pass\n", "cron", "not a 5-field cron"),
+    "kind_step.py": ('config = {"type": "webhook", "name": "K"}\n'
+                     "async def handler(d, ctx): pass\n", "type", "unknown kind 'webhook'"),
+    "typo_step.py": ('config = {"type": "event", "name": "T", "subscribes": ["a"], '
+                     '"retires": 3}\nasync def handler(d, ctx): pass\n', "retires", "unknown key"),
+    "emit_step.py": ('config = {"type": "event", "name": "E", "subscribes": ["a"]}\n'
+                     'async def handler(d, ctx):\n    await ctx.emit("c", d)\n', "emits",
+                     "emits 'c', which is not declared"),
+    "sig_step.py": ('config = {"type": "event", "name": "S", "subscribes": ["a"]}\n'
+                    "async def handler(ctx): pass\n", "handler", "handler(data, ctx)"),
+    "dup_step.py": ('config = {"type": "event", "name": "Good", "subscribes": ["a"]}\n'
+                    "async def handler(d, ctx): pass\n", "name", "duplicate step name"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_step_is_reported_with_file_and_field(tmp_path, name):
+    source, field, message = BROKEN[name]
+    write_steps(tmp_path, {"a_good_step.py": GOOD, name: source})
+    registry = load_registry([tmp_path])
+    assert "Good" in registry.steps
+    assert len(registry.errors) == 1
+    error = registry.errors[0]
+    assert error.file.endswith(name) and error.field == field
+    assert message in str(error)
+
+
+def test_duplicate_route_is_an_error(tmp_path):
+    route = ('config = {{"type": "api", "name": "{n}", "path": "/x", "method": "POST"}}\n'
+             "async def handler(req, ctx): return {{}}\n")
+    write_steps(tmp_path, {"a_step.py": route.format(n="A"), "b_step.py": route.format(n="B")})
+    registry = load_registry([tmp_path])
+    assert "duplicate route POST /x" in str(registry.errors[0])
+
+
+def test_steps_are_found_recursively_and_topics_checked(tmp_path):
+    write_steps(tmp_path, {"deep/er/good_step.py": GOOD, "helper.py": "x = 1\n"})
+    registry = load_registry([tmp_path])
+    assert list(registry.steps) == ["Good"]
+    assert registry.subscribers == {"a": ("Good",)}
+    assert registry.warnings() == [
+        "topic 'b' is emitted but no step subscribes to it",
+        "topic 'a' is subscribed to but no step emits it",
+    ]
+
+
+def test_stepline_steps_lists_and_exits_1_on_errors(tmp_path, monkeypatch):
+    monkeypatch.delenv("STEPLINE_STEPS", raising=False)
+    write_steps(tmp_path / "ok", {"good_step.py": GOOD})
+    result = CliRunner().invoke(cli, ["steps", "--steps", str(tmp_path / "ok")])
+    assert result.exit_code == 0, result.output
+    assert "Good" in result.output and "no step subscribes" in result.output
+    write_steps(tmp_path / "bad", {"kind_step.py": BROKEN["kind_step.py"][0]})
+    result = CliRunner().invoke(cli, ["steps", "--steps", str(tmp_path / "bad")])
+    assert result.exit_code == 1
+    assert "unknown kind" in result.output
