@@ -34,7 +34,8 @@ class ReplayBody(BaseModel):
 
 
 def _span(span: Span) -> dict[str, Any]:
-    return asdict(span)
+    # A span's error text can quote the data that failed, secrets included.
+    return redact(asdict(span))
 
 
 def _log(entry: LogEntry) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from fastapi import Depends, HTTPException, Request
 
 from app.settings import Settings
 
-__all__ = ["COOKIE", "AdminGuard", "admin_guard"]
+__all__ = ["COOKIE", "AdminGuard", "admin_guard", "same_site", "token_ok"]
 
 COOKIE = "stepline_token"
 _LOCAL = {"localhost", "127.0.0.1", "::1", "[::1]", "testserver", "stepline.test"}
@@ -44,9 +44,14 @@ def token_ok(request: Request, settings: Settings) -> bool:
     return hmac.compare_digest(given.encode(), expected.get_secret_value().encode())
 
 
+def same_site(request: Request, settings: Settings) -> bool:
+    """Host and Origin are this server's (DNS rebinding, cross-site forms)."""
+    return _host_ok(request, settings) and _origin_ok(request)
+
+
 def admin_guard(request: Request) -> None:
     settings: Settings = request.app.state.settings
-    if not _host_ok(request, settings) or not _origin_ok(request):
+    if not same_site(request, settings):
         raise HTTPException(403, "request refused: its Host or Origin is not this server's")
     if not token_ok(request, settings):
         if settings.workbench_token is None:
