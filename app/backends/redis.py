@@ -52,7 +52,6 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         self.consumer = uuid.uuid4().hex
         self._client: Any = None
         self._fanout: Fanout | None = None
-        self._grouped: set[str] = set()
         self._reclaimed_at: dict[str, float] = {}
 
     @property
@@ -124,15 +123,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         wants = {s: n for s, n in wants.items() if n > 0}
         if not wants:
             return []
-        try:
-            rows = await self._claim(wants, lease)
-        except rx.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            # The stream or its group vanished (a Redis restart without persistence, or a
-            # flush): create them again and claim once more.
-            self._grouped.clear()
-            rows = await self._claim(wants, lease)
+        rows = await self._claim(wants, lease)
         out: list[Delivery] = []
         for i in range(0, len(rows), 4):
             step, seq, raw, attempt = rows[i: i + 4]
@@ -150,11 +141,8 @@ class RedisBackend(RedisState, RedisRecords, Backend):
             reclaim = now - self._reclaimed_at.get(step, 0.0) >= min(seconds / 4, 1.0)
             if reclaim:
                 self._reclaimed_at[step] = now
-            args += [step, n, max(1, int(seconds * 1000)), "0" if step in self._grouped else "1",
-                     "1" if reclaim else "0"]
-        rows = await self._scripts["claim"](args=args)
-        self._grouped.update(wants)
-        return rows
+            args += [step, n, max(1, int(seconds * 1000)), "1" if reclaim else "0"]
+        return await self._scripts["claim"](args=args)
 
     @guarded
     async def release(self, deliveries: list[Delivery]) -> None:

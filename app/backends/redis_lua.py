@@ -55,6 +55,13 @@ local function split3(s)
   return string.sub(s, 1, a - 1), string.sub(s, a + 1, b - 1), string.sub(s, b + 1)
 end
 
+-- A stream or group that vanished (a flush, a restart without persistence) must not abort a
+-- script half way, since Redis keeps the writes made before an error.
+local function ack(q, id)
+  local n = redis.pcall('XACK', q, G, id)
+  return type(n) == 'number' and n or 0
+end
+
 local function payload_of(q, id)
   local e = redis.call('XRANGE', q, id, id)
   if e[1] then return e[1][2][2] end
@@ -77,7 +84,7 @@ for _ = 1, nout do
   local step, id, status = ARGV[i], '0-' .. ARGV[i + 1], ARGV[i + 2]
   local q = P .. ':q:' .. step
   -- Only the first settlement of a delivery counts: a late one after a reclaim is ignored.
-  if redis.call('XACK', q, G, id) == 1 then
+  if ack(q, id) == 1 then
     local payload = nil
     if status ~= 'ok' then payload = payload_of(q, id) end
     redis.call('XDEL', q, id)
@@ -138,7 +145,7 @@ records('lg', nlog, log_keep)
 return 1
 """
 
-# ARGV: prefix, consumer, now, nsteps, then per step: step, n, lease_ms, ensure, reclaim.
+# ARGV: prefix, consumer, now, nsteps, then per step: step, n, lease_ms, reclaim.
 # Returns a flat list: step, seq, payload, attempt for each claimed delivery.
 CLAIM = _PRELUDE + """
 local consumer, now, nsteps = ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -153,7 +160,6 @@ local i = 5
 for _ = 1, nsteps do
   local step, n, lease_ms = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local q, dl = P .. ':q:' .. step, P .. ':dl:' .. step
-  if ARGV[i + 3] == '1' then redis.pcall('XGROUP', 'CREATE', q, G, '0', 'MKSTREAM') end
   -- Retries whose time has come go back to the stream first, keeping their attempt count.
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', dl, '-inf', now, 'LIMIT', 0, 1000)) do
     local a = string.find(m, '|', 1, true)
@@ -162,23 +168,32 @@ for _ = 1, nsteps do
     redis.call('ZREM', dl, m)
   end
   local got = 0
-  if ARGV[i + 4] == '1' then
-    -- Deliveries whose lease ran out (their consumer died or hung) are taken over.
-    for _, p in ipairs(redis.call('XPENDING', q, G, 'IDLE', lease_ms, '-', '+', n)) do
-      local c = redis.call('XCLAIM', q, G, consumer, lease_ms, p[1])
-      if c[1] then
-        add(step, c[1], tonumber(c[1][2][4]) + p[4] + 1)
-        got = got + 1
-      end
+  local stale = {}
+  if ARGV[i + 3] == '1' then
+    stale = redis.pcall('XPENDING', q, G, 'IDLE', lease_ms, '-', '+', n)
+    if stale.err then stale = {} end
+  end
+  -- Deliveries whose lease ran out (their consumer died or hung) are taken over first.
+  for _, p in ipairs(stale) do
+    local c = redis.call('XCLAIM', q, G, consumer, lease_ms, p[1])
+    if c[1] then
+      add(step, c[1], tonumber(c[1][2][4]) + p[4] + 1)
+      got = got + 1
     end
   end
   if got < n then
-    local r = redis.call('XREADGROUP', 'GROUP', G, consumer, 'COUNT', n - got, 'STREAMS', q, '>')
+    local args = {'XREADGROUP', 'GROUP', G, consumer, 'COUNT', n - got, 'STREAMS', q, '>'}
+    local r = redis.pcall(unpack(args))
+    if type(r) == 'table' and r.err then
+      -- The first claim of a step creates its group, from the start of its stream.
+      redis.call('XGROUP', 'CREATE', q, G, '0', 'MKSTREAM')
+      r = redis.call(unpack(args))
+    end
     if r then
       for _, e in ipairs(r[1][2]) do add(step, e, tonumber(e[2][4]) + 1) end
     end
   end
-  i = i + 5
+  i = i + 4
 end
 return out
 """
@@ -189,7 +204,7 @@ local i = 3
 for _ = 1, tonumber(ARGV[2]) do
   local step, id = ARGV[i], '0-' .. ARGV[i + 1]
   local q = P .. ':q:' .. step
-  if redis.call('XACK', q, G, id) == 1 then
+  if ack(q, id) == 1 then
     local payload = payload_of(q, id)
     redis.call('XDEL', q, id)
     if payload then enqueue(step, payload, math.max(tonumber(ARGV[i + 2]) - 1, 0)) end
