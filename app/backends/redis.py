@@ -10,6 +10,7 @@ are visible exactly when its acknowledgement is. The key layout is described in 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -178,6 +179,21 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         # Spans, logs and dead letters are trimmed as they are written and dedup keys expire
         # by themselves; what is left is the state index, which may name expired keys.
         await self._scripts["prune"](args=[self.prefix, repr(time.time() * 1000)])
+
+    @guarded
+    async def purge(self) -> int:
+        """Delete every key of this app (its prefix); for tests and for starting over."""
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + ":*"
+        removed = 0
+        batch: list[str] = []
+        async for key in self._r.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                removed += await self._r.unlink(*batch)
+                batch = []
+        if batch:
+            removed += await self._r.unlink(*batch)
+        return removed
 
     # -- stream fan-out ----------------------------------------------------------------------
     @guarded

@@ -51,13 +51,10 @@ async def make() -> AsyncIterator[Make]:
         return backend
 
     yield make_backend
+    if made:
+        await made[0].purge()
     for backend in made:
         await backend.close()
-    client = redis.Redis.from_url(URL)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def msg(i: int, steps: tuple[str, ...] = ("A",), key: str | None = None) -> Message:
@@ -257,3 +254,23 @@ async def test_stream_updates_reach_subscribers_on_other_processes(make: Make):
     await worker.publish("progress", {"n": 2})
     await asyncio.wait_for(task, 5)
     assert [r for r in received if "warm" not in r] == [{"n": 1, "trace_id": "t"}, {"n": 2}]
+
+
+async def test_purge_removes_this_apps_keys_only():
+    base = f"stepline-test-{uuid.uuid4().hex[:12]}"
+    apps = [RedisBackend(Settings(REDIS_URL=URL, redis_prefix=p))
+            for p in (base, base + "x", base + "*")]
+    for app in apps:
+        await app.open()
+        await app.state_set("g", "k", app.prefix, None)
+        await app.write(Batch(messages=[msg(1)]))
+    try:
+        assert await apps[2].purge() > 0  # a glob character in a prefix is taken literally
+        assert await apps[0].state_get("g", "k") == (True, base)
+        assert await apps[0].purge() > 0
+        assert await apps[1].state_get("g", "k") == (True, base + "x")
+        assert await apps[0].pending() == 0 and await apps[1].pending() == 1
+    finally:
+        for app in apps:
+            await app.purge()
+            await app.close()

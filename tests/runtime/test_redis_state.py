@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-import redis
 
 from app.backends.redis import RedisBackend
 from app.settings import Settings
@@ -44,13 +43,10 @@ async def make() -> AsyncIterator[Make]:
         return backend
 
     yield make_backend
+    if made:
+        await made[0].purge()
     for backend in made:
         await backend.close()
-    client = redis.Redis.from_url(URL)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 async def test_twenty_clients_updating_one_key_lose_no_update(make: Make):
