@@ -29,14 +29,11 @@ export async function mount(root, _args, query) {
 function renderEndpoint(panel, step) {
   const schema = step.body && step.body.schema;
   const hasBody = !["GET", "DELETE"].includes(step.method);
-  const path = h("input", { name: "path", class: "mono", value: step.path, spellcheck: "false",
-    "aria-label": "Path" });
-  const queryInput = h("input", { name: "query", class: "mono", placeholder: "a=1&b=2",
-    "aria-label": "Query string" });
+  const path = h("input", { name: "path", class: "mono", value: step.path, spellcheck: "false" });
+  const queryInput = h("input", { name: "query", class: "mono", placeholder: "a=1&b=2" });
   const headers = h("textarea", { name: "headers", class: "mono", rows: 3, spellcheck: "false",
-    placeholder: "X-Custom: value (one header per line)", "aria-label": "Headers" });
-  const body = h("textarea", { name: "body", class: "mono", rows: 10, spellcheck: "false",
-    "aria-label": "JSON body" });
+    placeholder: "X-Custom: value (one header per line)" });
+  const body = h("textarea", { name: "body", class: "mono", rows: 10, spellcheck: "false" });
   body.value = schema ? pretty(example(schema, schema)) : "{}";
   const result = h("div", { class: "response", "aria-live": "polite" });
   const send = async (ev) => {

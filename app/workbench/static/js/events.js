@@ -90,9 +90,8 @@ function deadRows(d, open, replay) {
 function emitForm(catalog) {
   const topics = [...new Set(catalog.steps.flatMap((s) => s.subscribes || []))].sort();
   const topic = h("input", { name: "topic", list: "emit-topics", required: true,
-    class: "mono", placeholder: "topic", "aria-label": "Topic" });
-  const data = h("textarea", { name: "data", class: "mono", rows: 4, spellcheck: "false",
-    "aria-label": "Data (JSON)" });
+    class: "mono", placeholder: "topic" });
+  const data = h("textarea", { name: "data", class: "mono", rows: 4, spellcheck: "false" });
   data.value = "{}";
   const result = h("p", { class: "small", "aria-live": "polite" });
   return h("section", {}, h("h2", {}, "Emit an event"),

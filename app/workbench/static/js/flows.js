@@ -16,7 +16,7 @@ export async function mount(root, args, query) {
       h("a", { href: `#/flows/${encodeURIComponent(name)}`,
         class: name === flow ? "active" : "" }, name,
       h("span", { class: "count" }, String(graph.flows[name].length)))))));
-  const problems = problemList(graph, catalog);
+  const problems = problemList(graph, catalog, flow);
   const canvas = h("div", { class: "canvas" });
   const detail = h("section", { class: "detail", "aria-live": "polite" });
   clear(root, h("div", { class: "flows-layout" }, side,
@@ -72,16 +72,17 @@ function flowGraph(graph, flow, configs) {
     for (const t of n.emits.filter((x) => noSub.has(x))) {
       const id = `topic:out:${t}`;
       if (!seen.has(id)) nodes.push({ id, kind: "topic", label: t, warn: true,
-        title: `No step subscribes to “${t}”: its events go nowhere.` });
+        sub: "no subscriber", title: `No step subscribes to “${t}”: its events go nowhere.` });
       seen.add(id);
-      edges.push({ from: n.id, to: id, label: "emits" });
+      edges.push({ from: n.id, to: id, label: "" });
     }
     for (const t of n.subscribes.filter((x) => noEmit.has(x))) {
       const id = `topic:in:${t}`;
       if (!seen.has(id)) nodes.push({ id, kind: "topic", label: t, warn: true,
-        title: `No step emits “${t}”: only \`stepline emit\` or the Events view can start it.` });
+        sub: "no emitter", title: `No step emits “${t}”: only \`stepline emit\` or the Events `
+          + "view can start it." });
       seen.add(id);
-      edges.push({ from: id, to: n.id, label: "subscribed" });
+      edges.push({ from: id, to: n.id, label: "" });
     }
   }
   return [nodes, edges];
@@ -101,13 +102,17 @@ function legend() {
     h("span", { class: "legend-item legend-topic" }, "⚠ orphan topic"));
 }
 
-function problemList(graph, catalog) {
+function problemList(graph, catalog, flow) {
+  // Only the orphan topics this flow's steps emit or wait for; load errors always show.
+  const mine = graph.nodes.filter((n) => (graph.flows[flow] || []).includes(n.id));
+  const emitted = new Set(mine.flatMap((n) => n.emits));
+  const awaited = new Set(mine.flatMap((n) => n.subscribes));
   const items = [
     ...catalog.errors.map((e) => h("li", { class: "error" },
       `${e.file}: ${e.field ? `${e.field}: ` : ""}${e.error}`)),
-    ...graph.orphans.no_subscriber.map((t) => h("li", { class: "warn" },
+    ...graph.orphans.no_subscriber.filter((t) => emitted.has(t)).map((t) => h("li", { class: "warn" },
       `Topic “${t}” is emitted but no step subscribes to it.`)),
-    ...graph.orphans.no_emitter.map((t) => h("li", { class: "warn" },
+    ...graph.orphans.no_emitter.filter((t) => awaited.has(t)).map((t) => h("li", { class: "warn" },
       `Topic “${t}” is subscribed to but no step emits it.`)),
   ];
   return items.length ? h("ul", { class: "problems", "aria-label": "Problems" }, items) : null;

@@ -4,10 +4,10 @@
 // sweeps order each column so that edges cross as little as a cheap heuristic allows.
 import { h, kindIcon } from "./core.js";
 
-const NODE_W = 200;
-const GAP_X = 90;
+const NODE_W = 184;
+const GAP_X = 84;
 const GAP_Y = 26;
-const SIZE = { api: 62, event: 62, cron: 62, topic: 30, foreign: 44, dummy: 8 };
+const SIZE = { api: 62, event: 62, cron: 62, topic: 40, foreign: 44, dummy: 8 };
 
 // nodes: [{id, kind, label, sub, title, foreign, warn}], edges: [{from, to, label}]
 export function layout(nodes, edges) {
@@ -183,7 +183,8 @@ export function render(graph, { onpick, selected } = {}) {
   for (const e of graph.edges) {
     edges.append(h("svg:path", { d: e.d, class: `edge${e.back ? " edge-back" : ""}`,
       "marker-end": "url(#arrow)" }, h("svg:title", {}, `${e.from} → ${e.to}: ${e.label}`)));
-    const text = clip(e.label, 30);
+    if (!e.label) continue;
+    const text = clip(e.label, 28);
     const w = text.length * 6.4 + 10;
     labels.append(h("svg:g", { class: "edge-label", transform: `translate(${e.lx},${e.ly})` },
       h("svg:rect", { x: -w / 2, y: -9, width: w, height: 18, rx: 9 }),
@@ -203,8 +204,10 @@ function drawNode(n, onpick, selected) {
     dataset: { step: n.kind === "topic" ? "" : n.id } });
   if (n.kind === "topic") {
     g.append(h("svg:rect", { width: NODE_W, height: n.h, rx: n.h / 2 }),
-      h("svg:text", { x: NODE_W / 2, y: n.h / 2 + 4, "text-anchor": "middle", class: "topic" },
-        `⚠ ${clip(n.label, 26)}`), h("svg:title", {}, n.title));
+      h("svg:text", { x: NODE_W / 2, y: 17, "text-anchor": "middle", class: "topic" },
+        `⚠ ${clip(n.label, 24)}`),
+      h("svg:text", { x: NODE_W / 2, y: 31, "text-anchor": "middle", class: "topic-why" },
+        n.sub || ""), h("svg:title", {}, n.title));
     return g;
   }
   g.setAttribute("tabindex", "0");
@@ -216,8 +219,8 @@ function drawNode(n, onpick, selected) {
     width: NODE_W - 6, height: n.h - 6, rx: 3 }));
   g.append(
     h("svg:text", { x: 12, y: 18, class: "kind" }, `${kindIcon(n.kind)} ${n.kind.toUpperCase()}`),
-    h("svg:text", { x: 12, y: 36, class: "name" }, clip(n.label, 24)),
-    h("svg:text", { x: 12, y: 52, class: "sub" }, clip(n.sub || "", 30)),
+    h("svg:text", { x: 12, y: 36, class: "name" }, clip(n.label, 22)),
+    h("svg:text", { x: 12, y: 52, class: "sub" }, clip(n.sub || "", 27)),
     h("svg:title", {}, n.title || n.id),
   );
   if (onpick) {

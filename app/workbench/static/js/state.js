@@ -1,9 +1,11 @@
 // State: groups and keys with pretty values and TTLs; edit, add and delete (with confirmation).
 import {
-  api, clear, confirmDialog, errorBox, fmtTtl, h, pretty, toast,
+  api, clear, confirmDialog, errorBox, fmtTtl, h, toast,
 } from "./core.js";
 
 const MASK = "***";
+// Values are shown as JSON so that "1" and 1 look different and an edit round-trips.
+const asJson = (value) => JSON.stringify(value, null, 2);
 
 export async function mount(root, args) {
   const { groups } = await api("/state");
@@ -55,7 +57,7 @@ async function renderGroup(panel, group) {
 function keyRow(group, item, reload) {
   const masked = item.value === MASK;
   const cell = h("td", { class: "value" },
-    h("pre", { class: "code" }, pretty(item.value)),
+    h("pre", { class: "code" }, masked ? MASK : asJson(item.value)),
     masked ? h("span", { class: "small muted" }, "masked: looks like a secret") : null);
   const tr = h("tr", { dataset: { key: item.key } },
     h("td", { class: "mono key" }, item.key), cell,
@@ -63,7 +65,7 @@ function keyRow(group, item, reload) {
     h("td", { class: "row-actions" },
       h("button", { class: "secondary", onclick: () => {
         clear(cell, editor(group, item, reload, () => clear(cell,
-          h("pre", { class: "code" }, pretty(item.value)))));
+          h("pre", { class: "code" }, masked ? MASK : asJson(item.value)))));
       } }, "Edit"),
       h("button", { class: "danger", onclick: async () => {
         if (!await confirmDialog(`Delete key “${item.key}” from group “${group}”?`, "Delete")) return;
@@ -81,13 +83,11 @@ function keyRow(group, item, reload) {
 function editor(group, item, reload, cancel) {
   const masked = item && item.value === MASK;
   const key = h("input", { name: "key", class: "mono", placeholder: "key", required: true,
-    value: item ? item.key : "", readonly: Boolean(item), "aria-label": "Key" });
-  const value = h("textarea", { name: "value", class: "mono", rows: 6, spellcheck: "false",
-    "aria-label": "Value (JSON)" });
-  value.value = item && !masked ? pretty(item.value) : "";
+    value: item ? item.key : "", readonly: Boolean(item) });
+  const value = h("textarea", { name: "value", class: "mono", rows: 6, spellcheck: "false" });
+  value.value = item && !masked ? asJson(item.value) : "";
   const ttl = h("input", { name: "ttl", type: "number", min: "1", step: "any",
-    placeholder: "none", value: item && item.ttl ? String(Math.round(item.ttl)) : "",
-    "aria-label": "TTL in seconds" });
+    placeholder: "none", value: item && item.ttl ? String(Math.round(item.ttl)) : "" });
   const problem = h("p", { class: "error", role: "alert", hidden: true });
   const save = async (ev) => {
     ev.preventDefault();

@@ -7,10 +7,9 @@ const RECENT = "stepline.streams";
 export async function mount(root, args, query) {
   const recent = JSON.parse(localStorage.getItem(RECENT) || "[]");
   const name = h("input", { name: "stream", class: "mono", required: true,
-    placeholder: "stream name", value: args[0] || "", list: "recent-streams",
-    "aria-label": "Stream name" });
+    placeholder: "stream name", value: args[0] || "", list: "recent-streams" });
   const trace = h("input", { name: "trace_id", class: "mono", placeholder: "any trace",
-    value: query.get("trace_id") || "", "aria-label": "Trace id" });
+    value: query.get("trace_id") || "" });
   const list = h("ol", { class: "stream-messages", reversed: true });
   const status = h("span", { class: "live", "data-state": "idle" }, "not connected");
   let source = null;
