@@ -12,8 +12,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -130,4 +131,66 @@ async def test_consumer_group_is_recreated_after_redis_lost_everything(server: S
         [d] = await asyncio.wait_for(backend.claim({"A": 10}, {"A": 30}), 5)
         assert d.data == {"i": 2}
     finally:
+        await backend.close()
+
+
+STEP = """
+config = {"type": "event", "name": "Count", "subscribes": ["work"]}
+
+async def handler(data, ctx):
+    await ctx.state.increment("seen", str(data["i"]))
+"""
+
+
+def work(i: int) -> Message:
+    return Message("work", {"i": i}, f"trace-{i}", ("Count",))
+
+
+async def test_a_worker_rides_out_a_redis_restart(server: Server, tmp_path: Path):
+    steps = tmp_path / "steps"
+    steps.mkdir()
+    (steps / "count_step.py").write_text(STEP)
+    log = tmp_path / "worker.log"
+    env = {**os.environ, "STEPLINE_BACKEND": "redis", "REDIS_URL": server.url,
+           "STEPLINE_REDIS_PREFIX": "restart", "STEPLINE_STEPS": str(steps),
+           "STEPLINE_POLL_INTERVAL": "0.05"}
+    with log.open("wb") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "app", "worker"], cwd=tmp_path,
+                                  env=env, stdout=out, stderr=out)
+    backend = RedisBackend(Settings(REDIS_URL=server.url, redis_prefix="restart"))
+
+    async def until(what: str, check: Callable[[], Awaitable[bool]]) -> None:
+        deadline = time.monotonic() + 30
+        while not await check():
+            assert worker.poll() is None, f"the worker exited:\n{log.read_text()[-2000:]}"
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-2000:]}")
+            await asyncio.sleep(0.05)
+
+    async def settled() -> bool:
+        try:
+            return await backend.pending() == 0
+        except BackendUnavailable:
+            return False
+
+    async def complained() -> bool:
+        return "unreachable" in log.read_text(errors="replace")
+
+    try:
+        await backend.open()
+        await backend.write(Batch(messages=[work(i) for i in range(100)]))
+        await until("the first 100 events", settled)
+
+        server.stop()
+        await until("the worker to report Redis as unreachable", complained)
+        server.start()
+        await backend.write(Batch(messages=[work(i) for i in range(100, 200)]))
+        await until("the events sent after the restart", settled)
+        seen = await backend.state_list("seen")
+        # Nothing lost, and nothing finished before the outage ran again.
+        assert sorted(int(k) for k in seen) == list(range(200))
+        assert set(seen.values()) == {1}
+    finally:
+        worker.kill()
+        worker.wait(timeout=10)
         await backend.close()
