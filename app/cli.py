@@ -31,17 +31,20 @@ app.add_typer(state_app, name="state")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(cron_app, name="cron")
 
-Port = Annotated[int | None, typer.Option(help="Port to listen on. Default: 3000.",
+Port = Annotated[int | None, typer.Option(help="Port to listen on. Default: $STEPLINE_PORT "
+                                          "or 3000.", show_default=False)]
+Host = Annotated[str | None, typer.Option(help="Address to bind. Default: $STEPLINE_HOST, else "
+                                          "127.0.0.1 for dev and 0.0.0.0 for start.",
                                           show_default=False)]
 
 
 def _logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)
 
 
 @app.command()
-def dev(steps: StepsOption = None, port: Port = None,
-        host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1") -> None:
+def dev(steps: StepsOption = None, port: Port = None, host: Host = None) -> None:
     """Run the app for development: reloads when steps/, app/ or agents/ change.
 
     Serves API steps, the Workbench (/workbench) and /_stepline on http://HOST:PORT.
@@ -49,7 +52,8 @@ def dev(steps: StepsOption = None, port: Port = None,
     """
     import uvicorn
 
-    settings = settings_from(steps, mode="dev", port=port, host=host)
+    settings = settings_from(steps, mode="dev", port=port,
+                             host=host or os.environ.get("STEPLINE_HOST") or "127.0.0.1")
     _logging(settings.log_level)
     dirs = [str(p) for p in settings.steps if p.is_dir()]
     here = Path(__file__).resolve().parent
@@ -62,8 +66,7 @@ def dev(steps: StepsOption = None, port: Port = None,
 
 
 @app.command()
-def start(steps: StepsOption = None, port: Port = None,
-          host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
+def start(steps: StepsOption = None, port: Port = None, host: Host = None,
           workers: Annotated[int, typer.Option(min=0, help="Worker processes to run beside "
                                                "the HTTP server (0: the server runs "
                                                "handlers itself).")] = 0) -> None:
@@ -72,13 +75,14 @@ def start(steps: StepsOption = None, port: Port = None,
     import uvicorn
 
     settings = settings_from(steps, mode="server" if workers else "start", port=port,
-                             host=host)
+                             host=host or os.environ.get("STEPLINE_HOST") or "0.0.0.0")
     _logging(settings.log_level)
     children = [subprocess.Popen([sys.executable, "-m", "app", "worker"],
                                  env={**os.environ}) for _ in range(workers)]
     try:
         uvicorn.run("app.server.main:app_from_env", factory=True, host=settings.host,
-                    port=settings.port, log_level="info", timeout_graceful_shutdown=int(
+                    port=settings.port, log_level="info", access_log=False,
+                    timeout_graceful_shutdown=int(
                         settings.shutdown_grace))
     finally:
         for child in children:

@@ -9,6 +9,7 @@ An entry point names an object (usually a module) with:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -44,9 +45,14 @@ def load_plugins() -> list[Plugin]:
     return plugins
 
 
-def startup_problems(mode: str) -> list[str]:
+def startup_problems(mode: str, flows: Iterable[str]) -> list[str]:
+    """Reasons the flows among `flows` cannot run; a flow whose steps are not served is
+    not checked."""
+    served = set(flows)
     problems = []
     for plugin in load_plugins():
+        if plugin.name not in served:
+            continue
         try:
             reason = plugin.check(mode)
         except Exception as exc:

@@ -27,14 +27,14 @@ def app_from_env() -> FastAPI:
         log.error("step not loaded: %s", error)
     for warning in registry.warnings():
         log.warning("%s", warning)
-    if settings.mode == "start":
-        problems = [str(e) for e in registry.errors] + startup_problems("start")
+    if settings.mode in ("start", "server"):
+        problems = [str(e) for e in registry.errors] + startup_problems("start", registry.flows)
         if problems:
             for p in problems:
                 log.error("cannot start: %s", p)
             sys.exit(1)
     else:
-        for p in startup_problems(settings.mode):
+        for p in startup_problems(settings.mode, registry.flows):
             log.warning("%s", p)
     runtime = Runtime(settings, registry=registry)
     work = settings.mode != "server"
