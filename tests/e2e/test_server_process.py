@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -90,3 +91,29 @@ def test_sigterm_stops_cleanly(tmp_path):
     # uvicorn re-raises SIGTERM after a clean shutdown, so -15 is a clean exit too.
     assert app.stop() in (0, -15)
     assert "Application shutdown complete" in app.log.read_text()
+
+
+STREAM_STEPS = {
+    "news_step.py": """
+        config = {"type": "api", "name": "News", "path": "/news", "method": "POST"}
+
+        async def handler(req, ctx):
+            await ctx.stream("news", {"headline": req.body["headline"]})
+            return {"status": 202}
+    """,
+}
+
+
+def test_stream_reaches_sse_clients_filtered_by_trace(tmp_path):
+    steps = write_steps(tmp_path / "steps", STREAM_STEPS)
+    with SteplineProcess(steps, tmp_path / "s.db", command="dev") as app, httpx.stream(
+        "GET", f"{app.url}/streams/news", params={"trace_id": "mine"}, timeout=10
+    ) as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == ": connected"
+        httpx.post(f"{app.url}/news", json={"headline": "other"}, headers={"x-trace-id": "x"})
+        httpx.post(f"{app.url}/news", json={"headline": "ours"}, headers={"x-trace-id": "mine"})
+        received = [line for line in (next(lines) for _ in range(4)) if line]
+        assert received[0] == "event: news"
+        data = json.loads(received[1].removeprefix("data: "))
+        assert data["data"] == {"headline": "ours"} and data["trace_id"] == "mine"

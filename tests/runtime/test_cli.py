@@ -1,0 +1,97 @@
+"""The CLI against a real database: emit, state, dead letters, cron."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import app as cli
+from app.testing import Harness
+from tests.runtime.conftest import write_steps
+
+STEPS = {
+    "fail_step.py": """
+        config = {"type": "event", "name": "Flaky", "subscribes": ["job"], "retries": 1}
+
+        async def handler(data, ctx):
+            if not await ctx.state.get("switch", "on"):
+                raise ValueError("switch is off")
+            await ctx.state.set("done", "job", data)
+    """,
+    "tick_step.py": """
+        config = {"type": "cron", "name": "Tick", "cron": "*/5 * * * *"}
+
+        async def handler(ctx):
+            await ctx.state.increment("ticks", "n")
+    """,
+}
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    steps = write_steps(tmp_path / "steps", STEPS)
+    monkeypatch.setenv("STEPLINE_STEPS", str(steps))
+    monkeypatch.setenv("STEPLINE_DB", str(tmp_path / "cli.db"))
+    return steps, tmp_path / "cli.db"
+
+
+def run(*args: str) -> object:
+    return CliRunner().invoke(cli, list(args))
+
+
+def drain(steps, db) -> None:
+    async def go() -> None:
+        async with Harness([steps], db=db) as h:
+            await h.drain()
+
+    asyncio.run(go())
+
+
+def test_state_commands(env):
+    assert run("state", "set", "users", "ann", '{"vip": true}').exit_code == 0
+    result = run("state", "get", "users", "ann")
+    assert result.exit_code == 0 and json.loads(result.output) == {"vip": True}
+    assert json.loads(run("state", "list").output) == ["users"]
+    assert run("state", "delete", "users", "ann").exit_code == 0
+    missing = run("state", "get", "users", "ann")
+    assert missing.exit_code == 1 and "no key 'ann'" in missing.output
+    bad = run("state", "set", "users", "x", "not json")
+    assert bad.exit_code == 1 and "quote strings" in bad.output
+
+
+def test_emit_dead_letter_and_replay(env):
+    steps, db = env
+    result = run("emit", "job", '{"n": 1}')
+    assert result.exit_code == 0 and len(result.output.strip()) == 32
+    drain(steps, db)
+    listed = json.loads(run("dlq", "list", "--json").output)
+    assert [(d["step"], d["topic"], d["attempts"]) for d in listed] == [("Flaky", "job", 1)]
+    assert "switch is off" in listed[0]["error"]
+    plain = run("dlq", "list").output.splitlines()
+    assert plain[0].split("\t")[:4] == [listed[0]["id"], "Flaky", "job", "1"]
+
+    run("state", "set", "switch", "on", "true")
+    assert run("dlq", "replay", listed[0]["id"]).output.strip() == "replayed 1"
+    drain(steps, db)
+    assert json.loads(run("state", "get", "done", "job").output) == {"n": 1}
+    assert run("dlq", "replay", "999").exit_code == 1
+
+
+def test_emit_errors_are_one_line(env):
+    unknown = run("emit", "nobody.listens", "{}")
+    assert unknown.exit_code == 1 and "no step subscribes to 'nobody.listens'" in unknown.output
+    assert "Traceback" not in unknown.output
+    bad = run("emit", "job", "{oops")
+    assert bad.exit_code == 1 and "not valid JSON" in bad.output
+
+
+def test_cron_run_by_hand(env):
+    steps, db = env
+    assert run("cron", "run", "Tick").exit_code == 0
+    drain(steps, db)
+    assert run("state", "get", "ticks", "n").output.strip() == "1"
+    missing = run("cron", "run", "Nope")
+    assert missing.exit_code == 1 and "cron steps: Tick" in missing.output
