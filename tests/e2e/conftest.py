@@ -214,8 +214,9 @@ def launch_server(workbench_dir: Path, workbench_steps: Path
     """Start extra servers (e.g. `stepline start` with other settings); stopped afterwards."""
     started: list[Server] = []
 
-    def launch(command: str, env: dict[str, str] | None = None, **kw: Any) -> Server:
-        server = start_server(command, workbench_dir, workbench_steps, env, **kw)
+    def launch(command: str, env: dict[str, str] | None = None, steps: Path | None = None,
+               **kw: Any) -> Server:
+        server = start_server(command, workbench_dir, steps or workbench_steps, env, **kw)
         started.append(server)
         return server
 

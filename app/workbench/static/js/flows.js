@@ -161,8 +161,14 @@ async function showStep(detail, name) {
       fact("Queue", `${q.queued || 0} queued, ${q.in_flight || 0} in flight, ` +
         `${q.scheduled || 0} retrying, ${q.dead || 0} dead`)),
     h("h3", {}, "Recent runs"), runsTable(step.runs),
-    h("details", { open: true }, h("summary", {}, "Config"), h("pre", { class: "code" }, pretty(c))),
+    h("details", { open: true }, h("summary", {}, "Config"),
+      h("pre", { class: "code" }, pretty(withoutFile(c)))),
     h("details", {}, h("summary", {}, "Source"), h("pre", { class: "code source" }, step.source)));
+}
+
+function withoutFile(config) {
+  const { file: _file, async: _async, ...rest } = config;
+  return rest;
 }
 
 function fact(label, value) {
@@ -172,10 +178,10 @@ function fact(label, value) {
 function runsTable(runs) {
   if (!runs.length) return h("p", { class: "muted" }, "No runs recorded yet.");
   return h("table", { class: "table compact runs" },
-    h("thead", {}, h("tr", {}, ["When", "Status", "Try", "Took", "Trace"].map((t) =>
+    h("thead", {}, h("tr", {}, ["When", "Status", "Took", "Trace"].map((t) =>
       h("th", {}, t)))),
-    h("tbody", {}, runs.map((r) => h("tr", { title: r.error || "" },
-      h("td", {}, fmtTime(r.started_at)), h("td", {}, badge(r.status)),
-      h("td", {}, String(r.attempt)), h("td", {}, fmtMs(r.duration_ms)),
-      h("td", {}, traceLink(r.trace_id))))));
+    h("tbody", {}, runs.map((r) => h("tr", { title: r.error || `attempt ${r.attempt}` },
+      h("td", {}, fmtTime(r.started_at)),
+      h("td", {}, badge(r.status), r.attempt > 1 ? ` #${r.attempt}` : ""),
+      h("td", {}, fmtMs(r.duration_ms)), h("td", {}, traceLink(r.trace_id, r.trace_id.slice(0, 8)))))));
 }

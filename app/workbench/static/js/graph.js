@@ -5,7 +5,7 @@
 import { h, kindIcon } from "./core.js";
 
 const NODE_W = 184;
-const GAP_X = 84;
+const GAP_X = 112;
 const GAP_Y = 26;
 const SIZE = { api: 62, event: 62, cron: 62, topic: 40, foreign: 44, dummy: 8 };
 
@@ -169,11 +169,14 @@ function clip(text, max) {
 // Draws a layout; `onpick(id)` is called when a step node is clicked or activated by keyboard.
 export function render(graph, { onpick, selected } = {}) {
   const pad = 24;
+  const width = graph.width + pad * 2;
   const svg = h("svg:svg", {
     class: "graph", role: "img", "aria-label": "Flow graph",
-    width: graph.width + pad * 2, height: graph.height + pad * 2 + 24,
-    viewBox: `${-pad} ${-pad} ${graph.width + pad * 2} ${graph.height + pad * 2 + 24}`,
+    viewBox: `${-pad} ${-pad} ${width} ${graph.height + pad * 2 + 24}`,
   });
+  // Shrink a wide flow to fit the pane, but never below a readable size: then it scrolls.
+  svg.style.maxWidth = `${width}px`;
+  svg.style.minWidth = `${Math.round(width * 0.72)}px`;
   svg.append(h("svg:defs", {}, h("svg:marker", {
     id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7,
     orient: "auto-start-reverse",

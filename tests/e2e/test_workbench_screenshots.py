@@ -1,0 +1,38 @@
+"""Takes the README's Workbench screenshots. Runs only when asked:
+
+    STEPLINE_SCREENSHOTS=docs/img .venv/bin/python -m pytest tests/e2e/test_workbench_screenshots.py
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import Server
+
+OUT = os.environ.get("STEPLINE_SCREENSHOTS")
+pytestmark = pytest.mark.skipif(not OUT, reason="set STEPLINE_SCREENSHOTS=DIR to take them")
+
+
+def test_take_readme_screenshots(page: Any, dev_server: Server) -> None:
+    out = Path(OUT or ".")
+    out.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1440, "height": 820})
+    trace = httpx.post(f"{dev_server.url}/orders",
+                       json={"item": "espresso machine", "qty": 1}).headers["x-trace-id"]
+    httpx.post(f"{dev_server.url}/_stepline/emit",
+               json={"topic": "import.requested", "data": {"batch": 42}})
+
+    page.goto(f"{dev_server.url}/workbench#/flows/orders?step=PlaceOrder")
+    expect(page.locator(".detail .runs")).to_be_visible()
+    page.screenshot(path=str(out / "workbench-flows.png"))
+
+    page.goto(f"{dev_server.url}/workbench#/traces/{trace}")
+    expect(page.locator('.span[data-step="SendReceipt"]')).to_be_visible()
+    page.screenshot(path=str(out / "workbench-trace.png"))
+    assert (out / "workbench-flows.png").stat().st_size > 10_000
