@@ -17,6 +17,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -26,6 +27,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/chain.py
 	$(BIN)/python bench/api_latency.py
+	$(BIN)/python bench/redis_chain.py
 
 clean:
 	rm -rf $(VENV) .stepline

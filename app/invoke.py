@@ -30,7 +30,9 @@ async def invoke(step: Step, ctx: Context, *args: Any, timeout: float | None) ->
     if timeout is None:
         return await call
     try:
-        return await asyncio.wait_for(call, timeout)
+        # asyncio.timeout() wraps the running task; wait_for() would start another task.
+        async with asyncio.timeout(timeout):
+            return await call
     except TimeoutError:
         raise HandlerTimeout(f"{step.name} did not finish within {timeout:g} s "
                              "(raise `timeout` in its config if it needs longer)") from None

@@ -39,6 +39,7 @@ def sse_response(source: AsyncIterator[dict[str, Any]], request: Request,
         finally:
             if pending is not None:
                 pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
             close = getattr(iterator, "aclose", None)
             if close is not None:
                 await close()

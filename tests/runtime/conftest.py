@@ -3,16 +3,18 @@ temporary directory; tests that use it run once per backend."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import textwrap
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from app.settings import Settings
 from app.testing import Harness
 
 BACKENDS = ["sqlite", "redis"]
@@ -48,13 +50,28 @@ def write_steps(directory: Path, files: dict[str, str]) -> Path:
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, backend_name: str) -> Callable[..., Harness]:
+def make_app(tmp_path: Path, backend_name: str) -> Iterator[Callable[..., Harness]]:
     counter = iter(range(1000))
+    made: list[Harness] = []
 
     def make(files: dict[str, str], **settings: Any) -> Harness:
         steps = write_steps(tmp_path / f"steps{next(counter)}", files)
         settings.setdefault("db", tmp_path / "stepline.db")
         settings.setdefault("redis_prefix", f"test-{uuid.uuid4().hex[:8]}")
-        return Harness([steps], backend=backend_name, **settings)
+        made.append(Harness([steps], backend=backend_name, **settings))
+        return made[-1]
 
-    return make
+    yield make
+    if backend_name == "redis":
+        asyncio.run(_purge({h.settings.redis_prefix: h.settings for h in made}.values()))
+
+
+async def _purge(all_settings: Iterable[Settings]) -> None:
+    """The shared Redis keeps what a run leaves, so every test removes its own keys."""
+    from app.backends.redis import RedisBackend
+
+    for settings in all_settings:
+        backend = RedisBackend(settings)
+        await backend.open()
+        await backend.purge()
+        await backend.close()
