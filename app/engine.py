@@ -39,6 +39,8 @@ class Engine:
         self._on_log = on_log
         self._steps = [s for s in registry.steps.values() if s.kind in ("event", "cron")]
         self._running: dict[str, int] = {s.name: 0 for s in self._steps}
+        self._reserved: dict[str, int] = dict.fromkeys(self._running, 0)
+        self._reserved_total = 0
         self._tasks: dict[asyncio.Task[None], Delivery] = {}
         self._wake = asyncio.Event()
         self._hint: set[str] = set()
@@ -95,13 +97,14 @@ class Engine:
             candidates = self._steps if sweep else [
                 s for s in self._steps if s.name in self._hint or s.name in self._more]
             self._hint.clear()
-            wants = self._wants(candidates)
+            wants = self._reserve(candidates)
             claimed: list[Delivery] = []
             if wants:
                 try:
                     claimed = await self.backend.claim(wants, self._leases(wants))
                     failures = 0
                 except BackendError as exc:
+                    self.accept(wants, [])
                     failures += 1
                     delay = min(30.0, 0.2 * 2 ** min(failures, 8))
                     log.error("cannot claim work: %s (retrying in %.1f s)", exc, delay)
@@ -109,11 +112,7 @@ class Engine:
                     continue
                 if sweep:
                     last_sweep = now
-                counts: dict[str, int] = {}
-                for d in claimed:
-                    counts[d.step] = counts.get(d.step, 0) + 1
-                    self._spawn(d)
-                self._more = {s for s, n in wants.items() if counts.get(s, 0) >= n}
+                self.accept(wants, claimed)
             if claimed and self._more:
                 await asyncio.sleep(0)
                 continue
@@ -122,18 +121,48 @@ class Engine:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
 
-    def _wants(self, steps: list[Step]) -> dict[str, int]:
-        free = self.settings.concurrency - len(self._tasks) - self.writer.backlog
+    # -- claiming ----------------------------------------------------------------------------
+    def plan(self, batch: Batch) -> tuple[dict[str, int], dict[str, float]]:
+        """What to claim in the same commit as `batch`: work for the steps it feeds, so a
+        chain moves on without a separate claim round trip."""
+        if self._loop_task is None or self._stopping:
+            return {}, {}
+        fed = {s for m in batch.messages for s in m.steps} | self._more
+        wants = self._reserve([s for s in self._steps if s.name in fed])
+        return wants, self._leases(wants)
+
+    def _reserve(self, steps: list[Step]) -> dict[str, int]:
+        """Book capacity before claiming, so concurrent claims never exceed a step's limit.
+        The process-wide budget is soft: each step may claim up to what is free, so a step
+        with no work never starves the others."""
+        free = (self.settings.concurrency - len(self._tasks) - self._reserved_total
+                - self.writer.backlog)
         self._throttled = free <= 0
-        if self._throttled:
-            return {}
         wants: dict[str, int] = {}
+        if self._throttled:
+            return wants
         for step in steps:
             limit = getattr(step.config, "concurrency", None) or self.settings.concurrency
-            n = min(limit - self._running[step.name], free, self.settings.batch_size)
+            name = step.name
+            n = min(limit - self._running[name] - self._reserved[name], free,
+                    self.settings.batch_size)
             if n > 0:
-                wants[step.name] = n
+                wants[name] = n
+                self._reserved[name] += n
+                self._reserved_total += n
         return wants
+
+    def accept(self, wants: dict[str, int], claimed: list[Delivery]) -> None:
+        """Run what a claim returned and release the rest of its booking."""
+        for name, n in wants.items():
+            self._reserved[name] -= n
+            self._reserved_total -= n
+        counts: dict[str, int] = {}
+        for d in claimed:
+            counts[d.step] = counts.get(d.step, 0) + 1
+            self._spawn(d)
+        self._more = ({s for s, n in wants.items() if counts.get(s, 0) >= n}
+                      | (self._more - wants.keys()))
 
     def _leases(self, wants: dict[str, int]) -> dict[str, float]:
         # A lease outlives the step's time limit, so a slow but healthy run is not re-delivered.

@@ -37,6 +37,7 @@ class Runtime:
                              on_commit=self._committed)
         self.engine = Engine(settings, self.backend, self.registry, self.writer,
                              on_log=self.publish_log)
+        self.writer.claimer = self.engine
         self.cron = CronScheduler(self.backend, self.registry,
                                   **({"clock": clock} if clock else {}),
                                   on_fire=lambda _names: self.engine.wake(None))

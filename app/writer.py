@@ -11,12 +11,21 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
+from typing import Protocol
 
 from app.backends.base import Backend
 from app.errors import BackendError
-from app.types import Batch
+from app.types import Batch, Delivery
 
-__all__ = ["Writer"]
+__all__ = ["Claimer", "Writer"]
+
+
+class Claimer(Protocol):
+    """The engine, seen from the writer: claims ride along with commits."""
+
+    def plan(self, batch: Batch) -> tuple[dict[str, int], dict[str, float]]: ...
+
+    def accept(self, wants: dict[str, int], claimed: list[Delivery]) -> None: ...
 
 log = logging.getLogger("stepline.writer")
 
@@ -25,6 +34,7 @@ class Writer:
     def __init__(self, backend: Backend, *, max_batch: int = 256,
                  on_commit: Callable[[Batch], None] | None = None) -> None:
         self._backend = backend
+        self.claimer: Claimer | None = None
         self._max = max_batch
         self._on_commit = on_commit
         self._queue: asyncio.Queue[tuple[Batch, asyncio.Future[None] | None]] = asyncio.Queue()
@@ -77,7 +87,10 @@ class Writer:
             merged = Batch()
             for batch, _ in items:
                 merged.extend(batch)
-            error = await self._commit(merged)
+            wants, lease = self.claimer.plan(merged) if self.claimer else ({}, {})
+            error, claimed = await self._commit(merged, wants, lease)
+            if self.claimer is not None:
+                self.claimer.accept(wants, claimed)
             for batch, future in items:
                 self.backlog -= len(batch.outcomes) + 1
                 if future is not None and not future.done():
@@ -93,12 +106,12 @@ class Writer:
             if self._queue.empty():
                 self._idle.set()
 
-    async def _commit(self, batch: Batch) -> BaseException | None:
+    async def _commit(self, batch: Batch, wants: dict[str, int], lease: dict[str, float]
+                      ) -> tuple[BaseException | None, list[Delivery]]:
         delay = 0.05
         for attempt in range(6):
             try:
-                await self._backend.write(batch)
-                return None
+                return None, await self._backend.write_and_claim(batch, wants, lease)
             except BackendError as exc:
                 # Unacknowledged deliveries come back after their lease, so giving up on a
                 # batch loses no event; it only delays it.
@@ -107,5 +120,5 @@ class Writer:
                 delay = min(delay * 2, 2.0)
             except Exception as exc:
                 log.exception("commit failed")
-                return exc
-        return BackendError("the backend refused the write six times; see the log above")
+                return exc, []
+        return BackendError("the backend refused the write six times; see the log above"), []

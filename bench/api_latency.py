@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.e2e.server import SteplineProcess  # noqa: E402
+from tests.e2e.server import SteplineProcess
 
 SECRET = b"bench-secret"
 STEPS = {

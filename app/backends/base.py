@@ -51,6 +51,12 @@ class Backend(ABC):
         """Lease up to `wants[step]` due deliveries of each step for `lease[step]` seconds.
         The returned deliveries carry their attempt number (1 on the first claim)."""
 
+    async def write_and_claim(self, batch: Batch, wants: Mapping[str, int],
+                              lease: Mapping[str, float]) -> list[Delivery]:
+        """`write(batch)` then `claim(wants, lease)`; backends may do both in one round trip."""
+        await self.write(batch)
+        return await self.claim(wants, lease) if wants else []
+
     @abstractmethod
     async def release(self, deliveries: list[Delivery]) -> None:
         """Give claimed deliveries back unfinished, due at once (graceful shutdown)."""

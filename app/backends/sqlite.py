@@ -174,24 +174,34 @@ class SQLiteBackend(SQLiteState, Backend):
         wants = {s: n for s, n in wants.items() if n > 0}
         if not wants:
             return []
+        return await self._run(self._tx(lambda c: self._claim(c, wants, lease)))
 
-        def claim(conn: sqlite3.Connection) -> list[Delivery]:
-            now = time.time()
-            out: list[Delivery] = []
-            for step, n in wants.items():
-                rows = conn.execute(
-                    "UPDATE deliveries SET due = ?, attempt = attempt + 1, leased = 1 "
-                    "WHERE id IN (SELECT id FROM deliveries WHERE step = ? AND due <= ? "
-                    "ORDER BY due LIMIT ?) "
-                    "RETURNING id, step, topic, data, trace_id, attempt, created_at",
-                    (now + lease.get(step, self.settings.lease_seconds), step, now, n),
-                ).fetchall()
-                out.extend(
-                    Delivery(str(r[0]), r[1], r[2], _loads(r[3]), r[4], r[5], r[6]) for r in rows
-                )
-            return out
+    async def write_and_claim(self, batch: Batch, wants: Mapping[str, int],
+                              lease: Mapping[str, float]) -> list[Delivery]:
+        def both(conn: sqlite3.Connection) -> list[Delivery]:
+            self._write(conn, batch)
+            return self._claim(conn, wants, lease)
 
-        return await self._run(self._tx(claim))
+        return await self._run(self._tx(both))
+
+    def _claim(self, conn: sqlite3.Connection, wants: Mapping[str, int],
+               lease: Mapping[str, float]) -> list[Delivery]:
+        now = time.time()
+        out: list[Delivery] = []
+        for step, n in wants.items():
+            if n <= 0:
+                continue
+            rows = conn.execute(
+                "UPDATE deliveries SET due = ?, attempt = attempt + 1, leased = 1 "
+                "WHERE id IN (SELECT id FROM deliveries WHERE step = ? AND due <= ? "
+                "ORDER BY due LIMIT ?) "
+                "RETURNING id, step, topic, data, trace_id, attempt, created_at",
+                (now + lease.get(step, self.settings.lease_seconds), step, now, n),
+            ).fetchall()
+            out.extend(
+                Delivery(str(r[0]), r[1], r[2], _loads(r[3]), r[4], r[5], r[6]) for r in rows
+            )
+        return out
 
     async def release(self, deliveries: list[Delivery]) -> None:
         if not deliveries:
