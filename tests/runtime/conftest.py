@@ -3,12 +3,11 @@ temporary directory; tests that use it run once per backend."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 import textwrap
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,7 @@ def write_steps(directory: Path, files: dict[str, str]) -> Path:
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, backend_name: str) -> Iterator[Callable[..., Harness]]:
+async def make_app(tmp_path: Path, backend_name: str) -> AsyncIterator[Callable[..., Harness]]:
     counter = iter(range(1000))
     made: list[Harness] = []
 
@@ -63,7 +62,7 @@ def make_app(tmp_path: Path, backend_name: str) -> Iterator[Callable[..., Harnes
 
     yield make
     if backend_name == "redis":
-        asyncio.run(_purge({h.settings.redis_prefix: h.settings for h in made}.values()))
+        await _purge({h.settings.redis_prefix: h.settings for h in made}.values())
 
 
 async def _purge(all_settings: Iterable[Settings]) -> None:
