@@ -4,26 +4,20 @@ Workbench) Debian's Chromium driven by Playwright."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import textwrap
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from tests.e2e.server import SteplineProcess
+from tests.support import free_port, write_steps
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-quic"]
-START_TIMEOUT = 30.0
 
 # An example app for the Workbench: two flows, every step kind, an orphan topic each way,
 # a step that dead-letters until it is "healed" through state, a stream and a secret.
@@ -119,88 +113,35 @@ WORKBENCH_STEPS: dict[str, str] = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def write_steps(directory: Path, files: dict[str, str]) -> Path:
-    for name, source in files.items():
-        path = directory / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source))
-    return directory
-
-
-@dataclass
-class Server:
-    """A running `stepline` process."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
+Server = SteplineProcess
 
 
 def start_server(command: str, workdir: Path, steps: Path, env: dict[str, str] | None = None,
                  wait_path: str = "/healthz") -> Server:
     """Run `stepline COMMAND` and wait until it answers; the caller stops it with stop_server."""
-    port = free_port()
-    log = workdir / f"stepline-{command}-{port}.log"
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith("STEPLINE_") and k != "REDIS_URL"}
-    full_env.update({"STEPLINE_DB": str(workdir / f"{command}-{port}.db"),
-                     "STEPLINE_CONFIG_DIR": str(workdir / "config"),
-                     "STEPLINE_RETRY_BASE": "0.05", "STEPLINE_RETRY_MAX": "0.2",
-                     "STEPLINE_POLL_INTERVAL": "0.05", "STEPLINE_LOG_LEVEL": "WARNING",
-                     "PYTHONUNBUFFERED": "1", **(env or {})})
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", command, "--steps", str(steps), "--port", str(port),
-             "--host", "127.0.0.1"],
-            cwd=workdir, env=full_env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)  # its own group: `dev` runs a reloader plus a server
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"stepline {command} exited with {process.returncode}:\n"
-                                 f"{server.output()}")
-        try:
-            if httpx.get(server.url + wait_path, timeout=1).status_code < 500:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    stop_server(server)
-    raise AssertionError(f"stepline {command} did not answer {wait_path} within "
-                         f"{START_TIMEOUT} s:\n{server.output()}")
+    server = SteplineProcess(
+        steps, workdir / f"{command}-{free_port()}.db", command=command, cwd=workdir,
+        wait_path=wait_path,
+        env={"STEPLINE_CONFIG_DIR": str(workdir / "config"), "STEPLINE_LOG_LEVEL": "WARNING",
+             **(env or {})})
+    return server.start()
 
 
 def stop_server(server: Server) -> None:
-    if server.process.poll() is None:
-        os.killpg(server.process.pid, signal.SIGTERM)
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait(timeout=5)
+    server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def workbench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("workbench")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def workbench_steps(workbench_dir: Path) -> Path:
     return write_steps(workbench_dir / "steps", WORKBENCH_STEPS)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dev_server(workbench_dir: Path, workbench_steps: Path) -> Iterator[Server]:
     """`stepline dev` over the example steps, shared by the Workbench browser tests."""
     server = start_server("dev", workbench_dir, workbench_steps)
@@ -225,7 +166,7 @@ def launch_server(workbench_dir: Path, workbench_steps: Path
         stop_server(server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         if os.environ.get("CI"):

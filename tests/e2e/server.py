@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,64 +11,81 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["SteplineProcess", "free_port"]
+from tests.support import free_port
 
+__all__ = ["SteplineProcess"]
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+START_TIMEOUT = 30.0
 
 
 class SteplineProcess:
-    """`stepline <command>` with its own steps, database and port; stopped on exit."""
+    """`stepline <command>` with its own steps, database and port; stopped on exit.
+
+    The child gets the test's environment minus any STEPLINE_* or REDIS_URL of the caller, so
+    a developer's shell settings cannot leak in, plus short retry and poll intervals.
+    """
 
     def __init__(self, steps: Path, db: Path, *, command: str = "start",
-                 env: dict[str, str] | None = None, log: Path | None = None) -> None:
+                 env: dict[str, str] | None = None, cwd: Path | None = None,
+                 wait_path: str = "/healthz") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = command
-        self.log = log or db.with_suffix(f".{self.port}.log")
-        self.env = {**os.environ, "STEPLINE_DB": str(db), "STEPLINE_STEPS": str(steps),
-                    "STEPLINE_POLL_INTERVAL": "0.05", "STEPLINE_LEASE_SECONDS": "2",
-                    "STEPLINE_RETRY_BASE": "0.05", "STEPLINE_RETRY_MAX": "0.2",
-                    **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.steps = steps
+        self.cwd = cwd
+        self.wait_path = wait_path
+        self.log = db.with_name(f"stepline-{command}-{self.port}.log")
+        base = {k: v for k, v in os.environ.items()
+                if not k.startswith("STEPLINE_") and k != "REDIS_URL"}
+        self.env = {**base, "STEPLINE_DB": str(db), "STEPLINE_POLL_INTERVAL": "0.05",
+                    "STEPLINE_LEASE_SECONDS": "2", "STEPLINE_RETRY_BASE": "0.05",
+                    "STEPLINE_RETRY_MAX": "0.2", "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 20.0) -> SteplineProcess:
-        args = [sys.executable, "-m", "app", self.command, "--port", str(self.port),
-                "--host", "127.0.0.1"]
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+    def start(self, timeout: float = START_TIMEOUT) -> SteplineProcess:
+        args = [sys.executable, "-m", "app", self.command, "--steps", str(self.steps),
+                "--port", str(self.port), "--host", "127.0.0.1"]
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(args, env=self.env, stdout=out, stderr=out)
+            # Its own process group: `dev` runs a reloader plus a server process.
+            self.process = subprocess.Popen(args, env=self.env, cwd=self.cwd, stdout=out,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"stepline exited with {self.proc.returncode}:\n"
-                                   f"{self.log.read_text()[-3000:]}")
+            if self.process.poll() is not None:
+                raise RuntimeError(f"stepline {self.command} exited with "
+                                   f"{self.process.returncode}:\n{self.output()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.url + self.wait_path, timeout=1).status_code < 500:
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise TimeoutError(f"stepline did not answer /healthz within {timeout} s:\n"
-                           f"{self.log.read_text()[-3000:]}")
+        raise TimeoutError(f"stepline {self.command} did not answer {self.wait_path} within "
+                           f"{timeout} s:\n{self.output()}")
 
     def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        """SIGKILL the whole process group, as a crash would."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
     def stop(self, timeout: float = 20.0) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
+        """SIGTERM and wait; returns the exit status."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+                raise
+        return self.process.returncode
 
     def __enter__(self) -> SteplineProcess:
         return self.start()

@@ -8,7 +8,7 @@ import time
 import httpx
 
 from tests.e2e.server import SteplineProcess
-from tests.runtime.conftest import write_steps
+from tests.support import write_steps
 
 STEPS = {
     "bulk_step.py": """

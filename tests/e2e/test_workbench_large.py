@@ -9,7 +9,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import Server, write_steps
+from tests.e2e.conftest import Server
+from tests.support import write_steps
 
 CHAINS, LENGTH = 5, 10  # five flows of ten steps: one API step, then nine event steps
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import textwrap
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from app.settings import Settings
 from app.testing import Harness
+from tests.support import write_steps
 
 BACKENDS = ["sqlite", "redis"]
 
@@ -37,15 +37,6 @@ def backend_name(request: pytest.FixtureRequest) -> str:
             pytest.fail("Redis is not reachable on 127.0.0.1:6379 (CI needs it)")
         pytest.skip("Redis backend or server not available")
     return request.param
-
-
-def write_steps(directory: Path, files: dict[str, str]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, source in files.items():
-        path = directory / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source))
-    return directory
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from app.cli import app as cli
 from app.testing import Harness
-from tests.runtime.conftest import write_steps
+from tests.support import write_steps
 
 STEPS = {
     "fail_step.py": """

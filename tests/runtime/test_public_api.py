@@ -3,7 +3,7 @@
 import app
 from app import ApiConfig, EventConfig
 from app.registry import load_registry
-from tests.runtime.conftest import write_steps
+from tests.support import write_steps
 
 
 def test_all_lists_exactly_the_public_names():

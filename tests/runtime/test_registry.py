@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from app.cli import app as cli
 from app.registry import load_registry
-from tests.runtime.conftest import write_steps
+from tests.support import write_steps
 
 GOOD = """
 config = {"type": "event", "name": "Good", "subscribes": ["a"], "emits": ["b"]}
