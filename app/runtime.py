@@ -11,7 +11,7 @@ from typing import Any
 from app.backends import Backend, create_backend
 from app.cron import CronScheduler
 from app.engine import Engine
-from app.errors import NotFound
+from app.errors import BackendUnavailable, NotFound
 from app.registry import Registry, load_registry
 from app.settings import Settings
 from app.state import State, jsonable
@@ -44,14 +44,27 @@ class Runtime:
         self._pruner: asyncio.Task[None] | None = None
         self._opened = False
 
-    async def open(self) -> None:
-        if not self._opened:
-            await self.backend.open()
-            self.writer.start()
-            self._opened = True
+    async def open(self, *, wait: bool = False) -> None:
+        """Open the backend. With `wait`, keep retrying (with backoff) until it answers, as a
+        long-running process should when its Redis is not up yet."""
+        if self._opened:
+            return
+        delay = 0.5
+        while True:
+            try:
+                await self.backend.open()
+                break
+            except BackendUnavailable as exc:
+                if not wait:
+                    raise
+                log.error("%s; retrying in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        self.writer.start()
+        self._opened = True
 
-    async def start(self, *, work: bool = True, cron: bool = True) -> None:
-        await self.open()
+    async def start(self, *, work: bool = True, cron: bool = True, wait: bool = False) -> None:
+        await self.open(wait=wait)
         if work:
             self.engine.start()
             self._pruner = asyncio.create_task(self._prune_forever(), name="stepline-prune")

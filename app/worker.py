@@ -28,7 +28,13 @@ def run_worker(settings: Settings) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         runtime = Runtime(settings, registry=registry)
-        await runtime.start()
+        start = asyncio.create_task(runtime.start(wait=True))
+        await asyncio.wait([start, asyncio.create_task(stop.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not start.done():
+            start.cancel()
+            return
+        start.result()
         log.info("worker running %d steps on %s", len(registry.steps), settings.backend)
         await stop.wait()
         log.info("stopping: running handlers get %.0f s", settings.shutdown_grace)

@@ -31,7 +31,7 @@ def create_app(runtime: Runtime, *, manage: bool = True, work: bool = True) -> F
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if manage:
-            await runtime.start(work=work, cron=work)
+            await runtime.start(work=work, cron=work, wait=True)
         try:
             yield
         finally:

@@ -27,13 +27,14 @@ class SteplineProcess:
 
     def __init__(self, steps: Path, db: Path, *, command: str = "start",
                  env: dict[str, str] | None = None, cwd: Path | None = None,
-                 wait_path: str = "/healthz") -> None:
+                 wait_path: str = "/healthz", workers: int = 0) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = command
         self.steps = steps
         self.cwd = cwd
         self.wait_path = wait_path
+        self.workers = workers
         self.log = db.with_name(f"stepline-{command}-{self.port}.log")
         base = {k: v for k, v in os.environ.items()
                 if not k.startswith("STEPLINE_") and k != "REDIS_URL"}
@@ -48,6 +49,8 @@ class SteplineProcess:
     def start(self, timeout: float = START_TIMEOUT) -> SteplineProcess:
         args = [sys.executable, "-m", "app", self.command, "--steps", str(self.steps),
                 "--port", str(self.port), "--host", "127.0.0.1"]
+        if self.workers:
+            args += ["--workers", str(self.workers)]
         with self.log.open("ab") as out:
             # Its own process group: `dev` runs a reloader plus a server process.
             self.process = subprocess.Popen(args, env=self.env, cwd=self.cwd, stdout=out,

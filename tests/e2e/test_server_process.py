@@ -6,6 +6,7 @@ import json
 import time
 
 import httpx
+import pytest
 
 from tests.e2e.server import SteplineProcess
 from tests.support import write_steps
@@ -117,3 +118,29 @@ def test_stream_reaches_sse_clients_filtered_by_trace(tmp_path):
         assert received[0] == "event: news"
         data = json.loads(received[1].removeprefix("data: "))
         assert data["data"] == {"headline": "ours"} and data["trace_id"] == "mine"
+
+
+def test_start_with_workers_on_redis_handles_every_event(tmp_path):
+    import uuid
+
+    import redis
+
+    try:
+        redis.Redis(socket_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    steps = write_steps(tmp_path / "steps", STEPS)
+    prefix = f"test-e2e-{uuid.uuid4().hex[:8]}"
+    env = {"STEPLINE_BACKEND": "redis", "STEPLINE_REDIS_PREFIX": prefix}
+    app = SteplineProcess(steps, tmp_path / "unused.db", env=env, workers=2)
+    try:
+        with app:
+            response = httpx.post(f"{app.url}/bulk", json={"count": 300}, timeout=10)
+            assert response.status_code == 202
+            assert wait_done(app.url, 300, timeout=60) == 300
+            assert "worker running" in app.output()
+    finally:
+        client = redis.Redis()
+        keys = list(client.scan_iter(f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
