@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli_common import StepsOption, fail, run_with_runtime
+from app.redact import redact, redact_text
 from app.runtime import Runtime
 
 __all__ = ["cron_app", "dlq_app", "state_app"]
@@ -75,12 +76,13 @@ def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
     dead = run_with_runtime(lambda rt: rt.backend.dead_letters(limit), load_steps=False)
     if as_json:
         _print([{"id": d.id, "step": d.step, "topic": d.topic, "attempts": d.attempts,
-                 "error": d.error, "trace_id": d.trace_id, "data": d.data,
+                 "error": redact_text(d.error), "trace_id": d.trace_id, "data": redact(d.data),
                  "failed_at": datetime.fromtimestamp(d.failed_at, UTC).isoformat()}
                 for d in dead])
         return
     for d in dead:
-        typer.echo(f"{d.id}\t{d.step}\t{d.topic}\t{d.attempts}\t{d.error.splitlines()[0][:120]}")
+        error = redact_text(d.error).splitlines()[0][:120] if d.error else ""
+        typer.echo(f"{d.id}\t{d.step}\t{d.topic}\t{d.attempts}\t{error}")
     if not dead:
         typer.echo("no dead letters", err=True)
 
