@@ -14,6 +14,7 @@ import pytest
 
 from app.settings import Settings
 from app.testing import Harness
+from tests.runtime.redis_support import URL, MakeBackend, new_prefix
 from tests.support import write_steps
 
 BACKENDS = ["sqlite", "redis"]
@@ -64,4 +65,26 @@ async def _purge(all_settings: Iterable[Settings]) -> None:
         backend = RedisBackend(settings)
         await backend.open()
         await backend.purge()
+        await backend.close()
+
+
+@pytest.fixture
+async def make_backend() -> AsyncIterator[MakeBackend]:
+    """Opens RedisBackends on one fresh prefix (one per simulated process); purges and closes
+    them after the test."""
+    from app.backends.redis import RedisBackend
+
+    prefix = new_prefix()
+    made: list[RedisBackend] = []
+
+    async def make(**overrides: Any) -> RedisBackend:
+        backend = RedisBackend(Settings(REDIS_URL=URL, redis_prefix=prefix, **overrides))
+        await backend.open()
+        made.append(backend)
+        return backend
+
+    yield make
+    if made:
+        await made[0].purge()
+    for backend in made:
         await backend.close()

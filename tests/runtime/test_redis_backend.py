@@ -8,57 +8,17 @@ key prefix and deletes its keys afterwards, since that Redis is shared and not r
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
-import pytest
 import redis
 
 from app.backends.redis import RedisBackend
 from app.settings import Settings
 from app.types import Batch, Delivery, LogEntry, Message, Outcome, Span
+from tests.runtime.redis_support import REDIS_MARKS, URL, MakeBackend, msg, new_prefix
 
-URL = "redis://127.0.0.1:6379/0"
-
-
-def _redis_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (see README)"),
-]
-
-Make = Callable[..., Awaitable[RedisBackend]]
-
-
-@pytest.fixture
-async def make() -> AsyncIterator[Make]:
-    prefix = f"stepline-test-{uuid.uuid4().hex[:12]}"
-    made: list[RedisBackend] = []
-
-    async def make_backend(**overrides: object) -> RedisBackend:
-        backend = RedisBackend(Settings(REDIS_URL=URL, redis_prefix=prefix, **overrides))
-        await backend.open()
-        made.append(backend)
-        return backend
-
-    yield make_backend
-    if made:
-        await made[0].purge()
-    for backend in made:
-        await backend.close()
-
-
-def msg(i: int, steps: tuple[str, ...] = ("A",), key: str | None = None) -> Message:
-    return Message("topic", {"i": i}, f"trace-{i}", steps, key)
+pytestmark = REDIS_MARKS
 
 
 async def claim_all(backend: RedisBackend, step: str, lease: float = 30.0) -> list[Delivery]:
@@ -74,8 +34,10 @@ async def wait_for(check: Callable[[], Awaitable[bool]], what: str, timeout: flo
 
 
 # -- queue -----------------------------------------------------------------------------------
-async def test_two_processes_share_a_step_without_handing_out_a_delivery_twice(make: Make):
-    a, b = await make(), await make()
+async def test_two_processes_share_a_step_without_handing_out_a_delivery_twice(
+    make_backend: MakeBackend,
+):
+    a, b = await make_backend(), await make_backend()
     await a.write(Batch(messages=[msg(i) for i in range(500)]))
     got_a, got_b = await asyncio.gather(
         *(asyncio.gather(*(p.claim({"A": 50}, {"A": 30}) for _ in range(10))) for p in (a, b)))
@@ -84,8 +46,8 @@ async def test_two_processes_share_a_step_without_handing_out_a_delivery_twice(m
     assert await a.pending("A") == 500  # claimed is not settled
 
 
-async def test_ack_settles_and_emits_commit_with_it(make: Make):
-    backend = await make()
+async def test_ack_settles_and_emits_commit_with_it(make_backend: MakeBackend):
+    backend = await make_backend()
     await backend.write(Batch(messages=[msg(1, ("A",))]))
     [d] = await claim_all(backend, "A")
     assert d.attempt == 1 and d.data == {"i": 1} and d.trace_id == "trace-1"
@@ -95,8 +57,8 @@ async def test_ack_settles_and_emits_commit_with_it(make: Make):
     assert [x.data for x in await claim_all(backend, "B")] == [{"i": 2}]
 
 
-async def test_a_crashed_consumers_delivery_is_reclaimed_after_its_lease(make: Make):
-    crashed, survivor = await make(), await make()
+async def test_a_crashed_consumers_delivery_is_reclaimed_after_its_lease(make_backend: MakeBackend):
+    crashed, survivor = await make_backend(), await make_backend()
     await crashed.write(Batch(messages=[msg(1)]))
     [first] = await claim_all(crashed, "A", lease=0.3)
     assert await claim_all(survivor, "A", lease=0.3) == []  # still leased
@@ -115,8 +77,8 @@ async def test_a_crashed_consumers_delivery_is_reclaimed_after_its_lease(make: M
     assert await survivor.pending() == 0
 
 
-async def test_retry_waits_for_its_time_and_counts_attempts(make: Make):
-    backend = await make()
+async def test_retry_waits_for_its_time_and_counts_attempts(make_backend: MakeBackend):
+    backend = await make_backend()
     await backend.write(Batch(messages=[msg(1), msg(2)]))
     d1, d2 = await claim_all(backend, "A")
     await backend.write(Batch(outcomes=[Outcome(d1, "retry", retry_at=time.time() + 3600),
@@ -134,8 +96,8 @@ async def test_retry_waits_for_its_time_and_counts_attempts(make: Make):
     assert third.attempt == 3
 
 
-async def test_dead_letter_keeps_the_error_and_replay_starts_over(make: Make):
-    a, b = await make(), await make()
+async def test_dead_letter_keeps_the_error_and_replay_starts_over(make_backend: MakeBackend):
+    a, b = await make_backend(), await make_backend()
     await a.write(Batch(messages=[msg(1), msg(2)]))
     d1, d2 = await claim_all(a, "A")
     await a.write(Batch(outcomes=[
@@ -155,8 +117,8 @@ async def test_dead_letter_keeps_the_error_and_replay_starts_over(make: Make):
     assert await b.dead_letters() == []
 
 
-async def test_dead_letters_are_bounded_newest_kept(make: Make):
-    backend = await make(dead_retention=10)
+async def test_dead_letters_are_bounded_newest_kept(make_backend: MakeBackend):
+    backend = await make_backend(dead_retention=10)
     await backend.write(Batch(messages=[msg(i) for i in range(15)]))
     claimed = await claim_all(backend, "A")
     await backend.write(Batch(outcomes=[Outcome(d, "dead", error="e") for d in claimed]))
@@ -165,8 +127,10 @@ async def test_dead_letters_are_bounded_newest_kept(make: Make):
     assert (await backend.queue_stats())["A"]["dead"] == 10
 
 
-async def test_release_makes_work_due_at_once_without_spending_an_attempt(make: Make):
-    a, b = await make(), await make()
+async def test_release_makes_work_due_at_once_without_spending_an_attempt(
+    make_backend: MakeBackend,
+):
+    a, b = await make_backend(), await make_backend()
     await a.write(Batch(messages=[msg(1)]))
     [d] = await claim_all(a, "A")
     await a.release([d])
@@ -174,8 +138,8 @@ async def test_release_makes_work_due_at_once_without_spending_an_attempt(make: 
     assert again.data == {"i": 1} and again.attempt == 1
 
 
-async def test_idempotency_keys_hold_across_processes(make: Make):
-    a, b = await make(), await make()
+async def test_idempotency_keys_hold_across_processes(make_backend: MakeBackend):
+    a, b = await make_backend(), await make_backend()
     await a.write(Batch(messages=[msg(1, key="delivery-42")]))
     await b.write(Batch(messages=[msg(2, key="delivery-42"), msg(3, key="delivery-43")]))
     other_topic = Message("other", {"i": 4}, "t", ("A",), "delivery-42")
@@ -183,8 +147,8 @@ async def test_idempotency_keys_hold_across_processes(make: Make):
     assert sorted(d.data["i"] for d in await claim_all(a, "A")) == [1, 3, 4]
 
 
-async def test_an_emit_key_is_forgotten_after_the_dedup_window(make: Make):
-    backend = await make(dedup_ttl=0.2)
+async def test_an_emit_key_is_forgotten_after_the_dedup_window(make_backend: MakeBackend):
+    backend = await make_backend(dedup_ttl=0.2)
     await backend.write(Batch(messages=[msg(1, key="k")]))
     await asyncio.sleep(0.3)
     await backend.write(Batch(messages=[msg(2, key="k")]))
@@ -192,8 +156,8 @@ async def test_an_emit_key_is_forgotten_after_the_dedup_window(make: Make):
 
 
 # -- cron ------------------------------------------------------------------------------------
-async def test_one_process_wins_each_cron_tick(make: Make):
-    backends = [await make() for _ in range(4)]
+async def test_one_process_wins_each_cron_tick(make_backend: MakeBackend):
+    backends = [await make_backend() for _ in range(4)]
     tick = 1_700_000_060.0
     wins = await asyncio.gather(*(
         b.try_fire("Nightly", tick, Message("cron", {}, f"t{n}", ("Job",)))
@@ -206,8 +170,8 @@ async def test_one_process_wins_each_cron_tick(make: Make):
 
 
 # -- traces and logs -------------------------------------------------------------------------
-async def test_spans_and_logs_are_queryable_and_bounded(make: Make):
-    backend = await make(trace_retention=100, log_retention=100)
+async def test_spans_and_logs_are_queryable_and_bounded(make_backend: MakeBackend):
+    backend = await make_backend(trace_retention=100, log_retention=100)
     for start in range(0, 150, 50):
         await backend.write(Batch(
             spans=[Span(f"tr{i % 3}", f"S{i % 2}", "event", float(i), attempt=1,
@@ -230,8 +194,8 @@ async def test_spans_and_logs_are_queryable_and_bounded(make: Make):
 
 
 # -- stream fan-out --------------------------------------------------------------------------
-async def test_stream_updates_reach_subscribers_on_other_processes(make: Make):
-    server, worker = await make(), await make()
+async def test_stream_updates_reach_subscribers_on_other_processes(make_backend: MakeBackend):
+    server, worker = await make_backend(), await make_backend()
     received: list[dict[str, object]] = []
 
     async def listen() -> None:
@@ -257,7 +221,7 @@ async def test_stream_updates_reach_subscribers_on_other_processes(make: Make):
 
 
 async def test_purge_removes_this_apps_keys_only():
-    base = f"stepline-test-{uuid.uuid4().hex[:12]}"
+    base = new_prefix()
     apps = [RedisBackend(Settings(REDIS_URL=URL, redis_prefix=p))
             for p in (base, base + "x", base + "*")]
     for app in apps:

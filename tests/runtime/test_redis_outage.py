@@ -23,6 +23,7 @@ from app.backends.redis import RedisBackend
 from app.errors import BackendUnavailable
 from app.settings import Settings
 from app.types import Batch, Message, Outcome
+from tests.runtime.redis_support import msg
 
 pytestmark = [
     pytest.mark.redis,
@@ -74,10 +75,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
     srv.start()
     yield srv
     srv.stop()
-
-
-def msg(i: int) -> Message:
-    return Message("topic", {"i": i}, f"trace-{i}", ("A",))
 
 
 async def test_redis_down_raises_backend_unavailable_and_work_resumes(server: Server):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -18,27 +17,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import redis
 
 from app.backends.redis import RedisBackend
 from app.settings import Settings
 from app.types import Batch, Message
+from tests.runtime.redis_support import REDIS_MARKS, URL, new_prefix
 
-URL = "redis://127.0.0.1:6379/0"
-
-
-def _redis_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (see README)"),
-]
+pytestmark = REDIS_MARKS
 
 COUNT_STEP = """
     import asyncio
@@ -102,16 +87,12 @@ class Cluster:
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    c = Cluster(tmp_path, f"stepline-test-{uuid.uuid4().hex[:12]}")
+    c = Cluster(tmp_path, new_prefix())
     await c.backend.open()
     yield c
     c.stop()
+    await c.backend.purge()
     await c.backend.close()
-    client = redis.Redis.from_url(URL)
-    keys = list(client.scan_iter(match=f"{c.prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float,

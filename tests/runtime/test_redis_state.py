@@ -3,54 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from app.backends.redis import RedisBackend
-from app.settings import Settings
+from tests.runtime.redis_support import REDIS_MARKS, MakeBackend
 
-URL = "redis://127.0.0.1:6379/0"
-
-
-def _redis_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-        return True
-    except OSError:
-        return False
+pytestmark = REDIS_MARKS
 
 
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (see README)"),
-]
-
-Make = Callable[[], Awaitable[RedisBackend]]
-
-
-@pytest.fixture
-async def make() -> AsyncIterator[Make]:
-    prefix = f"stepline-test-{uuid.uuid4().hex[:12]}"
-    made: list[RedisBackend] = []
-
-    async def make_backend() -> RedisBackend:
-        backend = RedisBackend(Settings(REDIS_URL=URL, redis_prefix=prefix))
-        await backend.open()
-        made.append(backend)
-        return backend
-
-    yield make_backend
-    if made:
-        await made[0].purge()
-    for backend in made:
-        await backend.close()
-
-
-async def test_twenty_clients_updating_one_key_lose_no_update(make: Make):
-    clients = [await make() for _ in range(20)]
+async def test_twenty_clients_updating_one_key_lose_no_update(make_backend: MakeBackend):
+    clients = [await make_backend() for _ in range(20)]
 
     async def append_many(b: RedisBackend, n: int) -> None:
         for i in range(10):
@@ -61,8 +24,8 @@ async def test_twenty_clients_updating_one_key_lose_no_update(make: Make):
     assert found and sorted(ballot) == sorted(f"{n}.{i}" for n in range(20) for i in range(10))
 
 
-async def test_twenty_clients_incrementing_get_every_increment(make: Make):
-    clients = [await make() for _ in range(20)]
+async def test_twenty_clients_incrementing_get_every_increment(make_backend: MakeBackend):
+    clients = [await make_backend() for _ in range(20)]
 
     async def bump(b: RedisBackend) -> list[int | float]:
         return [await b.state_increment("stats", "hits", 1) for _ in range(50)]
@@ -73,8 +36,8 @@ async def test_twenty_clients_incrementing_get_every_increment(make: Make):
     assert sorted(v for values in seen for v in values) == list(range(1, 1001))
 
 
-async def test_increment_keeps_ints_int_and_refuses_non_numbers(make: Make):
-    b = await make()
+async def test_increment_keeps_ints_int_and_refuses_non_numbers(make_backend: MakeBackend):
+    b = await make_backend()
     assert await b.state_increment("g", "n", 5) == 5
     assert isinstance(await b.state_increment("g", "n", -2), int)
     assert await b.state_increment("g", "n", 0.5) == 3.5
@@ -86,8 +49,8 @@ async def test_increment_keeps_ints_int_and_refuses_non_numbers(make: Make):
         await b.state_increment("g", "text", 1)
 
 
-async def test_ttl_expiry_and_live_listing(make: Make):
-    b = await make()
+async def test_ttl_expiry_and_live_listing(make_backend: MakeBackend):
+    b = await make_backend()
     await b.state_set("sessions", "short", {"u": 1}, 0.2)
     await b.state_set("sessions", "long", {"u": 2}, 3600)
     await b.state_set("sessions", "forever", [1, 2], None)
@@ -104,8 +67,8 @@ async def test_ttl_expiry_and_live_listing(make: Make):
     assert await b.state_ttl("sessions", "short") is None
 
 
-async def test_groups_clear_and_delete(make: Make):
-    b = await make()
+async def test_groups_clear_and_delete(make_backend: MakeBackend):
+    b = await make_backend()
     await b.state_set("a:b", "c", 1, None)  # a group or key may contain the separator
     await b.state_set("a", "b:c", 2, None)
     await b.state_set("gone", "k", 3, 0.05)
