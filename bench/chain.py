@@ -22,7 +22,8 @@ from app.runtime import Runtime
 from app.settings import Settings
 from app.types import Batch
 
-STEPS = {
+# A and B pass the event on; bench/redis_chain.py reuses them with its own end step.
+HOPS = {
     "a_step.py": """
         config = {"type": "event", "name": "A", "subscribes": ["chain.a"], "emits": ["chain.b"]}
 
@@ -35,6 +36,10 @@ STEPS = {
         async def handler(data, ctx):
             await ctx.emit("chain.c", data)
     """,
+}
+
+STEPS = {
+    **HOPS,
     "c_step.py": """
         import bench_sink
 

@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 import redis
+from chain import HOPS  # bench/ is the script's directory, first on sys.path
 
 from app.backends.redis import RedisBackend
 from app.settings import Settings
@@ -31,19 +32,9 @@ from app.types import Batch, Message
 
 URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# Workers are separate processes, so C counts completions in Redis state instead of a sink.
 STEPS = {
-    "a_step.py": """
-        config = {"type": "event", "name": "A", "subscribes": ["chain.a"], "emits": ["chain.b"]}
-
-        async def handler(data, ctx):
-            await ctx.emit("chain.b", data)
-    """,
-    "b_step.py": """
-        config = {"type": "event", "name": "B", "subscribes": ["chain.b"], "emits": ["chain.c"]}
-
-        async def handler(data, ctx):
-            await ctx.emit("chain.c", data)
-    """,
+    **HOPS,
     "c_step.py": """
         config = {"type": "event", "name": "C", "subscribes": ["chain.c"]}
 
@@ -51,14 +42,6 @@ STEPS = {
             await ctx.state.increment("bench", "done")
     """,
 }
-
-
-def cleanup(prefix: str) -> None:
-    client = redis.Redis.from_url(URL)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    for i in range(0, len(keys), 1000):
-        client.delete(*keys[i: i + 1000])
-    client.close()
 
 
 async def stepline_chain(events: int, workers: int, steps: Path) -> float:
@@ -104,8 +87,8 @@ async def stepline_chain(events: int, workers: int, steps: Path) -> float:
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
+        await backend.purge()
         await backend.close()
-        cleanup(prefix)
 
 
 def raw_chain(events: int) -> float:
