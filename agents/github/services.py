@@ -5,16 +5,21 @@ Built on first use, not at import, so loading a step file touches no network and
 
 from __future__ import annotations
 
-import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
+from agents.common.services import Collaborators
 from agents.github.client import GithubClients
 from agents.github.settings import GithubEnv, GithubSettings, SettingsStore, shared_store
 
 __all__ = ["clients", "llm", "notifiers", "reset", "settings", "store", "webhook_secret"]
 
-_lock = threading.Lock()
-_cache: dict[str, Any] = {}
+if TYPE_CHECKING:
+    from agents.llm import LLMClient
+    from agents.notify import Notifiers
+
+_shared = Collaborators()
+_lock = _shared.lock
+_cache = _shared.cache
 
 
 def store() -> SettingsStore:
@@ -45,20 +50,12 @@ def clients(current: GithubSettings | None = None) -> GithubClients:
         return cached[1]
 
 
-def llm() -> Any:
-    from agents.llm import LLMClient
-
-    with _lock:
-        if "llm" not in _cache:
-            _cache["llm"] = LLMClient.from_env()
-        return _cache["llm"]
+def llm() -> LLMClient:
+    return _shared.llm()
 
 
-def notifiers() -> Any:
-    # Cheap to build, so per call: it always reflects the process's current environment.
-    from agents.notify import Notifiers
-
-    return Notifiers()
+def notifiers() -> Notifiers:
+    return _shared.notifiers()
 
 
 def reset() -> None:

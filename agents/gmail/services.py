@@ -6,9 +6,9 @@ Built on first use, not at import, so loading a step file touches no network and
 from __future__ import annotations
 
 import os
-import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
+from agents.common.services import Collaborators
 from agents.gmail.api import GmailAPI, api_url
 from agents.gmail.oauth import token_file
 from agents.gmail.pubsub import JWKSKeys, certs_url
@@ -25,8 +25,13 @@ __all__ = [
     "webhook_token",
 ]
 
-_lock = threading.Lock()
-_cache: dict[str, Any] = {}
+if TYPE_CHECKING:
+    from agents.llm import LLMClient
+    from agents.notify import Notifiers
+
+_shared = Collaborators()
+_lock = _shared.lock
+_cache = _shared.cache
 
 
 def settings() -> GmailSettings:
@@ -56,20 +61,12 @@ def gmail(user_id: str | None = None) -> GmailAPI:
     return api
 
 
-def llm() -> Any:
-    from agents.llm import LLMClient
-
-    with _lock:
-        if "llm" not in _cache:
-            _cache["llm"] = LLMClient.from_env()
-        return _cache["llm"]
+def llm() -> LLMClient:
+    return _shared.llm()
 
 
-def notifiers() -> Any:
-    # Cheap to build, so per call: it follows the process's current environment.
-    from agents.notify import Notifiers
-
-    return Notifiers()
+def notifiers() -> Notifiers:
+    return _shared.notifiers()
 
 
 def push_keys() -> JWKSKeys:

@@ -1,0 +1,3 @@
+"""Small pieces both flows (agents/github, agents/gmail) need and neither may import from the
+other: the per-process collaborator cache and secret masking for text bound for an LLM or Slack.
+"""
