@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from agents.common.redact import redact
 from agents.github.diff import parse_patch
-from agents.github.redact import redact
 
 __all__ = [
     "Budgeted",

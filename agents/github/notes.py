@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.common.redact import redact
 from agents.github.events import TOPIC_MERGED, TOPIC_OPENED, TOPIC_REVIEWED
-from agents.github.redact import redact
 from agents.github.report import Report
 from agents.github.settings import GithubSettings
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.common.redact import redact
 from agents.github.findings import ReviewComment, ReviewResult
-from agents.github.redact import redact
 
 __all__ = ["SYSTEM_PROMPT", "build_prompt", "review_with_llm", "sanitize"]
 

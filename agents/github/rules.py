@@ -9,10 +9,10 @@ from __future__ import annotations
 import posixpath
 import re
 
+from agents.common.redact import find_secrets
 from agents.github.diff import parse_patch
 from agents.github.files import ChangedFile, is_source, is_test
 from agents.github.findings import ReviewComment
-from agents.github.redact import find_secrets
 
 __all__ = ["review_rules"]
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
+from agents.common.redact import redact_mail
 from agents.gmail.api import GmailAPI
 from agents.gmail.counters import count_once, increment, today
 from agents.gmail.errors import HistoryExpired
 from agents.gmail.oauth import has_full_scope
 from agents.gmail.parse import ParsedEmail, html_to_text
-from agents.gmail.redact import redact
 from agents.gmail.settings import GmailSettings
 from agents.gmail.topics import MAILBOX_GROUP, MESSAGES_GROUP, TOPIC_CURSOR, TOPIC_NEW
 from agents.notify import Notification
@@ -184,7 +184,7 @@ def _gmail_url(mail: dict[str, Any]) -> str | None:
 def alert_for(mail: dict[str, Any], reasons: list[str], settings: GmailSettings) -> Notification:
     """The phone/Slack alert for a high-priority mail (secrets in the subject masked)."""
     sender = mail.get("from_name") or mail.get("from_address") or "unknown sender"
-    subject = redact(mail.get("subject") or "(no subject)")
+    subject = redact_mail(mail.get("subject") or "(no subject)")
     reason = "; ".join(reasons)
     return Notification(
         title=f"Urgent mail from {sender}",

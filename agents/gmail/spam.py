@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
+from agents.common.redact import redact_mail
 from agents.gmail.bayes import BayesModel
 from agents.gmail.parse import ParsedEmail
-from agents.gmail.redact import redact
 from agents.gmail.rules import score_rules
 from agents.gmail.settings import SpamSettings
 from agents.llm import LLMClient, LLMError, LLMUnavailable, StateLike
@@ -49,7 +49,7 @@ class SpamVerdict:
 def _prompt(mail: ParsedEmail) -> str:
     auth = mail.auth
     links = ", ".join(sorted({link.href for link in mail.links})[:20])
-    return redact(
+    return redact_mail(
         f"From: {mail.from_name} <{mail.from_address}>\n"
         f"Reply-To: {mail.reply_to or '-'}\n"
         f"Subject: {mail.subject}\n"
@@ -105,7 +105,7 @@ async def assess_spam(
         verdict = await llm_spam_score(mail, llm, state)
         if verdict is not None:
             scores["llm"] = verdict.spam_probability
-            reasons.append(f"LLM ({verdict.spam_probability:.2f}): {redact(verdict.reason)}")
+            reasons.append(f"LLM ({verdict.spam_probability:.2f}): {redact_mail(verdict.reason)}")
     weights = settings.weights.model_dump()
     total = sum(weights[name] for name in scores)
     score = sum(scores[n] * weights[n] for n in scores) / total if total > 0 else 0.0

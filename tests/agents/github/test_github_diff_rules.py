@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from agents.common.redact import redact
 from agents.github.diff import parse_patch, place
 from agents.github.files import ChangedFile, fit_budget, is_ignored, select
 from agents.github.findings import ReviewComment
 from agents.github.posting import place_comments
-from agents.github.redact import redact
 from agents.github.rules import review_rules
 from agents.github.settings import GithubSettings
 

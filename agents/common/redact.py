@@ -1,11 +1,19 @@
-"""Find and mask secrets in text before it reaches the LLM, Slack or a log line."""
+"""Find and mask secrets in text before it reaches the LLM, Slack or a log line.
+
+Both flows use one list of token formats. `redact` suits code and PR text (GitHub): only a value
+in a recognised format, or a quoted literal assigned to a secret-named variable, is masked.
+`redact_mail` also masks the labelled values mail carries ("password: ...", "your code is ...").
+
+Kept apart from app/redact.py on purpose: that one masks runtime logs with "***" and its own
+thresholds; this one decides what an LLM or a Slack channel may see.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-__all__ = ["SECRET_PATTERNS", "SecretHit", "find_secrets", "redact"]
+__all__ = ["MASK", "SECRET_PATTERNS", "SecretHit", "find_secrets", "redact", "redact_mail"]
 
 MASK = "[REDACTED]"
 
@@ -17,6 +25,7 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
     ("OpenAI key", re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}\b")),
     ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("Google OAuth token", re.compile(r"\bya29\.[0-9A-Za-z_-]{20,}\b")),
     ("Stripe key", re.compile(r"\b[sr]k_live_[0-9A-Za-z]{16,}\b")),
     ("JWT", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b")),
     (
@@ -69,10 +78,21 @@ def redact(text: str) -> str:
     return text
 
 
+def redact_mail(text: str) -> str:
+    """`redact(text)`, and the value after a label such as "password:" or "code is" too."""
+    return _LABELLED.sub(lambda m: m.group(1) + MASK, redact(text))
+
+
 _PEM_BLOCK = re.compile(
     r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END (?:[A-Z]+ )*PRIVATE KEY"
     r"(?: BLOCK)?-----|\Z)",
     re.DOTALL,
+)
+
+# "password: hunter22", "verification code is 483920": keep the label, mask the value
+_LABELLED = re.compile(
+    r"(?i)\b((?:password|passcode|pin|one[- ]time code|verification code|security code|"
+    r"login code|api key|token)\b\s*(?:is|:|=)?\s*)([^\s,;]{4,})"
 )
 
 _PLACEHOLDERS = ("changeme", "example", "xxxxxxxx", "your", "placeholder", "dummy", "redacted")
