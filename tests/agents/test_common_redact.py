@@ -1,0 +1,23 @@
+"""The one secret masker both flows use: code keeps its shape, mail loses labelled values."""
+
+from agents.common.redact import find_secrets, redact, redact_mail
+
+
+def test_mail_masks_labelled_values_and_every_known_token_format() -> None:
+    oauth = "ya29." + "a0AfH6SMB" * 4
+    text = f"Your verification code is 483920.\npassword: hunter2222\nBearer {oauth}\nsee you"
+    out = redact_mail(text)
+    assert "483920" not in out and "hunter2222" not in out and oauth not in out
+    assert "verification code is [REDACTED]" in out and out.endswith("see you")
+
+
+def test_code_keeps_secret_named_variables_that_hold_no_literal() -> None:
+    line = "token = request.headers['Authorization']"
+    assert redact(line) == line
+    assert redact_mail("token: abcd1234") == "token: [REDACTED]"
+
+
+def test_an_unterminated_private_key_is_masked_to_the_end() -> None:
+    text = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBn"
+    assert "MHcCAQEE" not in redact_mail(text) and "MHcCAQEE" not in redact(text)
+    assert [hit.label for hit in find_secrets(text)] == ["private key"]
