@@ -35,7 +35,11 @@ class FakeNtfy(FakeService):
         return Reply.json({"code": 40401, "http": 404, "error": "page not found"}, status=404)
 
     def publish(self, req: FakeRequest, topic: str) -> Reply:
-        if self.token is not None and req.headers.get("authorization") != f"Bearer {self.token}":
+        sent = req.headers.get("authorization")
+        if self.token is not None and sent != f"Bearer {self.token}":
+            # Like ntfy: a token it does not know is 401; no token on a protected topic is 403.
+            if sent:
+                return Reply.json({"code": 40101, "http": 401, "error": "unauthorized"}, 401)
             body = {"code": 40301, "http": 403, "error": "forbidden"}
             return Reply.json(body, status=403)
         priority = req.headers.get("priority", "3")
