@@ -7,6 +7,7 @@ missed tick fires (no storm); a step that has never fired waits for its first ti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -54,6 +55,7 @@ class CronScheduler:
         self._on_fire = on_fire
         self._started_at = clock()
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     def _configs(self) -> list[CronConfig]:
         return [s.config for s in self.registry.of_kind("cron")
@@ -91,20 +93,24 @@ class CronScheduler:
 
     def start(self) -> None:
         if self._task is None and self._configs():
+            self._stop = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="stepline-cron")
 
     async def stop(self) -> None:
         if self._task is not None:
+            # The event ends the loop even where a client library swallows the cancellation.
+            self._stop.set()
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 await self.tick()
             except BackendError as exc:
                 log.error("cron could not reach the backend: %s", exc)
             now = self.clock()
             upcoming = min(next_tick(c, now) for c in self._configs())
-            await asyncio.sleep(min(max(upcoming - now, 0.05), 5.0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), min(max(upcoming - now, 0.05), 5.0))

@@ -42,6 +42,7 @@ class Runtime:
                                   **({"clock": clock} if clock else {}),
                                   on_fire=lambda _names: self.engine.wake(None))
         self._pruner: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._opened = False
 
     async def open(self, *, wait: bool = False) -> None:
@@ -67,6 +68,7 @@ class Runtime:
         await self.open(wait=wait)
         if work:
             self.engine.start()
+            self._stopping.clear()
             self._pruner = asyncio.create_task(self._prune_forever(), name="stepline-prune")
         if cron:
             self.cron.start()
@@ -77,8 +79,9 @@ class Runtime:
         await self.cron.stop()
         await self.engine.stop(self.settings.shutdown_grace)
         if self._pruner is not None:
-            self._pruner.cancel()
+            self._stopping.set()
             await asyncio.gather(self._pruner, return_exceptions=True)
+            self._pruner = None
         await self.writer.close()
         await self.backend.close()
         self._opened = False
@@ -127,6 +130,9 @@ class Runtime:
 
     async def _prune_forever(self) -> None:
         while True:
-            await asyncio.sleep(60)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), 60)
+            if self._stopping.is_set():
+                return
             with contextlib.suppress(Exception):
                 await self.backend.prune()
