@@ -68,8 +68,12 @@ class ApiConfig(_Common):
     def _check_path(cls, value: str) -> str:
         if not value.startswith("/"):
             raise ValueError("must start with '/'")
-        if value.startswith(("/_stepline", "/workbench", "/streams/", "/healthz")):
+        if value.startswith(("/_stepline", "/workbench", "/streams/", "/healthz", "/docs",
+                             "/openapi.json")):
             raise ValueError("is reserved by Stepline; choose another path")
+        if value.startswith("/{"):
+            # Step routes are matched first; a leading parameter would swallow /workbench.
+            raise ValueError("must start with a fixed segment, e.g. '/items/{id}' not '/{id}'")
         return value
 
     _body = field_validator("body", "response")(classmethod(lambda cls, v: _model_class(v)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
@@ -19,9 +20,14 @@ __all__ = [
 ]
 
 
+_PREFIX = os.urandom(8).hex()
+_COUNTER = itertools.count(1)
+
+
 def new_id() -> str:
-    """A random id (32 hex characters) for traces, spans and messages."""
-    return os.urandom(16).hex()
+    """A unique id (32 hex characters) for traces, spans and messages: a random per-process
+    prefix and a counter, which is far cheaper than 16 random bytes per id."""
+    return f"{_PREFIX}{next(_COUNTER):016x}"
 
 
 @dataclass(slots=True)

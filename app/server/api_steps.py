@@ -91,8 +91,14 @@ def _endpoint(step: Step, runtime: Runtime) -> Any:
                               f"{trace_id}", trace_id)
         span.duration_ms = (time.perf_counter() - started) * 1000
         span.emitted = [m.topic for m in ctx.emitted]
+        batch = Batch(ctx.emitted, [], [span], ctx.logs)
+        if not ctx.emitted:
+            # Only accepted events must be on disk before the answer; a span can follow.
+            runtime.writer.submit_nowait(batch)
+            response.headers["x-trace-id"] = trace_id
+            return response
         try:
-            await runtime.writer.submit(Batch(ctx.emitted, [], [span], ctx.logs))
+            await runtime.writer.submit(batch)
         except Exception as exc:
             log.error("could not store the emits of %s: %s", config.name, exc)
             return _error(503, "the event store is unavailable; nothing was accepted, retry "

@@ -61,12 +61,12 @@ def create_app(runtime: Runtime, *, manage: bool = True, work: bool = True) -> F
         return JSONResponse({"status": "unavailable", "backend": runtime.backend.name},
                             status_code=503)
 
+    add_api_steps(app, runtime)  # first: the hot routes are matched before the admin ones
     app.include_router(streams_router(runtime.backend))
     app.include_router(admin_router(runtime))
     if (WORKBENCH / "routes.py").exists():
         from app.workbench.routes import workbench_router
 
         app.include_router(workbench_router())
-    add_api_steps(app, runtime)
     app.add_middleware(BodyLimit, limit=runtime.settings.body_limit)
     return app
