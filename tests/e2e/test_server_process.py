@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -50,10 +52,30 @@ def wait_done(url: str, want: int, timeout: float) -> int:
     raise TimeoutError(f"only {done} of {want} events handled after {timeout} s")
 
 
-def test_sigkill_mid_run_loses_no_event(tmp_path):
+@pytest.fixture(params=["sqlite", "redis"])
+def backend_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Environment selecting the backend of a stepline process; Redis keys are removed after."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    import redis
+
+    try:
+        redis.Redis(socket_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    prefix = f"test-e2e-{uuid.uuid4().hex[:8]}"
+    yield {"STEPLINE_BACKEND": "redis", "STEPLINE_REDIS_PREFIX": prefix}
+    client = redis.Redis()
+    keys = list(client.scan_iter(f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+
+
+def test_sigkill_mid_run_loses_no_event(tmp_path, backend_env):
     steps = write_steps(tmp_path / "steps", STEPS)
     db = tmp_path / "stepline.db"
-    first = SteplineProcess(steps, db).start()
+    first = SteplineProcess(steps, db, env=backend_env).start()
     try:
         response = httpx.post(f"{first.url}/bulk", json={"count": 1000}, timeout=10)
         assert response.status_code == 202
@@ -61,8 +83,8 @@ def test_sigkill_mid_run_loses_no_event(tmp_path):
         assert done < 1000, "the run finished before the kill; make handlers slower"
     finally:
         first.kill()
-    token = {"STEPLINE_WORKBENCH_TOKEN": "t0ken-for-tests"}
-    with SteplineProcess(steps, db, env=token) as second:
+    env = {**backend_env, "STEPLINE_WORKBENCH_TOKEN": "t0ken-for-tests"}
+    with SteplineProcess(steps, db, env=env) as second:
         assert wait_done(second.url, 1000, timeout=60) == 1000
         events = httpx.get(f"{second.url}/_stepline/events", timeout=5,
                            headers={"authorization": "Bearer t0ken-for-tests"}).json()
@@ -120,27 +142,11 @@ def test_stream_reaches_sse_clients_filtered_by_trace(tmp_path):
         assert data["data"] == {"headline": "ours"} and data["trace_id"] == "mine"
 
 
-def test_start_with_workers_on_redis_handles_every_event(tmp_path):
-    import uuid
-
-    import redis
-
-    try:
-        redis.Redis(socket_timeout=1).ping()
-    except redis.RedisError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
+def test_start_with_workers_handles_every_event(tmp_path, backend_env):
     steps = write_steps(tmp_path / "steps", STEPS)
-    prefix = f"test-e2e-{uuid.uuid4().hex[:8]}"
-    env = {"STEPLINE_BACKEND": "redis", "STEPLINE_REDIS_PREFIX": prefix}
-    app = SteplineProcess(steps, tmp_path / "unused.db", env=env, workers=2)
-    try:
-        with app:
-            response = httpx.post(f"{app.url}/bulk", json={"count": 300}, timeout=10)
-            assert response.status_code == 202
-            assert wait_done(app.url, 300, timeout=60) == 300
-            assert "worker running" in app.output()
-    finally:
-        client = redis.Redis()
-        keys = list(client.scan_iter(f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
+    app = SteplineProcess(steps, tmp_path / "shared.db", env=backend_env, workers=2)
+    with app:
+        response = httpx.post(f"{app.url}/bulk", json={"count": 300}, timeout=10)
+        assert response.status_code == 202
+        assert wait_done(app.url, 300, timeout=60) == 300
+        assert app.output().count("worker running") == 2
