@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from github import GithubException
-
 from agents.github.events import ReviewCompleted
 from agents.github.settings import MergePolicy
 
@@ -93,6 +91,9 @@ def merge_if_allowed(clients: Any, policy: MergePolicy, review: ReviewCompleted)
         ok, why = checks_passed(pull.base.repo.get_commit(review.head_sha))
         if not ok:
             return MergeOutcome(False, why)
+    # Imported here, not at module load, so loading the steps does not pull in PyGithub.
+    from github import GithubException
+
     try:
         status = pull.merge(merge_method=policy.method, sha=review.head_sha)
     except GithubException as exc:

@@ -11,8 +11,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from github import GithubException
-
 from agents.github.events import ReviewCompleted, ReviewRequest
 from agents.github.files import ChangedFile, fit_budget, select
 from agents.github.findings import BLOCKING, ReviewComment, ReviewResult, rule_score
@@ -65,6 +63,9 @@ class Reviewer:
         self.llm = llm
 
     def _fetch(self, req: ReviewRequest, last_head: str | None) -> _Fetched | Skipped:
+        # Imported here so loading the steps does not pull in PyGithub before a review runs.
+        from github import GithubException
+
         gh = self.clients.for_installation(req.installation_id)
         pull = gh.get_repo(req.repo).get_pull(req.number)
         if pull.state != "open":

@@ -11,18 +11,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from typing import Any
-
-import google_auth_httplib2
-import httplib2
-from google.auth.exceptions import RefreshError
-from google.oauth2.credentials import Credentials
-from googleapiclient.discovery import build
-from googleapiclient.errors import HttpError
+from typing import TYPE_CHECKING, Any
 
 from agents.gmail.errors import GmailAPIError, GmailAuthRevoked, HistoryExpired
 from agents.gmail.oauth import load_credentials, revoked_message, save_token, token_file
 from agents.gmail.parse import ParsedEmail, b64url_decode, parse_raw, with_gmail_fields
+
+if TYPE_CHECKING:
+    from google.oauth2.credentials import Credentials
+    from googleapiclient.errors import HttpError
 
 __all__ = ["DEFAULT_API_URL", "GmailAPI", "api_url"]
 
@@ -67,6 +64,9 @@ class GmailAPI:
         self.user_id = user_id
         self.timeout = timeout
         self.retries = retries
+        # The Google client libraries are imported on first use, not when the steps load.
+        from googleapiclient.discovery import build
+
         self._service = build(
             "gmail",
             "v1",
@@ -83,6 +83,11 @@ class GmailAPI:
         return cls(load_credentials(), user_id=user_id)
 
     def _run(self, request: Any, what: str) -> Any:
+        import google_auth_httplib2
+        import httplib2
+        from google.auth.exceptions import RefreshError
+        from googleapiclient.errors import HttpError
+
         http = google_auth_httplib2.AuthorizedHttp(
             self.credentials, http=httplib2.Http(timeout=self.timeout)
         )

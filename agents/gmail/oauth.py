@@ -10,15 +10,15 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-from google.auth.exceptions import RefreshError
-from google.auth.transport.requests import Request
-from google.oauth2.credentials import Credentials
-from google_auth_oauthlib.flow import InstalledAppFlow
+from typing import TYPE_CHECKING, Any
 
 from agents.gmail.errors import GmailAuthRevoked, GmailError, GmailNotConnected
+
+if TYPE_CHECKING:
+    from google.oauth2.credentials import Credentials
+    from google_auth_oauthlib.flow import InstalledAppFlow
 
 __all__ = [
     "SCOPE_FULL",
@@ -103,6 +103,9 @@ def load_credentials(path: Path | None = None, *, request: Any = None) -> Creden
             f"cannot read the Gmail token {path} ({exc.__class__.__name__}): "
             "run `stepline gmail connect` again"
         ) from None
+    # google-auth is imported here, not at module load: steps load without a mailbox.
+    from google.oauth2.credentials import Credentials
+
     try:
         creds = Credentials.from_authorized_user_info(info)
     except ValueError as exc:
@@ -118,6 +121,9 @@ def load_credentials(path: Path | None = None, *, request: Any = None) -> Creden
 
 
 def refresh(creds: Credentials, path: Path, *, request: Any = None) -> None:
+    from google.auth.exceptions import RefreshError
+    from google.auth.transport.requests import Request
+
     if not creds.refresh_token:
         raise GmailAuthRevoked(revoked_message(path))
     try:
@@ -127,16 +133,23 @@ def refresh(creds: Credentials, path: Path, *, request: Any = None) -> None:
     save_token(creds, path)
 
 
-class _Flow(InstalledAppFlow):
-    """Hands the consent URL to a callback, so a headless server can print it."""
+@cache
+def _flow_class() -> type[InstalledAppFlow]:
+    """The flow class, built on first use: google_auth_oauthlib is only needed to connect."""
+    from google_auth_oauthlib.flow import InstalledAppFlow
 
-    on_url: Callable[[str], None] | None = None
+    class _Flow(InstalledAppFlow):
+        """Hands the consent URL to a callback, so a headless server can print it."""
 
-    def authorization_url(self, **kwargs: Any) -> tuple[str, str]:
-        url, state = super().authorization_url(**kwargs)
-        if self.on_url is not None:
-            self.on_url(url)
-        return url, state
+        on_url: Callable[[str], None] | None = None
+
+        def authorization_url(self, **kwargs: Any) -> tuple[str, str]:
+            url, state = super().authorization_url(**kwargs)
+            if self.on_url is not None:
+                self.on_url(url)
+            return url, state
+
+    return _Flow
 
 
 def connect(
@@ -159,10 +172,12 @@ def connect(
             "Cloud, download its JSON and set GMAIL_CREDENTIALS_FILE to its path"
         )
     try:
-        flow = _Flow.from_client_secrets_file(str(client_file), scopes=scopes_for(full_scope))
+        flow = _flow_class().from_client_secrets_file(
+            str(client_file), scopes=scopes_for(full_scope)
+        )
     except ValueError as exc:
         raise GmailError(f"{client_file} is not an OAuth client file: {exc}") from None
-    flow.on_url = on_url
+    flow.on_url = on_url  # type: ignore[attr-defined]
     creds = flow.run_local_server(
         host=host,
         port=port,

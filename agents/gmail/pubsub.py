@@ -15,8 +15,6 @@ import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import jwt
-
 from agents.gmail.errors import PushRejected
 
 __all__ = [
@@ -46,6 +44,8 @@ class StaticKeys:
         self.keys = keys
 
     def key_for(self, token: str) -> Any:
+        import jwt
+
         kid = jwt.get_unverified_header(token).get("kid", "")
         if kid not in self.keys:
             raise PushRejected("push token signed with an unknown key")
@@ -56,10 +56,14 @@ class JWKSKeys:
     """Keys fetched from a JWKS URL and cached (Google rotates them every few days)."""
 
     def __init__(self, url: str, lifespan: float = 3600.0) -> None:
+        import jwt
+
         self.url = url
         self._client = jwt.PyJWKClient(url, cache_keys=True, lifespan=int(lifespan), timeout=10)
 
     def key_for(self, token: str) -> Any:
+        import jwt
+
         try:
             return self._client.get_signing_key_from_jwt(token).key
         except jwt.PyJWKClientError as exc:
@@ -84,6 +88,9 @@ def verify_push_token(
     if not authorization or not authorization.lower().startswith("bearer "):
         raise PushRejected("push request without a Bearer token")
     token = authorization[7:].strip()
+    # PyJWT (and the cryptography it loads) is imported on the first push, not at step load.
+    import jwt
+
     try:
         key = keys.key_for(token)
         claims: dict[str, Any] = jwt.decode(

@@ -11,10 +11,9 @@ import json
 import logging
 import re
 import time
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-import openai
 from pydantic import BaseModel, ValidationError
 
 from agents.llm.errors import LLMError, LLMUnavailable
@@ -22,6 +21,9 @@ from agents.llm.settings import LLMSettings, ResponseFormat
 from agents.llm.state import StateLike
 from agents.llm.tokens import count_tokens, trim_to_tokens
 from agents.llm.usage import Usage, record_usage
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = ["LLMClient"]
 
@@ -153,6 +155,9 @@ class LLMClient:
     async def _complete(
         self, messages: list[dict[str, str]], schema: type[BaseModel], state: StateLike | None
     ) -> str:
+        # The openai package is large; it is imported on the first call, not when steps load.
+        import openai
+
         while True:
             started = time.perf_counter()
             try:
@@ -219,6 +224,8 @@ class LLMClient:
 
     def _client(self) -> openai.AsyncOpenAI:
         if self._openai is None:
+            import openai
+
             key = self.settings.api_key
             self._openai = openai.AsyncOpenAI(
                 # Local servers ignore the key, but the client insists on having one.
@@ -234,6 +241,8 @@ class LLMClient:
         await record_usage(Usage(self.settings.model, 0, 0, latency_ms, ok=False), state)
 
     def _error(self, exc: openai.OpenAIError) -> LLMError:
+        import openai
+
         where = _safe_url(self.settings.base_url or "https://api.openai.com/v1")
         retries = self.settings.max_retries
         if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):

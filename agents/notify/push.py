@@ -6,14 +6,16 @@ import hashlib
 import hmac
 import json
 from email.header import Header
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
-
-import httpx
 
 from agents.llm.state import StateLike
 from agents.notify.models import Notification, NotifyError
 from agents.notify.retrying import post_with_retries
 from agents.notify.settings import NotifySettings
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["NtfyNotifier", "PushoverNotifier", "WebhookNotifier"]
 

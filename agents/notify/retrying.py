@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from agents.notify.models import NotifyError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["post_with_retries"]
 
@@ -33,6 +34,9 @@ async def post_with_retries(
     provider: str, where: str, url: str, *, retries: int, timeout: float, **kwargs: Any
 ) -> httpx.Response:
     """POST and return the final response (any status); `where` names it without secrets."""
+    # httpx is imported on the first push, not when the steps load.
+    import httpx
+
     async with httpx.AsyncClient(timeout=timeout) as client:
         for attempt in range(retries + 1):
             response: httpx.Response | None = None

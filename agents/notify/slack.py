@@ -9,19 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from typing import Any
-
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-)
+from typing import TYPE_CHECKING, Any
 
 from agents.llm.state import StateLike
 from agents.notify.models import Notification, NotifyError
 from agents.notify.settings import NotifySettings
 from agents.notify.slack_blocks import fallback_text, render_blocks
+
+if TYPE_CHECKING:
+    from slack_sdk.errors import SlackApiError
 
 __all__ = ["THREADS_GROUP", "SlackNotifier"]
 
@@ -41,6 +37,13 @@ class SlackNotifier:
         if settings.slack_bot_token is None:
             raise NotifyError("SLACK_BOT_TOKEN is not set", provider="slack", permanent=True)
         self.settings = settings
+        # slack-sdk is imported only once a Slack notifier is made, not when the steps load.
+        from slack_sdk import WebClient
+        from slack_sdk.http_retry.builtin_handlers import (
+            ConnectionErrorRetryHandler,
+            RateLimitErrorRetryHandler,
+        )
+
         base_url = (
             settings.slack_api_url
             if settings.slack_api_url.endswith("/")
@@ -86,6 +89,8 @@ class SlackNotifier:
         return ts
 
     def _post(self, channel: str, args: dict[str, Any]) -> Any:
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
         try:
             return self._client.chat_postMessage(**args)
         except SlackApiError as exc:
