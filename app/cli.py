@@ -141,8 +141,13 @@ def emit(topic: str, data: Annotated[str, typer.Argument(help="JSON data, e.g. '
     typer.echo(trace_id)
 
 
+_BUILTIN = {"dev", "start", "worker", "steps", "emit", "state", "dlq", "cron"}
+
+
 def main() -> None:
-    for plugin in load_plugins():
-        if plugin.cli is not None:
-            app.add_typer(plugin.cli, name=plugin.name)
+    # A built-in command needs no flow CLI; skipping them keeps `dev`'s reloader process small.
+    if len(sys.argv) < 2 or sys.argv[1] not in _BUILTIN:
+        for plugin in load_plugins():
+            if plugin.cli is not None:
+                app.add_typer(plugin.cli, name=plugin.name)
     app()
