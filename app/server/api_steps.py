@@ -66,6 +66,8 @@ def _endpoint(step: Step, runtime: Runtime) -> Any:
                 body = json.loads(raw)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 return _error(400, f"request body is not valid JSON: {exc}", trace_id)
+            except RecursionError:
+                return _error(400, "request body is nested too deeply to parse", trace_id)
         if config.body is not None:
             try:
                 body = config.body.model_validate(body)

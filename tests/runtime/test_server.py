@@ -50,6 +50,13 @@ async def test_a_failing_handler_answers_500_with_its_trace_and_emits_nothing(tm
         assert spans[0].status == "failed" and "handler bug" in spans[0].error
 
 
+async def test_hostile_bodies_get_400_not_500(tmp_path):
+    async with Harness([write_steps(tmp_path / "s", STEPS)]) as app:
+        for body in (b"[" * 200_000, b"\xff\xfe", b'{"user": '):
+            r = await app.post("/login", content=body, headers={"content-type": "application/json"})
+            assert r.status_code == 400, (body[:10], r.text)
+
+
 async def test_admin_api_rejects_bad_input_with_4xx(tmp_path):
     async with Harness([write_steps(tmp_path / "s", STEPS)]) as app:
         bad_ttl = await app.request("PUT", "/_stepline/state/g/k", json={"value": 1, "ttl": -5})
