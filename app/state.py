@@ -9,14 +9,17 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from app.backends.base import Backend
 
-__all__ = ["State", "jsonable"]
+__all__ = ["MAX_TTL", "State", "jsonable"]
+
+MAX_TTL = 10 * 365 * 24 * 3600.0
+"""Longest TTL accepted (ten years); beyond it, leave the TTL out."""
 
 
 def jsonable(value: Any, what: str = "value") -> Any:
     """`value` as plain JSON data (pydantic models, dataclasses, datetimes allowed)."""
     try:
         return to_jsonable_python(value)
-    except PydanticSerializationError as exc:
+    except (PydanticSerializationError, ValueError, RecursionError) as exc:
         raise TypeError(f"{what} is not JSON-serialisable: {exc}") from None
 
 
@@ -40,8 +43,8 @@ class State:
 
     async def set(self, group: str, key: str, value: Any, ttl: float | None = None) -> None:
         _check(group, key)
-        if ttl is not None and ttl <= 0:
-            raise ValueError("ttl must be a positive number of seconds")
+        if ttl is not None and not 0 < ttl <= MAX_TTL:
+            raise ValueError(f"ttl must be a number of seconds in (0, {MAX_TTL:.0f}]")
         await self._backend.state_set(group, key, jsonable(value, "state value"), ttl)
 
     async def delete(self, group: str, key: str) -> bool:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -21,6 +21,8 @@ from app.server.steps_view import flow_graph, step_view
 from app.types import LogEntry, Span
 
 __all__ = ["admin_router"]
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="Most items to return.")]
 
 
 class EmitBody(BaseModel):
@@ -59,7 +61,7 @@ def admin_router(runtime: Runtime) -> APIRouter:
 
     @router.get("/traces")
     async def traces(_: AdminGuard, step: str | None = None, status: str | None = None,
-                     flow: str | None = None, limit: int = 50) -> dict[str, Any]:
+                     flow: str | None = None, limit: Limit = 50) -> dict[str, Any]:
         spans = await backend.spans(step=step, limit=max(limit * 20, 200))
         members = set(registry.flows.get(flow, [])) if flow else None
         by_trace: dict[str, list[Span]] = {}
@@ -95,7 +97,7 @@ def admin_router(runtime: Runtime) -> APIRouter:
     @router.get("/logs")
     async def logs(_: AdminGuard, trace_id: str | None = None, step: str | None = None,
                    level: str | None = None, q: str | None = None,
-                   limit: int = 200) -> dict[str, Any]:
+                   limit: Limit = 200) -> dict[str, Any]:
         entries = await backend.logs(trace_id=trace_id, step=step, limit=limit * 5)
         picked = [e for e in entries if (not level or e.level == level)
                   and (not q or q.lower() in e.message.lower())][:limit]
@@ -119,7 +121,7 @@ def admin_router(runtime: Runtime) -> APIRouter:
         return sse_response(tail(), request, event="log")
 
     @router.get("/events")
-    async def events(_: AdminGuard, limit: int = 100) -> dict[str, Any]:
+    async def events(_: AdminGuard, limit: Limit = 100) -> dict[str, Any]:
         dead = await backend.dead_letters(limit)
         return {"stats": await backend.queue_stats(),
                 "queued": redact(await backend.queued(limit)),
@@ -139,6 +141,8 @@ def admin_router(runtime: Runtime) -> APIRouter:
             trace_id = await runtime.emit(body.topic, body.data, key=body.key)
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from None
+        except TypeError as exc:
+            raise HTTPException(400, str(exc)) from None
         return {"trace_id": trace_id}
 
     @router.post("/cron/{name}/run", status_code=202)

@@ -10,13 +10,14 @@ from pydantic import BaseModel, Field
 from app.redact import MASK, looks_secret_key, redact
 from app.runtime import Runtime
 from app.server.guard import AdminGuard
+from app.state import MAX_TTL
 
 __all__ = ["state_router"]
 
 
 class StateValue(BaseModel):
     value: Any
-    ttl: float | None = Field(None, gt=0)
+    ttl: float | None = Field(None, gt=0, le=MAX_TTL)
 
 
 def state_router(runtime: Runtime) -> APIRouter:
@@ -38,7 +39,10 @@ def state_router(runtime: Runtime) -> APIRouter:
 
     @router.put("/{group}/{key}")
     async def put(group: str, key: str, body: StateValue, _: AdminGuard) -> dict[str, Any]:
-        await state.set(group, key, body.value, ttl=body.ttl)
+        try:
+            await state.set(group, key, body.value, ttl=body.ttl)
+        except (TypeError, ValueError) as exc:
+            raise HTTPException(400, str(exc)) from None
         return {"group": group, "key": key, "ttl": body.ttl}
 
     @router.delete("/{group}/{key}")

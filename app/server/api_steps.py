@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -26,6 +27,7 @@ from app.types import Batch, Span, new_id
 __all__ = ["add_api_steps"]
 
 log = logging.getLogger("stepline.server")
+_TRACE_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 def add_api_steps(app: FastAPI, runtime: Runtime) -> None:
@@ -58,14 +60,19 @@ def _endpoint(step: Step, runtime: Runtime) -> Any:
     assert isinstance(config, ApiConfig)
 
     async def endpoint(request: StarletteRequest) -> StarletteResponse:
-        trace_id = request.headers.get("x-trace-id") or new_id()
+        given = request.headers.get("x-trace-id", "")
+        trace_id = given if _TRACE_ID.fullmatch(given) else new_id()
         raw = await request.body()
         body: Any = None
-        if raw and _is_json(request.headers.get("content-type", ""), config.body is not None):
+        if raw:
+            strict = _is_json(request.headers.get("content-type", ""), config.body is not None)
             try:
                 body = json.loads(raw)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                return _error(400, f"request body is not valid JSON: {exc}", trace_id)
+                # Only a body that claims to be JSON (or must be) is an error; any other
+                # body stays available as `req.raw`.
+                if strict:
+                    return _error(400, f"request body is not valid JSON: {exc}", trace_id)
             except RecursionError:
                 return _error(400, "request body is nested too deeply to parse", trace_id)
         if config.body is not None:
@@ -112,8 +119,9 @@ def _endpoint(step: Step, runtime: Runtime) -> Any:
 
 
 def _is_json(content_type: str, declared: bool) -> bool:
+    # With a declared body model the body must be JSON whatever the client labelled it.
     kind = content_type.split(";")[0].strip().lower()
-    return kind == "application/json" or kind.endswith("+json") or (declared and kind == "")
+    return declared or kind == "application/json" or kind.endswith("+json")
 
 
 def _to_response(result: Any, config: ApiConfig) -> StarletteResponse:

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.errors import BackendError
 from app.runtime import Runtime
 from app.server.admin import admin_router
 from app.server.api_steps import add_api_steps
@@ -53,6 +54,12 @@ def create_app(runtime: Runtime, *, manage: bool = True, work: bool = True) -> F
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(BackendError)
+    async def backend_down(_: Request, exc: BackendError) -> JSONResponse:
+        log.error("backend error: %s", exc)
+        return JSONResponse({"error": f"the {runtime.backend.name} backend is unavailable; "
+                             "retry later"}, status_code=503)
 
     @app.get("/healthz", tags=["stepline"], summary="200 while the backend answers, else 503")
     async def healthz() -> JSONResponse:
