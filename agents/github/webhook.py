@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +25,15 @@ from agents.github.events import (
 )
 from agents.github.settings import GithubSettings
 
-__all__ = ["Decision", "decide", "parse_body", "receive", "signature_valid"]
+__all__ = [
+    "Decision",
+    "decide",
+    "is_command",
+    "parse_body",
+    "receive",
+    "runtime_is_dev",
+    "signature_valid",
+]
 
 REVIEW_ACTIONS = frozenset({"opened", "reopened", "ready_for_review", "synchronize"})
 # Only people with write access may ask for a review: anyone can comment on a public repo.
@@ -51,6 +61,18 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected.encode("ascii"), header.strip().encode("ascii", "replace"))
 
 
+def runtime_is_dev(env: Mapping[str, str] | None = None) -> bool:
+    """True under `stepline dev`. The CLI exports STEPLINE_MODE; the test harness sets none, and
+    runs in process like `dev`, so a missing value counts as dev."""
+    mode = (os.environ if env is None else env).get("STEPLINE_MODE") or "dev"
+    return mode.strip().lower() == "dev"
+
+
+def is_command(body: str, command: str) -> bool:
+    """True when `body` starts with `command` as a whole word: `/reviewer` is not `/review`."""
+    return re.match(re.escape(command) + r"(?!\w)", body.strip()) is not None
+
+
 def parse_body(body: bytes, content_type: str | None) -> Any:
     """The payload of a JSON or a form-encoded (`payload=...`) delivery; ValueError if neither."""
     text = body.decode("utf-8")
@@ -63,12 +85,24 @@ def parse_body(body: bytes, content_type: str | None) -> Any:
 
 
 def receive(
-    headers: Mapping[str, str], raw: bytes, settings: GithubSettings, secret: str | None
+    headers: Mapping[str, str],
+    raw: bytes,
+    settings: GithubSettings,
+    secret: str | None,
+    *,
+    dev: bool,
 ) -> tuple[Decision, str]:
     """Verify, parse and route one delivery; also returns its de-duplication key.
 
-    With `secret` None (only `stepline dev` runs that way) the signature is not checked.
+    With `secret` None the signature is not checked under `stepline dev` (`dev` True); in any
+    other mode the delivery is refused, since anyone could then trigger reviews.
     """
+    if secret is None and not dev:
+        reason = (
+            "GITHUB_WEBHOOK_SECRET is not set: unsigned deliveries are accepted only under "
+            "`stepline dev`; set it to the webhook's secret"
+        )
+        return Decision(503, reason), ""
     if secret is not None and not signature_valid(secret, raw, headers.get("x-hub-signature-256")):
         reason = "missing or invalid X-Hub-Signature-256: check the webhook's secret"
         return Decision(401, reason), ""
@@ -177,8 +211,7 @@ def _issue_comment(payload: dict[str, Any], settings: GithubSettings) -> Decisio
     comment = payload["comment"]
     if not issue.get("pull_request"):
         return Decision(202, "comment on an issue, not a pull request")
-    body = str(comment.get("body") or "").strip()
-    if not body.startswith(settings.review_command):
+    if not is_command(str(comment.get("body") or ""), settings.review_command):
         return Decision(202, "comment is not a review command")
     if skip := _skip_reason(payload, settings):
         return Decision(202, skip)

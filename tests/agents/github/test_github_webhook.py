@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import urllib.parse
 
-from gh_payloads import SECRET, body, issue_comment, ping, pull_request, sign
+from gh_payloads import SECRET, body, headers, issue_comment, ping, pull_request, sign
 
 from agents.github.events import TOPIC_MERGED, TOPIC_OPENED, TOPIC_REVIEW_REQUESTED
 from agents.github.settings import GithubSettings
-from agents.github.webhook import decide, parse_body, signature_valid
+from agents.github.webhook import (
+    decide,
+    is_command,
+    parse_body,
+    receive,
+    runtime_is_dev,
+    signature_valid,
+)
 
 ALL = GithubSettings()
 
@@ -100,6 +107,32 @@ def test_review_command_needs_write_access_and_a_pull_request() -> None:
         assert refused.emits == [] and association in refused.reason
     assert decide("issue_comment", issue_comment(on_pull=False), ALL).emits == []
     assert decide("issue_comment", issue_comment("LGTM, ship it"), ALL).emits == []
+
+
+def test_review_command_is_a_whole_word() -> None:
+    assert is_command("/review", "/review") and is_command("  /review now", "/review")
+    assert is_command("/review\nplease", "/review")
+    for text in ("/reviewer", "/reviews", "/review_all", "please /review", "/revie"):
+        assert not is_command(text, "/review"), text
+    other = decide("issue_comment", issue_comment("/reviewer", association="OWNER"), ALL)
+    assert other.emits == [] and "not a review command" in other.reason
+
+
+def test_runtime_mode_missing_counts_as_dev() -> None:
+    assert runtime_is_dev({}) and runtime_is_dev({"STEPLINE_MODE": "dev"})
+    for mode in ("start", "server", "worker"):
+        assert not runtime_is_dev({"STEPLINE_MODE": mode})
+
+
+def test_unsigned_delivery_refused_outside_dev() -> None:
+    raw = body(pull_request())
+    # the runtime hands handlers lower-cased header names
+    unsigned = {k.lower(): v for k, v in headers("pull_request", raw, secret=None).items()}
+    refused, _ = receive(unsigned, raw, ALL, None, dev=False)
+    assert refused.status == 503 and refused.emits == []
+    assert "GITHUB_WEBHOOK_SECRET" in refused.reason
+    accepted, _ = receive(unsigned, raw, ALL, None, dev=True)
+    assert accepted.status == 202 and topics(accepted) == [TOPIC_OPENED, TOPIC_REVIEW_REQUESTED]
 
 
 def test_odd_payloads_get_4xx_not_exceptions() -> None:
