@@ -40,6 +40,12 @@ class MemoryState:
     async def list(self, group: str) -> dict[str, Any]:
         return {k: v for k, v in dict(self.data.get(group, {})).items() if self._live(group, k)}
 
+    async def update(self, group: str, key: str, fn: Any, default: Any = None) -> Any:
+        # no await between read and write, so atomic on one event loop like the real backends
+        value = fn(self.data[group][key] if self._live(group, key) else default)
+        self.data.setdefault(group, {})[key] = value
+        return value
+
     async def increment(self, group: str, key: str, by: int | float = 1) -> int | float:
         value = (await self.get(group, key, 0)) + by
         await self.set(group, key, value)
