@@ -1,5 +1,7 @@
 """POST /webhooks/gmail: a Pub/Sub push from Gmail. Verify its OIDC token, then queue a sync."""
 
+import asyncio
+
 from agents.gmail import services
 from agents.gmail.errors import PushRejected
 from agents.gmail.pubsub import parse_push, verify_push_token
@@ -20,8 +22,10 @@ async def handler(req, ctx):
     settings = services.settings()
     push = settings.push
     try:
-        # verify before parsing anything the sender controls
-        verify_push_token(
+        # verify before parsing anything the sender controls; in a thread, as fetching Google's
+        # signing keys (on a cold or expired cache) is blocking HTTP
+        await asyncio.to_thread(
+            verify_push_token,
             req.headers.get("authorization"),
             audience=push.audience,
             keys=services.push_keys(),
