@@ -89,10 +89,12 @@ _PEM_BLOCK = re.compile(
     re.DOTALL,
 )
 
-# "password: hunter22", "verification code is 483920": keep the label, mask the value
+# "password: hunter22", "verification code is 483920": keep the label, mask the value. Without
+# ":", "=" or "is" the next word is masked only if it has a digit, so the prose around a label
+# ("your password expires", "token critical") stays readable for the classifiers.
 _LABELLED = re.compile(
     r"(?i)\b((?:password|passcode|pin|one[- ]time code|verification code|security code|"
-    r"login code|api key|token)\b\s*(?:is|:|=)?\s*)([^\s,;]{4,})"
+    r"login code|api key|token)\b(?:\s*[:=]\s*|\s+is\s+|\s+(?=[^\s,;]*\d)))([^\s,;]{4,})"
 )
 
 _PLACEHOLDERS = ("changeme", "example", "xxxxxxxx", "your", "placeholder", "dummy", "redacted")

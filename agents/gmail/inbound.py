@@ -17,15 +17,6 @@ class InboundEmail(BaseModel):
     subject: str = Field("", max_length=2_000)
     body: str = Field("", max_length=2_000_000)
 
-    def event(self) -> dict[str, str]:
-        return {
-            "source": "webhook",
-            "id": self.message_id,
-            "from": self.sender,
-            "subject": self.subject,
-            "body": self.body,
-        }
-
 
 def bearer_ok(authorization: str | None, token: str) -> bool:
     """Constant-time check of `Authorization: Bearer <token>`."""

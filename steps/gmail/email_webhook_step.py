@@ -30,5 +30,6 @@ async def handler(req, ctx):
     except ValueError as exc:
         reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return {"status": 422, "body": {"error": reasons}}
-    await ctx.emit(TOPIC_NEW, mail.event(), key=flow.message_key(mail.message_id, "webhook"))
+    event = flow.inbound_event(mail.message_id, mail.sender, mail.subject, mail.body)
+    await ctx.emit(TOPIC_NEW, event, key=flow.message_key(mail.message_id, "webhook"))
     return {"status": 202, "body": {"status": "accepted", "messageId": mail.message_id}}

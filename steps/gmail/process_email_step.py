@@ -23,5 +23,5 @@ async def handler(data, ctx):
     await flow.record_received(ctx.state, mail, settings)
     ctx.logger.info("email received", id=mail.id, sender=mail.from_address)
     await ctx.emit(
-        TOPIC_RECEIVED, mail.model_dump(mode="json"), key=flow.message_key(mail.id, mail.source)
+        TOPIC_RECEIVED, flow.received_event(mail), key=flow.message_key(mail.id, mail.source)
     )

@@ -17,6 +17,13 @@ def test_code_keeps_secret_named_variables_that_hold_no_literal() -> None:
     assert redact_mail("token: abcd1234") == "token: [REDACTED]"
 
 
+def test_mail_prose_after_a_label_stays_readable_for_the_classifiers() -> None:
+    prose = "Your password expires soon, token critical, confirm your password immediately"
+    assert redact_mail(prose) == prose
+    assert redact_mail("PIN 4821 and password hunter22") == "PIN [REDACTED] and password [REDACTED]"
+    assert redact_mail("the password is swordfish") == "the password is [REDACTED]"
+
+
 def test_an_unterminated_private_key_is_masked_to_the_end() -> None:
     text = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBn"
     assert "MHcCAQEE" not in redact_mail(text) and "MHcCAQEE" not in redact(text)

@@ -3,6 +3,7 @@ steps/notify against loopback Gmail, Slack, ntfy and Pub/Sub."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from agents.gmail import services
 from agents.gmail.counters import day_counts, today
 from app.testing import Harness
 from tests.agents.gmail.conftest import eml
+from tests.agents.leaks import assert_no_secrets
 from tests.fakes.common import LoopbackServer
 from tests.fakes.gmail_server import FakeGmail
 from tests.fakes.pubsub import FakePubSub
@@ -23,6 +25,7 @@ from tests.fakes.slack_server import FakeSlack
 ROOT = Path(__file__).resolve().parents[3]
 STEPS = [ROOT / "steps" / "gmail", ROOT / "steps" / "notify"]
 AUDIENCE = "https://hooks.example.com/webhooks/gmail"
+WEBHOOK_TOKEN = "hook-secret-1"
 
 
 class World:
@@ -34,9 +37,22 @@ class World:
         pubsub: FakePubSub,
         config: Path,
         h: Harness,
+        token_file: Path,
     ) -> None:
         self.gmail, self.slack, self.ntfy, self.pubsub = gmail, slack, ntfy, pubsub
-        self.config, self.h = config, h
+        self.config, self.h, self.token_file = config, h, token_file
+
+    def secrets(self, **more: str) -> dict[str, str]:
+        """Every secret this world runs with: the OAuth token file's, Slack's, the webhook's."""
+        oauth = json.loads(self.token_file.read_text())
+        return {
+            "Gmail access token": oauth["token"],
+            "Gmail refresh token": oauth["refresh_token"],
+            "Gmail client secret": oauth["client_secret"],
+            "Slack token": self.slack.token,
+            "GMAIL_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+            **more,
+        }
 
     def configure(self, text: str) -> None:
         self.config.write_text(text)
@@ -76,7 +92,7 @@ async def world(
         "SLACK_API_URL": f"{slack_url}/api/",
         "NTFY_URL": ntfy_url,
         "NTFY_TOPIC": "phone",
-        "GMAIL_WEBHOOK_TOKEN": "hook-secret-1",
+        "GMAIL_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
         "GMAIL_PUSH_CERTS_URL": f"{pubsub_url}/oauth2/v3/certs",
     }
     for key, value in env.items():
@@ -86,7 +102,7 @@ async def world(
     config.write_text(base)
     services.reset()
     async with Harness(steps=STEPS, db=tmp_path / "stepline.db") as h:
-        w = World(gmail, slack, ntfy, pubsub, config, h)
+        w = World(gmail, slack, ntfy, pubsub, config, h, gmail_env[2])
         w.base = base  # type: ignore[attr-defined]
         await w.poll()  # the first poll only records where the mailbox stands
         yield w
@@ -116,6 +132,7 @@ async def test_spam_moves_urgent_alerts_once_ham_stays(world: World) -> None:
     await world.poll()
     assert [len(x) for x in world.alerts()] == [1, 1]
     assert (await day_counts(world.h.state, today()))["received"] == 3
+    await assert_no_secrets(world.h, world.secrets())
 
 
 async def test_spam_action_label_and_none_and_no_slack(world: World) -> None:
@@ -158,17 +175,64 @@ async def test_email_webhook_needs_the_token_and_runs_once(world: World) -> None
     r = await world.h.post("/webhooks/email", json=body, headers={"Authorization": "Bearer no"})
     assert r.status_code == 401
     r = await world.h.post(
-        "/webhooks/email", json={"from": "x"}, headers={"Authorization": "Bearer hook-secret-1"}
+        "/webhooks/email", json={"from": "x"}, headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
     )
     assert r.status_code == 422 and "messageId" in r.text
     for _ in range(2):
         r = await world.h.post(
-            "/webhooks/email", json=body, headers={"Authorization": "Bearer hook-secret-1"}
+            "/webhooks/email", json=body, headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
         )
         assert r.status_code == 202
     await world.h.drain(timeout=20)
     slack, pushes = world.alerts()
     assert len(slack) == 1 and len(pushes) == 1 and "Emergency: power cut" in str(slack[0])
+    await assert_no_secrets(world.h, world.secrets())
+
+
+async def test_mail_text_is_masked_in_events_and_still_classified(world: World) -> None:
+    """Secrets in a body reach no event, log or alert, and the rules still judge the mail."""
+    code, api_key = "48213907", "sk-proj-Q7wErTyUiOpAsDfGhJkL9z"
+    urgent = {
+        "messageId": "ext-urgent",
+        "from": "Facilities <facilities@example.com>",
+        "subject": "Server room door",
+        "body": f"Emergency: the door PIN {code} leaked with the api key {api_key} today.",
+    }
+    phishing = {
+        "messageId": "ext-spam",
+        "from": "Prize Desk <desk@winners.example>",
+        "subject": "YOU HAVE WON!!!",
+        "body": (
+            "<p>Dear customer, you have won a gift card. Click here and confirm your "
+            "password: Hunter2222 to claim it.</p>"
+            '<a href="http://192.0.2.7/claim">www.paypal.com</a> <a href="https://bit.ly/x">go</a>'
+        ),
+    }
+    auth = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
+    for mail in (urgent, phishing):
+        assert (await world.h.post("/webhooks/email", json=mail, headers=auth)).status_code == 202
+    await world.h.drain(timeout=20)
+    received = {m.data["id"]: m.data for m in world.h.emitted("gmail.email.received")}
+    assert "PIN [REDACTED]" in received["ext-urgent"]["text"]
+    assert "password: [REDACTED]" in received["ext-spam"]["text"]
+    # priority: the urgent word is in the (masked) body only
+    high = world.h.emitted("gmail.email.high_priority")
+    assert [m.data["id"] for m in high] == ["ext-urgent"]
+    assert "text" not in high[0].data  # alerts carry metadata, not the body
+    # spam: wording and links were judged on the masked text and the real link targets
+    spam = world.h.emitted("gmail.spam.detected")
+    assert [m.data["id"] for m in spam] == ["ext-spam"]
+    assert {"link to a bare IP address", "wording: 'confirm your password'"} <= set(
+        spam[0].data["reasons"]
+    )
+    slack, pushes = world.alerts()
+    assert len(slack) == len(pushes) == 1
+    assert code not in json.dumps([slack, pushes]) and api_key not in json.dumps([slack, pushes])
+    stored = await world.h.state.get("gmail.messages", "ext-urgent")
+    assert stored["subject"] == "Server room door" and "text" not in stored
+    await assert_no_secrets(
+        world.h, world.secrets(door_pin=code, api_key=api_key, password="Hunter2222")
+    )
 
 
 async def test_expired_history_falls_back_to_recent_messages(world: World) -> None:
@@ -202,6 +266,9 @@ async def test_push_mode_verifies_the_token_then_syncs(world: World) -> None:
     await world.h.drain(timeout=20)
     assert [m.data["id"] for m in world.h.emitted("gmail.email.received")] == [mid]
     assert [len(x) for x in world.alerts()] == [1, 1]
+    await assert_no_secrets(
+        world.h, world.secrets(push_token=good["Authorization"][7:], wrong_token=wrong)
+    )
 
 
 async def test_cleanup_trashes_exactly_the_old_spam_and_reports(world: World) -> None:
