@@ -110,7 +110,7 @@ def receive(
     key = headers.get("x-github-delivery") or hashlib.sha256(raw).hexdigest()
     try:
         payload = parse_body(raw, headers.get("content-type"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." JSON
         return Decision(400, "body is not valid JSON (set the webhook's content type to JSON)"), key
     return decide(headers.get("x-github-event"), payload, settings), key
 

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from gh_payloads import body, headers, issue_comment, ping, pull_request
+from gh_payloads import SECRET, body, headers, issue_comment, ping, pull_request
 
 from agents.github import services
+from agents.github.report import REPORT_GROUP
 from app.testing import Harness
+from tests.agents.leaks import assert_no_secrets
 from tests.fakes.common import LoopbackServer
 from tests.fakes.github_server import FakeGithub, FakePull, file_entry
 from tests.fakes.slack_server import FakeSlack
 
+GITHUB_TOKEN = "test-token"  # the one FakeGithub accepts
 ROOT = Path(__file__).resolve().parents[3]
 STEPS = [ROOT / "steps" / "github", ROOT / "steps" / "notify"]
 PATCH = "@@ -1,2 +1,4 @@\n import os\n+# FIXME: retry on timeout\n+import pdb\n x = 1"
@@ -54,15 +59,19 @@ async def flow(monkeypatch, tmp_path) -> AsyncIterator[tuple[Harness, FakeGithub
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("STEPLINE_CONFIG_DIR", str(tmp_path))
     with LoopbackServer(github) as gh_server, LoopbackServer(slack) as slack_server:
-        monkeypatch.setenv("GITHUB_TOKEN", "test-token")
+        monkeypatch.setenv("GITHUB_TOKEN", GITHUB_TOKEN)
         monkeypatch.setenv("GITHUB_API_URL", gh_server.url)
-        monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "It's a Secret to Everybody")
+        monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", SECRET)
         monkeypatch.setenv("SLACK_BOT_TOKEN", slack.token)
         monkeypatch.setenv("SLACK_API_URL", f"{slack_server.url}/api/")
         services.reset()
         async with Harness(steps=STEPS, db=tmp_path / "t.db") as h:
             yield h, github, slack
         services.reset()
+
+
+def secrets(slack: FakeSlack) -> dict[str, str]:
+    return {"GITHUB_TOKEN": GITHUB_TOKEN, "webhook secret": SECRET, "Slack token": slack.token}
 
 
 async def deliver(h: Harness, event: str, payload: dict, delivery: str = "d-1", **kw):
@@ -101,6 +110,7 @@ async def test_signed_opened_webhook_ends_in_one_review_and_one_slack_message(fl
     await h.drain(timeout=20)
     follow_up = slack.posted()[-1]
     assert len(slack.posted()) == 2 and follow_up["thread_ts"] == messages[0]["ts"]
+    await assert_no_secrets(h, secrets(slack))
 
 
 async def test_bad_or_missing_signature_is_401_and_nothing_runs(flow):
@@ -124,6 +134,19 @@ async def test_ping_ignored_events_and_junk_never_500(flow):
     raw = b"{not json"
     junk = await h.post("/webhooks/github", content=raw, headers=headers("pull_request", raw))
     assert junk.status_code == 400
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for raw in (
+        urllib.parse.urlencode({"payload": "{not json"}).encode(),
+        urllib.parse.urlencode({"no_payload": "1"}).encode(),
+        b"%ZZ&&==\xff\xfe",
+    ):
+        junk = await h.post(
+            "/webhooks/github", content=raw, headers={**headers("pull_request", raw), **form}
+        )
+        assert junk.status_code == 400, raw
+    raw = b"[" * 200_000  # deeper than any JSON parser recurses
+    nested = await h.post("/webhooks/github", content=raw, headers=headers("pull_request", raw))
+    assert nested.status_code < 500
     await h.drain(timeout=10)
     assert h.emitted("github.review.requested") == []
 
@@ -162,11 +185,32 @@ async def test_auto_merge_when_enabled_and_one_merged_message(flow, tmp_path):
 async def test_daily_report_cron_posts_and_emits(flow, monkeypatch):
     h, _, slack = flow
     monkeypatch.setenv("SLACK_DEFAULT_CHANNEL", "#alerts")
+    # A day of activity: opened, reviewed (by the flow itself), merged, then a redelivery.
+    await deliver(h, "pull_request", pull_request("opened"), "d-1")
+    await h.drain(timeout=20)
+    await deliver(h, "pull_request", pull_request("closed", merged=True), "d-2")
+    await deliver(h, "pull_request", pull_request("closed", merged=True), "d-3")
+    await h.drain(timeout=20)
+    score = h.emitted("github.review.completed")[0].data["score"]
+    # The report covers yesterday, so the figures recorded today are moved back one day.
+    today = date.today().isoformat()  # report.timezone is UTC, as is the runner's date here
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    records = await h.state.list(REPORT_GROUP)
+    assert list(records) == [f"{today}|acme/api"]
+    await h.state.set(REPORT_GROUP, f"{yesterday}|acme/api", records[f"{today}|acme/api"])
+    await h.state.delete(REPORT_GROUP, f"{today}|acme/api")
+    posted_before = len(slack.posted())
     await h.run_cron("GithubDailyReport")
     await h.drain(timeout=10)
     reports = h.emitted("github.report.generated")
-    assert len(reports) == 1 and "day" in reports[0].data
-    assert "Pull requests on" in json.dumps(slack.posted())
+    assert len(reports) == 1 and reports[0].data["day"] == yesterday
+    assert reports[0].data["repos"] == {
+        "acme/api": {"opened": 1, "reviews": 1, "average_score": score, "merged": 1}
+    }
+    posted = json.dumps(slack.posted()[posted_before:])
+    assert f"Pull requests on {yesterday}" in posted
+    assert f"acme/api: 1 opened, 1 reviewed (average score {score:.0f}), 1 merged" in posted
+    await assert_no_secrets(h, secrets(slack))
 
 
 async def test_review_command_and_unsigned_dev_mode(flow, monkeypatch):
@@ -184,3 +228,12 @@ async def test_review_command_and_unsigned_dev_mode(flow, monkeypatch):
         "/webhooks/github", content=raw, headers=headers("ping", raw, "d-12", secret=None)
     )
     assert unsigned.status_code == 200
+    # Under `stepline start` (or server, worker) the same delivery is refused and runs nothing.
+    monkeypatch.setenv("STEPLINE_MODE", "start")
+    opened = body(pull_request("opened", number=9))
+    refused = await h.post(
+        "/webhooks/github", content=opened, headers=headers("pull_request", opened, "d-13", None)
+    )
+    assert refused.status_code == 503 and "GITHUB_WEBHOOK_SECRET" in refused.text
+    await h.drain(timeout=10)
+    assert [m.data["number"] for m in h.emitted("github.review.requested")] == [7]
