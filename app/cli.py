@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import typer
 
 from app.cli_admin import cron_app, dlq_app, state_app
 from app.cli_common import StepsOption, console, fail, run_with_runtime, settings_from
+from app.logger import configure_logging
 from app.plugins import load_plugins
 
 __all__ = ["app", "main"]
@@ -38,11 +38,6 @@ Host = Annotated[str | None, typer.Option(help="Address to bind. Default: $STEPL
                                           show_default=False)]
 
 
-def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    logging.getLogger("watchfiles").setLevel(logging.WARNING)
-
-
 @app.command()
 def dev(steps: StepsOption = None, port: Port = None, host: Host = None) -> None:
     """Run the app for development: reloads when steps/, app/ or agents/ change.
@@ -54,7 +49,7 @@ def dev(steps: StepsOption = None, port: Port = None, host: Host = None) -> None
 
     settings = settings_from(steps, mode="dev", port=port,
                              host=host or os.environ.get("STEPLINE_HOST") or "127.0.0.1")
-    _logging(settings.log_level)
+    configure_logging(settings.log_level)
     dirs = [str(p) for p in settings.steps if p.is_dir()]
     here = Path(__file__).resolve().parent
     dirs += [str(here)] + [str(p) for p in (here.parent / "agents",) if p.is_dir()]
@@ -76,7 +71,7 @@ def start(steps: StepsOption = None, port: Port = None, host: Host = None,
 
     settings = settings_from(steps, mode="server" if workers else "start", port=port,
                              host=host or os.environ.get("STEPLINE_HOST") or "0.0.0.0")
-    _logging(settings.log_level)
+    configure_logging(settings.log_level)
     children = [subprocess.Popen([sys.executable, "-m", "app", "worker"],
                                  env={**os.environ}) for _ in range(workers)]
     try:
@@ -98,7 +93,7 @@ def worker(steps: StepsOption = None) -> None:
     from app.worker import run_worker
 
     settings = settings_from(steps, mode="worker")
-    _logging(settings.log_level)
+    configure_logging(settings.log_level)
     raise typer.Exit(run_worker(settings))
 
 
@@ -150,4 +145,8 @@ def main() -> None:
         for plugin in load_plugins():
             if plugin.cli is not None:
                 app.add_typer(plugin.cli, name=plugin.name)
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        # Click exits 2 on a usage error; Stepline promises 1 for every user error.
+        raise SystemExit(1 if exc.code == 2 else exc.code) from None

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from app.errors import SteplineError
@@ -42,8 +43,10 @@ def settings_from(steps: list[Path] | None = None, **env: Any) -> Settings:
             os.environ[f"STEPLINE_{name.upper()}"] = str(value)
     try:
         return Settings()
-    except Exception as exc:
-        raise fail(f"invalid settings: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "STEPLINE_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise fail(f"{name}: {first['msg']}") from None
 
 
 def run_with_runtime(fn: Callable[[Runtime], Awaitable[T]], steps: list[Path] | None = None,
@@ -63,5 +66,7 @@ def run_with_runtime(fn: Callable[[Runtime], Awaitable[T]], steps: list[Path] | 
 
     try:
         return asyncio.run(main())
-    except SteplineError as exc:
+    except (SteplineError, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"{exc.strerror or exc}: {exc.filename or settings.db}") from None

@@ -15,7 +15,8 @@ def print_steps(registry: Registry) -> None:
     out = Console()
     table = Table(title=f"{len(registry.steps)} steps")
     for column in ("name", "kind", "trigger", "emits", "flows", "file"):
-        table.add_column(column)
+        # Names and topics are what users grep for: wrap them, never cut them short.
+        table.add_column(column, overflow="fold")
     for step in sorted(registry.steps.values(), key=lambda s: (s.kind, s.name)):
         c = step.config
         trigger = _trigger(c)

@@ -9,7 +9,7 @@ from typing import Any
 from app.redact import redact
 from app.types import LogEntry
 
-__all__ = ["StepLogger"]
+__all__ = ["StepLogger", "configure_logging"]
 
 _py_logger = logging.getLogger("stepline.step")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -52,3 +52,13 @@ class StepLogger:
 
     warn = warning
     exception = error
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Console logging for stepline processes (once per process; uvicorn's reload children
+    start fresh, so the server factory calls this too)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level.upper(),
+                            format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)

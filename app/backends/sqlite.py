@@ -111,7 +111,7 @@ class SQLiteBackend(SQLiteState, Backend):
         try:
             self._conn = await loop.run_in_executor(self._executor, connect)
             self._inline = self._connect(0)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise BackendUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
 
     async def close(self) -> None:

@@ -20,10 +20,14 @@ _LOCAL = {"localhost", "127.0.0.1", "::1", "[::1]", "testserver", "stepline.test
 def _host_ok(request: Request, settings: Settings) -> bool:
     host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower()
     allowed = _LOCAL | {settings.host.lower()} | {settings.public_host.lower()}
-    if settings.host in ("0.0.0.0", "::"):
+    if _all_interfaces(settings):
         # Bound to every interface: the token (required in `start`) is the protection.
         return True
     return host in allowed
+
+
+def _all_interfaces(settings: Settings) -> bool:
+    return settings.host in ("0.0.0.0", "::", "")
 
 
 def _origin_ok(request: Request) -> bool:
@@ -36,7 +40,9 @@ def _origin_ok(request: Request) -> bool:
 def token_ok(request: Request, settings: Settings) -> bool:
     expected = settings.workbench_token
     if expected is None:
-        return settings.mode == "dev" or settings.mode == "cli"
+        # Open without a token only in dev on a loopback address: `dev --host 0.0.0.0` would
+        # otherwise hand state, emits and replays to the whole network.
+        return settings.mode in ("dev", "cli") and not _all_interfaces(settings)
     given = request.cookies.get(COOKIE) or ""
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
@@ -55,7 +61,9 @@ def admin_guard(request: Request) -> None:
         raise HTTPException(403, "request refused: its Host or Origin is not this server's")
     if not token_ok(request, settings):
         if settings.workbench_token is None:
-            raise HTTPException(403, "the Workbench is off in `start` mode; set "
+            where = ("on every interface" if _all_interfaces(settings)
+                     else "in `start` mode")
+            raise HTTPException(403, f"the Workbench is off {where}; set "
                                 "STEPLINE_WORKBENCH_TOKEN to turn it on")
         raise HTTPException(401, "missing or wrong Workbench token",
                             headers={"www-authenticate": "Bearer"})

@@ -7,6 +7,7 @@ import sys
 
 from fastapi import FastAPI
 
+from app.logger import configure_logging
 from app.plugins import startup_problems
 from app.registry import load_registry
 from app.runtime import Runtime
@@ -22,6 +23,7 @@ def app_from_env() -> FastAPI:
     from app.server.factory import create_app
 
     settings = Settings()
+    configure_logging(settings.log_level)
     registry = load_registry(settings.steps)
     for error in registry.errors:
         log.error("step not loaded: %s", error)
