@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -193,8 +193,8 @@ async def test_daily_report_cron_posts_and_emits(flow, monkeypatch):
     await h.drain(timeout=20)
     score = h.emitted("github.review.completed")[0].data["score"]
     # The report covers yesterday, so the figures recorded today are moved back one day.
-    today = date.today().isoformat()  # report.timezone is UTC, as is the runner's date here
-    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    now = datetime.now(UTC).date()  # report.timezone defaults to UTC
+    today, yesterday = now.isoformat(), (now - timedelta(days=1)).isoformat()
     records = await h.state.list(REPORT_GROUP)
     assert list(records) == [f"{today}|acme/api"]
     await h.state.set(REPORT_GROUP, f"{yesterday}|acme/api", records[f"{today}|acme/api"])
