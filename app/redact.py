@@ -24,14 +24,27 @@ def looks_secret_key(name: str) -> bool:
     return bool(_SECRET_KEY.search(name))
 
 
+# Secrets written inline in free text: URL credentials, bearer tokens, password=... pairs.
+_INLINE = re.compile(
+    r"(?P<pre>://[^/\s:@]+:)[^/\s@]+(?=@)"
+    r"|(?P<bearer>\b[Bb]earer\s+)[A-Za-z0-9._~+/=-]{8,}"
+    r"|(?P<pair>\b(?:password|passwd|secret|token|api[_-]?key)\s*[=:]\s*)[^\s,;&\"']{6,}",
+    re.IGNORECASE,
+)
+
+
+def _inline(match: re.Match[str]) -> str:
+    return (match.group("pre") or match.group("bearer") or match.group("pair") or "") + MASK
+
+
 def redact_text(text: str) -> str:
-    return _SECRET_VALUE.sub(MASK, text)
+    return _INLINE.sub(_inline, _SECRET_VALUE.sub(MASK, text))
 
 
 def redact(value: Any, _depth: int = 0) -> Any:
     """A copy of `value` with secret-named keys and secret-looking strings masked."""
     if _depth > 20:
-        return value
+        return MASK  # too deep to inspect: hide rather than show unchecked
     if isinstance(value, dict):
         return {k: MASK if isinstance(k, str) and looks_secret_key(k) and v not in (None, "")
                 else redact(v, _depth + 1) for k, v in value.items()}

@@ -150,3 +150,36 @@ def test_start_with_workers_handles_every_event(tmp_path, backend_env):
         assert response.status_code == 202
         assert wait_done(app.url, 300, timeout=60) == 300
         assert app.output().count("worker running") == 2
+
+
+SLOW_STEPS = {
+    **STEPS,
+    "record_step.py": """
+        import asyncio, os
+
+        config = {"type": "event", "name": "Record", "subscribes": ["work"], "concurrency": 8}
+
+        async def handler(data, ctx):
+            await ctx.state.set("started", str(data["i"]), True)
+            await asyncio.sleep(1.0)
+            await ctx.state.set("done", str(data["i"]), os.getpid())
+    """,
+}
+
+
+def test_sigterm_lets_running_handlers_finish(tmp_path):
+    steps = write_steps(tmp_path / "steps", SLOW_STEPS)
+    db = tmp_path / "s.db"
+    first = SteplineProcess(steps, db, env={"STEPLINE_SHUTDOWN_GRACE": "10"}).start()
+    httpx.post(f"{first.url}/bulk", json={"count": 4}, timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (tmp_path / "s.db").exists():
+        time.sleep(0.05)
+    time.sleep(0.5)  # the four handlers are in their one-second sleep now
+    first.stop()
+    with SteplineProcess(steps, db) as second:
+        assert wait_done(second.url, 4, timeout=30) == 4
+    import sqlite3
+
+    rows = sqlite3.connect(db).execute("SELECT value FROM state WHERE grp = 'done'").fetchall()
+    assert {int(r[0]) for r in rows} == {first.process.pid}, "handlers were cut off and re-run"

@@ -186,3 +186,36 @@ async def test_many_events_are_each_handled_once(make_app):
         await asyncio.gather(*(app.emit("go", {"n": i}) for i in range(300)))
         await app.drain(timeout=30)
         assert await app.state.get("runs", "good") == 300
+
+
+CAPPED = {
+    "capped_step.py": """
+        import asyncio
+
+        config = {"type": "event", "name": "Capped", "subscribes": ["go"], "concurrency": 2}
+        RUNNING = [0]
+
+        async def handler(data, ctx):
+            RUNNING[0] += 1
+            await ctx.state.update("cap", "max", lambda m: max(m or 0, RUNNING[0]))
+            await asyncio.sleep(0.05)
+            RUNNING[0] -= 1
+    """,
+}
+
+
+async def test_step_concurrency_is_a_hard_cap(make_app):
+    async with make_app(CAPPED) as app:
+        for i in range(12):
+            await app.emit("go", {"i": i})
+        await app.drain(timeout=30)
+        assert await app.state.get("cap", "max") == 2
+        assert len(await app.spans(step="Capped")) == 12
+
+
+async def test_healthz_is_503_when_the_backend_is_gone(make_app):
+    async with make_app({}) as app:
+        assert (await app.get("/healthz")).status_code == 200
+        await app.runtime.backend.close()
+        down = await app.get("/healthz")
+        assert down.status_code == 503 and down.json()["status"] == "unavailable"
