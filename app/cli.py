@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -72,18 +71,17 @@ def start(steps: StepsOption = None, port: Port = None, host: Host = None,
     settings = settings_from(steps, mode="server" if workers else "start", port=port,
                              host=host or os.environ.get("STEPLINE_HOST") or "0.0.0.0")
     configure_logging(settings.log_level)
-    children = [subprocess.Popen([sys.executable, "-m", "app", "worker"],
-                                 env={**os.environ}) for _ in range(workers)]
+    from app.worker import WorkerPool
+
+    pool = WorkerPool(workers, settings.shutdown_grace)
+    pool.start()
     try:
         uvicorn.run("app.server.main:app_from_env", factory=True, host=settings.host,
                     port=settings.port, log_level="info", access_log=False,
                     timeout_graceful_shutdown=int(
                         settings.shutdown_grace))
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            child.wait(timeout=settings.shutdown_grace + 5)
+        pool.stop()
 
 
 @app.command()
