@@ -183,3 +183,31 @@ def test_sigterm_lets_running_handlers_finish(tmp_path):
 
     rows = sqlite3.connect(db).execute("SELECT value FROM state WHERE grp = 'done'").fetchall()
     assert {int(r[0]) for r in rows} == {first.process.pid}, "handlers were cut off and re-run"
+
+
+def test_start_restarts_a_worker_that_dies(tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    steps = write_steps(tmp_path / "steps", STEPS)
+    with SteplineProcess(steps, tmp_path / "s.db", workers=1) as app:
+        assert app.process is not None
+
+        def workers() -> list[int]:
+            out = subprocess.run(["pgrep", "-P", str(app.process.pid)], capture_output=True,
+                                 text=True).stdout
+            return [int(p) for p in out.split()]
+
+        deadline = time.monotonic() + 20
+        while not workers() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (victim,) = workers()
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while workers() in ([], [victim]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert workers() and victim not in workers()
+        httpx.post(f"{app.url}/bulk", json={"count": 20}, timeout=10)
+        assert wait_done(app.url, 20, timeout=30) == 20
+        assert "starting another" in app.output()
