@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +24,8 @@ from app.settings import Settings
 from app.types import Batch, DeadLetter, Delivery, LogEntry, Message, Span
 
 __all__ = ["SQLiteBackend"]
+
+log = logging.getLogger("stepline.sqlite")
 
 T = TypeVar("T")
 _dumps = json.dumps
@@ -375,8 +378,12 @@ class SQLiteBackend(SQLiteState, Backend):
             for table, keep in (("spans", s.trace_retention), ("logs", s.log_retention)):
                 conn.execute(f"DELETE FROM {table} WHERE seq <= (SELECT MAX(seq) FROM {table}) - ?",
                              (keep,))
-            conn.execute("DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters)"
-                         " - ?", (s.dead_retention,))
+            dropped = conn.execute(
+                "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
+                (s.dead_retention,)).rowcount
+            if dropped:
+                log.warning("dropped the %d oldest dead letters (STEPLINE_DEAD_RETENTION=%d)",
+                            dropped, s.dead_retention)
             conn.execute("DELETE FROM dedup WHERE expires_at < ?", (now,))
             conn.execute("DELETE FROM state WHERE expires_at IS NOT NULL AND expires_at < ?",
                          (now,))
