@@ -1,30 +1,29 @@
 """Settings of the GitHub flow: `config/github.yaml` (behaviour) and the environment (secrets).
 
-The YAML file is re-read when its modification time changes. An edit that does not validate is
-logged with the offending key and the reason, and the last good settings stay in force, so a
-typo never takes the flow down.
+The YAML file is hot-reloaded by `agents.common.yaml_settings`: an edit that does not validate
+is logged with the offending key and the reason, and the last good settings stay in force.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import logging
-import os
 import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agents.common.yaml_settings import YamlSettings
+from agents.common.yaml_settings import config_path as shared_config_path
 
 __all__ = [
     "DEFAULT_IGNORED",
@@ -203,63 +202,19 @@ class GithubEnv(BaseSettings):
 
 
 def config_path(name: str = "github.yaml") -> Path:
-    return Path(os.environ.get("STEPLINE_CONFIG_DIR") or "config") / name
+    return shared_config_path(name)
 
 
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        parts.append(f"{key}: {item['msg']}")
-    return "; ".join(parts)
-
-
-class SettingsStore:
-    """Hands out the current settings, re-reading the file when its mtime changes."""
+class SettingsStore(YamlSettings[GithubSettings]):
+    """Hands out the current settings, re-reading the file when it changes."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or config_path()
-        self._lock = threading.Lock()
-        self._settings = GithubSettings()
-        self._stamp: tuple[float, int] | None = None
-        self.last_error: str | None = None
+        super().__init__(GithubSettings, path or config_path(), log)
 
-    def current(self) -> GithubSettings:
-        try:
-            stat = self.path.stat()
-            stamp: tuple[float, int] | None = (stat.st_mtime, stat.st_size)
-        except FileNotFoundError:
-            stamp = None
-        with self._lock:
-            if stamp != self._stamp:
-                self._stamp = stamp
-                self._reload(stamp is not None)
-            return self._settings
-
-    def _reload(self, exists: bool) -> None:
-        if not exists:
-            self._settings = GithubSettings()
-            return
-        try:
-            raw: Any = yaml.safe_load(self.path.read_text(encoding="utf-8"))
-            fresh = GithubSettings.model_validate(raw or {})
-        except yaml.YAMLError as exc:
-            self._reject(f"not valid YAML ({exc.__class__.__name__}: {_first_line(exc)})")
-            return
-        except ValidationError as exc:
-            self._reject(_describe(exc))
-            return
-        self._settings = fresh
-        self.last_error = None
-        log.info("loaded %s", self.path)
-
-    def _reject(self, reason: str) -> None:
-        self.last_error = reason
-        log.error("%s: %s; keeping the last good settings", self.path, reason)
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    @property
+    def last_error(self) -> str | None:
+        """Why the file on disk was rejected (`key: reason`), None when it is in force."""
+        return self.problem
 
 
 _stores: dict[Path, SettingsStore] = {}

@@ -1,22 +1,23 @@
 """The Gmail flow's settings: a pydantic model of `config/gmail.yaml`, re-read when it changes.
 
-The file is data the user edits while the app runs. `SettingsFile.get()` checks the file's
-modification stamp on every call (one `stat`), re-validates on change, and on an invalid edit
-keeps the last good settings and logs the offending key with the reason.
+Hot reload comes from `agents.common.yaml_settings`: `SettingsFile.get()` costs one `stat`,
+re-validates on change, and on an invalid edit keeps the last good settings and logs the
+offending key with the reason.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agents.common.yaml_settings import YamlSettings, describe_validation_error
+from agents.common.yaml_settings import config_path as shared_config_path
 
 __all__ = [
     "CleanupSettings",
@@ -154,75 +155,24 @@ class GmailSettings(_Section):
         return value
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per problem: `dotted.key: reason`."""
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"{key}: {err['msg']}")
-    return "; ".join(lines)
-
-
 def config_path() -> Path:
     """`$STEPLINE_CONFIG_DIR/gmail.yaml` (the directory defaults to `config`)."""
-    return Path(os.environ.get("STEPLINE_CONFIG_DIR") or "config") / "gmail.yaml"
+    return shared_config_path("gmail.yaml")
 
 
-def _parse(text: str) -> GmailSettings:
-    data = yaml.safe_load(text)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValueError("the file must hold a mapping of keys, not a list or a scalar")
-    return GmailSettings.model_validate(data)
-
-
-class SettingsFile:
+class SettingsFile(YamlSettings[GmailSettings]):
     """Settings backed by one YAML file; `get()` is cheap and always returns valid settings."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.error: str | None = None
-        self._stamp: tuple[int, int] | None = None
-        self._settings = GmailSettings()
-        self._lock = threading.Lock()
-        self.exists = False
-
-    def load_strict(self) -> GmailSettings:
-        """Read and validate now; raises ValueError with `key: reason` text on a bad file."""
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return GmailSettings()
-        try:
-            return _parse(text)
-        except ValidationError as exc:
-            raise ValueError(f"{self.path}: {describe_validation_error(exc)}") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{self.path}: not valid YAML: {exc}") from None
+        super().__init__(GmailSettings, path, log)
 
     def get(self) -> GmailSettings:
-        with self._lock:
-            try:
-                st = self.path.stat()
-                stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
-            except FileNotFoundError:
-                stamp = None
-            if stamp == self._stamp:
-                return self._settings
-            self._stamp = stamp
-            self.exists = stamp is not None
-            try:
-                new = self.load_strict()
-            except ValueError as exc:
-                self.error = str(exc)
-                log.error("gmail settings not applied, keeping the last good ones: %s", exc)
-                return self._settings
-            if stamp is not None and self.error is None and new != self._settings:
-                log.info("gmail settings reloaded from %s", self.path)
-            self.error = None
-            self._settings = new
-            return new
+        return self.current()
+
+    @property
+    def error(self) -> str | None:
+        """`path: key: reason` when the file on disk was rejected; the CLI prints it as is."""
+        return f"{self.path}: {self.problem}" if self.problem is not None else None
 
 
 _files: dict[Path, SettingsFile] = {}

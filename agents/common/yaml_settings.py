@@ -1,0 +1,129 @@
+"""One hot-reloaded YAML settings file under `config/`, validated by a pydantic model.
+
+Each flow's settings are data the user edits while the app runs. `YamlSettings.current()` costs
+one `stat` per call: the file is re-read only when its modification time or size changes. An
+edit that does not parse or validate is logged with the offending key and the reason, and the
+last good settings stay in force, so a typo never takes a flow down. No file means the model's
+defaults, which is why every key of a settings model needs one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+__all__ = [
+    "SettingsError",
+    "YamlSettings",
+    "config_dir",
+    "config_path",
+    "describe_validation_error",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def config_dir() -> Path:
+    """`$STEPLINE_CONFIG_DIR`, or `config` (relative to the working directory) when unset."""
+    return Path(os.environ.get("STEPLINE_CONFIG_DIR") or "config")
+
+
+def config_path(name: str) -> Path:
+    return config_dir() / name
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Every problem as `dotted.key: reason`, joined on one line so a log entry stays whole."""
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"{key}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _describe_yaml_error(exc: yaml.YAMLError) -> str:
+    # PyYAML's own text spans several lines and repeats the source; keep where and what.
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or exc.__class__.__name__
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"not valid YAML{where}: {problem}"
+
+
+class SettingsError(ValueError):
+    """A settings file that cannot be used; the text is `path: key: reason`."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class YamlSettings(Generic[M]):
+    """The settings in force from one YAML file; `current()` always returns valid settings.
+
+    `problem` holds the reason the file on disk was rejected (`key: reason`), or None when the
+    settings in force are the file's (or the defaults, for a missing file).
+    """
+
+    def __init__(self, model: type[M], path: Path, logger: logging.Logger) -> None:
+        self.model = model
+        self.path = path
+        self.problem: str | None = None
+        self.exists = False
+        self._log = logger
+        self._settings = model()
+        # Nanoseconds and size: an edit within one coarse mtime tick still changes the size.
+        self._stamp: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+
+    def load_strict(self) -> M:
+        """Read and validate now, without touching the settings in force.
+
+        Raises `SettingsError` on a bad file; a missing file gives the defaults.
+        """
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return self.model()
+        try:
+            data: Any = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SettingsError(self.path, _describe_yaml_error(exc)) from None
+        if data is None:  # an empty file, or only comments
+            data = {}
+        if not isinstance(data, dict):
+            reason = "the file must hold a mapping of keys, not a list or a scalar"
+            raise SettingsError(self.path, reason)
+        try:
+            return self.model.model_validate(data)
+        except ValidationError as exc:
+            raise SettingsError(self.path, describe_validation_error(exc)) from None
+
+    def current(self) -> M:
+        with self._lock:
+            try:
+                st = self.path.stat()
+                stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+            except FileNotFoundError:
+                stamp = None
+            if stamp == self._stamp:
+                return self._settings
+            self._stamp = stamp
+            self.exists = stamp is not None
+            try:
+                fresh = self.load_strict()
+            except SettingsError as exc:
+                self.problem = exc.reason
+                self._log.error("%s: %s; keeping the last good settings", self.path, exc.reason)
+                return self._settings
+            self.problem = None
+            self._settings = fresh
+            if self.exists:
+                self._log.info("settings loaded from %s", self.path)
+            return fresh
