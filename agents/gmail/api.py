@@ -212,12 +212,19 @@ class GmailAPI:
             request = self._users.messages().batchDelete(userId=self.user_id, body={"ids": chunk})
             self._run(request, "messages.batchDelete")
 
-    def ensure_label(self, name: str) -> str:
-        """The id of the user label `name`, created when missing."""
+    def find_label(self, name: str) -> str | None:
+        """The id of the label called `name`, or None when the mailbox has no such label."""
         labels = self._run(self._users.labels().list(userId=self.user_id), "labels.list")
         for label in labels.get("labels", []):
             if label.get("name") == name:
                 return str(label["id"])
+        return None
+
+    def ensure_label(self, name: str) -> str:
+        """The id of the user label `name`, created when missing."""
+        found = self.find_label(name)
+        if found is not None:
+            return found
         body = {"name": name, "labelListVisibility": "labelShow", "messageListVisibility": "show"}
         created = self._run(
             self._users.labels().create(userId=self.user_id, body=body), "labels.create"

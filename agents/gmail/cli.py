@@ -101,7 +101,9 @@ def train(
         list[Path] | None, typer.Option(help="Folder of wanted .eml (repeatable).")
     ] = None,
     mailbox: Annotated[bool, typer.Option(help="Also learn from SPAM and INBOX.")] = False,
-    limit: Annotated[int, typer.Option(help="Messages per label from the mailbox.")] = 500,
+    limit: Annotated[
+        int, typer.Option(min=1, help="Messages per label from the mailbox.")
+    ] = 500,
     reset: Annotated[bool, typer.Option(help="Start from an empty model.")] = False,
 ) -> None:
     """Train the local naive Bayes spam model; it is stored where the flow loads it."""
@@ -119,8 +121,13 @@ def train(
             from agents.gmail.api import GmailAPI
 
             api = GmailAPI.connect(user_id=settings.user_id)
-            more = train_from_mailbox(model, api, limit)
-            n_spam, n_ham = n_spam + more[0], n_ham + more[1]
+            more = train_from_mailbox(model, api, limit, own_label=settings.spam.label)
+            n_spam, n_ham = n_spam + more.spam, n_ham + more.ham
+            if more.skipped:
+                typer.echo(
+                    f"skipped {more.skipped} messages labelled {settings.spam.label!r} "
+                    "(the flow's own verdicts, not yours)"
+                )
     except (ValueError, GmailError) as exc:
         raise _fail(str(exc)) from None
     model.save(path)
