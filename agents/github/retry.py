@@ -1,15 +1,27 @@
 """Retry rules for PyGithub with every wait capped.
 
+GitHub has two kinds of rate limit, told apart by their headers:
+
+- primary (the hourly quota): 403/429 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`
+  (epoch seconds), no `Retry-After`; retrying before the reset only meets the same refusal;
+- secondary (abuse protection): 403/429 with `Retry-After` (seconds).
+
+Either is waited out when the wait fits in `api.max_retry_wait`; a longer one fails the attempt
+at once with `RateLimitExceededExceedsMaxWait`, so the step's own retry comes back later instead
+of a handler sleeping through its timeout.
+
 Kept apart from `agents.github.client` because subclassing `GithubRetry` needs PyGithub at
 import time; the client imports this module only when it builds its first `Github`.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 from github import GithubRetry
-from urllib3.exceptions import MaxRetryError
+from github.GithubException import RateLimitExceededExceedsMaxWait
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
@@ -19,13 +31,19 @@ __all__ = ["BoundedRetry", "bounded_retry"]
 
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_RATE_LIMIT_STATUSES = frozenset({403, 429})
+# The reset is given in whole seconds and the two clocks differ a little; a retry that still
+# comes too early meets the same refusal and waits again, within the retry budget.
+_RESET_MARGIN = 0.25
 
 
 class BoundedRetry(GithubRetry):
-    """GitHub's retry rules (403 with Retry-After, 429, 5xx) with every sleep capped."""
+    """GitHub's retry rules (rate limits on 403/429, 5xx) with every sleep capped."""
 
     def __init__(self, *, max_wait: float = 10.0, **kwargs: Any) -> None:
         self.max_wait = max_wait
+        # Set on the Retry that follows a primary limit: sleep until the quota's reset.
+        self.reset_wait: float | None = None
         kwargs.setdefault("secondary_rate_wait", max_wait)
         kwargs.setdefault("max_rate_limit_wait", max_wait)
         kwargs.setdefault("backoff_factor", 0.1)
@@ -55,17 +73,67 @@ class BoundedRetry(GithubRetry):
         *args: Any,
         **kwargs: Any,
     ) -> Retry:
-        # A wait longer than the cap fails this attempt now; the step's own retry (with
-        # backoff) comes back later, instead of a handler sleeping through its timeout.
-        if response is not None:
-            wait = Retry.get_retry_after(self, response)
-            if wait is not None and wait > self.max_wait:
-                raise MaxRetryError(kwargs.get("_pool"), url or "", None)  # type: ignore[arg-type]
-        return super().increment(method, url, response, *args, **kwargs)
+        if response is None or response.status not in _RATE_LIMIT_STATUSES:
+            return super().increment(method, url, response, *args, **kwargs)
+        retry_after = Retry.get_retry_after(self, response)
+        if retry_after is not None:
+            if retry_after > self.max_wait:
+                raise self._too_long(response, url, retry_after, "secondary rate limit")
+            # urllib3 sleeps Retry-After (see get_retry_after) before the next try.
+            return super().increment(method, url, response, *args, **kwargs)
+        reset_in = _primary_reset_in(response)
+        if reset_in is None:
+            # Neither kind by its headers: PyGithub reads the body (or raises a plain 403).
+            return super().increment(method, url, response, *args, **kwargs)
+        wait = max(reset_in, 0.0) + _RESET_MARGIN
+        if wait > self.max_wait:
+            raise self._too_long(response, url, wait, "API rate limit (quota used up)")
+        # Skip PyGithub's own 403 handling: it reads the body, which PyGithub needs intact if
+        # this was the last try, and it cannot tell a 429 primary limit from other 429s.
+        following = Retry.increment(self, method, url, response, *args, **kwargs)
+        following.reset_wait = wait  # type: ignore[attr-defined]
+        return following
+
+    def get_backoff_time(self) -> float:
+        backoff = super().get_backoff_time()
+        if self.reset_wait is not None:
+            backoff = max(backoff, self.reset_wait)
+        return min(backoff, self.max_wait)
 
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         value = super().get_retry_after(response)
         return None if value is None else min(value, self.max_wait)
+
+    def _too_long(
+        self, response: BaseHTTPResponse, url: str | None, wait: float, kind: str
+    ) -> RateLimitExceededExceedsMaxWait:
+        path = (url or "").split("?", 1)[0]
+        message = (
+            f"GitHub {kind} on {path or 'a request'}: retry in {wait:.0f} s, longer than "
+            f"api.max_retry_wait ({self.max_wait:g} s); not waiting, the step is retried later"
+        )
+        data = _body(response, url)
+        headers = dict(response.headers.items())
+        return RateLimitExceededExceedsMaxWait(
+            response.status, data, headers, message=message, wait=wait
+        )
+
+
+def _primary_reset_in(response: BaseHTTPResponse) -> float | None:
+    """Seconds until the quota resets when this answer is a primary limit, else None."""
+    headers = response.headers
+    remaining, reset = headers.get("x-ratelimit-remaining"), headers.get("x-ratelimit-reset")
+    if remaining != "0" or reset is None or not reset.isdigit():
+        return None
+    return int(reset) - time.time()
+
+
+def _body(response: BaseHTTPResponse, url: str | None) -> Any:
+    try:
+        raw = GithubRetry.get_content(response, url or "")  # type: ignore[arg-type]
+        return json.loads(raw or b"null")
+    except Exception:  # the status and message already say what happened
+        return None
 
 
 def bounded_retry(api: ApiSettings) -> BoundedRetry | None:

@@ -3,7 +3,10 @@
 - lists paginate with `?page=&per_page=` and a `Link` header (rel="next"/"last");
 - a review comment on a line outside the file's diff is refused with 422 and nothing is stored;
 - merging an unmergeable pull request answers 405, a stale `sha` 409;
-- `rate_limit(path, status, retry_after)` makes the next call answer 403/429 with Retry-After;
+- answers carry `x-ratelimit-limit/remaining/reset/used/resource`; once the quota is used up
+  (`exhaust_quota(reset_in)` jumps there) every call answers 403/429 "API rate limit exceeded"
+  with `x-ratelimit-remaining: 0` and the reset epoch, no Retry-After, until the reset passes;
+- `secondary_rate_limit(path, status, retry_after)`: 403/429, `retry-after`, secondary message;
 - tokens are checked (401 "Bad credentials"); App installations mint `ghs_` tokens from a JWT;
 - everything written is kept in `reviews`, `merges` and `tokens_issued` for assertions.
 """
@@ -23,6 +26,7 @@ from tests.fakes.common import FakeRequest, FakeService, Reply
 __all__ = ["FakeGithub", "FakePull"]
 
 DOCS = "https://docs.github.com/rest"
+RATE_DOCS = f"{DOCS}/overview/rate-limits-for-the-rest-api"
 REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 
 
@@ -101,6 +105,11 @@ class FakeGithub(FakeService):
         self.tokens_issued: list[tuple[int, str]] = []
         self.rejected: list[dict[str, Any]] = []
         self._ids = itertools.count(1000)
+        self.quota = 5000
+        self.quota_used = 0
+        self.quota_reset = int(time.time()) + 3600
+        self.primary_status = 403
+        self.limited: list[FakeRequest] = []  # requests refused by either kind of rate limit
         self.route("GET", REPO, self.get_repo)
         self.route("GET", REPO + r"/pulls/(?P<number>\d+)", self.get_pull)
         self.route("GET", REPO + r"/pulls/(?P<number>\d+)/files", self.list_files)
@@ -118,25 +127,43 @@ class FakeGithub(FakeService):
             self.pulls[(repo.lower(), pull.number)] = pull
         return pull
 
-    def rate_limit(
-        self,
-        path_regex: str,
-        status: int = 403,
-        retry_after: int = 0,
-        times: int = 1,
-        method: str | None = None,
+    def exhaust_quota(self, reset_in: float, status: int = 403) -> None:
+        """Use up the primary quota; calls are refused until `reset_in` seconds from now."""
+        with self.lock:
+            self.quota_used = self.quota
+            self.quota_reset = int(time.time() + reset_in)
+            self.primary_status = status
+
+    def secondary_rate_limit(
+        self, path_regex: str, status: int = 403, retry_after: int = 1, times: int = 1
     ) -> None:
-        body = {
-            "message": "API rate limit exceeded" if status == 403 else "Too Many Requests",
-            "documentation_url": f"{DOCS}/overview/rate-limits-for-the-rest-api",
+        message = "You have exceeded a secondary rate limit. Please wait a few minutes."
+        body = {"message": message, "documentation_url": f"{RATE_DOCS}#about-secondary-rate-limits"}
+        wait = {"retry-after": str(retry_after)}
+        self.inject(path_regex, *(Reply.json(body, status, wait) for _ in range(times)))
+
+    def _quota_headers(self) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit": str(self.quota),
+            "x-ratelimit-remaining": str(max(self.quota - self.quota_used, 0)),
+            "x-ratelimit-reset": str(self.quota_reset),
+            "x-ratelimit-used": str(self.quota_used),
+            "x-ratelimit-resource": "core",
         }
-        headers = {
-            "Retry-After": str(retry_after),
-            "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": str(int(time.time()) + retry_after),
-        }
-        replies = [Reply.json(body, status, headers) for _ in range(times)]
-        self.inject(path_regex, *replies, method=method)
+
+    def _primary_limited(self, req: FakeRequest) -> Reply | None:
+        """The quota's refusal while it is used up; a new window once the reset has passed."""
+        with self.lock:
+            if time.time() >= self.quota_reset:
+                self.quota_used = 0
+                self.quota_reset = int(time.time()) + 3600
+            if self.quota_used < self.quota:
+                return None
+            self.requests.append(req)
+            self.limited.append(req)
+            message = "API rate limit exceeded for user ID 1."
+            body = {"message": message, "documentation_url": RATE_DOCS}
+            return Reply.json(body, self.primary_status, self._quota_headers())
 
     # ---- plumbing --------------------------------------------------------------------------
     def __call__(self, req: FakeRequest) -> Reply:
@@ -144,7 +171,18 @@ class FakeGithub(FakeService):
             with self.lock:
                 self.requests.append(req)
             return Reply.json({"message": "Bad credentials", "documentation_url": DOCS}, 401)
-        return super().__call__(req)
+        if req.path.startswith("/app/"):
+            return super().__call__(req)
+        refused = self._primary_limited(req)
+        if refused is not None:
+            return refused
+        reply = super().__call__(req)
+        with self.lock:
+            self.quota_used += 1
+            if "retry-after" in reply.headers:
+                self.limited.append(req)
+            reply.headers.update(self._quota_headers())
+        return reply
 
     def _authorised(self, req: FakeRequest) -> bool:
         value = req.headers.get("authorization", "")
@@ -177,15 +215,9 @@ class FakeGithub(FakeService):
 
     def _repo_json(self, req: FakeRequest, owner: str, name: str) -> dict[str, Any]:
         full = f"{owner}/{name}"
-        return {
-            "id": abs(hash(full)) % 10**6,
-            "name": name,
-            "full_name": full,
-            "owner": {"login": owner, "type": "User"},
-            "private": False,
-            "url": f"{self._base(req)}/repos/{full}",
-            "html_url": f"https://github.com/{full}",
-        }
+        ids = {"id": abs(hash(full)) % 10**6, "name": name, "full_name": full, "private": False}
+        urls = {"url": f"{self._base(req)}/repos/{full}", "html_url": f"https://github.com/{full}"}
+        return {**ids, **urls, "owner": {"login": owner, "type": "User"}}
 
     def _pull_json(self, req: FakeRequest, owner: str, name: str, pr: FakePull) -> dict[str, Any]:
         full = f"{owner}/{name}"
@@ -319,31 +351,18 @@ class FakeGithub(FakeService):
         with self.lock:
             pr.merged, pr.state = True, "closed"
             self.merges.append({"repo": f"{owner}/{name}", "number": pr.number, **data})
-        return Reply.json(
-            {
-                "sha": f"merge-{pr.head_sha}",
-                "merged": True,
-                "message": "Pull Request successfully merged",
-            }
-        )
+        done = "Pull Request successfully merged"
+        return Reply.json({"sha": f"merge-{pr.head_sha}", "merged": True, "message": done})
 
     def compare(self, req: FakeRequest, owner: str, name: str, base: str, head: str) -> Reply:
         files = self.compares.get((f"{owner}/{name}".lower(), base, head))
         if files is None:
             return self.not_found(req)
-        full = f"{owner}/{name}"
-        return Reply.json(
-            {
-                "url": f"{self._base(req)}/repos/{full}/compare/{base}...{head}",
-                "html_url": f"https://github.com/{full}/compare/{base}...{head}",
-                "status": "ahead",
-                "ahead_by": 1,
-                "behind_by": 0,
-                "total_commits": 1,
-                "commits": [],
-                "files": files,
-            }
-        )
+        where = f"{owner}/{name}/compare/{base}...{head}"
+        counts = {"status": "ahead", "ahead_by": 1, "behind_by": 0, "total_commits": 1}
+        api = self._base(req)
+        urls = {"url": f"{api}/repos/{where}", "html_url": f"https://github.com/{where}"}
+        return Reply.json({**counts, **urls, "commits": [], "files": files})
 
     def list_check_runs(self, req: FakeRequest, owner: str, name: str, sha: str) -> Reply:
         runs = self.check_runs.get(sha, [])
@@ -353,16 +372,13 @@ class FakeGithub(FakeService):
     def combined_status(self, req: FakeRequest, owner: str, name: str, sha: str) -> Reply:
         statuses = self.statuses.get(sha, [])
         states = {s["state"] for s in statuses}
-        state = (
-            "failure"
-            if states & {"failure", "error"}
-            else "pending"
-            if "pending" in states or not statuses
-            else "success"
-        )
-        return Reply.json(
-            {"state": state, "sha": sha, "total_count": len(statuses), "statuses": statuses}
-        )
+        state = "success"
+        if states & {"failure", "error"}:
+            state = "failure"
+        elif "pending" in states or not statuses:
+            state = "pending"
+        body = {"state": state, "sha": sha, "total_count": len(statuses), "statuses": statuses}
+        return Reply.json(body)
 
     def access_token(self, req: FakeRequest, inst: str) -> Reply:
         token = req.headers.get("authorization", "").partition(" ")[2]
@@ -378,11 +394,6 @@ class FakeGithub(FakeService):
         with self.lock:
             self.tokens.add(minted)
             self.tokens_issued.append((int(inst), minted))
-        return Reply.json(
-            {
-                "token": minted,
-                "expires_at": "2099-01-01T00:00:00Z",
-                "permissions": {"pull_requests": "write"},
-            },
-            201,
-        )
+        perms = {"pull_requests": "write"}
+        body = {"token": minted, "expires_at": "2099-01-01T00:00:00Z", "permissions": perms}
+        return Reply.json(body, 201)

@@ -222,7 +222,7 @@ async def test_closed_and_draft_pull_requests_are_skipped(fake_github, clients):
 async def test_rate_limits_are_waited_out_within_the_cap(fake_github, clients, status):
     fake, _ = fake_github
     make_pull(fake)
-    fake.rate_limit(r"/repos/acme/api/pulls/7", status=status, retry_after=0)
+    fake.secondary_rate_limit(r"/repos/acme/api/pulls/7", status=status, retry_after=0)
     await Reviewer(GithubSettings(), clients, None).run(request())
     assert len(fake.reviews) == 1
     assert len(fake.calls(r"/repos/acme/api/pulls/7", "GET")) == 2
@@ -231,7 +231,7 @@ async def test_rate_limits_are_waited_out_within_the_cap(fake_github, clients, s
 async def test_a_long_rate_limit_fails_the_attempt_instead_of_sleeping(fake_github, clients):
     fake, _ = fake_github
     make_pull(fake)
-    fake.rate_limit(r"/repos/acme/api/pulls/7", status=429, retry_after=3600, times=5)
+    fake.secondary_rate_limit(r"/repos/acme/api/pulls/7", status=429, retry_after=3600, times=5)
     with pytest.raises(GithubException) as err:
         await Reviewer(GithubSettings(), clients, None).run(request())
     assert err.value.status == 429 and fake.reviews == []
