@@ -64,7 +64,7 @@ class Reviewer:
 
     def _fetch(self, req: ReviewRequest, last_head: str | None) -> _Fetched | Skipped:
         # Imported here so loading the steps does not pull in PyGithub before a review runs.
-        from github import GithubException
+        from github import GithubException, RateLimitExceededException
 
         gh = self.clients.for_installation(req.installation_id)
         pull = gh.get_repo(req.repo).get_pull(req.number)
@@ -93,6 +93,8 @@ class Reviewer:
         if since and since != head:
             try:
                 changed = {f.filename: f for f in pull.base.repo.compare(since, head).files}
+            except RateLimitExceededException:
+                raise  # the next calls would hit the same limit: let the event be retried
             except GithubException as exc:
                 # A force-push can make the old head unknown: review the whole PR instead.
                 log.info(
