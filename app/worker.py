@@ -73,7 +73,8 @@ class WorkerPool:
         while not self._stopping.wait(1.0):
             for i, child in enumerate(self.children):
                 code = child.poll()
-                if code is None or self._stopping.is_set():
+                # Exit 0 is a graceful stop (SIGTERM to the process group): not a crash.
+                if code is None or code == 0 or self._stopping.is_set():
                     continue
                 now = time.monotonic()
                 self._restarts = [t for t in self._restarts if now - t < 60] + [now]

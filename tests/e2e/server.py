@@ -88,7 +88,20 @@ class SteplineProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
                 raise
+        self._wait_group_gone(timeout)
         return self.process.returncode
+
+    def _wait_group_gone(self, timeout: float) -> None:
+        """Worker children may outlive the leader briefly; wait so nothing writes after us."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.process.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(0.05)
+        os.killpg(self.process.pid, signal.SIGKILL)
 
     def __enter__(self) -> SteplineProcess:
         return self.start()
