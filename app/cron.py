@@ -48,7 +48,7 @@ def next_tick(config: CronConfig, now: float) -> float:
 class CronScheduler:
     def __init__(self, backend: Backend, registry: Registry, *,
                  clock: Callable[[], float] = time.time,
-                 on_fire: Callable[[str], None] | None = None) -> None:
+                 on_fire: Callable[[], None] | None = None) -> None:
         self.backend = backend
         self.registry = registry
         self.clock = clock
@@ -80,7 +80,7 @@ class CronScheduler:
                 log.info("cron %s fired for tick %s", config.name,
                          datetime.fromtimestamp(due, UTC).isoformat())
         if fired and self._on_fire is not None:
-            self._on_fire(",".join(fired))
+            self._on_fire()
         return fired
 
     async def trigger(self, name: str) -> Message:

@@ -40,7 +40,7 @@ class Runtime:
         self.writer.claimer = self.engine
         self.cron = CronScheduler(self.backend, self.registry,
                                   **({"clock": clock} if clock else {}),
-                                  on_fire=lambda _names: self.engine.wake(None))
+                                  on_fire=lambda: self.engine.wake(None))
         self._pruner: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._opened = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Annotated, Any
@@ -107,16 +108,16 @@ def admin_router(runtime: Runtime) -> APIRouter:
     async def log_stream(request: Request, _: AdminGuard) -> StreamingResponse:
         async def tail() -> AsyncIterator[dict[str, Any]]:
             # Polling the store (not in-process pub/sub) shows logs of every worker process.
-            seen = {(e.ts, e.message) for e in await backend.logs(limit=50)}
+            # The last 1,000 entries sent, oldest first, so the bound drops the oldest.
+            seen: deque[tuple[float, str]] = deque(
+                ((e.ts, e.message) for e in reversed(await backend.logs(limit=50))),
+                maxlen=1000)
             while True:
                 await asyncio.sleep(0.5)
-                fresh = [e for e in reversed(await backend.logs(limit=200))
-                         if (e.ts, e.message) not in seen]
-                for e in fresh:
-                    seen.add((e.ts, e.message))
-                    yield _log(e)
-                if len(seen) > 5000:
-                    seen = set(list(seen)[-1000:])
+                for e in reversed(await backend.logs(limit=200)):
+                    if (e.ts, e.message) not in seen:
+                        seen.append((e.ts, e.message))
+                        yield _log(e)
 
         return sse_response(tail(), request, event="log")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.e2e.server import SteplineProcess
+from tests.runtime.redis_support import new_prefix, redis_up
 from tests.support import write_steps
 
 STEPS = {
@@ -60,11 +60,9 @@ def backend_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
         return
     import redis
 
-    try:
-        redis.Redis(socket_timeout=1).ping()
-    except redis.RedisError:
+    if not redis_up():
         pytest.skip("Redis is not running on 127.0.0.1:6379")
-    prefix = f"test-e2e-{uuid.uuid4().hex[:8]}"
+    prefix = new_prefix()
     yield {"STEPLINE_BACKEND": "redis", "STEPLINE_REDIS_PREFIX": prefix}
     client = redis.Redis()
     keys = list(client.scan_iter(f"{prefix}*"))

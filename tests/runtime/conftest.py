@@ -3,7 +3,6 @@ temporary directory; tests that use it run once per backend."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -14,27 +13,16 @@ import pytest
 
 from app.settings import Settings
 from app.testing import Harness
-from tests.runtime.redis_support import URL, MakeBackend, new_prefix
+from tests.runtime.redis_support import URL, MakeBackend, new_prefix, redis_up
 from tests.support import write_steps
 
 BACKENDS = ["sqlite", "redis"]
 
 
-def redis_available() -> bool:
-    if importlib.util.find_spec("app.backends.redis") is None:
-        return False
-    import redis
-
-    try:
-        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
 @pytest.fixture(params=BACKENDS)
 def backend_name(request: pytest.FixtureRequest) -> str:
-    if request.param == "redis" and not redis_available():
-        if os.environ.get("CI") and importlib.util.find_spec("app.backends.redis"):
+    if request.param == "redis" and not redis_up():
+        if os.environ.get("CI"):
             pytest.fail("Redis is not reachable on 127.0.0.1:6379 (CI needs it)")
         pytest.skip("Redis backend or server not available")
     return request.param
