@@ -47,6 +47,7 @@ class Engine:
         self._more: set[str] = set()
         self._stopping = False
         self._throttled = False
+        self._sweep_now = False
         self._loop_task: asyncio.Task[None] | None = None
 
     # -- control -----------------------------------------------------------------------------
@@ -55,10 +56,13 @@ class Engine:
             self._loop_task = asyncio.create_task(self._loop(), name="stepline-engine")
 
     def wake(self, steps: set[str] | None = None) -> None:
-        """New work for `steps` was committed by this process: claim without waiting."""
-        if steps:
+        """New work for `steps` was committed by this process: claim without waiting.
+        With no steps named (a replay, a cron fire), look at every step at once."""
+        if steps is None:
+            self._sweep_now = True
+        else:
             self._hint |= steps & self._running.keys()
-        if self._hint or self._throttled:
+        if self._hint or self._throttled or self._sweep_now:
             self._wake.set()
 
     @property
@@ -93,7 +97,8 @@ class Engine:
         failures = 0
         while not self._stopping:
             now = time.monotonic()
-            sweep = now - last_sweep >= self.settings.poll_interval
+            sweep = self._sweep_now or now - last_sweep >= self.settings.poll_interval
+            self._sweep_now = False
             candidates = self._steps if sweep else [
                 s for s in self._steps if s.name in self._hint or s.name in self._more]
             self._hint.clear()

@@ -121,10 +121,8 @@ class Runtime:
             "trace_id": entry.trace_id, "fields": entry.fields})
 
     def _committed(self, batch: Batch) -> None:
-        if batch.messages:
-            self.engine.wake({s for m in batch.messages for s in m.steps})
-        else:
-            self.engine.wake(None)
+        # An empty set still wakes an engine that was waiting for the writer to catch up.
+        self.engine.wake({s for m in batch.messages for s in m.steps})
         for hook in self.commit_hooks:
             hook(batch)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
@@ -124,6 +125,12 @@ def test_dead_letter_is_inspected_and_replayed(page: Any, dev_server: Server) ->
         row.get_by_role("button", name="Replay").click()
         expect(row).to_have_count(0)
         expect(page.locator("#toasts")).to_contain_text("Replayed 1")
+        # The State view shows what is stored when it opens: wait for the replayed run first.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and batch not in [
+                k["key"] for k in httpx.get(f"{dev_server.url}/_stepline/state/imports")
+                .json().get("keys", [])]:
+            time.sleep(0.1)
         open_view(page, dev_server, "state/imports")
         expect(page.locator(f'tr[data-key="{batch}"]')).to_contain_text('"done"')
     finally:
