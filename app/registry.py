@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.errors import StepLoadError
 from app.step_config import ApiConfig, CronConfig, EventConfig, StepConfig
+from app.suggest import unknown_key_message
 
 __all__ = ["Registry", "Step", "load_registry"]
 
@@ -78,7 +79,7 @@ class Registry:
 def load_registry(dirs: Iterable[Path]) -> Registry:
     """Load every `*_step.py` under `dirs`. Broken files are reported, not fatal."""
     registry = Registry()
-    routes: dict[tuple[str, str], Path] = {}
+    loaded: list[Step] = []
     for directory in dirs:
         if not directory.is_dir():
             registry.errors.append(StepLoadError(str(directory), "steps directory not found"))
@@ -87,11 +88,12 @@ def load_registry(dirs: Iterable[Path]) -> Registry:
             if any(part.startswith(".") or part == "__pycache__" for part in file.parts):
                 continue
             try:
-                step = _load_file(file)
-                _check_unique(registry, routes, step)
+                loaded.append(_load_file(file))
             except StepLoadError as exc:
                 registry.errors.append(exc)
-                continue
+    clashing = _clashes(loaded, registry.errors)
+    for step in loaded:
+        if step.file not in clashing:
             registry.steps[step.name] = step
     subs: dict[str, list[str]] = {}
     for step in registry.steps.values():
@@ -102,17 +104,29 @@ def load_registry(dirs: Iterable[Path]) -> Registry:
     return registry
 
 
-def _check_unique(registry: Registry, routes: dict[tuple[str, str], Path], step: Step) -> None:
-    if step.name in registry.steps:
-        other = registry.steps[step.name].file
-        raise StepLoadError(str(step.file), f"duplicate step name {step.name!r} (also in {other})",
-                            "name")
-    if isinstance(step.config, ApiConfig):
-        route = (step.config.method, step.config.path)
-        if route in routes:
-            raise StepLoadError(str(step.file), f"duplicate route {route[0]} {route[1]} "
-                                f"(also in {routes[route]})", "path")
-        routes[route] = step.file
+def _clashes(steps: list[Step], errors: list[StepLoadError]) -> set[Path]:
+    """Files that share a step name or a route with another file. None of them loads: which
+    one would win depends on file names, so a new file must not silently replace an old one."""
+    by_name: dict[str, list[Step]] = {}
+    by_route: dict[tuple[str, str], list[Step]] = {}
+    for step in steps:
+        by_name.setdefault(step.name, []).append(step)
+        if isinstance(step.config, ApiConfig):
+            by_route.setdefault((step.config.method, step.config.path), []).append(step)
+    groups = [(f"duplicate step name {name!r}", "name", group)
+              for name, group in by_name.items() if len(group) > 1]
+    groups += [(f"duplicate route {method} {path}", "path", group)
+               for (method, path), group in by_route.items() if len(group) > 1]
+    clashing: set[Path] = set()
+    for what, field_name, group in groups:
+        files = [s.file for s in group]
+        for step in group:
+            others = ", ".join(str(f) for f in files if f != step.file) or str(step.file)
+            errors.append(StepLoadError(
+                str(step.file), f"{what}, also in {others}; neither file is loaded: rename "
+                "one of them", field_name))
+        clashing.update(files)
+    return clashing
 
 
 def _load_file(file: Path) -> Step:
@@ -157,11 +171,15 @@ def _validate(file: Path, raw: Any) -> ApiConfig | EventConfig | CronConfig:
     try:
         return _MODELS[kind].model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        problems = exc.errors()
+        # An unknown key explains a "Field required" beside it (a misspelt required key),
+        # so it is reported first, with the key it most likely meant.
+        first = next((p for p in problems if p["type"] == "extra_forbidden"), problems[0])
         message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown key; check the spelling against the step config reference"
         field = ".".join(str(p) for p in first["loc"]) or "config"
+        if first["type"] == "extra_forbidden":
+            known = [k for k in _MODELS[kind].model_fields if k != "type"] + ["type"]
+            message = unknown_key_message(field, known)
         raise StepLoadError(str(file), message, field) from None
 
 
@@ -175,7 +193,9 @@ def _check_signature(file: Path, config: StepConfig, handler: Callable[..., Any]
     if len(positional) != wanted and not any(p.kind == p.VAR_POSITIONAL for p in params):
         shape = {"api": "handler(req, ctx)", "event": "handler(data, ctx)",
                  "cron": "handler(ctx)"}[config.type]
-        raise StepLoadError(str(file), f"a {config.type} step's handler is {shape}", "handler")
+        article = "an" if config.type in ("api", "event") else "a"
+        raise StepLoadError(str(file), f"{article} {config.type} step's handler is {shape}",
+                            "handler")
 
 
 def _check_literal_emits(file: Path, config: StepConfig) -> None:

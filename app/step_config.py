@@ -92,6 +92,22 @@ class EventConfig(_Common):
     _input = field_validator("input")(classmethod(lambda cls, v: _model_class(v)))
 
 
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31),
+                ("month", 1, 12), ("day of week", 0, 7))
+_CRON_NUMBER = re.compile(r"\d+")
+
+
+def _check_cron_field(expr: str, text: str, label: str, low: int, high: int) -> None:
+    """Name the field and its range for a number outside it (`0 25 * * *`: hour 25)."""
+    for part in text.split(","):
+        values, _, step = part.partition("/")
+        if step and (not step.isdigit() or int(step) == 0):
+            raise ValueError(f"{expr!r}: {label} step {step!r} must be a whole number >= 1")
+        for number in _CRON_NUMBER.findall(values):
+            if not low <= int(number) <= high:
+                raise ValueError(f"{expr!r}: {label} {number} is out of range {low}-{high}")
+
+
 class CronConfig(_Common):
     """A schedule: `async def handler(ctx)`."""
 
@@ -104,8 +120,14 @@ class CronConfig(_Common):
     @field_validator("cron")
     @classmethod
     def _check_cron(cls, value: str) -> str:
-        if len(value.split()) != 5 or not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a 5-field cron expression (e.g. '0 9 * * *')")
+        fields = value.split()
+        if len(fields) != 5:
+            raise ValueError(f"{value!r} has {len(fields)} fields; a cron expression has 5: "
+                             "minute hour day-of-month month day-of-week (e.g. '0 9 * * *')")
+        for text, (label, low, high) in zip(fields, _CRON_FIELDS, strict=True):
+            _check_cron_field(value, text, label, low, high)
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a valid cron expression (e.g. '0 9 * * *')")
         croniter(value, datetime(2000, 1, 1))
         return value
 

@@ -18,6 +18,8 @@ from typing import Any, Generic, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from app.suggest import unknown_key_message
+
 __all__ = [
     "SettingsError",
     "YamlSettings",
@@ -38,13 +40,34 @@ def config_path(name: str) -> Path:
     return config_dir() / name
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """Every problem as `dotted.key: reason`, joined on one line so a log entry stays whole."""
+def describe_validation_error(exc: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """Every problem as `dotted.key: reason`, joined on one line so a log entry stays whole.
+
+    With `model`, an unknown key names the key it most likely meant (`spam.treshold`: did you
+    mean `threshold`?), looked up among the keys of the section it sits in.
+    """
     parts = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        parts.append(f"{key}: {err['msg']}")
+        reason = err["msg"]
+        if err["type"] == "extra_forbidden" and model is not None:
+            known = _keys_at(model, err["loc"][:-1])
+            if known:
+                reason = unknown_key_message(str(err["loc"][-1]), known)
+        parts.append(f"{key}: {reason}")
     return "; ".join(parts)
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys a nested section of `model` accepts (by alias when it has one)."""
+    current: Any = model
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            return []
+        current = fields[part].annotation
+    fields = getattr(current, "model_fields", None) or {}
+    return [f.alias or name for name, f in fields.items()]
 
 
 def _describe_yaml_error(exc: yaml.YAMLError) -> str:
@@ -103,7 +126,7 @@ class YamlSettings(Generic[M]):
         try:
             return self.model.model_validate(data)
         except ValidationError as exc:
-            raise SettingsError(self.path, describe_validation_error(exc)) from None
+            raise SettingsError(self.path, describe_validation_error(exc, self.model)) from None
 
     def current(self) -> M:
         with self._lock:
