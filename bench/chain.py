@@ -1,26 +1,41 @@
-"""Chains per second through a 3-step chain (A -> B -> C), 10,000 chains, SQLite backend.
+"""Chains per second through a 3-step chain (A -> B -> C) in one Stepline process, beside the raw
+SQLite ceiling, with each way of producing labelled.
 
-    .venv/bin/python bench/chain.py [--chains 10000] [--backend sqlite|redis]
+    .venv/bin/python bench/chain.py                 # 10,000 chains, 3 interleaved rounds
+    .venv/bin/python bench/chain.py --quick         # smoke: 2,000 chains, 1 round (< 1 min)
+    .venv/bin/python bench/chain.py --long 100000   # rate per decile, database size, RSS
 
-Every handler run is a real delivery: claimed with a lease, run, acknowledged in the same commit
-as its emits, with a span recorded. The figure is chains completed per second from the first
-enqueue to the last completion; every id is checked to arrive exactly once.
+Producers (each its own line, never compared as if alike):
+- batched: 1,000 messages per writer commit, submitted one batch after another;
+- concurrent: one `runtime.emit` per chain from N concurrent producer tasks (default 64);
+- sequential: one `runtime.emit` per chain, each awaited before the next.
+
+Every handler run is a real delivery: claimed with a lease, run, acknowledged in the commit that
+stores its emits and its span. The figure is chains completed per second from the first enqueue
+to the last completion; every id is checked to arrive exactly once. Temporary directories are
+removed at the end, also on an error or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import sqlite3
 import sys
-import tempfile
-import textwrap
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from _util import Rounds, file_mib, interrupt_on_sigterm, rss_mib, scratch, write_steps
+from raw_sqlite import raw_sqlite_chain
 
 from app.runtime import Runtime
 from app.settings import Settings
 from app.types import Batch
+
+__all__ = ["HOPS", "stepline_chain"]
 
 # A and B pass the event on; bench/redis_chain.py reuses them with its own end step.
 HOPS = {
@@ -41,61 +56,174 @@ HOPS = {
 STEPS = {
     **HOPS,
     "c_step.py": """
-        import bench_sink
+        import bench_inprocess_sink
 
         config = {"type": "event", "name": "C", "subscribes": ["chain.c"]}
 
         async def handler(data, ctx):
-            bench_sink.record(data["i"])
+            bench_inprocess_sink.record(data["i"])
     """,
 }
 
+Producer = Callable[[Runtime, int], Awaitable[None]]
+
 
 class Sink:
+    """Completions of the in-process chain, with their times (for the per-decile rates)."""
+
     def __init__(self, want: int) -> None:
         self.seen: list[int] = []
+        self.times: list[float] = []
         self.want = want
         self.done = asyncio.Event()
 
     def record(self, i: int) -> None:
         self.seen.append(i)
+        self.times.append(time.perf_counter())
         if len(self.seen) >= self.want:
             self.done.set()
 
 
-async def run(chains: int, backend: str) -> float:
-    tmp = Path(tempfile.mkdtemp(prefix="stepline-bench-"))
-    for name, src in STEPS.items():
-        (tmp / name).write_text(textwrap.dedent(src))
+async def batched(runtime: Runtime, chains: int) -> None:
+    for start in range(0, chains, 1000):
+        end = min(chains, start + 1000)
+        await runtime.writer.submit(
+            Batch(messages=[runtime.message("chain.a", {"i": i}) for i in range(start, end)])
+        )
+
+
+def concurrent(producers: int) -> Producer:
+    async def produce(runtime: Runtime, chains: int) -> None:
+        async def one_producer(first: int) -> None:
+            for i in range(first, chains, producers):
+                await runtime.emit("chain.a", {"i": i})
+
+        await asyncio.gather(*(one_producer(p) for p in range(min(producers, chains))))
+
+    return produce
+
+
+async def sequential(runtime: Runtime, chains: int) -> None:
+    for i in range(chains):
+        await runtime.emit("chain.a", {"i": i})
+
+
+async def stepline_chain(
+    chains: int, produce: Producer, tmp: Path, *, backend: str = "sqlite", report: bool = False
+) -> float:
+    """One run in a fresh database (or Redis prefix); chains per second."""
+    run_dir = tmp / uuid.uuid4().hex[:8]
+    write_steps(run_dir / "steps", STEPS)
     sink = Sink(chains)
-    sys.modules["bench_sink"] = sink  # type: ignore[assignment]
-    settings = Settings(steps=[tmp], db=tmp / "bench.db", backend=backend,
-                        redis_prefix=f"bench-{uuid.uuid4().hex[:8]}", poll_interval=0.05)
+    sys.modules["bench_inprocess_sink"] = sink  # type: ignore[assignment]
+    prefix = f"bench-chain-{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        steps=[run_dir / "steps"],
+        db=run_dir / "bench.db",
+        backend=backend,
+        redis_prefix=prefix,
+        poll_interval=0.05,
+    )
     runtime = Runtime(settings)
     await runtime.open()
-    messages = [runtime.message("chain.a", {"i": i}) for i in range(chains)]
-    await runtime.start()
-    started = time.perf_counter()
-    for i in range(0, chains, 1000):
-        await runtime.writer.submit(Batch(messages=messages[i:i + 1000]))
-    await asyncio.wait_for(sink.done.wait(), timeout=600)
-    elapsed = time.perf_counter() - started
-    await runtime.stop()
-    assert sorted(sink.seen) == list(range(chains)), "an id was lost or handled twice"
+    try:
+        await runtime.start()
+        started = time.perf_counter()
+        await produce(runtime, chains)
+        await asyncio.wait_for(sink.done.wait(), timeout=900)
+        elapsed = time.perf_counter() - started
+        if report:
+            await runtime.writer.flush()
+            print_long_report(sink, started, settings.db)
+    finally:
+        if backend == "redis":
+            from _util import purge_prefix
+
+            purge_prefix(prefix, settings.redis_url)
+        await runtime.stop()
+    if sorted(sink.seen) != list(range(chains)):
+        raise SystemExit("Stepline chain: an id was lost or handled twice")
     return chains / elapsed
+
+
+def print_long_report(sink: Sink, started: float, db: Path) -> None:
+    n = len(sink.times)
+    marks = [started] + [sink.times[(n * d) // 10 - 1] for d in range(1, 11)]
+    rates = [(n / 10) / (b - a) for a, b in itertools.pairwise(marks)]
+    print("  rate per decile of completions (chains/s): " + ", ".join(f"{r:,.0f}" for r in rates))
+    print(f"  last decile / first decile: {rates[-1] / rates[0]:.2f}x")
+    print(
+        f"  database at the end: {file_mib(db):.1f} MiB (file + WAL); "
+        f"RSS of this process: {rss_mib():.0f} MiB"
+    )
+    with sqlite3.connect(db) as conn:  # whatever tables the schema has now: it may change
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+    print("  rows: " + ", ".join(f"{t} {c:,}" for t, c in counts.items() if c))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--producers", type=int, default=64, help="concurrent producers of the 'concurrent' line"
+    )
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "redis"])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--long",
+        type=int,
+        metavar="CHAINS",
+        help="one long run after a 10,000-chain run: rate per decile, size, RSS",
+    )
+    parser.add_argument("--quick", action="store_true", help="2,000 chains, 1 round")
     args = parser.parse_args()
-    figures = sorted(asyncio.run(run(args.chains, args.backend)) for _ in range(args.runs))
-    print(f"{args.backend}: 3-step chain, {args.chains} chains, median of {args.runs}: "
-          f"{figures[len(figures) // 2]:,.0f} chains/s "
-          f"({3 * figures[len(figures) // 2]:,.0f} handler runs/s); runs: "
-          + ", ".join(f"{f:,.0f}" for f in figures))
+    if args.quick:
+        args.chains, args.rounds = min(args.chains, 2000), 1
+    interrupt_on_sigterm()
+    with scratch("chain") as tmp:
+        if args.long:
+            run_long(args.long, args.backend, tmp)
+            return
+        plan: dict[str, Callable[[], float]] = {
+            f"Stepline {args.backend}, batched (1,000 per commit)": lambda: asyncio.run(
+                stepline_chain(args.chains, batched, tmp, backend=args.backend)
+            ),
+            f"Stepline {args.backend}, 1 emit/chain, {args.producers} producers": lambda: (
+                asyncio.run(
+                    stepline_chain(
+                        args.chains, concurrent(args.producers), tmp, backend=args.backend
+                    )
+                )
+            ),
+            f"Stepline {args.backend}, 1 emit/chain, sequential": lambda: asyncio.run(
+                stepline_chain(args.chains, sequential, tmp, backend=args.backend)
+            ),
+        }
+        base = "raw SQLite ceiling"
+        if args.backend == "sqlite":
+            plan = {
+                base: lambda: raw_sqlite_chain(args.chains, tmp / f"{uuid.uuid4().hex}.db"),
+                **plan,
+            }
+        else:
+            base = next(iter(plan))
+        rounds = Rounds(args.rounds).run(plan)
+        print(rounds.table(base, title=f"3-step chain, {args.chains:,} chains"))
+
+
+def run_long(chains: int, backend: str, tmp: Path) -> None:
+    """The long run's rate beside a 10,000-chain run of the same process and producer."""
+    print(f"{backend}: 10,000 chains, then {chains:,} chains, batched producer")
+    short = asyncio.run(stepline_chain(10_000, batched, tmp, backend=backend))
+    print(f"  10,000 chains: {short:,.0f} chains/s")
+    long = asyncio.run(stepline_chain(chains, batched, tmp, backend=backend, report=True))
+    print(f"  {chains:,} chains: {long:,.0f} chains/s = {long / short:.2f}x the 10,000-chain rate")
 
 
 if __name__ == "__main__":

@@ -1,150 +1,223 @@
-"""Chains per second through a 3-step chain on the Redis backend, with 1, 2 and 4 workers.
+"""Chains per second through a 3-step chain on the Redis backend, beside a raw Redis Streams
+ceiling on the same number of processes, interleaved in one run.
 
-    .venv/bin/python bench/redis_chain.py [--events 10000] [--workers 1 2 4]
+    .venv/bin/python bench/redis_chain.py            # 10,000 chains, 3 rounds, 1 and 2 workers
+    .venv/bin/python bench/redis_chain.py --quick    # smoke: 2,000 chains, 1 round (< 1 min)
 
-Step A receives {i} and emits to B, B emits to C, C counts the completion. Events are injected
-at once; the figure is chains completed per second from the first enqueue to the last
-completion, with spans recorded for every handler run. Beside it, the same 3-hop chain done by
-hand with redis-py (XREADGROUP COUNT 100, pipelined XACK + XADD, one process) gives the raw
-ceiling of Redis Streams on this machine, so the ratio shows Stepline's overhead. Uses REDIS_URL
-(default redis://127.0.0.1:6379/0) under a throwaway key prefix that is deleted afterwards.
+Stepline: `stepline worker` processes (A emits to B, B to C, C records completion), fed from
+this process in writer commits of 1,000 chains, every handler run recorded as a span.
+Raw ceiling: two consumer processes of bare redis-py in one consumer group, each doing what the
+storage allows and no more: one `XREADGROUP COUNT 100` over the three streams at once, then one
+MULTI/EXEC pipeline holding the batch's emits (XADD) and its XACKs (no XDEL), JSON decoded and
+re-encoded at each hop as a handler would.
+
+Both end the chain through bench/_sink.py: every id must arrive exactly once, and the figure runs
+from the first enqueue to the last completion. Each run uses its own key prefix under REDIS_URL
+(default redis://127.0.0.1:6379/0), deleted afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
+import json
 import sys
-import tempfile
-import textwrap
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
-from chain import HOPS  # bench/ is the script's directory, first on sys.path
+from _sink import WARMUP, collect, record, sink_env
+from _util import (
+    REDIS_URL,
+    Rounds,
+    interrupt_on_sigterm,
+    purge_prefix,
+    scratch,
+    spawn,
+    stop,
+    write_steps,
+)
+from chain import HOPS
 
-from app.backends.redis import RedisBackend
+from app.runtime import Runtime
 from app.settings import Settings
-from app.types import Batch, Message
+from app.types import Batch
 
-URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+__all__ = ["raw_streams_chain", "stepline_redis_chain"]
 
-# Workers are separate processes, so C counts completions in Redis state instead of a sink.
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+# Workers are separate processes, so C records completions through the shared file sink.
 STEPS = {
     **HOPS,
     "c_step.py": """
+        import _sink
+
         config = {"type": "event", "name": "C", "subscribes": ["chain.c"]}
 
         async def handler(data, ctx):
-            await ctx.state.increment("bench", "done")
+            _sink.record(data["i"])
     """,
 }
 
 
-async def stepline_chain(events: int, workers: int, steps: Path) -> float:
-    prefix = f"bench-{uuid.uuid4().hex[:10]}"
-    env = {**os.environ, "STEPLINE_BACKEND": "redis", "REDIS_URL": URL,
-           "STEPLINE_REDIS_PREFIX": prefix, "STEPLINE_STEPS": str(steps),
-           "STEPLINE_LOG_LEVEL": "INFO"}
-    logs = [steps.parent / f"{prefix}-{n}.log" for n in range(workers)]
-    procs = []
-    for log in logs:
-        with log.open("wb") as out:
-            procs.append(subprocess.Popen([sys.executable, "-m", "app", "worker"], env=env,
-                                          stdout=out, stderr=out, cwd=steps.parent))
-    backend = RedisBackend(Settings(REDIS_URL=URL, redis_prefix=prefix))
-    await backend.open()
+async def _feed(runtime: Runtime, ids: range) -> None:
+    for start in range(ids.start, ids.stop, 1000):
+        end = min(ids.stop, start + 1000)
+        await runtime.writer.submit(
+            Batch(messages=[runtime.message("chain.a", {"i": i}) for i in range(start, end)])
+        )
+
+
+async def _stepline_run(chains: int, workers: int, tmp: Path) -> float:
+    run_dir = tmp / uuid.uuid4().hex[:8]
+    steps = write_steps(run_dir / "steps", STEPS)
+    (run_dir / "sink").mkdir()
+    prefix = f"bench-redis-{uuid.uuid4().hex[:10]}"
+    env = {
+        "STEPLINE_BACKEND": "redis",
+        "REDIS_URL": REDIS_URL,
+        "STEPLINE_REDIS_PREFIX": prefix,
+        "STEPLINE_STEPS": str(steps),
+        "STEPLINE_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": f"{HERE}:{ROOT}",
+        **sink_env(run_dir / "sink"),
+    }
+    settings = Settings(steps=[steps], backend="redis", redis_url=REDIS_URL, redis_prefix=prefix)
+    runtime = Runtime(settings)
+    procs = [
+        spawn(
+            [sys.executable, "-m", "app", "worker"],
+            log=run_dir / f"worker-{n}.log",
+            env=env,
+            cwd=ROOT,
+        )
+        for n in range(workers)
+    ]
     try:
-        deadline = time.monotonic() + 60
-        while not all("worker running" in log.read_text(errors="replace") for log in logs):
-            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                raise SystemExit("workers did not start:\n" + logs[0].read_text()[-2000:])
-            await asyncio.sleep(0.05)
-        started = time.perf_counter()
-        for start in range(0, events, 1000):
-            await backend.write(Batch(messages=[
-                Message("chain.a", {"i": i}, uuid.uuid4().hex, ("A",))
-                for i in range(start, min(events, start + 1000))]))
-        deadline = time.monotonic() + 600
-        while (await backend.state_get("bench", "done"))[1] != events:
-            if time.monotonic() > deadline:
-                raise SystemExit("the chain did not finish within 10 minutes")
-            await asyncio.sleep(0.005)
-        elapsed = time.perf_counter() - started
+        await runtime.open()
+        alive = lambda: all(p.poll() is None for p in procs)  # noqa: E731
+        await _feed(runtime, range(WARMUP, WARMUP + 1))
+        await asyncio.to_thread(collect, run_dir / "sink", 1, ids=range(WARMUP, 0), alive=alive)
+        started = time.monotonic()
+        await _feed(runtime, range(chains))
+        last = await asyncio.to_thread(collect, run_dir / "sink", chains, alive=alive)
         # The last acknowledgements commit just after the last handler ran.
-        while await backend.pending():
+        deadline = time.monotonic() + 30
+        while await runtime.backend.pending():
             if time.monotonic() > deadline:
-                raise SystemExit("deliveries stayed unsettled after the last completion")
+                raise SystemExit("Stepline Redis: deliveries stayed unsettled after the last one")
             await asyncio.sleep(0.01)
-        if (await backend.state_get("bench", "done"))[1] != events:
-            raise SystemExit("a chain completed more than once")
-        return events / elapsed
+        return chains / (last - started)
+    except BaseException:
+        print((run_dir / "worker-0.log").read_text(errors="replace")[-3000:], file=sys.stderr)
+        raise
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
-        await backend.purge()
-        await backend.close()
+        stop(*procs)
+        await runtime.stop()
+        purge_prefix(prefix)
 
 
-def raw_chain(events: int) -> float:
-    """The same chain with bare redis-py calls: the most Redis Streams give a Python client."""
+def stepline_redis_chain(chains: int, workers: int, tmp: Path) -> float:
+    return asyncio.run(_stepline_run(chains, workers, tmp))
+
+
+def raw_consumer(prefix: str, name: str) -> None:
+    """One raw consumer process; runs until the harness stops it."""
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = [f"{prefix}:{hop}" for hop in "abc"]
+    following = {keys[0].encode(): keys[1], keys[1].encode(): keys[2]}
+    streams = dict.fromkeys(keys, ">")
+    while True:
+        got = client.xreadgroup("g", name, streams, count=100, block=100)  # type: ignore[arg-type]
+        if not got:
+            continue
+        pipe = client.pipeline(transaction=True)
+        finished: list[int] = []
+        for stream, entries in got:
+            target = following.get(stream)
+            for _, fields in entries:
+                value = json.loads(fields[b"d"])
+                if target is None:
+                    finished.append(value["i"])
+                else:
+                    pipe.xadd(target, {"d": json.dumps(value)})
+            pipe.xack(stream, "g", *(entry_id for entry_id, _ in entries))
+        pipe.execute()
+        for i in finished:  # complete once acknowledged, as Stepline's C is
+            record(i)
+
+
+def raw_streams_chain(chains: int, consumers: int, tmp: Path) -> float:
+    run_dir = tmp / uuid.uuid4().hex[:8]
+    (run_dir / "sink").mkdir(parents=True)
     prefix = f"bench-raw-{uuid.uuid4().hex[:10]}"
-    r = redis.Redis.from_url(URL)
-    streams = [f"{prefix}:{s}" for s in "abc"]
+    client = redis.Redis.from_url(REDIS_URL)
+    procs = []
     try:
-        for s in streams:
-            r.xgroup_create(s, "g", id="0", mkstream=True)
-        started = time.perf_counter()
-        pipe = r.pipeline(transaction=False)
-        for i in range(events):
-            pipe.xadd(streams[0], {"d": f'{{"i": {i}}}'})
+        for hop in "abc":
+            client.xgroup_create(f"{prefix}:{hop}", "g", id="0", mkstream=True)
+        procs = [
+            spawn(
+                [sys.executable, __file__, "--raw-consumer", prefix, f"c{n}"],
+                log=run_dir / f"raw-{n}.log",
+                env=sink_env(run_dir / "sink"),
+            )
+            for n in range(consumers)
+        ]
+        alive = lambda: all(p.poll() is None for p in procs)  # noqa: E731
+        client.xadd(f"{prefix}:a", {"d": json.dumps({"i": WARMUP})})
+        collect(run_dir / "sink", 1, ids=range(WARMUP, 0), alive=alive)
+        started = time.monotonic()
+        pipe = client.pipeline(transaction=False)
+        for i in range(chains):
+            pipe.xadd(f"{prefix}:a", {"d": json.dumps({"i": i})})
             if i % 1000 == 999:
                 pipe.execute()
         pipe.execute()
-        done = 0
-        while done < events:
-            for hop, s in enumerate(streams):
-                got = r.xreadgroup("g", "c", {s: ">"}, count=100)
-                if not got:
-                    continue
-                entries = got[0][1]
-                pipe = r.pipeline(transaction=True)
-                pipe.xack(s, "g", *[e[0] for e in entries])
-                pipe.xdel(s, *[e[0] for e in entries])
-                if hop < 2:
-                    for _, fields in entries:
-                        pipe.xadd(streams[hop + 1], fields)
-                else:
-                    done += len(entries)
-                pipe.execute()
-        return events / (time.perf_counter() - started)
+        last = collect(run_dir / "sink", chains, alive=alive)
+        return chains / (last - started)
     finally:
-        r.delete(*streams)
-        r.close()
+        stop(*procs)
+        purge_prefix(prefix)
+        client.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--chains", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--consumers", type=int, default=2, help="raw consumer processes")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="2,000 chains, 1 round")
+    parser.add_argument(
+        "--raw-consumer", nargs=2, metavar=("PREFIX", "NAME"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        steps = Path(tmp) / "steps"
-        steps.mkdir()
-        for name, source in STEPS.items():
-            (steps / name).write_text(textwrap.dedent(source))
-        ceiling = raw_chain(args.events)
-        print(f"3-step chain, {args.events:,} events, Redis at {URL}")
-        print(f"  raw redis-py streams, 1 process : {ceiling:9,.0f} chains/s")
+    if args.raw_consumer:
+        raw_consumer(*args.raw_consumer)
+        return
+    if args.quick:
+        args.chains, args.rounds = min(args.chains, 2000), 1
+    interrupt_on_sigterm()
+    with scratch("redis") as tmp:
+        base = f"raw Redis Streams, {args.consumers} consumer processes"
+        plan: dict[str, Callable[[], float]] = {
+            base: lambda: raw_streams_chain(args.chains, args.consumers, tmp)
+        }
         for n in args.workers:
-            rate = asyncio.run(stepline_chain(args.events, n, steps))
-            print(f"  stepline, {n} worker{'s' if n > 1 else ' '}             : "
-                  f"{rate:9,.0f} chains/s  ({rate / ceiling:.0%} of raw)")
+            plan[f"Stepline Redis, {n} worker process{'es' if n > 1 else ''}"] = (
+                lambda n=n: stepline_redis_chain(args.chains, n, tmp)  # type: ignore[misc]
+            )
+        rounds = Rounds(args.rounds).run(plan)
+        print(
+            rounds.table(
+                base, title=f"3-step chain on Redis at {REDIS_URL}, {args.chains:,} chains"
+            )
+        )
 
 
 if __name__ == "__main__":

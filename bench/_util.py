@@ -1,0 +1,161 @@
+"""What every bench script shares, written once: scratch directories that never outlive a run
+(also on an error, Ctrl-C or SIGTERM), interleaved rounds with medians and ratios, worker
+processes stopped by their process group, Redis key clean-up, RSS and file sizes.
+
+The machine is shared and noisy, so no figure is printed alone: `Rounds` runs the systems in
+turn (A, B, A, B), and a ratio is the median of the per-round ratios.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+__all__ = [
+    "REDIS_URL",
+    "Rounds",
+    "file_mib",
+    "interrupt_on_sigterm",
+    "load_note",
+    "purge_prefix",
+    "rss_mib",
+    "scratch",
+    "spawn",
+    "stop",
+    "write_steps",
+]
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def interrupt_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so `finally` blocks (clean-up) run for it too."""
+
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
+@contextlib.contextmanager
+def scratch(tag: str) -> Iterator[Path]:
+    """A temporary directory removed when the block ends, however it ends."""
+    path = Path(tempfile.mkdtemp(prefix=f"stepline-bench-{tag}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def write_steps(directory: Path, steps: dict[str, str]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, source in steps.items():
+        (directory / name).write_text(textwrap.dedent(source))
+    return directory
+
+
+def spawn(
+    args: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """A worker in its own process group, so `stop` also ends the children it forks."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            args,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(*procs: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """SIGTERM each process group, then SIGKILL what is left after `timeout`."""
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the group's forked children too
+        proc.wait(timeout=10)
+
+
+def purge_prefix(prefix: str, url: str = REDIS_URL) -> int:
+    """Delete this run's keys from the shared Redis (never anything outside `prefix`)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+        return len(keys)
+    finally:
+        client.close()
+
+
+def rss_mib(pid: int | None = None) -> float:
+    status = Path(f"/proc/{pid or os.getpid()}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def file_mib(path: Path) -> float:
+    """A SQLite file with its -wal and -shm companions, in MiB."""
+    parts = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+    return sum(p.stat().st_size for p in parts if p.exists()) / 2**20
+
+
+def load_note() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"
+
+
+class Rounds:
+    """Run each measurement in turn, round after round, and keep every round's figure."""
+
+    def __init__(self, rounds: int, unit: str = "chains/s") -> None:
+        self.rounds = rounds
+        self.unit = unit
+        self.figures: dict[str, list[float]] = {}
+
+    def run(self, plan: dict[str, Callable[[], float]]) -> Rounds:
+        print(f"{self.rounds} round(s), interleaved; {load_note()}", flush=True)
+        for n in range(self.rounds):
+            for label, measure in plan.items():
+                value = measure()
+                self.figures.setdefault(label, []).append(value)
+                print(f"  round {n + 1}: {label}: {value:,.0f} {self.unit}", flush=True)
+        print(f"done; {load_note()}", flush=True)
+        return self
+
+    def median(self, label: str) -> float:
+        return statistics.median(self.figures[label])
+
+    def ratio(self, label: str, base: str) -> float:
+        """The median of the per-round ratios: each pair ran under the same load."""
+        pairs = zip(self.figures[label], self.figures[base], strict=True)
+        return statistics.median(a / b for a, b in pairs)
+
+    def table(self, base: str, *, title: str) -> str:
+        width = max(len(label) for label in self.figures)
+        lines = [f"{title} (median of {self.rounds}; x = median per-round ratio to {base!r})"]
+        for label, values in self.figures.items():
+            spread = ", ".join(f"{v:,.0f}" for v in values)
+            lines.append(
+                f"  {label:<{width}}  {self.median(label):>9,.0f} {self.unit}  "
+                f"{self.ratio(label, base):6.2f}x   rounds: {spread}"
+            )
+        return "\n".join(lines)
