@@ -1,26 +1,35 @@
-"""Turn a mail into `ParsedEmail`: from raw RFC 822 bytes (`.eml`, Gmail `format=raw`) or from
-Gmail's `format=full` JSON. Bodies are decoded (base64, quoted-printable, base64url for Gmail
-JSON) in their declared charset; HTML is reduced to text, keeping its links for the spam rules.
+"""Turn a mail into `ParsedEmail`, from raw RFC 822 bytes (`.eml`, Gmail `format=raw`) or from
+Gmail's `format=full` JSON, without ever raising.
+
+Real spam breaks parsers: the stdlib's modern header parser raises on some malformed headers
+(an `IndexError` on a broken `Message-ID`), charsets lie, parts are truncated. Every mail that
+arrives must still be triaged, so each header the modern parser refuses is read from its raw
+text, a message it cannot walk is read again with the `compat32` policy, and as a last resort
+the bytes are split into headers and body by hand. What could not be read is listed in
+`ParsedEmail.problems`, never raised.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import email
 import email.policy
 import re
+from collections.abc import Callable
 from email.header import decode_header, make_header
-from email.message import EmailMessage
+from email.message import Message
 from email.utils import getaddresses, parseaddr
-from html.parser import HTMLParser
 from typing import Any
 
-from pydantic import BaseModel, Field
+from agents.gmail.html import html_to_text, read_html
+from agents.gmail.message import AuthResults, Link, ParsedEmail, Structure
 
 __all__ = [
     "AuthResults",
     "Link",
     "ParsedEmail",
+    "Structure",
     "b64url_decode",
     "html_to_text",
     "parse_auth_results",
@@ -30,131 +39,13 @@ __all__ = [
 ]
 
 MAX_TEXT = 50_000  # characters of body text kept; enough for any classifier, bounds event size
-
-_BLOCK_TAGS = {
-    "p",
-    "div",
-    "br",
-    "li",
-    "tr",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "table",
-    "ul",
-    "ol",
-    "blockquote",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "hr",
-    "title",
-}
-
-
-class Link(BaseModel):
-    href: str
-    text: str = ""
-
-
-class AuthResults(BaseModel):
-    """The receiving server's verdicts; `None` when the mail carries no result for a method."""
-
-    spf: str | None = None
-    dkim: str | None = None
-    dmarc: str | None = None
-
-    @property
-    def failed(self) -> list[str]:
-        bad = {"fail", "softfail", "permerror"}
-        return [m for m in ("spf", "dkim", "dmarc") if getattr(self, m) in bad]
-
-    @property
-    def passed(self) -> bool:
-        """Authenticated: DMARC passed, or SPF and DKIM both passed, and nothing failed."""
-        if self.failed:
-            return False
-        return self.dmarc == "pass" or (self.spf == "pass" and self.dkim == "pass")
-
-
-class ParsedEmail(BaseModel):
-    id: str = ""
-    thread_id: str = ""
-    source: str = "gmail"
-    from_address: str = ""
-    from_name: str = ""
-    reply_to: str = ""
-    to: list[str] = Field(default_factory=list)
-    subject: str = ""
-    date: str = ""
-    message_id: str = ""
-    in_reply_to: str = ""
-    text: str = ""
-    links: list[Link] = Field(default_factory=list)
-    auth: AuthResults = Field(default_factory=AuthResults)
-    label_ids: list[str] = Field(default_factory=list)
-    internal_date_ms: int | None = None
-    list_unsubscribe: bool = False
-
-    @property
-    def from_domain(self) -> str:
-        return self.from_address.rpartition("@")[2]
-
-    def metadata(self) -> dict[str, Any]:
-        """What is kept in state: everything but the body."""
-        return self.model_dump(mode="json", exclude={"text", "links"})
-
-
-class _HTMLText(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.links: list[Link] = []
-        self._skip = 0
-        self._href: str | None = None
-        self._anchor: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style", "head"):
-            self._skip += 1
-        elif tag == "a":
-            self._href = dict(attrs).get("href") or None
-            self._anchor = []
-        if tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style", "head") and self._skip:
-            self._skip -= 1
-        elif tag == "a" and self._href is not None:
-            self.links.append(Link(href=self._href, text=" ".join("".join(self._anchor).split())))
-            self._href = None
-        if tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._skip:
-            return
-        self.parts.append(data)
-        if self._href is not None:
-            self._anchor.append(data)
-
-
-def html_to_text(html: str) -> tuple[str, list[Link]]:
-    """Visible text (scripts and styles dropped, blocks on their own lines) and the anchors."""
-    parser = _HTMLText()
-    parser.feed(html)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
-    text = "\n".join(line for line in lines if line)
-    return text, parser.links
-
-
+_MAX_RECEIVED = 12
+_MAX_HEADER = 1_000
 _URL = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)
+_RESULT = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*([a-z]+)", re.IGNORECASE)
+_FOLD = re.compile(r"\r?\n[ \t]+")
+
+Getter = Callable[[str], str | None]
 
 
 def _text_links(text: str) -> list[Link]:
@@ -165,9 +56,6 @@ def b64url_decode(data: str) -> bytes:
     """Gmail's base64url without padding, tolerant of padding and whitespace."""
     data = "".join(data.split())
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
-
-
-_RESULT = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*([a-z]+)", re.IGNORECASE)
 
 
 def parse_auth_results(header: str | None, received_spf: str | None = None) -> AuthResults:
@@ -186,77 +74,188 @@ def parse_auth_results(header: str | None, received_spf: str | None = None) -> A
     return AuthResults(**found)
 
 
-def _decode_part(part: EmailMessage) -> str:
-    try:
-        content = part.get_content()
-    except (LookupError, UnicodeDecodeError):
-        # an unknown or lying charset: decode the bytes leniently rather than drop the body
-        payload = part.get_payload(decode=True) or b""
-        content = payload.decode("utf-8", errors="replace")
-    return content if isinstance(content, str) else ""
-
-
-def _bodies(msg: EmailMessage) -> tuple[str, list[Link]]:
-    plain: list[str] = []
-    html: list[str] = []
-    for part in msg.walk():
-        if part.is_multipart() or part.get_content_disposition() == "attachment":
-            continue
-        ctype = part.get_content_type()
-        if ctype == "text/plain":
-            plain.append(_decode_part(part))
-        elif ctype == "text/html":
-            html.append(_decode_part(part))
-    links: list[Link] = []
-    html_text = ""
-    if html:
-        html_text, links = html_to_text("\n".join(html))
-    text = "\n".join(plain).replace("\r\n", "\n").strip() or html_text
-    if not links:
-        links = _text_links(text)
-    return text[:MAX_TEXT], links
-
-
-def _addr(value: str | None) -> tuple[str, str]:
-    name, address = parseaddr(str(value or ""))
-    return name, address.lower()
-
-
-def _from_headers(get: Any, text: str, links: list[Link]) -> ParsedEmail:
-    from_name, from_address = _addr(get("From"))
-    auth_headers = get("Authentication-Results")
-    return ParsedEmail(
-        from_address=from_address,
-        from_name=from_name,
-        reply_to=_addr(get("Reply-To"))[1],
-        to=[a.lower() for _, a in getaddresses([str(get("To") or "")]) if a],
-        subject=" ".join(str(get("Subject") or "").split()),
-        date=str(get("Date") or ""),
-        message_id=str(get("Message-ID") or "").strip(),
-        in_reply_to=str(get("In-Reply-To") or get("References") or "").strip(),
-        text=text,
-        links=links,
-        auth=parse_auth_results(auth_headers, get("Received-SPF")),
-        list_unsubscribe=bool(get("List-Unsubscribe")),
-    )
-
-
-def parse_raw(raw: bytes) -> ParsedEmail:
-    """Parse RFC 822 bytes (an `.eml` file or Gmail's decoded `raw`)."""
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(msg, EmailMessage)
-    text, links = _bodies(msg)
-    return _from_headers(msg.get, text, links)
-
-
 def _decode_words(value: str) -> str:
-    """Undo RFC 2047 encoded words (`=?utf-8?b?...?=`) that may be left in Gmail's JSON."""
+    """Undo RFC 2047 encoded words (`=?utf-8?b?...?=`) left in a raw or compat32 header."""
     if "=?" not in value:
         return value
     try:
         return str(make_header(decode_header(value)))
-    except (LookupError, UnicodeDecodeError, ValueError):
+    except (LookupError, UnicodeError, ValueError, binascii.Error):
         return value
+
+
+def _clean(value: str) -> str:
+    # surrogateescape'd bytes (compat32 keeps undecodable octets that way) cannot be stored
+    return value.encode("utf-8", "replace").decode("utf-8")[:_MAX_HEADER]
+
+
+class _Headers:
+    """Header access that never raises: a value the modern parser refuses is read raw."""
+
+    def __init__(self, msg: Message, problems: list[str]) -> None:
+        self.msg, self.problems = msg, problems
+
+    def raw_all(self, name: str) -> list[str]:
+        wanted = name.lower()
+        return [
+            _clean(_FOLD.sub(" ", str(v)).strip())
+            for k, v in self.msg.raw_items()
+            if k.lower() == wanted
+        ]
+
+    def get(self, name: str) -> str | None:
+        try:
+            value = self.msg.get(name)
+            return None if value is None else _clean(_decode_words(str(value)))
+        except Exception as exc:  # the header parser raises anything on junk
+            self.problems.append(
+                f"{name} header unreadable by the mail parser ({exc.__class__.__name__}); "
+                "read as raw text"
+            )
+        raw = self.raw_all(name)
+        return _decode_words(raw[0]) if raw else None
+
+
+def _addr(value: str | None) -> tuple[str, str]:
+    try:
+        name, address = parseaddr(str(value or ""))
+    except (IndexError, ValueError, TypeError):
+        return "", ""
+    return name, address.lower()
+
+
+def _recipients(value: str | None) -> list[str]:
+    try:
+        return [a.lower() for _, a in getaddresses([str(value or "")]) if a][:100]
+    except (IndexError, ValueError, TypeError):
+        return []
+
+
+def _from_headers(
+    get: Getter, text: str, links: list[Link], received: list[str], problems: list[str]
+) -> dict[str, Any]:
+    from_name, from_address = _addr(get("From"))
+    return {
+        "from_address": from_address,
+        "from_name": from_name,
+        "reply_to": _addr(get("Reply-To"))[1],
+        "to": _recipients(get("To")),
+        "subject": " ".join(str(get("Subject") or "").split()),
+        "date": str(get("Date") or ""),
+        "message_id": str(get("Message-ID") or "").strip(),
+        "in_reply_to": str(get("In-Reply-To") or get("References") or "").strip(),
+        "text": text,
+        "links": links,
+        "auth": parse_auth_results(get("Authentication-Results"), get("Received-SPF")),
+        "list_unsubscribe": bool(get("List-Unsubscribe")),
+        "mailer": str(get("X-Mailer") or get("User-Agent") or "")[:200],
+        "received": received[:_MAX_RECEIVED],
+        "problems": problems,
+    }
+
+
+def _decode_payload(payload: bytes, charset: str, out: Structure, problems: list[str]) -> str:
+    try:
+        return payload.decode(charset)
+    except LookupError:
+        problems.append(f"unknown charset {charset[:40]!r}; part read as UTF-8")
+    except UnicodeDecodeError:
+        out.charset_mismatch = True  # the declared charset is a lie (or the part is damaged)
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return payload.decode("cp1252", errors="replace")
+
+
+def _read_part(part: Message, out: Structure, problems: list[str]) -> tuple[str, str] | None:
+    """(content type, text) of a text part, or None for anything else (counted in `out`)."""
+    ctype = part.get_content_type()
+    disposition = part.get_content_disposition()
+    if ctype.startswith("image/"):
+        out.images += 1
+    if disposition == "attachment" or part.get_filename():
+        out.attachments += 1
+        return None
+    if ctype not in ("text/plain", "text/html"):
+        return None
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return None
+    charset = (part.get_content_charset() or "us-ascii").lower()
+    out.charsets = sorted({*out.charsets, charset[:40]})[:10]
+    text = _decode_payload(payload, charset, out, problems)
+    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if cte == "base64" and ctype == "text/plain" and text.isascii():
+        out.base64_text = True  # plain ASCII needs no base64: a filter dodge
+    return ctype, text
+
+
+def _read_message(msg: Message, problems: list[str]) -> ParsedEmail:
+    out = Structure()
+    plain: list[str] = []
+    html: list[str] = []
+    for n, part in enumerate(msg.walk()):
+        if part.is_multipart():
+            continue
+        try:
+            read = _read_part(part, out, problems)
+        except Exception as exc:  # one damaged part must not lose the mail
+            problems.append(f"MIME part {n} skipped ({exc.__class__.__name__})")
+            continue
+        if read is not None:
+            (plain if read[0] == "text/plain" else html).append(read[1])
+    out.text_parts, out.html_parts = len(plain), len(html)
+    links: list[Link] = []
+    html_text = ""
+    if html:
+        seen = read_html("\n".join(html))
+        html_text, links = seen.text, seen.links
+        out.images += seen.images
+        out.hidden_chars, out.tiny_font_chars = seen.hidden_chars, seen.tiny_chars
+        out.html_chars = len(seen.text)
+    text = "\n".join(plain).replace("\r\n", "\n").strip() or html_text
+    if not links:
+        links = _text_links(text)
+    headers = _Headers(msg, problems)
+    fields = _from_headers(
+        headers.get, text[:MAX_TEXT], links, headers.raw_all("Received"), problems
+    )
+    return ParsedEmail(**fields, content_type=msg.get_content_type(), structure=out)
+
+
+def _read_raw_text(raw: bytes, problems: list[str]) -> ParsedEmail:
+    """The last resort: headers and body split by hand, the body taken as text."""
+    text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    head, _, body = text.partition("\n\n")
+    found: dict[str, list[str]] = {}
+    for line in _FOLD.sub(" ", head).split("\n"):
+        name, colon, value = line.partition(":")
+        if colon and name and " " not in name:
+            found.setdefault(name.strip().lower(), []).append(_clean(value.strip()))
+
+    def get(name: str) -> str | None:
+        values = found.get(name.lower())
+        return _decode_words(values[0]) if values else None
+
+    body = body.strip()[:MAX_TEXT]
+    fields = _from_headers(get, body, _text_links(body), found.get("received", []), problems)
+    return ParsedEmail(**fields)
+
+
+def parse_raw(raw: bytes) -> ParsedEmail:
+    """Parse RFC 822 bytes (an `.eml` file or Gmail's decoded `raw`). Never raises."""
+    problems: list[str] = []
+    readers = (("modern", email.policy.default), ("compat32", email.policy.compat32))
+    for name, policy in readers:
+        try:
+            mail = _read_message(email.message_from_bytes(raw, policy=policy), problems)
+        except Exception as exc:  # any failure means: try the next reader
+            problems.append(f"the {name} mail parser failed ({exc.__class__.__name__})")
+            continue
+        mail.problems = list(dict.fromkeys(problems))  # a retry may report a part twice
+        return mail
+    problems.append("read as raw text")
+    return _read_raw_text(raw, list(dict.fromkeys(problems)))
 
 
 def _walk_payload(part: dict[str, Any], plain: list[str], html: list[str]) -> None:
@@ -286,8 +285,11 @@ def parse_gmail_full(message: dict[str, Any]) -> ParsedEmail:
     """Parse a Gmail API message fetched with `format=full` (bodies already MIME-decoded)."""
     payload = message.get("payload") or {}
     first: dict[str, str] = {}
+    received: list[str] = []
     for h in payload.get("headers") or []:
         first.setdefault(h["name"].lower(), _decode_words(h["value"]))
+        if h["name"].lower() == "received":
+            received.append(h["value"])
     plain: list[str] = []
     html: list[str] = []
     _walk_payload(payload, plain, html)
@@ -298,7 +300,9 @@ def parse_gmail_full(message: dict[str, Any]) -> ParsedEmail:
     text = ("\n".join(plain).replace("\r\n", "\n").strip() or html_text)[:MAX_TEXT]
     if not links:
         links = _text_links(text)
-    parsed = _from_headers(lambda name: first.get(name.lower()), text, links)
+    fields = _from_headers(lambda name: first.get(name.lower()), text, links, received, [])
+    structure = Structure(text_parts=len(plain), html_parts=len(html))
+    parsed = ParsedEmail(**fields, content_type=payload.get("mimeType", ""), structure=structure)
     return with_gmail_fields(parsed, message)
 
 

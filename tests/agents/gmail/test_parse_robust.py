@@ -1,0 +1,95 @@
+"""The parser never raises: malformed headers, lying charsets, broken MIME, plain junk.
+
+Each input is a shape real spam has (the stdlib's modern header parser raises `IndexError`
+on `Message-Id: <>`); the mail must still come out readable, with the problem named.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.gmail.parse import parse_raw
+
+
+def mail(headers: str, body: bytes = b"Hello there, cheap offer inside.\n") -> bytes:
+    return headers.replace("\n", "\r\n").encode("utf-8", "surrogateescape") + b"\r\n" + body
+
+
+def test_empty_message_id_is_read_raw_and_the_rest_of_the_mail_survives() -> None:
+    parsed = parse_raw(
+        mail("From: Bank <bank@inherit.example>\nSubject: bank inheritance\nMessage-Id: <>\n")
+    )
+    assert parsed.message_id == "<>"
+    assert parsed.subject == "bank inheritance"
+    assert parsed.from_address == "bank@inherit.example"
+    assert "cheap offer" in parsed.text
+    assert any("Message-ID header unreadable" in p for p in parsed.problems)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        "From: <<<@@@>>>\nTo: ,,,;;;\nSubject: =?utf-8?b?!!!notbase64?=\n",
+        "From: a@b.example\nContent-Type: multipart/mixed; boundary=\nSubject: x\n",
+        "From: a@b.example\nContent-Type: text/plain; charset=no-such-charset\n",
+        "From: a@b.example\nDate: Mon, 99 Foo 20022 99:99:99 +9999\nMessage-ID: <a@b@c>>\n",
+        'From: a@b.example\nIn-Reply-To: <\nReferences: >>>\nReply-To: "unterminated\n',
+        "From: a@b.example\nContent-Transfer-Encoding: base64\nSubject: x\n",
+        "\xff\xfe: \x00\nFrom: caf\udce9 <x@y.example>\n",
+    ],
+)
+def test_malformed_headers_never_raise(headers: str) -> None:
+    parsed = parse_raw(mail(headers, b"=?= !! \xff\xfe body text\n"))
+    assert isinstance(parsed.text, str)
+    parsed.model_dump_json()  # storable in an event: no lone surrogates left
+
+
+def test_a_lying_charset_is_decoded_leniently_and_flagged() -> None:
+    body = "Prix: 20 \u20ac, d\u00e9j\u00e0 vu".encode()
+    parsed = parse_raw(
+        mail("From: a@b.example\nContent-Type: text/plain; charset=us-ascii\n", body)
+    )
+    assert "20 \u20ac" in parsed.text
+    assert parsed.structure.charset_mismatch
+
+
+def test_unknown_charset_is_named_in_the_problems() -> None:
+    parsed = parse_raw(mail("From: a@b.example\nContent-Type: text/plain; charset=default\n"))
+    assert "cheap offer" in parsed.text
+    assert parsed.problems == ["unknown charset 'default'; part read as UTF-8"]
+
+
+def test_plain_ascii_sent_as_base64_is_flagged() -> None:
+    import base64
+
+    body = base64.encodebytes(b"Buy now, limited offer, act today.")
+    parsed = parse_raw(
+        mail(
+            "From: a@b.example\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n",
+            body,
+        )
+    )
+    assert parsed.text == "Buy now, limited offer, act today."
+    assert parsed.structure.base64_text
+
+
+def test_bytes_that_are_not_a_mail_at_all_still_give_a_mail() -> None:
+    for raw in (b"", b"\x00\x01\x02" * 100, b"no headers here\njust text", b":\n:\n\n:"):
+        parsed = parse_raw(raw)
+        assert isinstance(parsed.text, str) and isinstance(parsed.problems, list)
+
+
+def test_hidden_and_tiny_html_text_and_images_are_counted() -> None:
+    html = (
+        b"<html><body><p>Great offer</p>"
+        b"<div style='display:none'>meeting notes budget review</div>"
+        b"<font size=1>tiny words for filters</font>"
+        b"<img src='http://x.example/a.gif'><img src='http://x.example/b.gif'>"
+        b"</body></html>"
+    )
+    parsed = parse_raw(mail("From: a@b.example\nContent-Type: text/html\n", html))
+    assert parsed.text.splitlines()[0] == "Great offer"
+    assert "meeting notes" not in parsed.text  # hidden text is not what the reader sees
+    assert parsed.structure.hidden_chars == len("meeting notes budget review")
+    assert parsed.structure.tiny_font_chars == len("tiny words for filters")
+    assert parsed.structure.images == 2 and parsed.structure.html_only
