@@ -63,10 +63,17 @@ def dev(steps: StepsOption = None, port: Port = None, host: Host = None) -> None
 def start(steps: StepsOption = None, port: Port = None, host: Host = None,
           workers: Annotated[int, typer.Option(min=0, help="Worker processes to run beside "
                                                "the HTTP server (0: the server runs "
-                                               "handlers itself).")] = 0) -> None:
+                                               "handlers itself).")] = 0,
+          verify: Annotated[bool, typer.Option(
+              "--verify/--no-verify", help="Ask GitHub whether the flows' tokens work before "
+              "serving (--no-verify: offline, or a proxy that answers later).")] = True
+          ) -> None:
     """Run the app for production: no reload; refuses to start with broken steps or a
-    misconfigured flow. The Workbench needs STEPLINE_WORKBENCH_TOKEN here."""
+    misconfigured flow, listing every problem. The Workbench needs STEPLINE_WORKBENCH_TOKEN."""
     import uvicorn
+
+    if not verify:
+        os.environ["STEPLINE_VERIFY_CREDENTIALS"] = "0"
 
     settings = settings_from(steps, mode="server" if workers else "start", port=port,
                              host=host or os.environ.get("STEPLINE_HOST") or "0.0.0.0")

@@ -22,7 +22,7 @@ from app.registry import Registry
 from app.step_config import CronConfig
 from app.types import Message, new_id
 
-__all__ = ["CronScheduler", "cron_topic", "previous_tick"]
+__all__ = ["CronScheduler", "cron_topic", "next_run", "next_tick", "previous_tick"]
 
 log = logging.getLogger("stepline.cron")
 
@@ -45,6 +45,12 @@ def next_tick(config: CronConfig, now: float) -> float:
     return float(croniter(config.cron, base).get_next(float))
 
 
+def next_run(config: CronConfig, now: float | None = None) -> str:
+    """The next tick as an ISO 8601 time in the step's time zone (shown by the Workbench)."""
+    when = next_tick(config, time.time() if now is None else now)
+    return datetime.fromtimestamp(when, ZoneInfo(config.timezone)).isoformat()
+
+
 class CronScheduler:
     def __init__(self, backend: Backend, registry: Registry, *,
                  clock: Callable[[], float] = time.time,
@@ -56,10 +62,21 @@ class CronScheduler:
         self._started_at = clock()
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._idle: set[str] | None = None
 
     def _configs(self) -> list[CronConfig]:
-        return [s.config for s in self.registry.of_kind("cron")
-                if isinstance(s.config, CronConfig)]
+        configs = [s.config for s in self.registry.of_kind("cron")
+                   if isinstance(s.config, CronConfig)]
+        if self._idle is None:
+            from app.plugins import idle_flows
+
+            # A flow that is off (or misconfigured) would only log the same failure every tick.
+            self._idle = idle_flows({f for c in configs for f in c.flows})
+            for c in configs:
+                if c.flows and set(c.flows) <= self._idle:
+                    log.info("cron %s will not fire: flow %s is off", c.name,
+                             ", ".join(c.flows))
+        return [c for c in configs if not c.flows or not set(c.flows) <= self._idle]
 
     async def tick(self, now: float | None = None) -> list[str]:
         """Fire every cron step whose latest tick is due; return the names that fired here."""
@@ -87,7 +104,7 @@ class CronScheduler:
         """Run a cron step now, outside its schedule (`stepline cron run NAME`)."""
         step = self.registry.steps.get(name)
         if step is None or step.kind != "cron":
-            known = ", ".join(c.name for c in self._configs()) or "none"
+            known = ", ".join(s.name for s in self.registry.of_kind("cron")) or "none"
             raise NotFound(f"no cron step named {name!r} (cron steps: {known})")
         return Message(cron_topic(name), {"tick": None, "manual": True}, new_id(), (name,))
 

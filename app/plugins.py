@@ -1,22 +1,66 @@
 """Flows plug in through the `stepline.plugins` entry-point group.
 
-An entry point names an object (usually a module) with:
-    name: str                           the flow's name, e.g. "gmail"
-    cli: typer.Typer | None             mounted as `stepline <name>`
-    check(mode: str) -> str | None      at start-up: a one-line reason the flow cannot run
+The runtime cannot know what a flow needs (a webhook secret, a mailbox token), so each flow
+describes itself; the runtime decides from that description whether the flow is on, off or
+misconfigured, the same way for every flow. An entry point names an object (usually a module):
+
+    name: str                            the flow's name, e.g. "gmail"
+    cli: typer.Typer | None              mounted as `stepline <name>`
+    status() -> FlowStatus               what is configured and what is wrong (see below)
+    verify() -> list[str]                optional: ask the service whether the credentials work
+    outputs: list[str]                   optional: topics emitted for users to subscribe to,
+                                         so nobody subscribing is not a warning
+
+A flow is **required** when `STEPLINE_FLOWS` names it, or its YAML says `enabled: true`, or
+(when neither says anything) some of its credentials are set. It is **off** when
+`STEPLINE_FLOWS` leaves it out, its YAML says `enabled: false`, or none of its credentials are
+set at all. A required flow with problems stops `stepline start`, with every problem of every
+flow listed at once; `dev` logs them and runs.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["Plugin", "load_plugins", "startup_problems"]
+__all__ = [
+    "FlowStatus",
+    "Plugin",
+    "declared_outputs",
+    "flow_states",
+    "idle_flows",
+    "load_plugins",
+    "startup_problems",
+]
 
 log = logging.getLogger("stepline.plugins")
+
+FLOWS_ENV = "STEPLINE_FLOWS"
+VERIFY_ENV = "STEPLINE_VERIFY_CREDENTIALS"
+
+
+@dataclass(slots=True)
+class FlowStatus:
+    """What a flow reports about itself; the runtime turns it into on, off or an error.
+
+    `enabled` is the YAML's `enabled` when the file sets it, else None. `configured` is True
+    when any of the flow's credentials is present. `problems` lists every thing to fix for the
+    flow to run (each one line, naming the setting). `turn_on` says what would switch an off
+    flow on.
+    """
+
+    enabled: bool | None = None
+    configured: bool = False
+    problems: list[str] = field(default_factory=list)
+    turn_on: str = ""
+
+
+State = Literal["on", "off", "error"]
 
 
 @dataclass(slots=True)
@@ -28,11 +72,24 @@ class Plugin:
     def cli(self) -> Any:
         return getattr(self.obj, "cli", None)
 
-    def check(self, mode: str) -> str | None:
-        check = getattr(self.obj, "check", None)
-        return check(mode) if callable(check) else None
+    @property
+    def outputs(self) -> list[str]:
+        return list(getattr(self.obj, "outputs", ()) or ())
+
+    def status(self) -> FlowStatus:
+        status = getattr(self.obj, "status", None)
+        if callable(status):
+            result = status()
+            if isinstance(result, FlowStatus):
+                return result
+        return FlowStatus(enabled=True)
+
+    def verify(self) -> list[str]:
+        verify = getattr(self.obj, "verify", None)
+        return list(verify()) if callable(verify) else []
 
 
+@functools.cache
 def load_plugins() -> list[Plugin]:
     plugins = []
     for ep in entry_points(group="stepline.plugins"):
@@ -45,18 +102,73 @@ def load_plugins() -> list[Plugin]:
     return plugins
 
 
-def startup_problems(mode: str, flows: Iterable[str]) -> list[str]:
-    """Reasons the flows among `flows` cannot run; a flow whose steps are not served is
-    not checked."""
-    served = set(flows)
-    problems = []
-    for plugin in load_plugins():
-        if plugin.name not in served:
-            continue
+def declared_outputs() -> set[str]:
+    """Topics the installed flows emit for users to subscribe to."""
+    return {topic for plugin in load_plugins() for topic in plugin.outputs}
+
+
+def _listed() -> set[str] | None:
+    raw = os.environ.get(FLOWS_ENV)
+    if raw is None or not raw.strip():
+        return None
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def _decide(plugin: Plugin, listed: set[str] | None, verify: bool) -> tuple[State, list[str]]:
+    """The flow's state and, for "off", the one reason; for "error", every problem."""
+    try:
+        status = plugin.status()
+    except Exception as exc:
+        return "error", [f"its start-up check failed: {type(exc).__name__}: {exc}"]
+    if listed is not None:
+        if plugin.name not in listed:
+            return "off", [f"not listed in {FLOWS_ENV} ({','.join(sorted(listed)) or 'empty'})"]
+    elif status.enabled is False:
+        return "off", ["`enabled: false` in its YAML file"]
+    elif status.enabled is None and not status.configured:
+        return "off", [f"no credentials set; {status.turn_on}" if status.turn_on
+                       else "no credentials set"]
+    if status.problems:
+        return "error", status.problems
+    if verify:
         try:
-            reason = plugin.check(mode)
+            rejected = plugin.verify()
         except Exception as exc:
-            reason = f"start-up check failed: {exc}"
-        if reason:
-            problems.append(f"{plugin.name}: {reason}")
+            rejected = [f"could not check the credentials: {type(exc).__name__}: {exc}"]
+        if rejected:
+            return "error", rejected
+    return "on", []
+
+
+def flow_states(flows: Iterable[str], *,
+                verify: bool = False) -> dict[str, tuple[State, list[str]]]:
+    """State of each installed flow among `flows` (flows whose steps are served)."""
+    served = set(flows)
+    listed = _listed()
+    if listed is not None:
+        unknown = listed - {p.name for p in load_plugins()}
+        for name in sorted(unknown):
+            log.warning("%s names %r, which no installed flow is called", FLOWS_ENV, name)
+    return {p.name: _decide(p, listed, verify) for p in load_plugins() if p.name in served}
+
+
+def idle_flows(flows: Iterable[str]) -> set[str]:
+    """Names of installed flows among `flows` that are off or misconfigured: their cron steps
+    do not fire. (Flows that are not plugins, such as a user's own, always run.)"""
+    return {name for name, (state, _) in flow_states(flows).items() if state != "on"}
+
+
+def startup_problems(mode: str, flows: Iterable[str]) -> list[str]:
+    """Every problem of every required flow among `flows`, one line each; off flows are
+    logged, one line each, with what would turn them on."""
+    verify = mode == "start" and os.environ.get(VERIFY_ENV, "1").lower() not in ("0", "false",
+                                                                                   "no")
+    problems = []
+    for name, (state, reasons) in flow_states(flows, verify=verify).items():
+        if state == "off":
+            log.info("flow %s is off: %s", name, reasons[0])
+        elif state == "error":
+            problems += [f"{name}: {reason}" for reason in reasons]
+        else:
+            log.info("flow %s is on", name)
     return problems

@@ -67,10 +67,13 @@ class Registry:
         return out
 
     def warnings(self) -> list[str]:
+        from app.plugins import declared_outputs
+
         emitted = {t for s in self.steps.values() for t in s.emits}
         subscribed = set(self.subscribers)
-        out = [f"topic {t!r} is emitted but no step subscribes to it"
-               for t in sorted(emitted - subscribed)]
+        # A flow's declared outputs are meant for users' own steps: nobody listening is fine.
+        unheard = emitted - subscribed - declared_outputs()
+        out = [f"topic {t!r} is emitted but no step subscribes to it" for t in sorted(unheard)]
         out += [f"topic {t!r} is subscribed to but no step emits it"
                 for t in sorted(subscribed - emitted)]
         return out

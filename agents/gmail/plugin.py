@@ -1,53 +1,78 @@
-"""The Gmail flow as a Stepline plugin: its CLI (`stepline gmail`) and its start-up check.
+"""The Gmail flow as a Stepline plugin: its CLI (`stepline gmail`) and what it reports about
+its own configuration at start-up.
 
 Entry point in pyproject.toml, group "stepline.plugins": gmail = "agents.gmail.plugin"
 """
 
 from __future__ import annotations
 
-import logging
+import json
+import os
+from pathlib import Path
 
 from agents.gmail.cli import app as cli
-from agents.gmail.oauth import token_file
+from agents.gmail.oauth import credentials_file, token_file
 from agents.gmail.settings import config_path, settings_file
+from app.plugins import FlowStatus
 
-__all__ = ["check", "cli", "name"]
+__all__ = ["cli", "name", "outputs", "status"]
 
 name = "gmail"
-log = logging.getLogger("stepline.gmail")
+# Mail judged spam is announced for users' own steps (a digest, an audit log).
+outputs = ["gmail.spam.detected"]
 
-_OFF = "set `enabled: false` in config/gmail.yaml to turn the Gmail flow off"
-
-
-def check(mode: str) -> str | None:
-    """In `start`: a one-line reason the Gmail flow cannot run, or None. In other modes the
-    problem is logged as a warning and the app starts anyway. Without config/gmail.yaml the
-    flow is not in use and nothing is checked."""
-    problem = _problem()
-    if problem and mode != "start":
-        log.warning("Gmail flow: %s (tolerated outside `stepline start`)", problem)
-        return None
-    return problem
+_TURN_ON = (
+    "run `stepline gmail connect` (with GMAIL_CREDENTIALS_FILE pointing at your OAuth "
+    "client JSON) to turn it on"
+)
+# google-auth refuses a stored grant without these (Credentials.from_authorized_user_info).
+_GRANT_KEYS = ("refresh_token", "client_id", "client_secret")
 
 
-def _problem() -> str | None:
+def status() -> FlowStatus:
     path = config_path()
-    if not path.exists():
-        return None
+    problems: list[str] = []
+    enabled: bool | None = None
+    push_mode = False
     try:
         settings = settings_file().load_strict()
     except ValueError as exc:
-        return str(exc)
-    if not settings.enabled:
-        return None
-    if not token_file().exists():
-        return (
-            f"Gmail is not connected ({token_file()} missing): "
-            f"run `stepline gmail connect`, or {_OFF}"
-        )
-    if settings.mode == "push":
-        missing = [k for k in ("topic", "audience") if not getattr(settings.push, k)]
-        if missing:
-            keys = " and ".join(f"push.{k}" for k in missing)
-            return f"push mode needs {keys} in {path}; or use `mode: polling`, or {_OFF}"
-    return None
+        problems.append(str(exc))
+    else:
+        enabled = settings.enabled if "enabled" in settings.model_fields_set else None
+        push_mode = settings.mode == "push"
+        if push_mode:
+            missing = [k for k in ("topic", "audience") if not getattr(settings.push, k)]
+            if missing:
+                keys = " and ".join(f"push.{k}" for k in missing)
+                problems.append(f"push mode needs {keys} in {path} (or use `mode: polling`)")
+    token = token_file()
+    client = credentials_file()
+    client_named = bool(os.environ.get("GMAIL_CREDENTIALS_FILE"))
+    if token.exists():
+        problems += _grant_problems(token)
+    else:
+        problems.append(f"Gmail is not connected ({token} missing): run `stepline gmail connect`")
+        if client_named and not client.is_file():
+            problems.append(
+                f"GMAIL_CREDENTIALS_FILE {client} does not exist: download the "
+                "OAuth client JSON from Google Cloud"
+            )
+    configured = token.exists() or client_named or client.is_file() or push_mode
+    return FlowStatus(enabled=enabled, configured=configured, problems=problems, turn_on=_TURN_ON)
+
+
+def _grant_problems(path: Path) -> list[str]:
+    try:
+        grant = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [
+            f"the Gmail token {path} cannot be read ({type(exc).__name__}): run "
+            "`stepline gmail connect` again"
+        ]
+    missing = [k for k in _GRANT_KEYS if not isinstance(grant, dict) or not grant.get(k)]
+    if missing:
+        return [
+            f"the Gmail token {path} lacks {', '.join(missing)}: run `stepline gmail connect` again"
+        ]
+    return []

@@ -63,22 +63,28 @@ def github_env(monkeypatch, tmp_path):
     services.reset()
 
 
-def test_start_refuses_without_webhook_secret_and_dev_warns(github_env, caplog):
+def test_status_lists_what_is_missing(github_env, tmp_path):
+    nothing = plugin.status()
+    assert not nothing.configured and nothing.enabled is None
+    assert "GITHUB_WEBHOOK_SECRET" in nothing.turn_on
     github_env.setenv("GITHUB_TOKEN", "ghp_x")
-    reason = plugin.check("start")
-    assert reason and "GITHUB_WEBHOOK_SECRET" in reason and "enabled: false" in reason
-    with caplog.at_level(logging.WARNING):
-        assert plugin.check("dev") is None
-    assert "GITHUB_WEBHOOK_SECRET" in caplog.text
+    half = plugin.status()
+    assert half.configured and len(half.problems) == 1
+    assert "GITHUB_WEBHOOK_SECRET is not set" in half.problems[0]
     github_env.setenv("GITHUB_WEBHOOK_SECRET", "s3cret-value")
-    assert plugin.check("start") is None
+    assert plugin.status().problems == []
     github_env.delenv("GITHUB_TOKEN")
-    assert "GITHUB_TOKEN" in (plugin.check("start") or "")
+    github_env.setenv("GITHUB_APP_ID", "12")
+    github_env.setenv("GITHUB_APP_PRIVATE_KEY_FILE", str(tmp_path / "nope.pem"))
+    assert [p.split(" ")[0] for p in plugin.status().problems] == ["GITHUB_APP_PRIVATE_KEY_FILE"]
+    (tmp_path / "nope.pem").write_text("not a key")
+    assert "not a PEM private key" in plugin.status().problems[0]
 
 
-def test_disabled_flow_passes_the_check(github_env, tmp_path):
+def test_enabled_key_is_reported_only_when_set(github_env, tmp_path):
     (tmp_path / "github.yaml").write_text("enabled: false\n")
-    assert plugin.check("start") is None
+    services.reset()
+    assert plugin.status().enabled is False
 
 
 async def test_report_counts_once_per_event_and_reads_the_previous_day():

@@ -98,17 +98,32 @@ def test_train_needs_input_and_real_folders(offline: Path) -> None:
     assert result.exit_code == 1 and "not a directory" in result.output
 
 
-def test_startup_check(offline: Path) -> None:
+def test_status_reports_every_problem(offline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GMAIL_CREDENTIALS_FILE", raising=False)
+    monkeypatch.chdir(offline)  # no credentials.json here
     config = offline / "config" / "gmail.yaml"
-    problem = plugin.check("start")
-    assert problem and "stepline gmail connect" in problem and "enabled: false" in problem
-    assert plugin.check("dev") is None  # dev warns and runs
-    (offline / "token.json").write_text("{}")
-    assert plugin.check("start") is None
-    config.write_text("mode: push\n")
-    assert "push.topic and push.audience" in (plugin.check("start") or "")
+    nothing = plugin.status()
+    assert not nothing.configured and nothing.enabled is None
+    assert "stepline gmail connect" in nothing.turn_on
+    monkeypatch.setenv("GMAIL_CREDENTIALS_FILE", str(offline / "client.json"))
+    half = plugin.status()
+    assert half.configured
+    assert [p.split(" (")[0] for p in half.problems] == [
+        "Gmail is not connected",
+        f"GMAIL_CREDENTIALS_FILE {offline / 'client.json'} does not exist:"
+        " download the OAuth client JSON from Google Cloud",
+    ]
+    (offline / "token.json").write_text("{not json")
+    assert "cannot be read" in plugin.status().problems[0]
+    (offline / "token.json").write_text('{"refresh_token": "r"}')
+    assert "lacks client_id, client_secret" in plugin.status().problems[0]
+    grant = {"refresh_token": "r", "client_id": "c", "client_secret": "s"}
+    (offline / "token.json").write_text(json.dumps(grant))
+    assert plugin.status().problems == []
+    config.write_text("mode: push\nenabled: true\n")
+    pushed = plugin.status()
+    assert pushed.enabled is True
+    assert ["push mode needs push.topic and push.audience" in p for p in pushed.problems] == [True]
     config.write_text("enabled: false\nmode: push\n")
-    assert plugin.check("start") is None
-    config.unlink()
-    assert plugin.check("start") is None  # no config file: flow not in use
+    assert plugin.status().enabled is False
     assert plugin.name == "gmail" and plugin.cli is app

@@ -1,0 +1,152 @@
+"""Flows that start when configured: off without credentials, an error when half set up,
+required by `enabled: true` or STEPLINE_FLOWS, and an off flow's cron steps never fire.
+
+The shipped GitHub and Gmail flows are the plugins under test, read through their real entry
+points; the token check talks to the loopback GitHub fake."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from agents.github import services
+from app.plugins import startup_problems
+from app.testing import Harness
+from tests.fakes.common import LoopbackServer
+from tests.fakes.github_server import FakeGithub
+from tests.support import write_steps
+
+FLOWS = ("github", "gmail")
+ENV = ("GITHUB_TOKEN", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "GITHUB_WEBHOOK_SECRET",
+       "GITHUB_API_URL", "GMAIL_CREDENTIALS_FILE", "GMAIL_TOKEN_FILE", "STEPLINE_FLOWS",
+       "STEPLINE_VERIFY_CREDENTIALS")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A project with no credentials at all and no YAML files."""
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "config").mkdir()
+    monkeypatch.setenv("STEPLINE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("GMAIL_TOKEN_FILE", str(tmp_path / "gmail-token.json"))
+    monkeypatch.chdir(tmp_path)  # no stray .env or credentials.json
+    services.reset()
+    yield tmp_path
+    services.reset()
+
+
+def off_lines(caplog: pytest.LogCaptureFixture) -> dict[str, str]:
+    return {r.getMessage().split()[1]: r.getMessage() for r in caplog.records
+            if r.getMessage().startswith("flow ") and " is off: " in r.getMessage()}
+
+
+def test_no_credentials_means_off_in_one_line_each(project, caplog):
+    with caplog.at_level(logging.INFO, "stepline.plugins"):
+        assert startup_problems("start", FLOWS) == []
+    off = off_lines(caplog)
+    assert sorted(off) == ["github", "gmail"]
+    assert "GITHUB_WEBHOOK_SECRET and GITHUB_TOKEN" in off["github"]
+    assert "stepline gmail connect" in off["gmail"]
+
+
+def test_only_github_configured_serves_github_and_reports_gmail_off(project, monkeypatch,
+                                                                    caplog):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_" + "a" * 36)
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
+    monkeypatch.setenv("STEPLINE_VERIFY_CREDENTIALS", "0")
+    with caplog.at_level(logging.INFO, "stepline.plugins"):
+        assert startup_problems("start", FLOWS) == []
+    assert list(off_lines(caplog)) == ["gmail"]
+    assert "flow github is on" in caplog.text
+
+
+def test_half_configured_flows_list_every_problem_at_once(project, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_" + "a" * 36)  # no webhook secret
+    monkeypatch.setenv("GMAIL_CREDENTIALS_FILE", str(project / "client.json"))  # no such file
+    problems = startup_problems("start", FLOWS)
+    assert [p.split(":")[0] for p in problems] == ["github", "gmail", "gmail"]
+    assert "GITHUB_WEBHOOK_SECRET is not set" in problems[0]
+    assert "Gmail is not connected" in problems[1]
+    assert "client.json does not exist" in problems[2]
+
+
+def test_a_token_file_that_does_not_parse_is_an_error(project):
+    (project / "gmail-token.json").write_text("{oops")
+    problems = startup_problems("start", FLOWS)
+    assert len(problems) == 1 and "gmail-token.json cannot be read" in problems[0]
+
+
+def test_push_mode_without_an_audience_is_an_error(project):
+    grant = {"refresh_token": "r", "client_id": "c", "client_secret": "s"}
+    (project / "gmail-token.json").write_text(json.dumps(grant))
+    (project / "config" / "gmail.yaml").write_text(
+        "mode: push\npush:\n  topic: projects/p/topics/t\n")
+    problems = startup_problems("start", FLOWS)
+    assert len(problems) == 1 and "push mode needs push.audience" in problems[0]
+
+
+def test_enabled_true_or_stepline_flows_makes_a_flow_required(project, monkeypatch, caplog):
+    (project / "config" / "gmail.yaml").write_text("enabled: true\n")
+    problems = startup_problems("start", FLOWS)
+    assert [p.split(":")[0] for p in problems] == ["gmail"]
+    monkeypatch.setenv("STEPLINE_FLOWS", "github")
+    with caplog.at_level(logging.INFO, "stepline.plugins"):
+        problems = startup_problems("start", FLOWS)
+    assert {p.split(":")[0] for p in problems} == {"github"}
+    assert "not listed in STEPLINE_FLOWS" in off_lines(caplog)["gmail"]
+
+
+def test_enabled_false_turns_a_configured_flow_off(project, monkeypatch, caplog):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_" + "a" * 36)
+    (project / "config" / "github.yaml").write_text("enabled: false\n")
+    services.reset()
+    with caplog.at_level(logging.INFO, "stepline.plugins"):
+        assert startup_problems("start", FLOWS) == []
+    assert "enabled: false" in off_lines(caplog)["github"]
+
+
+def test_a_token_github_rejects_stops_start_unless_the_check_is_skipped(project, monkeypatch):
+    with LoopbackServer(FakeGithub(tokens=("good-token",))) as github:
+        monkeypatch.setenv("GITHUB_API_URL", github.url)
+        monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
+        monkeypatch.setenv("GITHUB_TOKEN", "dummy")
+        problems = startup_problems("start", FLOWS)
+        assert len(problems) == 1 and "GitHub rejected GITHUB_TOKEN" in problems[0]
+        assert startup_problems("dev", FLOWS) == []  # dev reloads often: no network check
+        monkeypatch.setenv("GITHUB_TOKEN", "good-token")
+        assert startup_problems("start", FLOWS) == []
+        monkeypatch.setenv("GITHUB_TOKEN", "dummy")
+        monkeypatch.setenv("STEPLINE_VERIFY_CREDENTIALS", "0")
+        assert startup_problems("start", FLOWS) == []
+
+
+CRON = """
+config = {{"type": "cron", "name": "{name}", "cron": "* * * * *", "flows": ["{flow}"]}}
+
+async def handler(ctx):
+    await ctx.state.increment("ran", "{name}")
+"""
+
+
+async def test_cron_steps_of_an_off_flow_never_fire(project):
+    steps = write_steps(project / "steps", {
+        "poll_step.py": CRON.format(name="Poll", flow="gmail"),
+        "mine_step.py": CRON.format(name="Mine", flow="reports")})
+    clock = [datetime(2026, 3, 2, 8, 0, 30).timestamp()]
+    async with Harness([steps], db=project / "t.db", clock=lambda: clock[0]) as h:
+        await h.runtime.cron.stop()  # this test drives the ticks itself
+        for minute in range(1, 4):
+            clock[0] += 60
+            assert await h.runtime.cron.tick() == ["Mine"], f"minute {minute}"
+        await h.drain()
+        assert await h.state.get("ran", "Poll") is None
+        assert await h.state.get("ran", "Mine") == 3
+        await h.run_cron("Poll")  # by hand it still runs
+        await h.drain()
+        assert await h.state.get("ran", "Poll") == 1
