@@ -70,6 +70,18 @@ class LLMClient:
     def count_tokens(self, text: str) -> int:
         return count_tokens(text)
 
+    def prompt_room(self, system: str, schema: type[BaseModel], budget: int) -> int:
+        """Tokens left for the user prompt of one call within `budget` (the system prompt,
+        the schema, wherever it is sent, and the chat framing already taken off)."""
+        return budget - self._fixed_tokens(self._system(system, schema), schema)
+
+    def _fixed_tokens(self, system: str, schema: type[BaseModel]) -> int:
+        fixed = count_tokens(system) + 2 * _MESSAGE_OVERHEAD
+        if self._format == "json_schema":
+            # A server-side schema is part of the prompt the server counts, too.
+            fixed += count_tokens(_schema_text(schema))
+        return fixed
+
     def trim(self, text: str, max_tokens: int) -> str:
         return trim_to_tokens(text, max_tokens)
 
@@ -92,9 +104,12 @@ class LLMClient:
         schema: type[T],
         max_input_tokens: int | None = None,
         state: StateLike | None = None,
+        trim: bool = True,
     ) -> T:
         """Ask for a `schema` instance; `prompt` is trimmed to fit the budget first.
 
+        With `trim=False` a prompt over the budget is an `LLMError` instead: callers that
+        planned their prompts with `prompt_room` must not lose part of them silently.
         Raises `LLMUnavailable` when no server is configured and `LLMError` when no valid
         answer came back (server failure after retries, or invalid output twice).
         """
@@ -103,7 +118,7 @@ class LLMClient:
                 "LLM not configured: set OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)"
             )
         budget = max_input_tokens or self.settings.max_input_tokens
-        messages = self._messages(system, prompt, schema, budget)
+        messages = self._messages(system, prompt, schema, budget, trim)
         content = await self._complete(messages, schema, state)
         try:
             return _parse(content, schema)
@@ -127,20 +142,29 @@ class LLMClient:
                 f"{_short_reason(exc)}"
             ) from None
 
+    def _system(self, system: str, schema: type[BaseModel]) -> str:
+        if self._format == "json_schema":
+            return system
+        # Without server-side schemas the model learns the shape from the instructions.
+        return (
+            f"{system}\n\nReply with only a JSON object that matches this JSON schema:\n"
+            f"{_schema_text(schema)}"
+        )
+
     def _messages(
-        self, system: str, prompt: str, schema: type[BaseModel], budget: int
+        self, system: str, prompt: str, schema: type[BaseModel], budget: int, trim: bool = True
     ) -> list[dict[str, str]]:
-        if self._format != "json_schema":
-            # Without server-side schemas the model learns the shape from the instructions.
-            system = (
-                f"{system}\n\nReply with only a JSON object that matches this JSON schema:\n"
-                f"{json.dumps(schema.model_json_schema(), separators=(',', ':'))}"
-            )
-        room = budget - count_tokens(system) - 2 * _MESSAGE_OVERHEAD
+        system = self._system(system, schema)
+        room = budget - self._fixed_tokens(system, schema)
         if room < 1:
             raise LLMError(
                 f"the system prompt alone exceeds the input budget of {budget} tokens: "
                 "raise LLM_MAX_INPUT_TOKENS or shorten the instructions"
+            )
+        if not trim and count_tokens(prompt) > room:
+            raise LLMError(
+                f"the prompt needs {count_tokens(prompt)} tokens but only {room} of the budget "
+                f"of {budget} are left: the caller's plan is wrong (nothing was sent)"
             )
         trimmed = trim_to_tokens(prompt, room)
         if trimmed is not prompt:
@@ -159,6 +183,9 @@ class LLMClient:
         import openai
 
         while True:
+            estimate = sum(count_tokens(m["content"]) for m in messages) + self._fixed_tokens(
+                "", schema
+            )
             started = time.perf_counter()
             try:
                 completion = await self._client().chat.completions.create(
@@ -189,6 +216,7 @@ class LLMClient:
                     prompt_tokens=usage.prompt_tokens if usage else 0,
                     completion_tokens=usage.completion_tokens if usage else 0,
                     latency_ms=latency_ms,
+                    estimated_prompt_tokens=estimate,
                 ),
                 state,
             )
@@ -218,8 +246,10 @@ class LLMClient:
         system = messages[0]["content"]
         if "matches this JSON schema" in system:
             return messages
-        schema_text = json.dumps(schema.model_json_schema(), separators=(",", ":"))
-        system += f"\n\nReply with only a JSON object that matches this JSON schema:\n{schema_text}"
+        system += (
+            "\n\nReply with only a JSON object that matches this JSON schema:\n"
+            f"{_schema_text(schema)}"
+        )
         return [{"role": "system", "content": system}, *messages[1:]]
 
     def _client(self) -> openai.AsyncOpenAI:
@@ -274,6 +304,10 @@ class LLMClient:
         key = self.settings.api_key.get_secret_value() if self.settings.api_key else ""
         text = text.replace(key, "***") if key else text
         return text[:300]
+
+
+def _schema_text(schema: type[BaseModel]) -> str:
+    return json.dumps(schema.model_json_schema(), separators=(",", ":"))
 
 
 def _parse(content: str, schema: type[T]) -> T:

@@ -1,4 +1,8 @@
-"""Per-call usage: one log line each and daily counters in state for reports."""
+"""Per-call usage: one log line each and daily counters in state for reports.
+
+Besides calls and tokens, the day's `estimated_prompt_tokens` sums our offline estimate of the
+prompts the server counted in `prompt_tokens`: their ratio checks the estimate's calibration.
+"""
 
 from __future__ import annotations
 
@@ -22,14 +26,19 @@ class Usage:
     completion_tokens: int
     latency_ms: float
     ok: bool = True
+    # Our own estimate of the same prompt, so `prompt_tokens / estimated_prompt_tokens` shows
+    # how well the offline estimate fits the server's tokenizer.
+    estimated_prompt_tokens: int = 0
 
 
 async def record_usage(usage: Usage, state: StateLike | None, today: str | None = None) -> None:
     """Log `usage` and, with a state, add it to the day's counters (keys `<date>:<counter>`)."""
     logger.info(
-        "llm call model=%s prompt_tokens=%d completion_tokens=%d latency_ms=%.0f ok=%s",
+        "llm call model=%s prompt_tokens=%d estimated_prompt_tokens=%d completion_tokens=%d "
+        "latency_ms=%.0f ok=%s",
         usage.model,
         usage.prompt_tokens,
+        usage.estimated_prompt_tokens,
         usage.completion_tokens,
         usage.latency_ms,
         usage.ok,
@@ -41,6 +50,11 @@ async def record_usage(usage: Usage, state: StateLike | None, today: str | None 
         await state.increment(USAGE_GROUP, f"{day}:calls", 1)
         await state.increment(USAGE_GROUP, f"{day}:prompt_tokens", usage.prompt_tokens)
         await state.increment(USAGE_GROUP, f"{day}:completion_tokens", usage.completion_tokens)
+        if usage.prompt_tokens and usage.estimated_prompt_tokens:
+            # Counted only beside a server figure, so the two sums stay comparable.
+            await state.increment(
+                USAGE_GROUP, f"{day}:estimated_prompt_tokens", usage.estimated_prompt_tokens
+            )
         if not usage.ok:
             await state.increment(USAGE_GROUP, f"{day}:failures", 1)
     except Exception as exc:

@@ -4,6 +4,7 @@ Answers in the real response shape (`choices[0].message.content`, `usage`, `mode
 real error bodies (`{"error": {"message", "type", "param", "code"}}`). The reply content is
 taken from `queue_replies(...)` when a test scripted one; otherwise, for a `json_schema`
 response format, the fake builds an instance of the requested schema, as a real server would.
+`usage.prompt_tokens` is counted with gpt-4o's real tokenizer (o200k_base), as OpenAI does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from tests.fakes.common import FakeRequest, FakeService, Reply
 
-__all__ = ["FakeOpenAI", "sample_from_schema"]
+__all__ = ["FakeOpenAI", "prompt_token_count", "real_token_count", "sample_from_schema"]
 
 _ids = itertools.count(1)
 
@@ -123,8 +124,8 @@ class FakeOpenAI(FakeService):
                 param="response_format",
             )
         content = self._next_content(fmt)
-        prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 4 + 1
-        completion_tokens = len(content) // 4 + 1
+        prompt_tokens = prompt_token_count(messages, fmt)
+        completion_tokens = real_token_count(content)
         return Reply.json(
             {
                 "id": f"chatcmpl-fake{next(_ids)}",
@@ -158,6 +159,23 @@ class FakeOpenAI(FakeService):
         if fmt.get("type") == "json_object":
             return "{}"
         return "Hello from the fake model."
+
+
+def real_token_count(text: str) -> int:
+    """What o200k_base (gpt-4o's tokenizer) makes of `text`; quicktok ships its vocabulary."""
+    import quicktok
+
+    return int(quicktok.get_encoding("o200k_base").count(text))
+
+
+def prompt_token_count(messages: list[dict[str, Any]], fmt: dict[str, Any]) -> int:
+    """`usage.prompt_tokens` as OpenAI counts it: each message's content plus 3 tokens of
+    framing per message and 3 to prime the reply; a `json_schema` format's schema counts too."""
+    tokens = 3 + sum(3 + real_token_count(str(m.get("content") or "")) for m in messages)
+    if fmt.get("type") == "json_schema":
+        schema = fmt.get("json_schema", {}).get("schema", {})
+        tokens += real_token_count(json.dumps(schema, separators=(",", ":")))
+    return tokens
 
 
 def sample_from_schema(node: dict[str, Any], root: dict[str, Any]) -> Any:
