@@ -14,16 +14,18 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = [
     "REDIS_URL",
+    "ROOT",
     "Rounds",
     "file_mib",
+    "free_port",
     "interrupt_on_sigterm",
     "load_note",
     "purge_prefix",
@@ -33,6 +35,12 @@ __all__ = [
     "stop",
     "write_steps",
 ]
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # the scripts run as `python bench/x.py`; tests/ has helpers
+    sys.path.insert(1, str(ROOT))
+
+from tests.support import free_port, write_steps  # noqa: E402
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -54,13 +62,6 @@ def scratch(tag: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
-
-
-def write_steps(directory: Path, steps: dict[str, str]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, source in steps.items():
-        (directory / name).write_text(textwrap.dedent(source))
-    return directory
 
 
 def spawn(
@@ -123,6 +124,10 @@ def load_note() -> str:
     return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"
 
 
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+
+
 class Rounds:
     """Run each measurement in turn, round after round, and keep every round's figure."""
 
@@ -131,13 +136,18 @@ class Rounds:
         self.unit = unit
         self.figures: dict[str, list[float]] = {}
 
-    def run(self, plan: dict[str, Callable[[], float]]) -> Rounds:
+    def run(self, plan: dict[str, Callable[[], float | dict[str, float]]]) -> Rounds:
+        """`plan` maps a label to a measurement; one returning a dict adds a figure per key,
+        labelled "<label> <key>"."""
         print(f"{self.rounds} round(s), interleaved; {load_note()}", flush=True)
         for n in range(self.rounds):
             for label, measure in plan.items():
                 value = measure()
-                self.figures.setdefault(label, []).append(value)
-                print(f"  round {n + 1}: {label}: {value:,.0f} {self.unit}", flush=True)
+                values = value if isinstance(value, dict) else {"": value}
+                for key, figure in values.items():
+                    name = f"{label} {key}".strip()
+                    self.figures.setdefault(name, []).append(figure)
+                    print(f"  round {n + 1}: {name}: {_fmt(figure)} {self.unit}", flush=True)
         print(f"done; {load_note()}", flush=True)
         return self
 
@@ -149,13 +159,18 @@ class Rounds:
         pairs = zip(self.figures[label], self.figures[base], strict=True)
         return statistics.median(a / b for a, b in pairs)
 
+    def added(self, label: str, base: str) -> float:
+        """The median of the per-round differences (for latencies)."""
+        pairs = zip(self.figures[label], self.figures[base], strict=True)
+        return statistics.median(a - b for a, b in pairs)
+
     def table(self, base: str, *, title: str) -> str:
         width = max(len(label) for label in self.figures)
         lines = [f"{title} (median of {self.rounds}; x = median per-round ratio to {base!r})"]
         for label, values in self.figures.items():
-            spread = ", ".join(f"{v:,.0f}" for v in values)
+            spread = ", ".join(_fmt(v) for v in values)
             lines.append(
-                f"  {label:<{width}}  {self.median(label):>9,.0f} {self.unit}  "
+                f"  {label:<{width}}  {_fmt(self.median(label)):>9} {self.unit}  "
                 f"{self.ratio(label, base):6.2f}x   rounds: {spread}"
             )
         return "\n".join(lines)

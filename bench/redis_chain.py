@@ -39,11 +39,10 @@ from _util import (
     stop,
     write_steps,
 )
-from chain import HOPS
+from chain import HOPS, Producer, batched
 
 from app.runtime import Runtime
 from app.settings import Settings
-from app.types import Batch
 
 __all__ = ["raw_streams_chain", "stepline_redis_chain"]
 
@@ -64,15 +63,7 @@ STEPS = {
 }
 
 
-async def _feed(runtime: Runtime, ids: range) -> None:
-    for start in range(ids.start, ids.stop, 1000):
-        end = min(ids.stop, start + 1000)
-        await runtime.writer.submit(
-            Batch(messages=[runtime.message("chain.a", {"i": i}) for i in range(start, end)])
-        )
-
-
-async def _stepline_run(chains: int, workers: int, tmp: Path) -> float:
+async def _stepline_run(chains: int, workers: int, tmp: Path, produce: Producer) -> float:
     run_dir = tmp / uuid.uuid4().hex[:8]
     steps = write_steps(run_dir / "steps", STEPS)
     (run_dir / "sink").mkdir()
@@ -100,10 +91,10 @@ async def _stepline_run(chains: int, workers: int, tmp: Path) -> float:
     try:
         await runtime.open()
         alive = lambda: all(p.poll() is None for p in procs)  # noqa: E731
-        await _feed(runtime, range(WARMUP, WARMUP + 1))
+        await runtime.emit("chain.a", {"i": WARMUP})
         await asyncio.to_thread(collect, run_dir / "sink", 1, ids=range(WARMUP, 0), alive=alive)
         started = time.monotonic()
-        await _feed(runtime, range(chains))
+        await produce(runtime, chains)
         last = await asyncio.to_thread(collect, run_dir / "sink", chains, alive=alive)
         # The last acknowledgements commit just after the last handler ran.
         deadline = time.monotonic() + 30
@@ -121,8 +112,11 @@ async def _stepline_run(chains: int, workers: int, tmp: Path) -> float:
         purge_prefix(prefix)
 
 
-def stepline_redis_chain(chains: int, workers: int, tmp: Path) -> float:
-    return asyncio.run(_stepline_run(chains, workers, tmp))
+def stepline_redis_chain(
+    chains: int, workers: int, tmp: Path, produce: Producer = batched
+) -> float:
+    """Chains per second on `workers` fresh `stepline worker` processes, fed by `produce`."""
+    return asyncio.run(_stepline_run(chains, workers, tmp, produce))
 
 
 def raw_consumer(prefix: str, name: str) -> None:
