@@ -6,16 +6,24 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from app.cli_admin import cron_app, dlq_app, state_app
-from app.cli_common import StepsOption, console, fail, run_with_runtime, settings_from
+from app.cli_common import (
+    StepsOption,
+    console,
+    fail,
+    find_project,
+    plain_help,
+    run_with_runtime,
+    settings_from,
+)
 from app.logger import configure_logging
 from app.plugins import load_plugins
 
-__all__ = ["app", "main"]
+__all__ = ["app", "command", "main"]
 
 app = typer.Typer(
     name="stepline",
@@ -111,6 +119,9 @@ def list_steps(steps: StepsOption = None,
     from app.registry import load_registry
     from app.server.steps_view import flow_graph
 
+    if not steps and not os.environ.get("STEPLINE_STEPS"):
+        root = find_project(Path.cwd())
+        steps = [root / "steps"] if root is not None else None
     settings = settings_from(steps)
     registry = load_registry(settings.steps)
     if as_json:
@@ -144,6 +155,11 @@ def emit(topic: str, data: Annotated[str, typer.Argument(help="JSON data, e.g. '
 _BUILTIN = {"dev", "start", "worker", "steps", "emit", "state", "dlq", "cron"}
 
 
+def command() -> Any:
+    """The click command behind `stepline`, with help that shows names instead of types."""
+    return plain_help(typer.main.get_command(app))
+
+
 def main() -> None:
     # A built-in command needs no flow CLI; skipping them keeps `dev`'s reloader process small.
     if len(sys.argv) < 2 or sys.argv[1] not in _BUILTIN:
@@ -151,7 +167,7 @@ def main() -> None:
             if plugin.cli is not None:
                 app.add_typer(plugin.cli, name=plugin.name)
     try:
-        app()
+        command()(prog_name="stepline")
     except SystemExit as exc:
         # Click exits 2 on a usage error; Stepline promises 1 for every user error.
         raise SystemExit(1 if exc.code == 2 else exc.code) from None

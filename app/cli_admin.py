@@ -71,7 +71,8 @@ def state_delete(group: str, key: str) -> None:
 
 @dlq_app.command("list")
 def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-             limit: int = 100) -> None:
+             limit: Annotated[int, typer.Option(min=1, help="Show at most this many, "
+                                                "newest first.")] = 100) -> None:
     """One line per dead letter: id, step, topic, attempts, error."""
     dead = run_with_runtime(lambda rt: rt.backend.dead_letters(limit), load_steps=False)
     if as_json:

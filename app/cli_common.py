@@ -1,4 +1,5 @@
-"""Shared pieces of the CLI: options, settings from options, running a coroutine cleanly."""
+"""Shared pieces of the CLI: options, finding the project, settings from options, running a
+coroutine cleanly, and help text without the type placeholders a user cannot type."""
 
 from __future__ import annotations
 
@@ -16,16 +17,26 @@ from app.errors import SteplineError
 from app.runtime import Runtime
 from app.settings import Settings
 
-__all__ = ["StepsOption", "console", "fail", "run_with_runtime", "settings_from"]
+__all__ = [
+    "StepsOption",
+    "console",
+    "fail",
+    "find_project",
+    "plain_help",
+    "run_with_runtime",
+    "settings_from",
+    "use_project",
+]
 
 T = TypeVar("T")
 console = Console(stderr=True)
 
 StepsOption = Annotated[
     list[Path] | None,
-    typer.Option("--steps", help="Directory of *_step.py files (repeatable). "
-                 "Default: $STEPLINE_STEPS or ./steps.", show_default=False),
+    typer.Option("--steps", metavar="DIR", help="Directory of *_step.py files (repeatable). "
+                 "Default: $STEPLINE_STEPS, else steps/ of the project.", show_default=False),
 ]
+_MARKERS = ("steps", ".stepline")
 
 
 def fail(message: str) -> typer.Exit:
@@ -49,9 +60,39 @@ def settings_from(steps: list[Path] | None = None, **env: Any) -> Settings:
         raise fail(f"{name}: {first['msg']}") from None
 
 
+def find_project(start: Path) -> Path | None:
+    """The nearest directory at or above `start` holding `steps/` or `.stepline/`."""
+    for directory in (start, *start.parents):
+        if any((directory / marker).is_dir() for marker in _MARKERS):
+            return directory
+    return None
+
+
+def use_project(steps: list[Path] | None) -> None:
+    """Point the settings at the project the working directory belongs to.
+
+    A command that reads the database must not open (and so create) an empty one wherever it
+    happens to run: it finds the project upwards, or takes STEPLINE_DB as given, or refuses.
+    """
+    if os.environ.get("STEPLINE_DB") or os.environ.get("STEPLINE_BACKEND") == "redis":
+        return
+    here = Path.cwd()
+    root = find_project(here)
+    if root is None:
+        raise fail(f"no Stepline project at {here} or above it (a project is the directory "
+                   "holding steps/ or .stepline/): run this from your project, or set "
+                   "STEPLINE_DB to its database file")
+    os.environ["STEPLINE_DB"] = str(root / ".stepline" / "stepline.db")
+    if not steps and not os.environ.get("STEPLINE_STEPS"):
+        os.environ["STEPLINE_STEPS"] = str(root / "steps")
+    if not os.environ.get("STEPLINE_CONFIG_DIR") and (root / "config").is_dir():
+        os.environ["STEPLINE_CONFIG_DIR"] = str(root / "config")
+
+
 def run_with_runtime(fn: Callable[[Runtime], Awaitable[T]], steps: list[Path] | None = None,
                      *, load_steps: bool = True) -> T:
     """Open the backend (no workers, no cron), run `fn`, close; errors become one line."""
+    use_project(steps)
     settings = settings_from(steps)
 
     async def main() -> T:
@@ -70,3 +111,36 @@ def run_with_runtime(fn: Callable[[Runtime], Awaitable[T]], steps: list[Path] | 
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"{exc.strerror or exc}: {exc.filename or settings.db}") from None
+
+
+def plain_help(command: Any) -> Any:
+    """Help that shows names a user types (`TOPIC`, `--json`), not Python types.
+
+    Typer prints `<list[Path]>`, `<bool>` and `{topic}` beside parameters; each parameter of
+    `command` (a Typer click command) and its sub-commands gets its metavar, or its upper-cased
+    name, instead.
+    """
+    for param in command.params:
+        upper = (param.metavar or param.name or "").upper()
+        if param.param_type_name == "argument":
+            shown = upper if param.required else f"[{upper}]"
+            shown += "..." if param.nargs != 1 else ""
+            param.metavar = upper
+            param.__dict__["display_type_rich"] = lambda ctx: None
+            param.__dict__["_usage_display_name"] = lambda shown=shown: shown
+        elif param.is_flag or param.count:
+            param.__dict__["display_type_rich"] = lambda ctx: None
+        elif param.metavar is None:
+            param.metavar = upper
+    original = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = original(ctx)
+        if option is not None:
+            option.__dict__["display_type_rich"] = lambda ctx: None
+        return option
+
+    command.__dict__["get_help_option"] = help_option
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
+    return command

@@ -12,7 +12,10 @@ __all__ = ["print_steps"]
 
 
 def print_steps(registry: Registry) -> None:
+    """The table and flows on stdout; warnings and errors on stderr, so a script that reads
+    the table still sees them and `2>/dev/null` leaves a clean table."""
     out = Console()
+    err = Console(stderr=True)
     table = Table(title=f"{len(registry.steps)} steps")
     for column in ("name", "kind", "trigger", "emits", "flows", "file"):
         # Names and topics are what users grep for: wrap them, never cut them short.
@@ -26,9 +29,9 @@ def print_steps(registry: Registry) -> None:
     for flow, names in sorted(registry.flows.items()):
         out.print(f"[bold]flow {flow}[/bold]: {', '.join(names)}")
     for warning in registry.warnings():
-        out.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     for error in registry.errors:
-        out.print(f"[red]error:[/red] {error}", highlight=False)
+        err.print(f"[red]error:[/red] {error}", highlight=False)
 
 
 def _trigger(config: ApiConfig | EventConfig | CronConfig) -> str:

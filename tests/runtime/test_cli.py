@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -95,3 +98,70 @@ def test_cron_run_by_hand(env):
     assert run("state", "get", "ticks", "n").output.strip() == "1"
     missing = run("cron", "run", "Nope")
     assert missing.exit_code == 1 and "cron steps: Tick" in missing.output
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A project on disk and a shell in a folder deep inside it, with no STEPLINE_* set."""
+    for name in ("STEPLINE_DB", "STEPLINE_STEPS", "STEPLINE_CONFIG_DIR", "STEPLINE_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    root = tmp_path / "shop"
+    write_steps(root / "steps", STEPS)
+    (root / "docs" / "notes").mkdir(parents=True)
+    monkeypatch.chdir(root / "docs" / "notes")
+    return root
+
+
+def test_commands_find_the_project_upwards(project):
+    assert run("state", "set", "users", "ann", "1").exit_code == 0
+    assert (project / ".stepline" / "stepline.db").is_file()
+    assert not (project / "docs" / "notes" / ".stepline").exists()
+    assert json.loads(run("state", "list").output) == ["users"]
+    # emit checks the topic against the project's own steps, found from here too
+    assert run("emit", "job", "{}").exit_code == 0
+    unknown = run("emit", "jobs", "{}")
+    assert unknown.exit_code == 1 and "no step subscribes to 'jobs'" in unknown.stderr
+    listed = run("steps")
+    assert listed.exit_code == 0 and "Flaky" in listed.stdout
+
+
+def test_outside_a_project_refuses_instead_of_creating_a_database(tmp_path, monkeypatch):
+    for name in ("STEPLINE_DB", "STEPLINE_STEPS", "STEPLINE_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for args in (["state", "list"], ["dlq", "list"], ["emit", "job", "{}"]):
+        result = run(*args)
+        assert result.exit_code == 1, args
+        assert "no Stepline project at" in result.stderr and "STEPLINE_DB" in result.stderr
+        assert result.stdout == ""
+    assert list(elsewhere.iterdir()) == []
+    monkeypatch.setenv("STEPLINE_DB", str(tmp_path / "given.db"))  # an explicit file is used
+    assert run("state", "list").exit_code == 0 and (tmp_path / "given.db").exists()
+
+
+def test_steps_prints_problems_on_stderr(tmp_path, monkeypatch):
+    monkeypatch.delenv("STEPLINE_STEPS", raising=False)
+    write_steps(tmp_path, {"a_step.py": 'config = {"type": "webhook", "name": "K"}\n'
+                           "async def handler(d, ctx): pass\n", **STEPS})
+    result = run("steps", "--steps", str(tmp_path))
+    assert result.exit_code == 1
+    assert "unknown kind" in result.stderr and "unknown kind" not in result.stdout
+    assert "Flaky" in result.stdout
+
+
+@pytest.mark.parametrize(("args", "shows"), [
+    (["emit"], ["Usage: stepline emit [OPTIONS] TOPIC DATA", "--key", "KEY", "--steps", "DIR"]),
+    (["dlq", "list"], ["--limit", "Show at most this many"]),
+    (["state", "set"], ["GROUP KEY VALUE", "--ttl"]),
+    (["dev"], ["--port", "PORT", "--host", "HOST"]),
+])
+def test_help_shows_names_not_python_types(args, shows):
+    done = subprocess.run([sys.executable, "-m", "app", *args, "--help"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "COLUMNS": "120"})
+    assert done.returncode == 0, done.stderr
+    for text in shows:
+        assert text in done.stdout, done.stdout
+    for placeholder in ("<bool>", "<str>", "<int>", "<float>", "list[Path]", "{"):
+        assert placeholder not in done.stdout.replace("'{\"n\": 1}'", ""), done.stdout
