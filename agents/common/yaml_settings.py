@@ -26,6 +26,7 @@ __all__ = [
     "config_dir",
     "config_path",
     "describe_validation_error",
+    "parse_settings",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -87,6 +88,26 @@ class SettingsError(ValueError):
         self.reason = reason
 
 
+def parse_settings(model: type[M], text: str, path: Path) -> M:
+    """`text` validated by `model`; raises `SettingsError` naming `path`, the key and why.
+
+    Also used for settings files that do not live on disk (a repository's `.stepline.yml`).
+    """
+    try:
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SettingsError(path, _describe_yaml_error(exc)) from None
+    if data is None:  # an empty file, or only comments
+        data = {}
+    if not isinstance(data, dict):
+        reason = "the file must hold a mapping of keys, not a list or a scalar"
+        raise SettingsError(path, reason)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(path, describe_validation_error(exc, model)) from None
+
+
 class YamlSettings(Generic[M]):
     """The settings in force from one YAML file; `current()` always returns valid settings.
 
@@ -114,19 +135,7 @@ class YamlSettings(Generic[M]):
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return self.model()
-        try:
-            data: Any = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SettingsError(self.path, _describe_yaml_error(exc)) from None
-        if data is None:  # an empty file, or only comments
-            data = {}
-        if not isinstance(data, dict):
-            reason = "the file must hold a mapping of keys, not a list or a scalar"
-            raise SettingsError(self.path, reason)
-        try:
-            return self.model.model_validate(data)
-        except ValidationError as exc:
-            raise SettingsError(self.path, describe_validation_error(exc, self.model)) from None
+        return parse_settings(self.model, text, self.path)
 
     def current(self) -> M:
         with self._lock:

@@ -6,10 +6,12 @@ from pydantic import BaseModel, Field
 
 __all__ = [
     "TOPIC_MERGED",
+    "TOPIC_MERGE_CHECK",
     "TOPIC_OPENED",
     "TOPIC_REPORT",
     "TOPIC_REVIEWED",
     "TOPIC_REVIEW_REQUESTED",
+    "MergeCheck",
     "PullRequestEvent",
     "ReviewCompleted",
     "ReviewRequest",
@@ -20,6 +22,7 @@ TOPIC_REVIEW_REQUESTED = "github.review.requested"
 TOPIC_REVIEWED = "github.review.completed"
 TOPIC_MERGED = "github.pr.merged"
 TOPIC_REPORT = "github.report.generated"
+TOPIC_MERGE_CHECK = "github.merge.check"
 
 
 class PullRequestEvent(BaseModel):
@@ -67,3 +70,18 @@ class ReviewCompleted(BaseModel):
     installation_id: int | None = None
     trigger: str = "auto"
     already_posted: bool = False
+
+
+class MergeCheck(BaseModel):
+    """Look at the merge gate of some pull requests again: something it waits for changed.
+
+    `numbers` come from the delivery when it names its pull requests (check suites and runs
+    of same-repository branches); otherwise the pull requests whose head is `head_sha` are
+    looked up (commit statuses, and check suites of forks, which GitHub lists without them).
+    """
+
+    repo: str
+    numbers: list[int] = Field(default_factory=list)
+    head_sha: str | None = None
+    installation_id: int | None = None
+    cause: str

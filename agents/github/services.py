@@ -9,9 +9,19 @@ from typing import TYPE_CHECKING
 
 from agents.common.services import Collaborators
 from agents.github.client import GithubClients
+from agents.github.repo_config import RepoConfigCache
 from agents.github.settings import GithubEnv, GithubSettings, SettingsStore, shared_store
 
-__all__ = ["clients", "llm", "notifiers", "reset", "settings", "store", "webhook_secret"]
+__all__ = [
+    "clients",
+    "llm",
+    "notifiers",
+    "repo_configs",
+    "reset",
+    "settings",
+    "store",
+    "webhook_secret",
+]
 
 if TYPE_CHECKING:
     from agents.llm import LLMClient
@@ -48,6 +58,15 @@ def clients(current: GithubSettings | None = None) -> GithubClients:
                 cached[1].close()
             cached = _cache["clients"] = (key, GithubClients(env, api))
         return cached[1]
+
+
+def repo_configs() -> RepoConfigCache:
+    """The process's cache of `.stepline.yml` per (repository, base sha)."""
+    with _lock:
+        cache = _cache.get("repo_configs")
+        if cache is None:
+            cache = _cache["repo_configs"] = RepoConfigCache()
+        return cache
 
 
 def llm() -> LLMClient:

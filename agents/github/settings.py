@@ -83,15 +83,27 @@ class MergePolicy(_Model):
     required_label: str | None = "automerge"
     method: Literal["merge", "squash", "rebase"] = "squash"
     require_checks: bool = True
+    # A repository without any CI would otherwise wait forever; saying so is a choice.
+    allow_no_checks: bool = False
+    # A fork's author has no write access: their PR merges only where the policy says so.
+    allow_forks: bool = False
+    authors: list[str] = Field(default_factory=list)
+    # Arm GitHub's own auto-merge (GraphQL) while checks run, instead of waiting for them here.
+    github_auto_merge: bool = False
 
     @model_validator(mode="after")
     def _not_llm_alone(self) -> MergePolicy:
-        if self.enabled and not self.required_label and not self.require_checks:
+        checks_decide = self.require_checks and not self.allow_no_checks
+        if self.enabled and not self.required_label and not checks_decide:
             raise ValueError(
-                "an enabled merge policy needs required_label or require_checks: "
-                "auto-merge never rests on the AI score alone"
+                "an enabled merge policy needs required_label, or require_checks without "
+                "allow_no_checks: auto-merge never rests on the AI score alone"
             )
         return self
+
+    def allows_author(self, login: str) -> bool:
+        """True when `authors` is empty or lists `login` (case-insensitive)."""
+        return not self.authors or login.lower() in {a.lower() for a in self.authors}
 
 
 class SlackSettings(_Model):
@@ -105,7 +117,10 @@ class SlackSettings(_Model):
 
 class ReviewSettings(_Model):
     llm: bool = True
-    max_input_tokens: int = Field(12_000, ge=500)
+    max_input_tokens: int = Field(12_000, ge=2000)  # one LLM call's prompt
+    # All calls of one review together: sized so a ~3,000-line pull request is read whole.
+    max_total_tokens: int = Field(120_000, ge=2000)
+    max_calls: int = Field(16, ge=1, le=100)
     max_comments: int = Field(25, ge=0)
     large_file_lines: int = Field(800, ge=1)
     rules: bool = True

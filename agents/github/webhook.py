@@ -17,13 +17,15 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from agents.github.events import (
+    TOPIC_MERGE_CHECK,
     TOPIC_MERGED,
     TOPIC_OPENED,
     TOPIC_REVIEW_REQUESTED,
+    MergeCheck,
     PullRequestEvent,
     ReviewRequest,
 )
-from agents.github.settings import GithubSettings
+from agents.github.settings import GithubSettings, MergePolicy
 
 __all__ = [
     "Decision",
@@ -38,6 +40,8 @@ __all__ = [
 REVIEW_ACTIONS = frozenset({"opened", "reopened", "ready_for_review", "synchronize"})
 # Only people with write access may ask for a review: anyone can comment on a public repo.
 TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+# Conclusions that can open the merge gate; any other leaves it shut, so nothing to look at.
+_PASSING = frozenset({"success", "neutral", "skipped"})
 
 
 @dataclass
@@ -147,6 +151,12 @@ def decide(event: str | None, payload: Any, settings: GithubSettings) -> Decisio
             return _pull_request(payload, settings)
         if event == "issue_comment":
             return _issue_comment(payload, settings)
+        if event in ("check_suite", "check_run"):
+            return _check_completed(event, payload, settings)
+        if event == "status":
+            return _status(payload, settings)
+        if event == "pull_request_review":
+            return _review_submitted(payload, settings)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return Decision(400, f"malformed {event} payload: {exc.__class__.__name__} {exc}")
     return Decision(202, f"event {event!r} ignored")
@@ -184,6 +194,8 @@ def _pull_request(payload: dict[str, Any], settings: GithubSettings) -> Decision
         merged_by = (pr.get("merged_by") or {}).get("login")
         event = PullRequestEvent(**base, merged_by=merged_by)
         return Decision(202, "merged", [(TOPIC_MERGED, event.model_dump())])
+    if action in ("labeled", "unlabeled"):
+        return _label_changed(action, payload, settings, number)
     if action not in REVIEW_ACTIONS:
         return Decision(202, f"pull_request action {action!r} ignored")
     if settings.skip_drafts and pr.get("draft"):
@@ -201,6 +213,9 @@ def _pull_request(payload: dict[str, Any], settings: GithubSettings) -> Decision
     if action == "opened":
         emits.append((TOPIC_OPENED, PullRequestEvent(**base).model_dump()))
     emits.append((TOPIC_REVIEW_REQUESTED, request.model_dump()))
+    if action == "synchronize" and settings.merge_policy(repo).github_auto_merge:
+        # GitHub keeps an armed auto-merge across a push by a writer: disarm until reviewed.
+        emits.append(_merge_check(payload, [number], "new commits pushed"))
     return Decision(202, f"review requested ({action})", emits)
 
 
@@ -235,3 +250,93 @@ def _issue_comment(payload: dict[str, Any], settings: GithubSettings) -> Decisio
     )
     emits = [(TOPIC_REVIEW_REQUESTED, request.model_dump())]
     return Decision(202, "review requested by comment", emits)
+
+
+# ---- deliveries the merge gate waits for ------------------------------------------------------
+
+
+def _merge_check(payload: dict[str, Any], numbers: list[int], cause: str) -> tuple[str, Any]:
+    head = None
+    for part in ("check_suite", "check_run"):
+        head = head or (payload.get(part) or {}).get("head_sha")
+    check = MergeCheck(
+        repo=_repo_name(payload),
+        numbers=numbers,
+        head_sha=head or payload.get("sha"),
+        installation_id=_installation(payload),
+        cause=cause,
+    )
+    return TOPIC_MERGE_CHECK, check.model_dump()
+
+
+def _merge_policy(payload: dict[str, Any], settings: GithubSettings) -> MergePolicy | Decision:
+    """The repository's merge policy when it is on, else the answer that ignores the delivery."""
+    if skip := _skip_reason(payload, settings):
+        return Decision(202, skip)
+    repo = _repo_name(payload)
+    policy = settings.merge_policy(repo)
+    if not policy.enabled:
+        return Decision(202, f"auto-merge is off for {repo}: nothing waits for this")
+    return policy
+
+
+def _check_completed(event: str, payload: dict[str, Any], settings: GithubSettings) -> Decision:
+    if payload.get("action") != "completed":
+        return Decision(202, f"{event} action {payload.get('action')!r} ignored")
+    policy = _merge_policy(payload, settings)
+    if isinstance(policy, Decision):
+        return policy
+    part = payload[event]
+    conclusion = part.get("conclusion")
+    if conclusion not in _PASSING:
+        return Decision(202, f"{event} concluded {conclusion}: the merge gate stays shut")
+    # Pull requests from forks are not listed here; the head sha finds them instead.
+    numbers = [int(p["number"]) for p in part.get("pull_requests") or []]
+    name = part.get("name") or (part.get("app") or {}).get("name") or event
+    emit = _merge_check(payload, numbers, f"{event} {name!r} completed ({conclusion})")
+    return Decision(202, "merge gate re-checked", [emit])
+
+
+def _status(payload: dict[str, Any], settings: GithubSettings) -> Decision:
+    policy = _merge_policy(payload, settings)
+    if isinstance(policy, Decision):
+        return policy
+    state, context = payload.get("state"), payload.get("context")
+    if state != "success":
+        return Decision(202, f"status {context!r} is {state}: the merge gate stays shut")
+    if not payload.get("sha"):
+        raise KeyError("sha")
+    emit = _merge_check(payload, [], f"status {context!r} succeeded")
+    return Decision(202, "merge gate re-checked", [emit])
+
+
+def _label_changed(
+    action: str, payload: dict[str, Any], settings: GithubSettings, number: int
+) -> Decision:
+    policy = _merge_policy(payload, settings)
+    if isinstance(policy, Decision):
+        return policy
+    label = str((payload.get("label") or {}).get("name") or "")
+    wanted = policy.required_label
+    if not wanted or label.lower() != wanted.lower():
+        return Decision(202, f"label {label!r} is not the merge label")
+    if action == "unlabeled" and not policy.github_auto_merge:
+        return Decision(202, "merge label removed: nothing is armed to disarm")
+    emit = _merge_check(payload, [number], f"label {label!r} {action}")
+    return Decision(202, "merge gate re-checked", [emit])
+
+
+def _review_submitted(payload: dict[str, Any], settings: GithubSettings) -> Decision:
+    if payload.get("action") != "submitted":
+        return Decision(202, "pull_request_review action ignored")
+    policy = _merge_policy(payload, settings)
+    if isinstance(policy, Decision):
+        return policy
+    review = payload["review"]
+    # An approval can satisfy branch protection's required reviews; nothing else opens a gate.
+    if str(review.get("state") or "").lower() != "approved":
+        return Decision(202, "review is not an approval: the merge gate is unchanged")
+    number = int(payload["pull_request"]["number"])
+    login = (review.get("user") or {}).get("login")
+    emit = _merge_check(payload, [number], f"review approved by {login}")
+    return Decision(202, "merge gate re-checked", [emit])

@@ -1,19 +1,24 @@
 """Merge a reviewed pull request when its repository's policy allows it (off by default)."""
 
-import asyncio
-
 from agents.github import services
-from agents.github.events import TOPIC_MERGED, TOPIC_REVIEWED, ReviewCompleted
-from agents.github.merge import merge_if_allowed
+from agents.github.automerge import announce, attempt, remember
+from agents.github.events import (
+    TOPIC_MERGE_CHECK,
+    TOPIC_MERGED,
+    TOPIC_REVIEWED,
+    MergeCheck,
+    ReviewCompleted,
+)
 
 config = {
     "type": "event",
     "name": "MergePullRequest",
-    "description": "Auto-merge gated by score, label, mergeability and checks",
+    "description": "Auto-merge gated by score, label, author, mergeability and checks",
     "flows": ["github"],
     "subscribes": [TOPIC_REVIEWED],
-    "emits": [TOPIC_MERGED],
+    "emits": [TOPIC_MERGED, TOPIC_MERGE_CHECK],
     "input": ReviewCompleted,
+    "concurrency": 1,
 }
 
 
@@ -22,16 +27,18 @@ async def handler(data: ReviewCompleted, ctx):
     policy = settings.merge_policy(data.repo)
     if not policy.enabled:
         return
-    outcome = await asyncio.to_thread(merge_if_allowed, services.clients(settings), policy, data)
-    if not outcome.merged:
-        ctx.logger.info("merge refused", repo=data.repo, number=data.number, reason=outcome.reason)
-        return
-    ctx.logger.info("merged", repo=data.repo, number=data.number, method=policy.method)
-    merged = {
-        "repo": data.repo,
-        "number": data.number,
-        "title": data.title,
-        "url": data.url,
-        "merged_by": "stepline",
-    }
-    await ctx.emit(TOPIC_MERGED, merged, key=f"{data.repo}#{data.number}")
+    # Check and label deliveries carry no review: they find this one when they re-run the gate.
+    await remember(ctx.state, data)
+    clients = services.clients(settings)
+    outcome = await attempt(clients, policy, data, services.repo_configs())
+    await announce(ctx, data, outcome, policy, cause="review posted")
+    if outcome.pending:
+        check = MergeCheck(
+            repo=data.repo,
+            numbers=[data.number],
+            head_sha=data.head_sha,
+            installation_id=data.installation_id,
+            cause="mergeability was being computed",
+        )
+        key = f"{data.repo}#{data.number}@{data.head_sha}:mergeable"
+        await ctx.emit(TOPIC_MERGE_CHECK, check.model_dump(), key=key)

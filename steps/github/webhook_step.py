@@ -1,17 +1,22 @@
 """POST /webhooks/github: verify, acknowledge at once, and hand the work to events."""
 
 from agents.github import services
-from agents.github.events import TOPIC_MERGED, TOPIC_OPENED, TOPIC_REVIEW_REQUESTED
+from agents.github.events import (
+    TOPIC_MERGE_CHECK,
+    TOPIC_MERGED,
+    TOPIC_OPENED,
+    TOPIC_REVIEW_REQUESTED,
+)
 from agents.github.webhook import receive, runtime_is_dev
 
 config = {
     "type": "api",
     "name": "GithubWebhook",
-    "description": "Receives GitHub webhooks (pull_request, issue_comment, ping)",
+    "description": "Receives GitHub webhooks (pull requests, comments, checks, statuses, reviews)",
     "flows": ["github"],
     "path": "/webhooks/github",
     "method": "POST",
-    "emits": [TOPIC_OPENED, TOPIC_REVIEW_REQUESTED, TOPIC_MERGED],
+    "emits": [TOPIC_OPENED, TOPIC_REVIEW_REQUESTED, TOPIC_MERGED, TOPIC_MERGE_CHECK],
 }
 
 

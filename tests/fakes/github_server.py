@@ -2,7 +2,7 @@
 
 - lists paginate with `?page=&per_page=` and a `Link` header (rel="next"/"last");
 - a review comment on a line outside the file's diff is refused with 422 and nothing is stored;
-- merging an unmergeable pull request answers 405, a stale `sha` 409;
+- checks, statuses, mergeability timing, merging and auto-merge follow `github_merge.MergeRules`;
 - answers carry `x-ratelimit-limit/remaining/reset/used/resource`; once the quota is used up
   (`exhaust_quota(reset_in)` jumps there) every call answers 403/429 "API rate limit exceeded"
   with `x-ratelimit-remaining: 0` and the reset epoch, no Retry-After, until the reset passes;
@@ -22,6 +22,7 @@ from typing import Any
 import jwt
 
 from tests.fakes.common import FakeRequest, FakeService, Reply
+from tests.fakes.github_merge import MergeRules
 
 __all__ = ["FakeGithub", "FakePull"]
 
@@ -44,6 +45,13 @@ class FakePull:
     files: list[dict[str, Any]] = field(default_factory=list)
     reviews: list[dict[str, Any]] = field(default_factory=list)
     merged: bool = False
+    head_repo: str | None = None  # "owner/name" of a fork; None: the base repository
+    unknown_reads: int = 1  # reads that answer `mergeable: null` (GitHub computes it after a push)
+    auto_merge: dict[str, Any] | None = None
+
+    @property
+    def node_id(self) -> str:
+        return f"PR_kw{self.number}{self.head_sha[:6]}"
 
 
 def file_entry(path: str, patch: str | None, status: str = "modified") -> dict[str, Any]:
@@ -91,15 +99,13 @@ def _diff_lines(patch: str | None) -> tuple[set[int], set[int], int]:
     return right, left, max(positions, 0)
 
 
-class FakeGithub(FakeService):
+class FakeGithub(MergeRules, FakeService):
     def __init__(self, tokens: tuple[str, ...] = ("test-token",)) -> None:
         super().__init__()
         self.tokens = set(tokens)
         self.app_keys: dict[str, str] = {}  # app id -> public key PEM
         self.pulls: dict[tuple[str, int], FakePull] = {}
         self.compares: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-        self.check_runs: dict[str, list[dict[str, Any]]] = {}
-        self.statuses: dict[str, list[dict[str, Any]]] = {}
         self.reviews: list[dict[str, Any]] = []
         self.merges: list[dict[str, Any]] = []
         self.tokens_issued: list[tuple[int, str]] = []
@@ -115,10 +121,8 @@ class FakeGithub(FakeService):
         self.route("GET", REPO + r"/pulls/(?P<number>\d+)/files", self.list_files)
         self.route("GET", REPO + r"/pulls/(?P<number>\d+)/reviews", self.list_reviews)
         self.route("POST", REPO + r"/pulls/(?P<number>\d+)/reviews", self.create_review)
-        self.route("PUT", REPO + r"/pulls/(?P<number>\d+)/merge", self.merge)
         self.route("GET", REPO + r"/compare/(?P<base>[^.]+)\.\.\.(?P<head>.+)", self.compare)
-        self.route("GET", REPO + r"/commits/(?P<sha>[^/]+)/check-runs", self.list_check_runs)
-        self.route("GET", REPO + r"/commits/(?P<sha>[^/]+)/status", self.combined_status)
+        self._merge_routes()
         self.route("POST", r"/app/installations/(?P<inst>\d+)/access_tokens", self.access_token)
 
     # ---- scripting -------------------------------------------------------------------------
@@ -219,11 +223,22 @@ class FakeGithub(FakeService):
         urls = {"url": f"{self._base(req)}/repos/{full}", "html_url": f"https://github.com/{full}"}
         return {**ids, **urls, "owner": {"login": owner, "type": "User"}}
 
-    def _pull_json(self, req: FakeRequest, owner: str, name: str, pr: FakePull) -> dict[str, Any]:
+    def _pull_json(
+        self, req: FakeRequest, owner: str, name: str, pr: FakePull, peek: bool = False
+    ) -> dict[str, Any]:
         full = f"{owner}/{name}"
         url = f"{self._base(req)}/repos/{full}/pulls/{pr.number}"
+        # Only a read of the pull itself starts GitHub's mergeability job; lists show null too.
+        with self.lock:
+            computing = pr.unknown_reads > 0
+            if not peek and computing:
+                pr.unknown_reads -= 1
+        mergeable = None if computing else pr.mergeable
+        state = "unknown" if mergeable is None else "clean" if mergeable else "dirty"
+        head_repo = self._repo_json(req, *(pr.head_repo or full).split("/", 1))
         return {
             "id": pr.number * 7,
+            "node_id": pr.node_id,
             "number": pr.number,
             "url": url,
             "title": pr.title,
@@ -231,15 +246,12 @@ class FakeGithub(FakeService):
             "state": pr.state,
             "draft": pr.draft,
             "merged": pr.merged,
-            "mergeable": pr.mergeable,
-            "mergeable_state": "clean" if pr.mergeable else "dirty",
+            "mergeable": mergeable,
+            "mergeable_state": state,
+            "auto_merge": pr.auto_merge,
             "user": {"login": pr.author, "type": "User"},
             "labels": [{"name": lbl} for lbl in pr.labels],
-            "head": {
-                "sha": pr.head_sha,
-                "ref": "feature",
-                "repo": self._repo_json(req, owner, name),
-            },
+            "head": {"sha": pr.head_sha, "ref": "feature", "repo": head_repo},
             "base": {"sha": pr.base_sha, "ref": "main", "repo": self._repo_json(req, owner, name)},
         }
 
@@ -331,29 +343,6 @@ class FakeGithub(FakeService):
             self.reviews.append({**review, "repo": f"{owner}/{name}", "number": pr.number})
         return Reply.json({k: v for k, v in review.items() if k != "comments"})
 
-    def merge(self, req: FakeRequest, owner: str, name: str, number: str) -> Reply:
-        pr = self._pull(owner, name, number)
-        if pr is None:
-            return self.not_found(req)
-        data = req.json() or {}
-        if pr.merged or pr.state != "open" or not pr.mergeable:
-            return Reply.json(
-                {"message": "Pull Request is not mergeable", "documentation_url": DOCS}, 405
-            )
-        if data.get("sha") and data["sha"] != pr.head_sha:
-            return Reply.json(
-                {
-                    "message": "Head branch was modified. Review and try the merge again.",
-                    "documentation_url": DOCS,
-                },
-                409,
-            )
-        with self.lock:
-            pr.merged, pr.state = True, "closed"
-            self.merges.append({"repo": f"{owner}/{name}", "number": pr.number, **data})
-        done = "Pull Request successfully merged"
-        return Reply.json({"sha": f"merge-{pr.head_sha}", "merged": True, "message": done})
-
     def compare(self, req: FakeRequest, owner: str, name: str, base: str, head: str) -> Reply:
         files = self.compares.get((f"{owner}/{name}".lower(), base, head))
         if files is None:
@@ -363,22 +352,6 @@ class FakeGithub(FakeService):
         api = self._base(req)
         urls = {"url": f"{api}/repos/{where}", "html_url": f"https://github.com/{where}"}
         return Reply.json({**counts, **urls, "commits": [], "files": files})
-
-    def list_check_runs(self, req: FakeRequest, owner: str, name: str, sha: str) -> Reply:
-        runs = self.check_runs.get(sha, [])
-        chunk, headers = self._page(req, runs)
-        return Reply.json({"total_count": len(runs), "check_runs": chunk}, headers=headers)
-
-    def combined_status(self, req: FakeRequest, owner: str, name: str, sha: str) -> Reply:
-        statuses = self.statuses.get(sha, [])
-        states = {s["state"] for s in statuses}
-        state = "success"
-        if states & {"failure", "error"}:
-            state = "failure"
-        elif "pending" in states or not statuses:
-            state = "pending"
-        body = {"state": state, "sha": sha, "total_count": len(statuses), "statuses": statuses}
-        return Reply.json(body)
 
     def access_token(self, req: FakeRequest, inst: str) -> Reply:
         token = req.headers.get("authorization", "").partition(" ")[2]

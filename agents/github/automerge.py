@@ -1,0 +1,101 @@
+"""When to look at the merge gate again, and what to say when it opens or stays shut.
+
+The gate (`agents.github.merge`) runs when a review lands, and again whenever something it
+waits for changes: a check suite or run completes, a commit status succeeds, the required
+label is added, a review is approved (`MergeCheck` events from the webhook). Those deliveries
+carry no review, so the last review of each pull request is kept in state group
+`github.merge.reviews`; a pull request without one is left alone.
+
+GitHub answers `mergeable: null` until it has computed it after a push. The runtime has no
+delayed emit yet, so the re-check step raises `MergeabilityPending` and the runtime's retry
+with backoff is the delay: durable, bounded by the step's `retries`, and on the last attempt
+the step stops waiting and logs why (the next check or label delivery looks again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from agents.github.events import TOPIC_MERGED, MergeCheck, ReviewCompleted
+from agents.github.merge import ALREADY, MergeOutcome, merge_if_allowed
+from agents.github.settings import MergePolicy
+
+__all__ = [
+    "MERGE_REVIEWS_GROUP",
+    "MergeabilityPending",
+    "announce",
+    "attempt",
+    "recheck",
+    "remember",
+]
+
+MERGE_REVIEWS_GROUP = "github.merge.reviews"  # "<repo>#<number>" -> last ReviewCompleted
+_KEEP = 30 * 24 * 3600
+
+
+class MergeabilityPending(Exception):
+    """GitHub is still computing whether the pull request can merge: read again later."""
+
+
+def _key(repo: str, number: int) -> str:
+    return f"{repo.lower()}#{number}"
+
+
+async def remember(state: Any, review: ReviewCompleted) -> None:
+    await state.set(
+        MERGE_REVIEWS_GROUP, _key(review.repo, review.number), review.model_dump(), ttl=_KEEP
+    )
+
+
+async def attempt(
+    clients: Any, policy: MergePolicy, review: ReviewCompleted, repo_configs: Any
+) -> MergeOutcome:
+    return await asyncio.to_thread(merge_if_allowed, clients, policy, review, repo_configs)
+
+
+def _pulls_with_head(clients: Any, check: MergeCheck) -> list[int]:
+    """Open pull requests whose head is `check.head_sha` (blocking: PyGithub)."""
+    if not check.head_sha:
+        return []
+    gh = clients.for_installation(check.installation_id)
+    commit = gh.get_repo(check.repo).get_commit(check.head_sha)
+    return [p.number for p in commit.get_pulls() if p.state == "open"]
+
+
+async def recheck(
+    clients: Any, policy: MergePolicy, check: MergeCheck, state: Any, repo_configs: Any
+) -> list[tuple[ReviewCompleted, MergeOutcome]]:
+    """Run the gate again for each pull request the delivery concerns that has a review."""
+    numbers = check.numbers or await asyncio.to_thread(_pulls_with_head, clients, check)
+    results = []
+    for number in dict.fromkeys(numbers):
+        stored = await state.get(MERGE_REVIEWS_GROUP, _key(check.repo, number))
+        if stored is None:
+            continue  # not reviewed yet: the review's own merge attempt comes later
+        review = ReviewCompleted.model_validate(stored)
+        results.append((review, await attempt(clients, policy, review, repo_configs)))
+    return results
+
+
+async def announce(
+    ctx: Any, review: ReviewCompleted, outcome: MergeOutcome, policy: MergePolicy, cause: str
+) -> None:
+    """Log the outcome with its reason and cause; a merge is emitted once per pull request."""
+    where = {"repo": review.repo, "number": review.number, "cause": cause}
+    if not outcome.merged:
+        message = "auto-merge armed on GitHub" if outcome.armed else "merge refused"
+        ctx.logger.info(message, reason=outcome.reason, **where)
+        return
+    if outcome.reason == ALREADY:
+        ctx.logger.info("already merged", **where)
+    else:
+        ctx.logger.info("merged", method=policy.method, reason=outcome.reason, **where)
+    merged = {
+        "repo": review.repo,
+        "number": review.number,
+        "title": review.title,
+        "url": review.url,
+        "merged_by": "stepline",
+    }
+    await ctx.emit(TOPIC_MERGED, merged, key=f"{review.repo}#{review.number}")
