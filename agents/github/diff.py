@@ -2,9 +2,13 @@
 
 GitHub accepts a review comment only on a line that appears in the pull request's diff:
 side RIGHT for added or context lines (new file numbering), side LEFT for removed or context
-lines (old file numbering). Anything else is answered 422 and the whole review is lost, so every
-comment is placed here first: kept, moved to the nearest line of its hunk, or folded into the
-review's summary.
+lines (old file numbering); a multi-line comment's `start_line` must lie in the same hunk, on a
+line before `line`. Anything else is answered 422 and the whole review is refused, so every
+comment is placed here first: kept, moved to the nearest line of its hunk, turned into a
+file-level comment (a changed file, but no hunk near the line), or folded into the summary.
+
+Lines are the `\\n`-separated lines of GitHub's patch, exactly as GitHub counts them: a form
+feed, vertical tab, U+2028, NEL or lone CR inside a line is part of that line's text.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["DiffLine", "FileDiff", "Hunk", "Placement", "parse_patch", "place"]
+__all__ = ["DiffLine", "FileDiff", "Hunk", "Placement", "Side", "parse_patch", "place"]
 
 Side = Literal["LEFT", "RIGHT"]
 _HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -53,7 +57,21 @@ class FileDiff:
         return [ln for h in self.hunks for ln in h.lines if ln.kind == "-"]
 
     def valid(self, line: int, side: Side) -> bool:
-        return any(line in h.numbers(side) for h in self.hunks)
+        return self.hunk_index(line, side) is not None
+
+    def hunk_index(self, line: int, side: Side) -> int | None:
+        for i, h in enumerate(self.hunks):
+            if line in h.numbers(side):
+                return i
+        return None
+
+    def text_at(self, line: int, side: Side) -> str | None:
+        """The text of `line` on `side` as the diff shows it, None when the diff does not."""
+        for h in self.hunks:
+            for ln in h.lines:
+                if (ln.new if side == "RIGHT" else ln.old) == line:
+                    return ln.text
+        return None
 
 
 def parse_patch(path: str, patch: str | None) -> FileDiff:
@@ -63,7 +81,10 @@ def parse_patch(path: str, patch: str | None) -> FileDiff:
         return diff
     old = new = 0
     hunk: Hunk | None = None
-    for raw in patch.splitlines():
+    rows = patch.split("\n")
+    if rows and rows[-1] == "":
+        rows.pop()  # a patch that ends with "\n" has no empty line after it
+    for raw in rows:
         header = _HEADER.match(raw)
         if header:
             old, new = int(header.group(1)), int(header.group(3))
@@ -88,25 +109,38 @@ def parse_patch(path: str, patch: str | None) -> FileDiff:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a comment ends up: `line`/`side` in the diff, or None when folded into the summary."""
+    """Where a comment ends up.
+
+    `line`/`side` (and `start_line` for a range) in the diff; `file_level` for a comment on the
+    file as a whole; neither when folded into the summary.
+    """
 
     line: int | None
     side: Side
     moved_from: int | None = None
+    start_line: int | None = None
+    file_level: bool = False
 
     @property
     def folded(self) -> bool:
-        return self.line is None
+        return self.line is None and not self.file_level
 
 
-def place(diff: FileDiff | None, line: int | None, side: str = "RIGHT") -> Placement:
+def place(
+    diff: FileDiff | None, line: int | None, side: str = "RIGHT", start_line: int | None = None
+) -> Placement:
     """Keep a valid position, else move it to the nearest line of the hunk it falls in or
-    next to (within `_NEAR` lines), else fold it."""
+    next to (within `_NEAR` lines), else make it file-level when the file has hunks, else fold.
+
+    A range keeps its `start_line` only when both ends are valid lines of one hunk."""
     want: Side = "LEFT" if str(side).upper() == "LEFT" else "RIGHT"
     if diff is None or line is None or not diff.hunks:
         return Placement(None, want, line)
-    if diff.valid(line, want):
-        return Placement(line, want)
+    at = diff.hunk_index(line, want)
+    if at is not None:
+        same_hunk = start_line is not None and diff.hunk_index(start_line, want) == at
+        start = start_line if same_hunk and start_line is not None and start_line < line else None
+        return Placement(line, want, start_line=start)
     best: tuple[int, int] | None = None
     for hunk in diff.hunks:
         span = hunk.span(want)
@@ -119,7 +153,7 @@ def place(diff: FileDiff | None, line: int | None, side: str = "RIGHT") -> Place
                 if best is None or dist < best[0]:
                     best = (dist, candidate)
     if best is None:
-        return Placement(None, want, line)
+        return Placement(None, want, line, file_level=True)
     return Placement(best[1], want, moved_from=line)
 
 

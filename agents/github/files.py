@@ -1,24 +1,25 @@
-"""Which changed files a review reads, and how they are fitted into the LLM's token budget."""
+"""Which changed files a review reads, how much each matters, and how it reads to the LLM."""
 
 from __future__ import annotations
 
 import fnmatch
 import posixpath
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from agents.common.redact import redact
-from agents.github.diff import parse_patch
+from agents.github.diff import Hunk, parse_patch
 
 __all__ = [
-    "Budgeted",
     "ChangedFile",
-    "fit_budget",
     "is_ignored",
     "is_source",
     "is_test",
+    "relevance",
     "render",
+    "render_header",
+    "render_hunk",
     "select",
 ]
 
@@ -120,67 +121,41 @@ def select(
     return kept, skipped
 
 
+def render_header(f: ChangedFile, continued: bool = False) -> str:
+    return f"### {f.path} ({f.status}{', continued' if continued else ''})"
+
+
+def render_hunk(hunk: Hunk) -> list[str]:
+    """One hunk for the prompt, one entry per diff line: numbered as the comment API counts
+    them (`R12` new file, `L7` old file), secrets masked."""
+    out = ["@@"]
+    for ln in hunk.lines:
+        # A CR of a CRLF file is not part of what the reader needs to see.
+        text = ln.text.removesuffix("\r")
+        if ln.kind == "+":
+            out.append(f"R{ln.new} + {text}")
+        elif ln.kind == "-":
+            out.append(f"L{ln.old} - {text}")
+        else:
+            out.append(f"R{ln.new}   {text}")
+    return redact("\n".join(out)).split("\n")
+
+
 def render(f: ChangedFile) -> str:
-    """One file for the prompt: lines numbered as the comment API counts them, secrets masked."""
-    out = [f"### {f.path} ({f.status})"]
+    """One whole file for the prompt: its header and every hunk."""
+    out = [render_header(f)]
     for hunk in parse_patch(f.path, f.patch).hunks:
-        out.append("@@")
-        for ln in hunk.lines:
-            if ln.kind == "+":
-                out.append(f"R{ln.new} + {ln.text}")
-            elif ln.kind == "-":
-                out.append(f"L{ln.old} - {ln.text}")
-            else:
-                out.append(f"R{ln.new}   {ln.text}")
-    return redact("\n".join(out))
+        out += render_hunk(hunk)
+    return "\n".join(out)
 
 
-def _relevance(f: ChangedFile) -> int:
+def relevance(f: ChangedFile) -> int:
+    """What matters most is reviewed first: source 4, tests 3, other files 2, docs 1, removed 0."""
     ext = posixpath.splitext(f.path)[1].lower()
     if f.status == "removed":
         return 0
     if ext in DOC_EXT:
         return 1
     if is_test(f.path):
-        return 2
-    return 3 if ext in SOURCE_EXT else 2
-
-
-@dataclass
-class Budgeted:
-    text: str
-    notes: list[str]
-    included: list[str]
-
-
-# Below this many tokens a trimmed file says too little to be worth its header.
-_MIN_KEEP = 120
-
-
-def fit_budget(
-    files: list[ChangedFile],
-    budget: int,
-    count: Callable[[str], int],
-    trim: Callable[[str, int], str],
-) -> Budgeted:
-    """Render `files` into at most `budget` tokens: least relevant, then largest, go first."""
-    sections = {f.path: render(f) for f in files}
-    sizes = {p: count(t) for p, t in sections.items()}
-    total = sum(sizes.values())
-    notes: list[str] = []
-    victims = sorted(files, key=lambda f: (_relevance(f), -sizes[f.path]))
-    for f in victims:
-        if total <= budget:
-            break
-        over = total - budget
-        keep = sizes[f.path] - over
-        if keep >= _MIN_KEEP:
-            sections[f.path] = trim(sections[f.path], keep) + "\n[... trimmed to fit the budget]"
-            notes.append(f"`{f.path}` trimmed to fit the review budget")
-        else:
-            del sections[f.path]
-            notes.append(f"`{f.path}` skipped: over the review budget")
-            keep = 0
-        total -= sizes[f.path] - keep
-    order = [f.path for f in files if f.path in sections]
-    return Budgeted("\n\n".join(sections[p] for p in order), notes, order)
+        return 3
+    return 4 if ext in SOURCE_EXT else 2

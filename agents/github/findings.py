@@ -15,14 +15,19 @@ SEVERITY_WEIGHT: dict[str, int] = {"info": 0, "low": 3, "medium": 10, "high": 25
 
 class ReviewComment(BaseModel):
     path: str = Field(description="File path exactly as shown in the diff header")
-    line: int = Field(description="Line number in the file on the given side")
+    line: int = Field(description="Line number in the file on the given side (a range's last)")
+    start_line: int | None = Field(
+        None, description="First line of a multi-line comment (same side and hunk), else null"
+    )
     side: Literal["LEFT", "RIGHT"] = Field(
         "RIGHT", description="RIGHT for added or unchanged lines, LEFT for removed lines"
     )
     severity: Severity = "medium"
     body: str = Field(description="The problem and why it matters, in one or two sentences")
     suggestion: str | None = Field(
-        None, description="Replacement code for that single line, without markdown fences"
+        None,
+        description="Replacement code for the commented line (or start_line..line), "
+        "without markdown fences",
     )
 
 

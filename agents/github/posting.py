@@ -1,4 +1,9 @@
-"""Post one review per (head commit, trigger), found again by a hidden marker on a retry.
+"""Where each finding goes on GitHub, and the review's body with its hidden marker.
+
+Every comment is checked against the pull request's diff before anything is sent (see diff.py):
+inline on its line or range, a file-level comment when the file changed but no hunk is near the
+line, or folded into the summary. A finding already posted on the same code by an earlier review
+(same fingerprint) is not repeated.
 
 The marker is an HTML comment, invisible on GitHub, that carries what a retried run needs to
 report the review it already posted: head sha, trigger, score and comment count.
@@ -6,28 +11,35 @@ report the review it already posted: head sha, trigger, score and comment count.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agents.github.diff import FileDiff, parse_patch, place
 from agents.github.findings import ReviewComment, ReviewResult
 
 __all__ = [
+    "MAX_BODY",
     "Placed",
+    "Planned",
     "PostedReview",
     "find_posted",
+    "fingerprint",
     "marker",
     "place_comments",
-    "post_review",
     "render_body",
 ]
+
+# GitHub refuses a review body longer than this many characters (422 for the whole review).
+MAX_BODY = 65_536
 
 _MARKER = re.compile(
     r"<!-- stepline-review head=(?P<head>[0-9a-zA-Z]+) trigger=(?P<trigger>[\w-]+) "
     r"score=(?P<score>\d+) comments=(?P<comments>\d+) blocking=(?P<blocking>\d+) -->"
 )
 _SEVERITY_ICON = {"critical": "🛑", "high": "🔴", "medium": "🟠", "low": "🟡", "info": "💬"}
+_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
 
 def marker(head: str, trigger: str, score: int, comments: int, blocking: int) -> str:
@@ -63,48 +75,99 @@ def find_posted(pull: Any, head: str, trigger: str) -> PostedReview | None:
     return None
 
 
+def fingerprint(path: str, code: str | None, problem: str) -> str:
+    """Same file, same line content, same problem: the same finding, wherever the line moved."""
+    words = re.sub(r"[^a-z0-9]+", " ", problem.lower()).strip()[:160]
+    text = " ".join((code or "").split())
+    return hashlib.sha256(f"{path}\0{text}\0{words}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class Planned:
+    """One comment as GitHub will receive it, with the finding it came from."""
+
+    payload: dict[str, Any]
+    comment: ReviewComment
+    fingerprint: str
+
+    @property
+    def file_level(self) -> bool:
+        return self.payload.get("subject_type") == "file"
+
+
 @dataclass
 class Placed:
-    inline: list[dict[str, Any]]
+    inline: list[Planned]
+    file_level: list[Planned]
     folded: list[ReviewComment]
     moved: int
+    repeated: int = 0
+    refused: list[tuple[ReviewComment, str]] = field(default_factory=list)
+
+    @property
+    def posted(self) -> list[Planned]:
+        return [*self.inline, *self.file_level]
 
 
-def _comment_body(c: ReviewComment, note: str = "") -> str:
+def _comment_body(c: ReviewComment, note: str, suggest: bool, fp: str) -> str:
     text = f"{_SEVERITY_ICON.get(c.severity, '')} **{c.severity}**: {c.body}{note}"
-    if c.suggestion and c.side == "RIGHT" and not note:
-        # A suggestion replaces the commented line, so it only makes sense on the exact line.
+    if suggest and c.suggestion:
+        # A suggestion replaces exactly the commented line (or range), so only there.
         text += f"\n\n```suggestion\n{c.suggestion.rstrip()}\n```"
-    return text
+    return f"{text}\n<!-- stepline-finding {fp} -->"
 
 
 def place_comments(
-    comments: list[ReviewComment], patches: dict[str, str | None], limit: int
+    comments: list[ReviewComment],
+    patches: dict[str, str | None],
+    limit: int,
+    known: set[str] | frozenset[str] = frozenset(),
 ) -> Placed:
-    """Check each comment against the pull request's diff; move or fold what GitHub would reject."""
+    """Check each comment against the pull request's diff; move, widen or fold what GitHub
+    would reject; drop what an earlier review already said (`known` fingerprints)."""
     diffs: dict[str, FileDiff] = {p: parse_patch(p, patch) for p, patch in patches.items()}
-    inline: list[dict[str, Any]] = []
-    folded: list[ReviewComment] = []
-    moved = 0
-    seen: set[tuple[str, int, str, str]] = set()
-    order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
-    for c in sorted(comments, key=lambda c: order.get(c.severity, 5)):
-        where = place(diffs.get(c.path), c.line, c.side)
-        if where.folded or len(inline) >= limit:
-            folded.append(c)
+    placed = Placed([], [], [], 0)
+    seen: set[str] = set()
+    for c in sorted(comments, key=lambda c: _ORDER.get(c.severity, 5)):
+        diff = diffs.get(c.path)
+        where = place(diff, c.line, c.side, c.start_line)
+        if where.folded or diff is None:
+            placed.folded.append(c)
             continue
-        key = (c.path, where.line or 0, where.side, c.body)
-        if key in seen:
+        code = diff.text_at(where.line, where.side) if where.line is not None else None
+        fp = fingerprint(c.path, code if where.moved_from is None else None, c.body)
+        if fp in known:
+            placed.repeated += 1
             continue
-        seen.add(key)
+        if fp in seen:
+            continue
+        seen.add(fp)
+        if len(placed.posted) >= limit:
+            placed.folded.append(c)
+            continue
+        if where.file_level:
+            note = f"\n\n_(about line {c.line}, which the diff does not show)_"
+            body = _comment_body(c, note, False, fp)
+            payload = {"path": c.path, "body": body, "subject_type": "file"}
+            placed.file_level.append(Planned(payload, c, fp))
+            continue
         note = ""
         if where.moved_from is not None:
-            moved += 1
+            placed.moved += 1
             note = f"\n\n_(about line {where.moved_from}, outside the diff)_"
-        inline.append(
-            {"path": c.path, "line": where.line, "side": where.side, "body": _comment_body(c, note)}
-        )
-    return Placed(inline, folded, moved)
+        # A suggestion for a range GitHub would not take must not land on a single line.
+        ranged_as_asked = (c.start_line is None) == (where.start_line is None)
+        suggest = where.side == "RIGHT" and not note and ranged_as_asked
+        payload: dict[str, Any] = {
+            "path": c.path,
+            "line": where.line,
+            "side": where.side,
+            "body": _comment_body(c, note, suggest, fp),
+        }
+        if where.start_line is not None:
+            payload.update(start_line=where.start_line, start_side=where.side)
+        placed.inline.append(Planned(payload, c, fp))
+    return placed
 
 
 def render_body(
@@ -120,23 +183,26 @@ def render_body(
     if placed.folded:
         lines += ["", "**Comments on lines outside the diff**", ""]
         lines += [f"- `{c.path}` line {c.line} ({c.severity}): {c.body}" for c in placed.folded]
+    if placed.refused:
+        lines += ["", "**Comments GitHub refused to place**", ""]
+        lines += [
+            f"- `{c.path}` line {c.line} ({c.severity}): {c.body} _(GitHub: {why})_"
+            for c, why in placed.refused
+        ]
+    if placed.repeated:
+        lines += ["", f"_{placed.repeated} finding(s) already posted earlier are not repeated._"]
     if notes:
         lines += ["", "<details><summary>Not reviewed</summary>", ""]
         lines += [f"- {n}" for n in notes]
         lines += ["", "</details>"]
-    lines += [
+    tail = [
         "",
         f"_Reviewed by {reviewer} at {head[:7]}._",
-        marker(head, trigger, result.score, len(placed.inline), blocking),
+        marker(head, trigger, result.score, len(placed.posted), blocking),
     ]
-    return "\n".join(lines)
-
-
-def post_review(
-    pull: Any, head: str, body: str, inline: list[dict[str, Any]], score: int, blocking: int
-) -> PostedReview:
-    """One COMMENT review pinned to `head`, so comments land on the diff that was reviewed."""
-    commit = pull.base.repo.get_commit(head)
-    review = pull.create_review(commit=commit, body=body, event="COMMENT", comments=inline)
-    url = review.html_url or ""
-    return PostedReview(review.id, url, score, len(inline), blocking, already=False)
+    body = "\n".join(lines)
+    end = "\n".join(tail)
+    if len(body) + len(end) > MAX_BODY:
+        cut = "\n\n_[... cut to GitHub's limit on a review's length]_"
+        body = body[: MAX_BODY - len(end) - len(cut) - 1] + cut
+    return f"{body}\n{end}"

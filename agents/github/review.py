@@ -11,11 +11,21 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.github import repo_config
 from agents.github.events import ReviewCompleted, ReviewRequest
-from agents.github.files import ChangedFile, fit_budget, select
+from agents.github.files import ChangedFile, select
 from agents.github.findings import BLOCKING, ReviewComment, ReviewResult, rule_score
-from agents.github.posting import find_posted, place_comments, post_review, render_body
-from agents.github.reviewer import review_with_llm
+from agents.github.memory import (
+    Draft,
+    drop_draft,
+    load_draft,
+    posted_fingerprints,
+    remember_fingerprints,
+    save_draft,
+)
+from agents.github.posting import Placed, find_posted, place_comments, render_body
+from agents.github.publish import post_file_comment, post_review
+from agents.github.reviewer import plan_review, review_with_llm
 from agents.github.rules import review_rules
 from agents.github.settings import GithubSettings
 
@@ -24,8 +34,6 @@ __all__ = ["REVIEWED_GROUP", "Reviewer", "Skipped"]
 log = logging.getLogger("stepline.github.review")
 
 REVIEWED_GROUP = "github.reviewed"  # "<repo>#<number>" -> head sha last reviewed
-# Room the system prompt, title and description take out of the budget.
-_PROMPT_OVERHEAD = 900
 
 
 @dataclass
@@ -117,36 +125,67 @@ class Reviewer:
             return fetched
         if fetched.posted is not None:
             return self._completed(req, fetched, fetched.posted, {}, "previous run")
-        s = self.settings
-        files, skipped = select(fetched.review_files, s.ignored_globs())
-        notes = [f"`{path}`: {why}" for path, why in skipped]
+        # The base commit's `.stepline.yml` narrows the server's settings (never the head's).
+        repo = await asyncio.to_thread(repo_config.for_pull, fetched.pull)
+        s = repo.apply(self.settings)
+        globs, max_comments = s.ignored_globs(), s.review.max_comments
+        instructions = repo.instructions
+        files, skipped = select(fetched.review_files, globs)
+        notes = repo.notes(self.settings, req.repo) + [f"`{p}`: {why}" for p, why in skipped]
         if fetched.since:
             notes.insert(0, f"only commits since {fetched.since[:7]} were reviewed")
         rule_comments = []
         if s.review.rules:
             rule_comments = review_rules(files, large_file_lines=s.review.large_file_lines)
-        result, reviewer = await self._ai(req, fetched, files, notes, state)
+        # The AI's result is kept until it is on GitHub: a retry after a posting failure
+        # posts it again instead of asking the LLM twice.
+        draft_key = f"{key}@{fetched.head}:{req.trigger}"
+        draft = await load_draft(state, draft_key)
+        if draft is None:
+            draft = await self._ai(req, fetched, files, list(notes), state, instructions)
+            await save_draft(state, draft_key, draft)
+        notes += draft.notes
+        result, reviewer = draft.result, draft.reviewer
         if result is None:
             result = ReviewResult(
-                summary=_rules_summary(rule_comments, len(files)),
-                score=rule_score(rule_comments),
-                comments=[],
+                summary=_rules_summary(rule_comments, len(files)), score=100, comments=[]
             )
             reviewer = reviewer or "built-in rules"
+        # The built-in checks' verdict caps the score: text in the PR cannot talk it up.
+        result = result.model_copy(update={"score": min(result.score, rule_score(rule_comments))})
         comments = rule_comments + result.comments
         # Positions are checked against the whole pull request's diff: that is what GitHub uses.
         patches = {f.path: f.patch for f in fetched.pr_files}
-        placed = place_comments(comments, patches, s.review.max_comments)
+        known = await posted_fingerprints(state, key)
+        placed = place_comments(comments, patches, max_comments, known)
         blocking = sum(1 for c in rule_comments if c.severity in BLOCKING)
-        body = render_body(result, placed, notes, reviewer, fetched.head, req.trigger, blocking)
+        await self._post_file_level(fetched, placed, state, key)
+
+        def body_for(p: Placed) -> str:
+            return render_body(result, p, notes, reviewer, fetched.head, req.trigger, blocking)
+
         posted = await asyncio.to_thread(
-            post_review, fetched.pull, fetched.head, body, placed.inline, result.score, blocking
+            post_review, fetched.pull, fetched.head, placed, body_for, result.score, blocking
         )
+        await remember_fingerprints(state, key, [p.fingerprint for p in placed.inline])
+        await drop_draft(state, draft_key)
         if state is not None:
             await state.set(REVIEWED_GROUP, key, fetched.head, ttl=90 * 24 * 3600)
-        return self._completed(
-            req, fetched, posted, _counts(comments), reviewer, folded=len(placed.folded)
-        )
+        folded = len(placed.folded) + len(placed.refused)
+        return self._completed(req, fetched, posted, _counts(comments), reviewer, folded=folded)
+
+    async def _post_file_level(
+        self, fetched: _Fetched, placed: Placed, state: Any, key: str
+    ) -> None:
+        """File-level comments go one by one, each remembered once posted, so a retry of the
+        step does not post it twice; those GitHub refuses are listed in the summary."""
+        for planned in list(placed.file_level):
+            why = await asyncio.to_thread(post_file_comment, fetched.pull, fetched.head, planned)
+            if why is None:
+                await remember_fingerprints(state, key, [planned.fingerprint])
+                continue
+            placed.file_level.remove(planned)
+            placed.refused.append((planned.comment, why))
 
     async def _ai(
         self,
@@ -155,34 +194,55 @@ class Reviewer:
         files: list[ChangedFile],
         notes: list[str],
         state: Any,
-    ) -> tuple[ReviewResult | None, str]:
+        instructions: str = "",
+    ) -> Draft:
         llm = self.llm
-        if not (self.settings.review.llm and llm is not None and llm.configured and files):
-            return None, ""
-        budget = max(300, self.settings.review.max_input_tokens - _PROMPT_OVERHEAD)
-        fitted = fit_budget(files, budget, llm.count_tokens, llm.trim)
-        notes.extend(fitted.notes)
+        review = self.settings.review
+        if not (review.llm and llm is not None and llm.configured and files):
+            return Draft(None, "")
         try:
-            result = await review_with_llm(
+            plan = plan_review(
                 llm,
+                files,
                 title=fetched.title,
                 description=fetched.body,
-                diff_text=fitted.text,
-                notes=list(notes),
-                reviewed_paths=set(fitted.included),
-                max_input_tokens=self.settings.review.max_input_tokens,
-                state=state,
+                notes=notes,
+                max_input_tokens=review.max_input_tokens,
+                max_total_tokens=review.max_total_tokens,
+                max_calls=review.max_calls,
+                instructions=instructions,
             )
-        except Exception as exc:  # LLMError or anything else: the rules still review
+            shown, changed = plan.changed_lines()
+            log.info(
+                "review of %s#%s: %d call(s), ~%d tokens, %d of %d changed lines shown",
+                req.repo,
+                req.number,
+                len(plan.calls),
+                plan.estimated_tokens,
+                shown,
+                changed,
+            )
+            done = await review_with_llm(
+                llm,
+                plan,
+                title=fetched.title,
+                description=fetched.body,
+                notes=notes,
+                max_input_tokens=review.max_input_tokens,
+                state=state,
+                instructions=instructions,
+            )
+        except Exception as exc:  # LLMError, a plan that cannot be made: the rules still review
             log.warning(
                 "LLM review of %s#%s failed, using built-in rules: %s",
                 req.repo,
                 req.number,
                 exc.__class__.__name__,
             )
-            notes.append("AI review unavailable; built-in checks only")
-            return None, "built-in rules (AI review failed)"
-        return result, "AI reviewer + built-in rules"
+            return Draft(None, "built-in rules (AI review failed)", [_AI_FAILED])
+        if done.result is None:
+            return Draft(None, "built-in rules (AI review failed)", [_AI_FAILED])
+        return Draft(done.result, "AI reviewer + built-in rules", plan.not_reviewed + done.notes)
 
     def _completed(
         self,
@@ -211,6 +271,9 @@ class Reviewer:
             trigger=req.trigger,
             already_posted=posted.already,
         )
+
+
+_AI_FAILED = "AI review unavailable; built-in checks only"
 
 
 def _rules_summary(comments: list[ReviewComment], n_files: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agents.common.redact import redact
 from agents.github.diff import parse_patch, place
-from agents.github.files import ChangedFile, fit_budget, is_ignored, select
+from agents.github.files import ChangedFile, is_ignored, select
 from agents.github.findings import ReviewComment
 from agents.github.posting import place_comments
 from agents.github.rules import review_rules
@@ -41,7 +41,8 @@ def test_place_keeps_moves_or_folds() -> None:
     assert place(diff, 13, "RIGHT").line == 13
     moved = place(diff, 19, "RIGHT")  # two lines past the first hunk
     assert moved.line == 17 and moved.moved_from == 19
-    assert place(diff, 30, "RIGHT").folded  # between hunks, far from both
+    far = place(diff, 30, "RIGHT")  # between hunks, far from both: about the file as a whole
+    assert far.file_level and far.line is None and not far.folded
     assert place(diff, 12, "left").side == "LEFT" and place(diff, 12, "left").line == 12
     assert place(None, 5, "RIGHT").folded
     assert place(parse_patch("bin.png", None), 1, "RIGHT").folded
@@ -54,7 +55,7 @@ def test_no_newline_marker_and_empty_context_lines() -> None:
     assert diff.valid(2, "RIGHT")
 
 
-def test_place_comments_folds_unknown_files_and_respects_limit() -> None:
+def test_place_comments_widens_folds_and_respects_limit() -> None:
     comments = [
         ReviewComment(path="limiter.py", line=13, body="race on tokens", severity="high"),
         ReviewComment(path="limiter.py", line=30, body="far away", severity="low"),
@@ -62,11 +63,51 @@ def test_place_comments_folds_unknown_files_and_respects_limit() -> None:
         ReviewComment(path="limiter.py", line=43, body="fine", severity="info", suggestion="b=3"),
     ]
     placed = place_comments(comments, {"limiter.py": PATCH}, limit=10)
-    assert [(c["line"], c["side"]) for c in placed.inline] == [(13, "RIGHT"), (43, "RIGHT")]
-    assert "```suggestion\nb=3\n```" in placed.inline[1]["body"]
-    assert {c.body for c in placed.folded} == {"far away", "not in the diff"}
+    inline = [p.payload for p in placed.inline]
+    assert [(c["line"], c["side"]) for c in inline] == [(13, "RIGHT"), (43, "RIGHT")]
+    assert "```suggestion\nb=3\n```" in inline[1]["body"]
+    # Far from every hunk of a changed file: a comment on the file, not lost in the summary.
+    (on_file,) = [p.payload for p in placed.file_level]
+    assert on_file["subject_type"] == "file" and "far away" in on_file["body"]
+    assert "line 30" in on_file["body"] and "line" not in on_file
+    assert [c.body for c in placed.folded] == ["not in the diff"]
     limited = place_comments(comments, {"limiter.py": PATCH}, limit=1)
-    assert len(limited.inline) == 1 and "race" in limited.inline[0]["body"]
+    assert len(limited.inline) == 1 and "race" in limited.inline[0].payload["body"]
+
+
+def test_multi_line_comments_and_their_suggestions() -> None:
+    ranged = ReviewComment(
+        path="limiter.py", start_line=12, line=14, body="init order", suggestion="a\nb\nc"
+    )
+    across = ReviewComment(
+        path="limiter.py", start_line=14, line=43, body="across hunks", suggestion="x"
+    )
+    placed = place_comments([ranged, across], {"limiter.py": PATCH}, limit=10)
+    first, second = (p.payload for p in placed.inline)
+    assert (first["start_line"], first["line"], first["start_side"]) == (12, 14, "RIGHT")
+    assert "```suggestion\na\nb\nc\n```" in first["body"]
+    # GitHub would refuse a range across hunks: it becomes a one-line comment without the
+    # suggestion, which was meant to replace the whole range.
+    assert "start_line" not in second and second["line"] == 43
+    assert "suggestion" not in second["body"]
+
+
+def test_a_finding_already_posted_is_not_repeated() -> None:
+    comment = ReviewComment(path="limiter.py", line=13, body="Race on tokens.", severity="high")
+    first = place_comments([comment], {"limiter.py": PATCH}, limit=10)
+    (posted,) = first.inline
+    # The same code moved down by a later commit: same content, same problem, same finding.
+    later_patch = PATCH.replace("@@ -10,6 +10,8 @@", "@@ -10,6 +15,8 @@").replace(
+        "@@ -40,3 +42,4 @@", "@@ -40,3 +47,4 @@"
+    )
+    moved = comment.model_copy(update={"line": 18, "body": "race on  tokens"})
+    again = place_comments([moved], {"limiter.py": later_patch}, 10, {posted.fingerprint})
+    assert again.inline == [] and again.repeated == 1
+    other = moved.model_copy(update={"body": "Lock is never released."})
+    assert (
+        len(place_comments([other], {"limiter.py": later_patch}, 10, {posted.fingerprint}).inline)
+        == 1
+    )
 
 
 def _file(path: str, added: list[str], status: str = "modified") -> ChangedFile:
@@ -139,26 +180,3 @@ def test_ignored_globs_and_binaries_are_skipped() -> None:
         "old.py": "removed",
         "model.bin": "no text diff (binary or too large)",
     }
-
-
-def test_budget_trims_least_relevant_and_largest_first() -> None:
-    def count(text: str) -> int:
-        return len(text) // 4
-
-    def trim(text: str, n: int) -> str:
-        return text[: n * 4]
-
-    src = _file("src/core.py", [f"value_{i} = compute({i})" for i in range(40)])
-    docs = _file("README.md", [f"Line {i} of prose about the project." for i in range(200)])
-    small_test = _file("tests/test_core.py", ["def test_x():", "    assert True"])
-    everything = fit_budget([src, docs, small_test], 100_000, count, trim)
-    assert everything.notes == [] and everything.included == [
-        "src/core.py",
-        "README.md",
-        "tests/test_core.py",
-    ]
-    fitted = fit_budget([src, docs, small_test], 400, count, trim)
-    assert count(fitted.text) <= 400 + 20
-    assert "src/core.py" in fitted.included and "tests/test_core.py" in fitted.included
-    assert any("README.md" in n for n in fitted.notes)
-    assert "value_39 = compute(39)" in fitted.text  # the source survived whole

@@ -51,6 +51,10 @@ def make_pull(fake: FakeGithub, head: str = "head1111", **kw: object) -> FakePul
     return fake.add_pull(REPO, FakePull(number=7, head_sha=head, files=files, **kw))  # type: ignore[arg-type]
 
 
+def review_score(review: dict) -> int:
+    return int(review["body"].split("Stepline review: ")[1].split("/")[0])
+
+
 def request(**kw: object) -> ReviewRequest:
     values: dict[str, object] = {"repo": REPO, "number": 7, "action": "opened", **kw}
     return ReviewRequest(**values)  # type: ignore[arg-type]
@@ -184,8 +188,13 @@ async def test_llm_comments_are_moved_or_folded_never_rejected(fake_github, clie
     comments = {(c["path"], c["line"]): c["body"] for c in review["comments"]}
     assert "```suggestion\n    return EXTRA\n```" in comments[("src/extra.py", 2)]
     assert "Just past the hunk" in comments[("src/util.py", 22)]
-    assert "Far from any hunk" in review["body"] and "Hallucinated" not in json.dumps(review)
-    assert not isinstance(done, Skipped) and done.score == 91
+    assert "Hallucinated" not in json.dumps(review)
+    # Far from every hunk of a changed file: a comment on that file, not a line in the summary.
+    (on_file,) = fake.review_comments
+    assert on_file["path"] == "src/util.py" and on_file["subject_type"] == "file"
+    assert "Far from any hunk" in on_file["body"] and on_file["commit_id"] == "head1111"
+    # The AI said 91, but the built-in checks found a secret: their verdict caps the score.
+    assert not isinstance(done, Skipped) and done.score == review_score(review) < 91
     prompt = json.dumps(ai.completion_requests())
     assert (
         AWS_KEY not in prompt
