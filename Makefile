@@ -24,10 +24,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Figures for the README's Performance section (~8 min; `make bench BENCH_ARGS=--quick`: ~1 min).
+# Needs Redis on REDIS_URL, wrk for the peak rates, PyPI for the peers' venv on first use.
 bench: $(STAMP)
-	$(BIN)/python bench/chain.py
-	$(BIN)/python bench/api_latency.py
-	$(BIN)/python bench/redis_chain.py
+	$(BIN)/python bench/chain.py $(BENCH_ARGS)
+	$(BIN)/python bench/chain.py --long 100000 $(BENCH_ARGS)
+	$(BIN)/python bench/redis_chain.py $(BENCH_ARGS)
+	$(BIN)/python bench/api_latency.py $(BENCH_ARGS)
+	$(BIN)/python bench/peers.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .stepline
