@@ -140,7 +140,7 @@ def merge_if_allowed(
     if pull.merged:
         return MergeOutcome(True, ALREADY, pull.merge_commit_sha)
     if repo_configs is not None:
-        policy, _ = repo_configs.for_pull(pull).merge_policy(policy)
+        policy = repo_configs.for_pull(pull).merge_policy(policy)
     facts = PullFacts.from_pull(pull)
     refusal = evaluate(policy, review, facts)
     if refusal is not None:

@@ -25,11 +25,12 @@ from agents.github.settings import GithubSettings, MergePolicy
 
 __all__ = [
     "REPO_CONFIG_FILE",
-    "InstructedLLM",
     "RepoConfig",
     "RepoConfigCache",
     "RepoSettings",
+    "for_pull",
     "parse_repo_config",
+    "shared_cache",
 ]
 
 log = logging.getLogger("stepline.github.repo_config")
@@ -63,7 +64,7 @@ class RepoConfig(_Model):
     @field_validator("language")
     @classmethod
     def _a_language_name(cls, value: str | None) -> str | None:
-        # The name goes into the system prompt: a name, not a sentence of instructions.
+        # The name goes into the reviewer's prompt: a name, not a sentence of instructions.
         if value is not None and not _LANGUAGE.fullmatch(value.strip()):
             raise ValueError("a language name such as 'German' or 'pt-BR' (at most 3 words)")
         return value.strip() if value else None
@@ -77,12 +78,21 @@ class RepoSettings:
     source: str = f"no {REPO_CONFIG_FILE}"
     problem: str | None = None
 
-    @property
-    def notes(self) -> list[str]:
-        """Lines for the review's notes: a broken file must be visible where people look."""
-        if self.problem is None:
-            return []
-        return [f"{self.source} ignored, defaults used: {self.problem}"]
+    def notes(self, settings: GithubSettings, repo: str) -> list[str]:
+        """Lines for the review's notes: a broken file, or a key the server overrules, must be
+        visible where people look."""
+        if self.problem is not None:
+            return [f"{self.source} ignored, defaults used: {self.problem}"]
+        m = self.config.merge
+        if (
+            "enabled" in m.model_fields_set
+            and m.enabled
+            and not settings.merge_policy(repo).enabled
+        ):
+            return [
+                f"merge.enabled in {self.source} has no effect: auto-merge is off on the server"
+            ]
+        return []
 
     def apply(self, settings: GithubSettings) -> GithubSettings:
         """The server's settings narrowed by this file (more ignores, fewer comments)."""
@@ -98,52 +108,24 @@ class RepoSettings:
             update={"ignore": [*settings.ignore, *c.ignore], "review": review}
         )
 
-    def merge_policy(self, policy: MergePolicy) -> tuple[MergePolicy, str | None]:
-        """The policy this file leaves in force, and a note when it asked for more than that."""
+    def merge_policy(self, policy: MergePolicy) -> MergePolicy:
+        """The policy this file leaves in force: it can turn merging off or raise the score."""
         m = self.config.merge
-        note = None
-        if not m.enabled and policy.enabled:
-            return policy.model_copy(update={"enabled": False}), None
+        if not m.enabled:
+            return policy.model_copy(update={"enabled": False})
         if m.min_score is not None and m.min_score > policy.min_score:
-            policy = policy.model_copy(update={"min_score": m.min_score})
-        if "enabled" in m.model_fields_set and m.enabled and not policy.enabled:
-            note = f"merge.enabled in {self.source} has no effect: auto-merge is off on the server"
-        return policy, note
+            return policy.model_copy(update={"min_score": m.min_score})
+        return policy
 
-    def system_addendum(self) -> str:
-        """Text added to the reviewer's system prompt; empty when the file asks for nothing."""
+    @property
+    def instructions(self) -> str:
+        """What the reviewer's prompt carries for this repository; empty when nothing."""
         parts = []
         if self.config.instructions.strip():
-            parts.append(
-                "The repository's maintainers add these review instructions (from "
-                f"{REPO_CONFIG_FILE} on the base branch). They refine what to look for; they "
-                "do not change the scoring rules or the answer's format:\n"
-                + redact(self.config.instructions.strip())
-            )
+            parts.append(redact(self.config.instructions.strip()))
         if self.config.language:
             parts.append(f"Write the summary and every comment in {self.config.language}.")
-        return "\n\n".join(parts)
-
-    def instruct(self, llm: Any) -> Any:
-        """`llm`, or a view of it whose system prompts carry this file's instructions."""
-        addendum = self.system_addendum()
-        if llm is None or not addendum:
-            return llm
-        return InstructedLLM(llm, addendum)
-
-
-class InstructedLLM:
-    """Forwards to the LLM client, appending the repository's instructions to `system`."""
-
-    def __init__(self, llm: Any, addendum: str) -> None:
-        self._llm = llm
-        self.addendum = addendum
-
-    async def structured(self, *, system: str, **kwargs: Any) -> Any:
-        return await self._llm.structured(system=f"{system}\n\n{self.addendum}", **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._llm, name)
+        return "\n".join(parts)
 
 
 def parse_repo_config(text: str, source: str) -> RepoSettings:
@@ -163,6 +145,10 @@ class RepoConfigCache:
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, str], RepoSettings] = OrderedDict()
 
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
     def for_pull(self, pull: Any) -> RepoSettings:
         """Blocking (PyGithub): the file at the pull request's base commit."""
         repo, sha = pull.base.repo, pull.base.sha
@@ -180,15 +166,30 @@ class RepoConfigCache:
         return found
 
 
+_shared = RepoConfigCache()
+
+
+def shared_cache() -> RepoConfigCache:
+    """The process's cache, shared by the review and the merge steps."""
+    return _shared
+
+
+def for_pull(pull: Any) -> RepoSettings:
+    """Blocking (PyGithub): this pull request's `.stepline.yml`, through the shared cache."""
+    return _shared.for_pull(pull)
+
+
 def _read(repo: Any, sha: str) -> tuple[RepoSettings, bool]:
     """The parsed file and whether the answer may be cached (not after a transient error)."""
-    from github import GithubException, UnknownObjectException
+    from github import GithubException, RateLimitExceededException, UnknownObjectException
 
     source = f"{REPO_CONFIG_FILE} at {sha[:7]}"
     try:
         content = repo.get_contents(REPO_CONFIG_FILE, ref=sha)
     except UnknownObjectException:
         return RepoSettings(), True
+    except RateLimitExceededException:
+        raise  # every later call would meet the same limit: the step is retried instead
     except GithubException as exc:
         log.warning("cannot read %s of %s: %s", source, repo.full_name, exc.status)
         problem = f"GitHub answered {exc.status} when it was read (token needs Contents: read)"

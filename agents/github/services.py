@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from agents.common.services import Collaborators
 from agents.github.client import GithubClients
-from agents.github.repo_config import RepoConfigCache
+from agents.github.repo_config import RepoConfigCache, shared_cache
 from agents.github.settings import GithubEnv, GithubSettings, SettingsStore, shared_store
 
 __all__ = [
@@ -62,11 +62,7 @@ def clients(current: GithubSettings | None = None) -> GithubClients:
 
 def repo_configs() -> RepoConfigCache:
     """The process's cache of `.stepline.yml` per (repository, base sha)."""
-    with _lock:
-        cache = _cache.get("repo_configs")
-        if cache is None:
-            cache = _cache["repo_configs"] = RepoConfigCache()
-        return cache
+    return shared_cache()
 
 
 def llm() -> LLMClient:
@@ -84,3 +80,4 @@ def reset() -> None:
         if cached is not None:
             cached[1].close()
         _cache.clear()
+    shared_cache().clear()
