@@ -29,7 +29,17 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from _util import ROOT, Rounds, free_port, interrupt_on_sigterm, scratch, spawn, stop, write_steps
+from _util import (
+    ROOT,
+    Rounds,
+    free_port,
+    interrupt_on_sigterm,
+    rss_mib,
+    scratch,
+    spawn,
+    stop,
+    write_steps,
+)
 from loadgen import SECRET, signed_body
 
 from tests.e2e.server import SteplineProcess
@@ -195,7 +205,15 @@ def main() -> None:
         bare, bare_port = serve_bare(tmp)
         try:
             with SteplineProcess(steps, tmp / "bench.db", env=DEFAULTS, cwd=ROOT) as app:
+                assert app.process is not None
+                time.sleep(1)  # let start-up garbage settle before reading RSS
+                idle = rss_mib(app.process.pid), rss_mib(bare.pid)
                 run(args, bare_port, app.port, tmp)
+                print(
+                    f"  idle RSS before the load: Stepline {idle[0]:.0f} MiB, bare FastAPI "
+                    f"{idle[1]:.0f} MiB ({idle[0] / idle[1]:.2f}x); after it: Stepline "
+                    f"{rss_mib(app.process.pid):.0f} MiB"
+                )
         finally:
             stop(bare)
 
