@@ -177,6 +177,23 @@ def test_deliveries_are_routed_only_when_something_waits_for_them():
         assert decision.status == 202 and decision.emits == [], (event, decision.reason)
 
 
+def test_with_github_auto_merge_a_push_or_a_removed_label_re_checks_to_disarm():
+    arming = GithubSettings.model_validate(
+        {"merge": {"acme/api": {"enabled": True, "github_auto_merge": True}}}
+    )
+    push = decide("pull_request", pull_request("synchronize", before="old0000"), arming)
+    assert [t for t, _ in push.emits][-1] == TOPIC_MERGE_CHECK
+    assert (
+        push.emits[-1][1]["numbers"] == [7] and push.emits[-1][1]["cause"] == "new commits pushed"
+    )
+    removed = decide("pull_request", labeled("automerge", action="unlabeled"), arming)
+    assert [t for t, _ in removed.emits] == [TOPIC_MERGE_CHECK]
+    # Without GitHub's auto-merge nothing is armed, so a push needs only its new review.
+    plain = GithubSettings.model_validate({"merge": {"acme/api": {"enabled": True}}})
+    push = decide("pull_request", pull_request("synchronize", before="old0000"), plain)
+    assert TOPIC_MERGE_CHECK not in [t for t, _ in push.emits]
+
+
 @pytest.mark.parametrize("event", ["check_suite", "check_run", "status", "pull_request_review"])
 def test_malformed_merge_deliveries_are_400_not_500(event):
     on = GithubSettings.model_validate({"merge": {"default": {"enabled": True}}})
