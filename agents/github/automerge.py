@@ -59,8 +59,13 @@ def _pulls_with_head(clients: Any, check: MergeCheck) -> list[int]:
     if not check.head_sha:
         return []
     gh = clients.for_installation(check.installation_id)
-    commit = gh.get_repo(check.repo).get_commit(check.head_sha)
-    return [p.number for p in commit.get_pulls() if p.state == "open"]
+    repo = gh.get_repo(check.repo)
+    found = [p.number for p in repo.get_commit(check.head_sha).get_pulls() if p.state == "open"]
+    if found:
+        return found
+    # GitHub documents this lookup for commits of the repository itself; a fork's head may not
+    # be listed, so the open pull requests are searched by head (pages only when needed).
+    return [p.number for p in repo.get_pulls(state="open") if p.head.sha == check.head_sha]
 
 
 async def recheck(

@@ -40,5 +40,5 @@ async def handler(data: ReviewCompleted, ctx):
             installation_id=data.installation_id,
             cause="mergeability was being computed",
         )
-        key = f"{data.repo}#{data.number}@{data.head_sha}:mergeable"
+        key = f"{data.repo}#{data.number}@{data.head_sha}:{data.trigger}:mergeable"
         await ctx.emit(TOPIC_MERGE_CHECK, check.model_dump(), key=key)

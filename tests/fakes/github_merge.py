@@ -17,7 +17,9 @@ GitHub's documentation, and both halves stay readable. What it reproduces, and w
   repository allows auto-merge; refused with "... is in clean status" (or "unstable") when the
   pull could be merged right now, since there is nothing to wait for; otherwise armed, and the
   fake merges by itself once every required check has passed, as GitHub does.
-- `GET .../commits/{sha}/pulls`: the open pull requests whose head is that commit.
+- `GET .../commits/{sha}/pulls`: the open pull requests whose head is that commit (a fork's
+  too, unless `commit_pulls_lists_forks` is False: GitHub documents the lookup for commits of
+  the repository itself only); `GET .../pulls?state=` lists pull requests, paginated.
 - `GET .../contents/{path}?ref=`: files per (repository, ref), base64 as GitHub sends them.
 """
 
@@ -60,10 +62,12 @@ class MergeRules:
         self.allowed_methods: dict[str, tuple[str, ...]] = {}
         self.repo_files: dict[tuple[str, str], dict[str, str]] = {}
         self.graphql_calls: list[dict[str, Any]] = []
+        self.commit_pulls_lists_forks = True
         self.route("PUT", _REPO + r"/pulls/(?P<number>\d+)/merge", self.merge)
         self.route("GET", _REPO + r"/commits/(?P<sha>[^/]+)/check-runs", self.list_check_runs)
         self.route("GET", _REPO + r"/commits/(?P<sha>[^/]+)/status", self.combined_status)
         self.route("GET", _REPO + r"/commits/(?P<sha>[^/]+)/pulls", self.commit_pulls)
+        self.route("GET", _REPO + r"/pulls", self.list_pulls)
         self.route("GET", _REPO + r"/contents/(?P<path>.+)", self.get_contents)
         self.route("POST", r"/graphql", self.graphql)
 
@@ -164,8 +168,21 @@ class MergeRules:
         repo = f"{owner}/{name}".lower()
         with self.lock:
             found = [
-                p for (r, _), p in self.pulls.items() if r == repo and p.head_sha == sha
+                p
+                for (r, _), p in self.pulls.items()
+                if r == repo
+                and p.head_sha == sha
+                and (self.commit_pulls_lists_forks or not p.head_repo)
             ]
+            items = [self._pull_json(req, owner, name, p, peek=True) for p in found]
+        chunk, headers = self._page(req, items)
+        return Reply.json(chunk, headers=headers)
+
+    def list_pulls(self, req: FakeRequest, owner: str, name: str) -> Reply:
+        repo, wanted = f"{owner}/{name}".lower(), req.arg("state") or "open"
+        with self.lock:
+            found = [p for (r, _), p in sorted(self.pulls.items()) if r == repo]
+            found = [p for p in found if wanted == "all" or p.state == wanted]
             items = [self._pull_json(req, owner, name, p, peek=True) for p in found]
         chunk, headers = self._page(req, items)
         return Reply.json(chunk, headers=headers)

@@ -139,9 +139,13 @@ async def test_fork_pull_requests_need_allow_forks(merge_flow, tmp_path):
     (tmp_path / "github.yaml").write_text(
         CONFIG + "merge:\n  acme/api: {enabled: true, allow_forks: true}\n"
     )
+    # Even where GitHub's commit lookup leaves the fork's pull request out, it is found among
+    # the open pull requests by its head.
+    github.commit_pulls_lists_forks = False
     await deliver(h, "check_suite", check_suite((), head="head8888"), "d-3")
     await h.drain(timeout=20)
     assert len(github.merges) == 1
+    assert github.calls(r"/repos/acme/api/pulls", "GET")
 
 
 def test_deliveries_are_routed_only_when_something_waits_for_them():
