@@ -21,8 +21,15 @@ from typing import Any
 from agents.github.events import ReviewCompleted
 from agents.github.settings import MergePolicy
 
-__all__ = ["ChecksVerdict", "MergeOutcome", "PullFacts", "checks_verdict", "evaluate"]
-__all__ += ["merge_if_allowed"]
+__all__ = [
+    "ALREADY",
+    "ChecksVerdict",
+    "MergeOutcome",
+    "PullFacts",
+    "checks_verdict",
+    "evaluate",
+    "merge_if_allowed",
+]
 
 _GOOD_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
 ALREADY = "already merged"

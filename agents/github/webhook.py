@@ -181,7 +181,7 @@ def _pull_request(payload: dict[str, Any], settings: GithubSettings) -> Decision
     repo = _repo_name(payload)
     number = int(pr.get("number") or payload["number"])
     user = pr.get("user") or {}
-    base = {
+    base: dict[str, Any] = {
         "repo": repo,
         "number": number,
         "title": str(pr.get("title") or ""),
