@@ -15,6 +15,7 @@ the step stops waiting and logs why (the next check or label delivery looks agai
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from agents.github.events import TOPIC_MERGED, MergeCheck, ReviewCompleted
@@ -29,6 +30,8 @@ __all__ = [
     "recheck",
     "remember",
 ]
+
+log = logging.getLogger("stepline.github.automerge")
 
 MERGE_REVIEWS_GROUP = "github.merge.reviews"  # "<repo>#<number>" -> last ReviewCompleted
 _KEEP = 30 * 24 * 3600
@@ -77,7 +80,9 @@ async def recheck(
     for number in dict.fromkeys(numbers):
         stored = await state.get(MERGE_REVIEWS_GROUP, _key(check.repo, number))
         if stored is None:
-            continue  # not reviewed yet: the review's own merge attempt comes later
+            # Not reviewed yet (or before auto-merge was on): the review's own attempt decides.
+            log.info("merge re-check of %s#%s skipped: no review yet", check.repo, number)
+            continue
         review = ReviewCompleted.model_validate(stored)
         results.append((review, await attempt(clients, policy, review, repo_configs)))
     return results

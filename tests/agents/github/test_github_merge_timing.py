@@ -71,6 +71,21 @@ async def test_ci_finishing_after_the_review_merges_once(merge_flow, tmp_path):
     assert sum("merged" in t.lower() and "acme/api#8" in t for t in said) == 1
 
 
+async def test_ci_finishing_before_the_review_merges_when_the_review_lands(merge_flow):
+    h, github, _ = merge_flow
+    add_pr(github)
+    github.check_runs["head8888"] = [
+        {"id": 1, "name": "ci", "status": "completed", "conclusion": "success"}
+    ]
+    await deliver(h, "check_suite", check_suite((8,), head="head8888"), "d-1")
+    await h.drain(timeout=20)
+    assert github.merges == [] and github.calls(r".*/merge") == []
+    await deliver(h, "pull_request", pull_request("opened", number=8, head="head8888"), "d-2")
+    await h.drain(timeout=20)
+    assert len(github.merges) == 1
+    assert (await logged(h, "merged"))[0]["cause"] == "review posted"
+
+
 async def test_mergeable_null_is_read_again_after_a_delay(merge_flow, tmp_path):
     h, github, _ = merge_flow
     # The review's read, the merge step's and the first re-check's all see null.
