@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli_common import StepsOption, fail, run_with_runtime
-from app.redact import redact, redact_text
+from app.redact import mask_entry, redact, redact_text
 from app.runtime import Runtime
 
 __all__ = ["cron_app", "dlq_app", "state_app"]
@@ -27,7 +27,7 @@ def _print(value: Any) -> None:
 
 @state_app.command("get")
 def state_get(group: str, key: str) -> None:
-    """Print the value of KEY in GROUP (exit 1 when missing)."""
+    """Print the value of KEY in GROUP (exit 1 when missing), secrets masked."""
     missing = object()
 
     async def get(rt: Runtime) -> Any:
@@ -36,7 +36,7 @@ def state_get(group: str, key: str) -> None:
     value = run_with_runtime(get, load_steps=False)
     if value is missing:
         raise fail(f"no key {key!r} in group {group!r}")
-    _print(value)
+    _print(mask_entry(key, value))
 
 
 @state_app.command("set")
@@ -55,11 +55,12 @@ def state_set(group: str, key: str,
 @state_app.command("list")
 def state_list(group: Annotated[str | None, typer.Argument(help="Omit to list groups.")] = None
                ) -> None:
-    """List the keys and values of GROUP, or every group."""
+    """List the keys and values of GROUP, or every group (secrets masked, as everywhere)."""
     if group is None:
-        _print(run_with_runtime(lambda rt: rt.state.groups(), load_steps=False))
+        _print(redact(run_with_runtime(lambda rt: rt.state.groups(), load_steps=False)))
     else:
-        _print(run_with_runtime(lambda rt: rt.state.list(group), load_steps=False))
+        items = run_with_runtime(lambda rt: rt.state.list(group), load_steps=False)
+        _print({key: mask_entry(key, value) for key, value in items.items()})
 
 
 @state_app.command("delete")

@@ -1,15 +1,21 @@
-"""`ctx.logger`: structured logs tagged with step and trace, kept with the span."""
+"""`ctx.logger`: structured logs tagged with step and trace, kept with the span.
+
+Also where every log record of a Stepline process is masked (`mask_log_records`): a message's
+text, its arguments and its traceback pass through app/redact.py before any handler sees them,
+so no formatter, handler or log collector receives a secret.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from app.redact import redact
+from app.redact import redact, redact_text
 from app.types import LogEntry
 
-__all__ = ["StepLogger", "configure_logging"]
+__all__ = ["StepLogger", "configure_logging", "mask_log_records"]
 
 _py_logger = logging.getLogger("stepline.step")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -28,8 +34,8 @@ class StepLogger:
         self._on_entry = on_entry
 
     def _log(self, level: str, message: str, fields: dict[str, Any]) -> None:
-        entry = LogEntry(level, str(message), self._step, self._trace_id, self._span_id,
-                         redact(fields))
+        entry = LogEntry(level, redact_text(str(message)), self._step, self._trace_id,
+                         self._span_id, redact(fields))
         self._sink.append(entry)
         if _py_logger.isEnabledFor(_LEVELS[level]):
             extra = " ".join(f"{k}={v!r}" for k, v in entry.fields.items())
@@ -61,4 +67,50 @@ def configure_logging(level: str = "INFO") -> None:
     if not root.handlers:
         logging.basicConfig(level=level.upper(),
                             format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    mask_log_records()
     logging.getLogger("watchfiles").setLevel(logging.WARNING)
+
+
+def _masked(record: logging.LogRecord) -> logging.LogRecord:
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string: logging reports it when the record is emitted
+        return record
+    masked = redact_text(message)
+    if masked != message:
+        args = record.args
+        if isinstance(args, tuple) and args and isinstance(record.msg, str):
+            # Keep the arguments' shape where masking each one suffices: some formatters
+            # (uvicorn's access log) unpack them.
+            shaped = tuple(redact_text(a) if isinstance(a, str) else a for a in args)
+            with contextlib.suppress(Exception):
+                if redact_text(record.msg % shaped) == record.msg % shaped:
+                    record.args = shaped
+                    return _mask_exception(record)
+        # Formatted once here: an argument may be a secret only in its context ("password=%s").
+        record.msg, record.args = masked, ()
+    return _mask_exception(record)
+
+
+def _mask_exception(record: logging.LogRecord) -> logging.LogRecord:
+    if record.exc_info and record.exc_info[1] is not None:
+        # Formatters call formatException(exc_info) themselves; leave them only the text.
+        record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+        record.exc_info = None
+    if record.stack_info:
+        record.stack_info = redact_text(record.stack_info)
+    return record
+
+
+def mask_log_records() -> None:
+    """Mask every log record this process makes, whichever logger, handler or formatter is
+    used (idempotent: the record factory is wrapped once)."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "_stepline_masking", False):
+        return
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return _masked(factory(*args, **kwargs))
+
+    make._stepline_masking = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(make)

@@ -1,22 +1,403 @@
-"""Masks values that look like secrets before they reach logs, traces or the Workbench."""
+"""The one table of secret formats, used both to find secrets and to mask them.
+
+Why one table: the review rules (agents/github/rules.py) report what `find_secrets` finds, and
+everything that leaves the process (logs, spans, the Workbench, CLI output, LLM prompts, Slack)
+is masked with the same hits, so a format the rules know is never shown in clear elsewhere.
+
+Three kinds of entries:
+- token formats that name themselves (`ghp_...`, `AKIA...`, `sk_live_...`, JWTs, PEM keys);
+- secrets found by their context: `Bearer <token>`, `scheme://user:PASSWORD@`, an AWS secret next
+  to its key id, and a value assigned to a secret-named name (`db_password = "..."`,
+  `"apiKey": "..."`, `DB_PASSWORD=...` in .env, `token: ...` in YAML);
+- secrets the app itself holds (webhook secrets, tokens, the Workbench token): registered by value
+  at start (`register_known_secrets`), masked wherever they appear, whatever their format.
+
+Known placeholders (`EXAMPLE`, `xxxx`, `dummy`, `changeme`, `<...>`, `${VAR}`, repeated
+characters, the word "password" itself) are not secrets and are neither reported nor masked.
+"""
 
 from __future__ import annotations
 
+import math
+import os
 import re
-from typing import Any
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["MASK", "looks_secret_key", "redact", "redact_text"]
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+__all__ = [
+    "FORMATS",
+    "MASK",
+    "SecretFormat",
+    "SecretHit",
+    "find_secrets",
+    "forget_known_secrets",
+    "looks_secret_key",
+    "mask_entry",
+    "mask_text",
+    "redact",
+    "redact_text",
+    "register_known_secrets",
+    "register_secret",
+]
 
 MASK = "***"
+
+
+@dataclass(frozen=True)
+class SecretFormat:
+    """`pattern` matches the secret, or its context with the secret in group `value`.
+    `judged`: the value is checked against placeholders (and, for assignments, for being a
+    credible secret at all) before it counts. `bounded` and `hinted` keep the search fast."""
+
+    label: str
+    pattern: re.Pattern[str]
+    judged: bool = True
+    bounded: bool = True  # must not continue a word (checked in code: a leading \b is slow)
+    hinted: bool = False  # only searched on lines that mention a secret-ish word
+
+
+@dataclass(frozen=True)
+class SecretHit:
+    label: str
+    start: int
+    end: int
+
+
+_PEM = (
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
+    r"(?:[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z))"
+)
+# A value assigned to a name: `name = "v"`, `name: v`, `"name": "v"`, `d["name"] = "v"`,
+# `name := "v"`, `name => "v"`, `NAME=v`, `name: str = "v"`, `password == "v"`.
+_ASSIGNMENT = (
+    r"(?<![\w$@.])(?P<name>[A-Za-z_$@][\w$@.-]*(?:\[\s*[\"'][\w.-]+[\"']\s*\])?)[\"']?"
+    r"\s*(?::\s*[A-Za-z_][\w\[\], .|]*?\s*(?==))?(?P<op>:=|=>|==|=|:|<-)(?![=>])\s*@?"
+    r"(?:(?:[rbuRBU]{1,2})?(?P<q>[\"'`])(?P<qv>[^\"'`\n]*)(?P=q)|(?P<uv>[^\s\"'`,;&]+))"
+)
+
+FORMATS: tuple[SecretFormat, ...] = (
+    SecretFormat("private key", re.compile(_PEM), judged=False, bounded=False),
+    SecretFormat("AWS access key", re.compile(r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b")),
+    SecretFormat(
+        "AWS secret key",
+        re.compile(
+            r"(?:AKIA|ASIA)[0-9A-Z]{16}\b[\s\"',:;=|]{1,8}"
+            r"(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+        ),
+    ),
+    SecretFormat("GitHub token", re.compile(r"(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{40,})")),
+    SecretFormat("GitLab token", re.compile(r"glpat-[A-Za-z0-9_-]{20,}")),
+    SecretFormat("Slack token", re.compile(r"xox(?:[abposr]|e(?:\.xox[bp])?)-[A-Za-z0-9-]{10,}")),
+    SecretFormat("Slack app token", re.compile(r"xapp-[0-9]+-[A-Za-z0-9-]{10,}")),
+    SecretFormat(
+        "Slack webhook URL",
+        re.compile(
+            r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{16,}"
+        ),
+    ),
+    SecretFormat("OpenAI key", re.compile(r"sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}")),
+    SecretFormat("Stripe key", re.compile(r"(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,}")),
+    SecretFormat("Stripe webhook secret", re.compile(r"whsec_[0-9A-Za-z+/=]{20,}")),
+    SecretFormat("Google API key", re.compile(r"AIza[0-9A-Za-z_-]{35}")),
+    SecretFormat("Google OAuth token", re.compile(r"ya29\.[0-9A-Za-z_-]{20,}")),
+    SecretFormat("SendGrid key", re.compile(r"SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}")),
+    SecretFormat("npm token", re.compile(r"npm_[A-Za-z0-9]{36}\b")),
+    SecretFormat("PyPI token", re.compile(r"pypi-AgE[A-Za-z0-9_-]{50,}")),
+    # Signed, or unsigned (alg "none": nothing after the second dot).
+    SecretFormat(
+        "JWT",
+        re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.(?:[A-Za-z0-9_-]{8,}|(?![\w-]))"),
+    ),
+    SecretFormat(
+        "bearer token",
+        re.compile(r"(?:[Bb]earer|BEARER)\s+(?P<value>[A-Za-z0-9._~+/-]{8,}=*)(?![\w/])"),
+    ),
+    SecretFormat(
+        "password in URL",
+        re.compile(r"://[^\s/:@'\"]*:(?P<value>[^\s/@'\"]+)@"),
+        bounded=False,
+    ),
+    SecretFormat("hard-coded secret", re.compile(_ASSIGNMENT), bounded=False, hinted=True),
+)
+
+# -- judging a value -----------------------------------------------------------------------------
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_PLACEHOLDER_WORDS = re.compile(
+    r"(?i)example|xxxx|dummy|change_?-?me|placeholder|sample|fake|your[_-]|redacted|\*\*\*"
+    r"|insert[_-]|replace[_-]?me|not[_-]?a[_-]?(?:real|secret)"
+)
+# Values that are a word for a secret, or for no value at all.
+_SECRET_WORDS = _words(
+    "password passwd pass pwd secret token apikey key passphrase none null nil true false "
+    "undefined required optional string str bytes hidden empty default value bearer basic"
+)
+# A secret word ends at a name-part boundary: `db_password`, `dbPassword2`, `theapikey`, but
+# not `tokenizer`, `max_tokens`, `bypass`, `theapikeyforfoo`.
+_STRONG_WORD = re.compile(
+    r"(?:password|passwd|passphrase|pwd|secret|token|api_?key|private_?key|access_?key"
+    r"|credentials?|(?:^|(?<=_))pass)(?=_|\d|$)"
+)
+# What a name ends with when it holds something *about* a secret rather than the secret.
+_METADATA = _words(
+    "type types name names field fields env var variable header headers param url uri endpoint "
+    "path file filename dir id ids length len size count min max limit regex re pattern prefix "
+    "suffix format fmt version policy expiry expires expiration ttl timeout hash label title help "
+    "message msg prompt placeholder class cls kind mode scope scopes required enabled exists "
+    "valid validator error errors attr attribute column col option setting flag index idx "
+    "position pos start end source provider manager store service backend method algorithm "
+    "algo style widget input form button description doc docs template example hint rule rules "
+    "reset changed change location loc dict map list set key_name lifetime age"
+)
+_WEAK_ENDINGS = ("key", "salt", "signature", "auth", "cookie", "sessionid", "hmac", "jwt")
+_IDENTIFIER = re.compile(
+    r"[a-z]+(?:[_.-][a-z]+)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|(?:[A-Z][a-z]+){2,}|[a-z]+(?:[A-Z][a-z]+)+"
+)
+_CODE_WORD = re.compile(r"[\d.]+|[A-Za-z_]\w*(?:\.\w+)+")
+_PATHLIKE = re.compile(r"(?:\.{0,2}/|~/)\S*|[a-z0-9_.-]+(?:/[a-z0-9_.-]+)+/?|\S+\.[a-z]{2,4}")
+
+
+def _placeholder(value: str, shortest: int = 4) -> bool:
+    v = value.strip()
+    if len(v) < shortest or v.startswith(("${", "{", "<", "%(", "$", "!", "&", "*")) or "{{" in v:
+        return True
+    if "%s" in v or "{}" in v or re.search(r"(.)\1{5}", v):
+        return True  # a format string, or "xxxxxx" / "000000"
+    if len(set(v.lower())) <= 3 or _PLACEHOLDER_WORDS.search(v):
+        return True
+    return re.sub(r"[^a-z]", "", v.lower()) in _SECRET_WORDS and not re.search(r"\d", v)
+
+
+def _entropy(value: str) -> float:
+    counts = {c: value.count(c) for c in set(value)}
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+
+
+def _high_entropy(value: str) -> bool:
+    if len(value) < 16 or not (re.search(r"\d", value) and re.search(r"[A-Za-z]", value)):
+        return False
+    hexadecimal = re.fullmatch(r"[0-9a-fA-F]+", value) is not None
+    return _entropy(value) >= (3.0 if hexadecimal else 3.7)
+
+
+def _name_strength(name: str) -> int:
+    """2 for a name that holds a secret (`db_password`, `apiKey`, `SLACK_TOKEN`,
+    `my_secret_password_for_email`), 1 for one that may (`signing_key`, `salt`: only
+    high-entropy values count), 0 otherwise (`token_type`, `password_reset_url`)."""
+    parts = [p for p in re.split(r"[.\[\]\"'$@]", name) if p]
+    if not parts:
+        return 0
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", parts[-1]).lower().replace("-", "_")
+    for found in _STRONG_WORD.finditer(snake):
+        tail = [t for t in snake[found.end() :].split("_") if t and not t.isdigit()]
+        if not tail or tail[-1] not in _METADATA:
+            return 2
+    compact = re.sub(r"[\d_]+", "", snake)
+    return 1 if compact.endswith(_WEAK_ENDINGS) else 0
+
+
+def _credible_assignment(match: re.Match[str], *, config: bool) -> bool:
+    strength = _name_strength(match.group("name"))
+    quoted = match.group("q") is not None
+    value = match.group("qv") if quoted else match.group("uv")
+    if not strength or not value or _placeholder(value) or re.search(r"\s", value):
+        return False
+    if value.lower() in match.group("name").lower() or "://" in value:
+        return False  # `token = "token_header"`-style names; URLs are judged on their own
+    if strength == 1:
+        return _high_entropy(value)
+    if _IDENTIFIER.fullmatch(value) or _PATHLIKE.fullmatch(value):
+        return False  # a field, header, env-var or file name, not its content
+    if not quoted:
+        if re.search(r"[()\[\]{}<>]", value) or _CODE_WORD.fullmatch(value):
+            return False  # code: a call, an index, a number, an attribute
+        if not config and not (re.search(r"\d", value) and re.search(r"[A-Za-z]", value)):
+            return False  # in code a bare word is a variable; in .env / INI / YAML it is data
+    return len(value) >= 6
+
+
+def _credible(fmt: SecretFormat, match: re.Match[str], *, config: bool) -> bool:
+    if not fmt.judged:
+        return True
+    if fmt.label == "hard-coded secret":
+        return _credible_assignment(match, config=config)
+    value = match.group("value") if "value" in fmt.pattern.groupindex else match.group(0)
+    if fmt.label == "bearer token" and re.fullmatch(r"[a-z]+", value):
+        return False  # prose: "bearer authentication"
+    return not _placeholder(value, 1 if fmt.label == "password in URL" else 4)
+
+
+def _value_span(fmt: SecretFormat, match: re.Match[str]) -> tuple[int, int]:
+    for group in ("value", "qv", "uv"):
+        if group in fmt.pattern.groupindex and match.group(group) is not None:
+            return match.span(group)
+    return match.span()
+
+
+def _search(
+    fmt: SecretFormat, text: str, pos: int, end: int, config: bool, hits: list[SecretHit]
+) -> None:
+    while (match := fmt.pattern.search(text, pos, end)) is not None:
+        start = match.start()
+        if (not fmt.bounded or start == 0 or not _is_word_char(text[start - 1])) and _credible(
+            fmt, match, config=config
+        ):
+            hits.append(SecretHit(fmt.label, *_value_span(fmt, match)))
+            pos = max(match.end(), start + 1)
+        else:
+            # Look again inside what was rejected: in "failed: password=x" the first
+            # match is `failed: ...`, and the real one starts within its value.
+            pos = start + 1
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+_HINTS = (
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "salt",
+    "signature",
+    "cookie",
+    "session",
+    "hmac",
+    "jwt",
+    "credential",
+)
+
+
+def _hinted_lines(text: str) -> list[tuple[int, int]]:
+    """The (start, end) of each line that mentions a secret-ish word: only those can hold an
+    assignment to a secret-named name (str.find is much faster than a case-blind regex)."""
+    low = text.lower()
+    starts: set[int] = set()
+    for word in _HINTS:
+        at = low.find(word)
+        while at != -1:
+            starts.add(low.rfind("\n", 0, at) + 1)
+            line_end = low.find("\n", at)
+            at = -1 if line_end == -1 else low.find(word, line_end)
+    spans = []
+    for start in sorted(starts):
+        line_end = text.find("\n", start)
+        spans.append((start, len(text) if line_end == -1 else line_end))
+    return spans
+
+
+def find_secrets(text: str, *, config: bool = False) -> list[SecretHit]:
+    """Every secret in `text`, by position of the secret itself (not its label or name), in
+    order, overlaps removed. `config`: the text is key=value data (.env, INI, YAML, logs), so
+    an unquoted bare word assigned to a secret name counts; in code it would be a variable."""
+    hits: list[SecretHit] = []
+    hinted: list[tuple[int, int]] | None = None
+    for fmt in FORMATS:
+        if fmt.hinted:
+            hinted = _hinted_lines(text) if hinted is None else hinted
+        for start, end in hinted if fmt.hinted and hinted is not None else [(0, len(text))]:
+            _search(fmt, text, start, end, config, hits)
+    hits.sort(key=lambda h: (h.start, -h.end))
+    kept: list[SecretHit] = []
+    for hit in hits:
+        if kept and hit.start < kept[-1].end:
+            continue  # inside a secret already found (a JWT inside a bearer token...)
+        kept.append(hit)
+    return kept
+
+
+# -- secrets the app holds, masked by value ------------------------------------------------------
+
+_known: set[str] = set()
+_known_lock = threading.Lock()
+_known_pattern: re.Pattern[str] | None = None
+# Environment variables whose values are secrets though their names do not say so.
+_SECRET_ENV_NAMES = frozenset({"PUSHOVER_USER", "NTFY_TOPIC", "PUSH_WEBHOOK_URL"})
+_SHORTEST_KNOWN = 6  # shorter values would mask ordinary words everywhere
+
+
+def register_secret(value: str | None) -> None:
+    """Mask `value` wherever it appears from now on (each line of a multi-line value too)."""
+    global _known_pattern
+    if not value:
+        return
+    parts = {value.strip(), *(line.strip() for line in value.splitlines())}
+    fresh = {p for p in parts if len(p) >= _SHORTEST_KNOWN and not p.startswith("-----")}
+    fresh -= _known
+    if fresh:
+        with _known_lock:
+            _known.update(fresh)
+            ordered = sorted(_known, key=len, reverse=True)
+            _known_pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+
+def forget_known_secrets() -> None:
+    """Forget every registered value (tests that register their own)."""
+    global _known_pattern
+    with _known_lock:
+        _known.clear()
+        _known_pattern = None
+
+
+def register_known_secrets(
+    settings: Settings | None = None,
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = Path(".env"),
+) -> None:
+    """Register every secret this process was given: secret-named environment variables (and
+    the same names in `.env`, which pydantic-settings reads without exporting) and the
+    Workbench token, so they are masked whatever their format."""
+    sources: list[Mapping[str, str | None]] = [os.environ if environ is None else environ]
+    if env_file is not None and env_file.is_file():
+        from dotenv import dotenv_values  # pydantic-settings' own .env reader
+
+        sources.append(dotenv_values(env_file))
+    for source in sources:
+        for name, value in source.items():
+            # By the same name rules as assignments: GMAIL_TOKEN_FILE or LLM_MAX_INPUT_TOKENS
+            # hold no secret, GITHUB_WEBHOOK_SECRET and OPENAI_API_KEY do.
+            if value and (_name_strength(name) == 2 or name.upper() in _SECRET_ENV_NAMES):
+                register_secret(value)
+    token = getattr(settings, "workbench_token", None)
+    if token is not None:
+        register_secret(token.get_secret_value())
+
+
+# -- masking ---------------------------------------------------------------------------------------
+
+
+def mask_text(text: str, mask: str = MASK, *, config: bool = False) -> str:
+    """`text` with every known secret value and every secret in the table replaced by `mask`."""
+    pattern = _known_pattern
+    if pattern is not None:
+        text = pattern.sub(mask, text)
+    hits = find_secrets(text, config=config)
+    for hit in reversed(hits):
+        text = text[: hit.start] + mask + text[hit.end :]
+    return text
+
+
+def redact_text(text: str) -> str:
+    """Runtime masking (logs, spans, Workbench, CLI): text there is key=value-like data."""
+    return mask_text(text, MASK, config=True)
+
+
 _SECRET_KEY = re.compile(
     r"(token|secret|password|passwd|authorization|api[_-]?key|private[_-]?key|cookie|signature)",
     re.IGNORECASE,
-)
-# Token formats of the services Stepline talks to, plus PEM private keys.
-_SECRET_VALUE = re.compile(
-    r"(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}"
-    r"|sk-[A-Za-z0-9_-]{16,}|ya29\.[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}"
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$))"
 )
 
 
@@ -24,21 +405,9 @@ def looks_secret_key(name: str) -> bool:
     return bool(_SECRET_KEY.search(name))
 
 
-# Secrets written inline in free text: URL credentials, bearer tokens, password=... pairs.
-_INLINE = re.compile(
-    r"(?P<pre>://[^/\s:@]+:)[^/\s@]+(?=@)"
-    r"|(?P<bearer>\b[Bb]earer\s+)[A-Za-z0-9._~+/=-]{8,}"
-    r"|(?P<pair>\b(?:password|passwd|secret|token|api[_-]?key)\s*[=:]\s*)[^\s,;&\"']{6,}",
-    re.IGNORECASE,
-)
-
-
-def _inline(match: re.Match[str]) -> str:
-    return (match.group("pre") or match.group("bearer") or match.group("pair") or "") + MASK
-
-
-def redact_text(text: str) -> str:
-    return _INLINE.sub(_inline, _SECRET_VALUE.sub(MASK, text))
+def mask_entry(key: str, value: Any) -> Any:
+    """A stored value as it may be shown: whole when its key names a secret, else redacted."""
+    return MASK if looks_secret_key(key) and value not in (None, "") else redact(value)
 
 
 def redact(value: Any, _depth: int = 0) -> Any:
@@ -46,8 +415,12 @@ def redact(value: Any, _depth: int = 0) -> Any:
     if _depth > 20:
         return MASK  # too deep to inspect: hide rather than show unchecked
     if isinstance(value, dict):
-        return {k: MASK if isinstance(k, str) and looks_secret_key(k) and v not in (None, "")
-                else redact(v, _depth + 1) for k, v in value.items()}
+        return {
+            k: mask_entry(k, v)
+            if isinstance(k, str) and looks_secret_key(k)
+            else redact(v, _depth + 1)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [redact(v, _depth + 1) for v in value]
     if isinstance(value, str):

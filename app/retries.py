@@ -6,6 +6,7 @@ import random
 import time
 import traceback
 
+from app.redact import redact_text
 from app.settings import Settings
 from app.types import Delivery, Outcome
 
@@ -24,8 +25,9 @@ def backoff(attempt: int, settings: Settings) -> float:
 
 def failure_outcome(delivery: Delivery, max_attempts: int, exc: BaseException,
                     settings: Settings) -> Outcome:
-    error = f"{type(exc).__name__}: {exc}"
-    tb = "".join(traceback.format_exception(exc))
+    # Masked before they are stored: dead letters and spans are read back in many places.
+    error = redact_text(f"{type(exc).__name__}: {exc}")
+    tb = redact_text("".join(traceback.format_exception(exc)))
     if isinstance(exc, Permanent) or delivery.attempt >= max_attempts:
         return Outcome(delivery, "dead", error=error, traceback=tb)
     return Outcome(delivery, "retry", retry_at=time.time() + backoff(delivery.attempt, settings),

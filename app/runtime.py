@@ -12,6 +12,8 @@ from app.backends import Backend, create_backend
 from app.cron import CronScheduler
 from app.engine import Engine
 from app.errors import BackendUnavailable, NotFound
+from app.logger import mask_log_records
+from app.redact import register_known_secrets
 from app.registry import Registry, load_registry
 from app.settings import Settings
 from app.state import State, jsonable
@@ -29,6 +31,9 @@ class Runtime:
     def __init__(self, settings: Settings, *, registry: Registry | None = None,
                  backend: Backend | None = None, clock: Callable[[], float] | None = None) -> None:
         self.settings = settings
+        # Every process that runs steps masks what it logs and the secrets it was given.
+        register_known_secrets(settings)
+        mask_log_records()
         self.registry = registry if registry is not None else load_registry(settings.steps)
         self.backend = backend if backend is not None else create_backend(settings)
         self.state = State(self.backend)

@@ -2,6 +2,11 @@
 
 Each finding is an inline comment on the exact added line it concerns. Messages never quote a
 secret they found.
+
+Secrets are found with the one table of formats in app/redact.py (the same one that masks logs
+and LLM prompts). In test data (tests/, fixtures/, testdata/) a secret is usually a fixture, so
+those are gathered into one low-severity finding that never blocks a merge and costs the score
+as one low finding would, however many fixtures the PR adds.
 """
 
 from __future__ import annotations
@@ -9,12 +14,27 @@ from __future__ import annotations
 import posixpath
 import re
 
-from agents.common.redact import find_secrets
 from agents.github.diff import parse_patch
 from agents.github.files import ChangedFile, is_source, is_test
 from agents.github.findings import ReviewComment
+from app.redact import find_secrets
 
-__all__ = ["review_rules"]
+__all__ = ["is_test_data", "review_rules"]
+
+_TEST_DATA_DIRS = frozenset({"fixtures", "fixture", "__fixtures__", "testdata", "test_data"})
+# Files whose lines are key=value data, where an unquoted word after `password=` is the value.
+_CONFIG_EXT = frozenset({".env", ".ini", ".cfg", ".conf", ".properties", ".yaml", ".yml", ".toml"})
+_SHOWN_LOCATIONS = 10
+
+
+def is_test_data(path: str) -> bool:
+    return is_test(path) or any(p in _TEST_DATA_DIRS for p in path.lower().split("/")[:-1])
+
+
+def _is_config(path: str) -> bool:
+    name = posixpath.basename(path).lower()
+    return name.startswith(".env") or posixpath.splitext(name)[1] in _CONFIG_EXT
+
 
 _CONFLICT = re.compile(r"^(<{7}(?: .*)?|={7}|>{7}(?: .*)?|\|{7}(?: .*)?)$")
 _TODO = re.compile(r"\b(TODO|FIXME|XXX|HACK)\b")
@@ -40,13 +60,18 @@ def _debug_patterns(path: str) -> tuple[re.Pattern[str], ...]:
     return _DEBUG.get(posixpath.splitext(path)[1].lower(), ())
 
 
-def _line_findings(f: ChangedFile) -> list[ReviewComment]:
+def _line_findings(f: ChangedFile, fixtures: list[tuple[str, int, str]]) -> list[ReviewComment]:
+    """Findings on `f`'s added lines; secrets in test data go to `fixtures` instead."""
     out: list[ReviewComment] = []
     debug = _debug_patterns(f.path)
+    config, test_data = _is_config(f.path), is_test_data(f.path)
     for ln in parse_patch(f.path, f.patch).added():
         assert ln.new is not None
         at = {"path": f.path, "line": ln.new, "side": "RIGHT"}
-        secrets = find_secrets(ln.text)
+        secrets = find_secrets(ln.text, config=config)
+        if secrets and test_data:
+            fixtures.append((f.path, ln.new, secrets[0].label))
+            continue
         if secrets:
             label = secrets[0].label
             out.append(
@@ -92,6 +117,7 @@ def _line_findings(f: ChangedFile) -> list[ReviewComment]:
 def review_rules(files: list[ChangedFile], *, large_file_lines: int = 800) -> list[ReviewComment]:
     """Findings on the added lines of `files`, in file order."""
     findings: list[ReviewComment] = []
+    fixtures: list[tuple[str, int, str]] = []
     first_added: dict[str, int] = {}
     for f in files:
         if not f.patch:
@@ -102,7 +128,7 @@ def review_rules(files: list[ChangedFile], *, large_file_lines: int = 800) -> li
         first = added[0].new
         assert first is not None
         first_added[f.path] = first
-        findings.extend(_line_findings(f))
+        findings.extend(_line_findings(f, fixtures))
         if f.additions > large_file_lines:
             findings.append(
                 ReviewComment(
@@ -116,6 +142,8 @@ def review_rules(files: list[ChangedFile], *, large_file_lines: int = 800) -> li
                     ),
                 )
             )
+    if fixtures:
+        findings.append(_fixtures_finding(fixtures))
     sources = [f for f in files if is_source(f.path) and f.path in first_added]
     if sources and not any(is_test(f.path) for f in files):
         target = max(sources, key=lambda f: f.additions)
@@ -129,3 +157,21 @@ def review_rules(files: list[ChangedFile], *, large_file_lines: int = 800) -> li
             )
         )
     return findings
+
+
+def _fixtures_finding(fixtures: list[tuple[str, int, str]]) -> ReviewComment:
+    path, line, label = fixtures[0]
+    others = [f"`{p}` line {n}" for p, n, _ in fixtures[1 : 1 + _SHOWN_LOCATIONS]]
+    more = len(fixtures) - 1 - len(others)
+    where = f" Also: {', '.join(others)}{f' and {more} more' if more else ''}." if others else ""
+    count = f"{len(fixtures)} possible secrets" if len(fixtures) > 1 else f"Possible {label}"
+    return ReviewComment(
+        path=path,
+        line=line,
+        side="RIGHT",
+        severity="low",
+        body=(
+            f"{count} in test data.{where} Fine if these are made-up fixtures; if any is a "
+            "real credential, remove it and rotate it."
+        ),
+    )
