@@ -8,7 +8,9 @@ turn (A, B, A, B), and a ratio is the median of the per-round ratios.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -17,17 +19,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 __all__ = [
     "REDIS_URL",
     "ROOT",
     "Rounds",
+    "bench_parser",
     "file_mib",
     "free_port",
     "interrupt_on_sigterm",
     "load_note",
+    "log_once",
     "purge_prefix",
     "rss_mib",
     "scratch",
@@ -45,6 +49,28 @@ from tests.support import free_port, write_steps  # noqa: E402
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+def bench_parser(doc: str, *, quick: str) -> argparse.ArgumentParser:
+    """The options every bench shares: --rounds, and --quick (a smoke run under a minute)."""
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--quick", action="store_true", help=quick)
+    return parser
+
+
+def log_once(logger: str) -> None:
+    """Let each distinct message of `logger` through once (a warning per run is noise)."""
+    seen: set[str] = set()
+
+    def first_time(record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if text in seen:
+            return False
+        seen.add(text)
+        return True
+
+    logging.getLogger(logger).addFilter(first_time)
+
+
 def interrupt_on_sigterm() -> None:
     """Turn SIGTERM into KeyboardInterrupt so `finally` blocks (clean-up) run for it too."""
 
@@ -55,9 +81,10 @@ def interrupt_on_sigterm() -> None:
 
 
 @contextlib.contextmanager
-def scratch(tag: str) -> Iterator[Path]:
-    """A temporary directory removed when the block ends, however it ends."""
-    path = Path(tempfile.mkdtemp(prefix=f"stepline-bench-{tag}-"))
+def scratch(tag: str, parent: Path | None = None) -> Iterator[Path]:
+    """A temporary directory removed when the block ends, however it ends. Each measurement
+    takes one under the script's own, so runs do not pile up their databases until the end."""
+    path = Path(tempfile.mkdtemp(prefix=f"stepline-bench-{tag}-", dir=parent))
     try:
         yield path
     finally:
@@ -136,7 +163,7 @@ class Rounds:
         self.unit = unit
         self.figures: dict[str, list[float]] = {}
 
-    def run(self, plan: dict[str, Callable[[], float | dict[str, float]]]) -> Rounds:
+    def run(self, plan: Mapping[str, Callable[[], float | dict[str, float]]]) -> Rounds:
         """`plan` maps a label to a measurement; one returning a dict adds a figure per key,
         labelled "<label> <key>"."""
         print(f"{self.rounds} round(s), interleaved; {load_note()}", flush=True)

@@ -32,6 +32,7 @@ from pathlib import Path
 from _util import (
     ROOT,
     Rounds,
+    bench_parser,
     free_port,
     interrupt_on_sigterm,
     rss_mib,
@@ -190,12 +191,10 @@ def write_wrk_script(tmp: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__ or "", quick="3 s, wrk 2 s, 1 round")
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--wrk-seconds", type=float, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="3 s, wrk 2 s, 1 round")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.wrk_seconds, args.rounds = 3, 2, 1
@@ -242,8 +241,8 @@ def run(args: argparse.Namespace, bare_port: int, stepline_port: int, tmp: Path)
             f"{peak}; client lag at worst {m(f'{name} client lag ms'):.2f} ms"
         )
     print(
-        f"  added by Stepline: p50 +{rounds.added(f'{ours} p50 ms', f'{bare} p50 ms'):.2f} ms, "
-        f"p99 +{rounds.added(f'{ours} p99 ms', f'{bare} p99 ms'):.2f} ms"
+        f"  added by Stepline: p50 {rounds.added(f'{ours} p50 ms', f'{bare} p50 ms'):+.2f} ms, "
+        f"p99 {rounds.added(f'{ours} p99 ms', f'{bare} p99 ms'):+.2f} ms"
         + (
             f"; peak {rounds.ratio(f'{ours} peak', f'{bare} peak'):.2f}x bare"
             if have_wrk

@@ -18,7 +18,6 @@ removed at the end, also on an error or Ctrl-C.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import sqlite3
@@ -28,7 +27,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from _util import Rounds, file_mib, interrupt_on_sigterm, rss_mib, scratch, write_steps
+from _util import (
+    Rounds,
+    bench_parser,
+    file_mib,
+    interrupt_on_sigterm,
+    rss_mib,
+    scratch,
+    write_steps,
+)
 from raw_sqlite import raw_sqlite_chain
 
 from app.runtime import Runtime
@@ -112,38 +119,38 @@ async def stepline_chain(
     chains: int, produce: Producer, tmp: Path, *, backend: str = "sqlite", report: bool = False
 ) -> float:
     """One run in a fresh database (or Redis prefix); chains per second."""
-    run_dir = tmp / uuid.uuid4().hex[:8]
-    write_steps(run_dir / "steps", STEPS)
-    sink = Sink(chains)
-    sys.modules["bench_inprocess_sink"] = sink  # type: ignore[assignment]
-    prefix = f"bench-chain-{uuid.uuid4().hex[:8]}"
-    settings = Settings(
-        steps=[run_dir / "steps"],
-        db=run_dir / "bench.db",
-        backend=backend,
-        redis_prefix=prefix,
-        poll_interval=0.05,
-    )
-    runtime = Runtime(settings)
-    await runtime.open()
-    try:
-        await runtime.start()
-        started = time.perf_counter()
-        await produce(runtime, chains)
-        await asyncio.wait_for(sink.done.wait(), timeout=900)
-        elapsed = time.perf_counter() - started
-        if report:
-            await runtime.writer.flush()
-            print_long_report(sink, started, settings.db)
-    finally:
-        if backend == "redis":
-            from _util import purge_prefix
+    with scratch("run", tmp) as run_dir:
+        write_steps(run_dir / "steps", STEPS)
+        sink = Sink(chains)
+        sys.modules["bench_inprocess_sink"] = sink  # type: ignore[assignment]
+        prefix = f"bench-chain-{uuid.uuid4().hex[:8]}"
+        settings = Settings(
+            steps=[run_dir / "steps"],
+            db=run_dir / "bench.db",
+            backend=backend,
+            redis_prefix=prefix,
+            poll_interval=0.05,
+        )
+        runtime = Runtime(settings)
+        await runtime.open()
+        try:
+            await runtime.start()
+            started = time.perf_counter()
+            await produce(runtime, chains)
+            await asyncio.wait_for(sink.done.wait(), timeout=900)
+            elapsed = time.perf_counter() - started
+            if report:
+                await runtime.writer.flush()
+                print_long_report(sink, started, settings.db)
+        finally:
+            if backend == "redis":
+                from _util import purge_prefix
 
-            purge_prefix(prefix, settings.redis_url)
-        await runtime.stop()
-    if sorted(sink.seen) != list(range(chains)):
-        raise SystemExit("Stepline chain: an id was lost or handled twice")
-    return chains / elapsed
+                purge_prefix(prefix, settings.redis_url)
+            await runtime.stop()
+        if sorted(sink.seen) != list(range(chains)):
+            raise SystemExit("Stepline chain: an id was lost or handled twice")
+        return chains / elapsed
 
 
 def print_long_report(sink: Sink, started: float, db: Path) -> None:
@@ -168,9 +175,8 @@ def print_long_report(sink: Sink, started: float, db: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__ or "", quick="2,000 chains, 1 round; --long at most 20,000")
     parser.add_argument("--chains", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--producers", type=int, default=64, help="concurrent producers of the 'concurrent' line"
     )
@@ -180,9 +186,6 @@ def main() -> None:
         type=int,
         metavar="CHAINS",
         help="one long run after a run a tenth as long: rate per decile, size, RSS",
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="2,000 chains, 1 round; --long at most 20,000"
     )
     args = parser.parse_args()
     if args.quick:
@@ -211,7 +214,7 @@ def main() -> None:
         base = "raw SQLite ceiling"
         if args.backend == "sqlite":
             plan = {
-                base: lambda: raw_sqlite_chain(args.chains, tmp / f"{uuid.uuid4().hex}.db"),
+                base: lambda: raw_sqlite_chain(args.chains, tmp),
                 **plan,
             }
         else:

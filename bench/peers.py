@@ -17,16 +17,14 @@ so that a round stays under a minute; every figure is a steady rate after a warm
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from _util import Rounds, interrupt_on_sigterm, scratch
+from _util import Rounds, bench_parser, interrupt_on_sigterm, log_once, scratch
 from chain import batched, sequential, stepline_chain
 from redis_chain import stepline_redis_chain
 
@@ -55,35 +53,24 @@ def ensure_peers() -> Path:
 
 
 def peer(python: Path, system: str, chains: int, tmp: Path) -> float:
-    run_dir = tmp / f"{system}-{uuid.uuid4().hex[:8]}"
-    done = subprocess.run(
-        [
-            str(python),
-            str(HERE / "peer_apps.py"),
-            system,
-            "--chains",
-            str(chains),
-            "--dir",
-            str(run_dir),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    with scratch(system, tmp) as run_dir:
+        script = str(HERE / "peer_apps.py")
+        args = [str(python), script, system, "--chains", str(chains), "--dir", str(run_dir)]
+        done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{system} run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     return float(json.loads(done.stdout.strip().splitlines()[-1])["rate"])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__ or "", quick="500 chains (Celery 200), 1 round")
     parser.add_argument("--chains", type=int, default=5000)
     parser.add_argument("--celery-chains", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="500 chains (Celery 200), 1 round")
     args = parser.parse_args()
     if args.quick:
         args.chains, args.celery_chains, args.rounds = 500, 200, 1
     interrupt_on_sigterm()
+    log_once("stepline.redis")
     python = ensure_peers()
     n = args.chains
     with scratch("peers") as tmp:

@@ -25,8 +25,13 @@ CLAIM = 100
 LEASE = 30.0
 
 
-def raw_sqlite_chain(chains: int, db: Path) -> float:
+def raw_sqlite_chain(chains: int, tmp: Path) -> float:
     """Chains per second from the first enqueue to the last completion, each id checked."""
+    with scratch("raw", tmp) as run_dir:
+        return _run(chains, run_dir / "raw.db")
+
+
+def _run(chains: int, db: Path) -> float:
     conn = sqlite3.connect(db, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -79,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     interrupt_on_sigterm()
     with scratch("raw") as tmp:
-        rate = raw_sqlite_chain(args.chains, tmp / "raw.db")
+        rate = raw_sqlite_chain(args.chains, tmp)
     print(f"raw SQLite queue, {args.chains:,} chains: {rate:,.0f} chains/s")
 
 

@@ -26,13 +26,16 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import redis
 from _sink import WARMUP, collect, record, sink_env
 from _util import (
     REDIS_URL,
     Rounds,
+    bench_parser,
     interrupt_on_sigterm,
+    log_once,
     purge_prefix,
     scratch,
     spawn,
@@ -64,52 +67,56 @@ STEPS = {
 
 
 async def _stepline_run(chains: int, workers: int, tmp: Path, produce: Producer) -> float:
-    run_dir = tmp / uuid.uuid4().hex[:8]
-    steps = write_steps(run_dir / "steps", STEPS)
-    (run_dir / "sink").mkdir()
-    prefix = f"bench-redis-{uuid.uuid4().hex[:10]}"
-    env = {
-        "STEPLINE_BACKEND": "redis",
-        "REDIS_URL": REDIS_URL,
-        "STEPLINE_REDIS_PREFIX": prefix,
-        "STEPLINE_STEPS": str(steps),
-        "STEPLINE_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": f"{HERE}:{ROOT}",
-        **sink_env(run_dir / "sink"),
-    }
-    settings = Settings(steps=[steps], backend="redis", redis_url=REDIS_URL, redis_prefix=prefix)
-    runtime = Runtime(settings)
-    procs = [
-        spawn(
-            [sys.executable, "-m", "app", "worker"],
-            log=run_dir / f"worker-{n}.log",
-            env=env,
-            cwd=ROOT,
+    with scratch("redis", tmp) as run_dir:
+        steps = write_steps(run_dir / "steps", STEPS)
+        (run_dir / "sink").mkdir()
+        prefix = f"bench-redis-{uuid.uuid4().hex[:10]}"
+        env = {
+            "STEPLINE_BACKEND": "redis",
+            "REDIS_URL": REDIS_URL,
+            "STEPLINE_REDIS_PREFIX": prefix,
+            "STEPLINE_STEPS": str(steps),
+            "STEPLINE_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": f"{HERE}:{ROOT}",
+            **sink_env(run_dir / "sink"),
+        }
+        settings = Settings(
+            steps=[steps], backend="redis", redis_url=REDIS_URL, redis_prefix=prefix
         )
-        for n in range(workers)
-    ]
-    try:
-        await runtime.open()
-        alive = lambda: all(p.poll() is None for p in procs)  # noqa: E731
-        await runtime.emit("chain.a", {"i": WARMUP})
-        await asyncio.to_thread(collect, run_dir / "sink", 1, ids=range(WARMUP, 0), alive=alive)
-        started = time.monotonic()
-        await produce(runtime, chains)
-        last = await asyncio.to_thread(collect, run_dir / "sink", chains, alive=alive)
-        # The last acknowledgements commit just after the last handler ran.
-        deadline = time.monotonic() + 30
-        while await runtime.backend.pending():
-            if time.monotonic() > deadline:
-                raise SystemExit("Stepline Redis: deliveries stayed unsettled after the last one")
-            await asyncio.sleep(0.01)
-        return chains / (last - started)
-    except BaseException:
-        print((run_dir / "worker-0.log").read_text(errors="replace")[-3000:], file=sys.stderr)
-        raise
-    finally:
-        stop(*procs)
-        await runtime.stop()
-        purge_prefix(prefix)
+        runtime = Runtime(settings)
+        procs = [
+            spawn(
+                [sys.executable, "-m", "app", "worker"],
+                log=run_dir / f"worker-{n}.log",
+                env=env,
+                cwd=ROOT,
+            )
+            for n in range(workers)
+        ]
+        try:
+            await runtime.open()
+            alive = lambda: all(p.poll() is None for p in procs)  # noqa: E731
+            await runtime.emit("chain.a", {"i": WARMUP})
+            await asyncio.to_thread(collect, run_dir / "sink", 1, ids=range(WARMUP, 0), alive=alive)
+            started = time.monotonic()
+            await produce(runtime, chains)
+            last = await asyncio.to_thread(collect, run_dir / "sink", chains, alive=alive)
+            # The last acknowledgements commit just after the last handler ran.
+            deadline = time.monotonic() + 30
+            while await runtime.backend.pending():
+                if time.monotonic() > deadline:
+                    raise SystemExit(
+                        "Stepline Redis: deliveries stayed unsettled after the last one"
+                    )
+                await asyncio.sleep(0.01)
+            return chains / (last - started)
+        except BaseException:
+            print((run_dir / "worker-0.log").read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
+        finally:
+            stop(*procs)
+            await runtime.stop()
+            purge_prefix(prefix)
 
 
 def stepline_redis_chain(
@@ -126,7 +133,10 @@ def raw_consumer(prefix: str, name: str) -> None:
     following = {keys[0].encode(): keys[1], keys[1].encode(): keys[2]}
     streams = dict.fromkeys(keys, ">")
     while True:
-        got = client.xreadgroup("g", name, streams, count=100, block=100)  # type: ignore[arg-type]
+        got = cast(
+            "list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]",
+            client.xreadgroup("g", name, streams, count=100, block=100),  # type: ignore[arg-type]
+        )
         if not got:
             continue
         pipe = client.pipeline(transaction=True)
@@ -146,47 +156,45 @@ def raw_consumer(prefix: str, name: str) -> None:
 
 
 def raw_streams_chain(chains: int, consumers: int, tmp: Path) -> float:
-    run_dir = tmp / uuid.uuid4().hex[:8]
-    (run_dir / "sink").mkdir(parents=True)
-    prefix = f"bench-raw-{uuid.uuid4().hex[:10]}"
-    client = redis.Redis.from_url(REDIS_URL)
-    procs = []
-    try:
-        for hop in "abc":
-            client.xgroup_create(f"{prefix}:{hop}", "g", id="0", mkstream=True)
-        procs = [
-            spawn(
-                [sys.executable, __file__, "--raw-consumer", prefix, f"c{n}"],
-                log=run_dir / f"raw-{n}.log",
-                env=sink_env(run_dir / "sink"),
-            )
-            for n in range(consumers)
-        ]
-        alive = lambda: all(p.poll() is None for p in procs)  # noqa: E731
-        client.xadd(f"{prefix}:a", {"d": json.dumps({"i": WARMUP})})
-        collect(run_dir / "sink", 1, ids=range(WARMUP, 0), alive=alive)
-        started = time.monotonic()
-        pipe = client.pipeline(transaction=False)
-        for i in range(chains):
-            pipe.xadd(f"{prefix}:a", {"d": json.dumps({"i": i})})
-            if i % 1000 == 999:
-                pipe.execute()
-        pipe.execute()
-        last = collect(run_dir / "sink", chains, alive=alive)
-        return chains / (last - started)
-    finally:
-        stop(*procs)
-        purge_prefix(prefix)
-        client.close()
+    with scratch("raw", tmp) as run_dir:
+        (run_dir / "sink").mkdir(parents=True)
+        prefix = f"bench-raw-{uuid.uuid4().hex[:10]}"
+        client = redis.Redis.from_url(REDIS_URL)
+        procs = []
+        try:
+            for hop in "abc":
+                client.xgroup_create(f"{prefix}:{hop}", "g", id="0", mkstream=True)
+            procs = [
+                spawn(
+                    [sys.executable, __file__, "--raw-consumer", prefix, f"c{n}"],
+                    log=run_dir / f"raw-{n}.log",
+                    env=sink_env(run_dir / "sink"),
+                )
+                for n in range(consumers)
+            ]
+            alive = lambda: all(p.poll() is None for p in procs)  # noqa: E731
+            client.xadd(f"{prefix}:a", {"d": json.dumps({"i": WARMUP})})
+            collect(run_dir / "sink", 1, ids=range(WARMUP, 0), alive=alive)
+            started = time.monotonic()
+            pipe = client.pipeline(transaction=False)
+            for i in range(chains):
+                pipe.xadd(f"{prefix}:a", {"d": json.dumps({"i": i})})
+                if i % 1000 == 999:
+                    pipe.execute()
+            pipe.execute()
+            last = collect(run_dir / "sink", chains, alive=alive)
+            return chains / (last - started)
+        finally:
+            stop(*procs)
+            purge_prefix(prefix)
+            client.close()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser(__doc__ or "", quick="2,000 chains, 1 round")
     parser.add_argument("--chains", type=int, default=10_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--consumers", type=int, default=2, help="raw consumer processes")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="2,000 chains, 1 round")
     parser.add_argument(
         "--raw-consumer", nargs=2, metavar=("PREFIX", "NAME"), help=argparse.SUPPRESS
     )
@@ -197,6 +205,7 @@ def main() -> None:
     if args.quick:
         args.chains, args.rounds = min(args.chains, 2000), 1
     interrupt_on_sigterm()
+    log_once("stepline.redis")
     with scratch("redis") as tmp:
         base = f"raw Redis Streams, {args.consumers} consumer processes"
         plan: dict[str, Callable[[], float]] = {
