@@ -23,6 +23,7 @@ from agents.github.merge import ALREADY, MergeOutcome, merge_if_allowed
 from agents.github.settings import MergePolicy
 
 __all__ = [
+    "ARMED_GROUP",
     "MERGE_REVIEWS_GROUP",
     "MergeabilityPending",
     "announce",
@@ -34,6 +35,7 @@ __all__ = [
 log = logging.getLogger("stepline.github.automerge")
 
 MERGE_REVIEWS_GROUP = "github.merge.reviews"  # "<repo>#<number>" -> last ReviewCompleted
+ARMED_GROUP = "github.merge.armed"  # "<repo>#<number>" -> head sha we armed auto-merge for
 _KEEP = 30 * 24 * 3600
 
 
@@ -52,9 +54,19 @@ async def remember(state: Any, review: ReviewCompleted) -> None:
 
 
 async def attempt(
-    clients: Any, policy: MergePolicy, review: ReviewCompleted, repo_configs: Any
+    clients: Any, policy: MergePolicy, review: ReviewCompleted, repo_configs: Any, state: Any
 ) -> MergeOutcome:
-    return await asyncio.to_thread(merge_if_allowed, clients, policy, review, repo_configs)
+    """One run of the gate; remembers whether GitHub's auto-merge is armed by us."""
+    key = _key(review.repo, review.number)
+    armed_for = await state.get(ARMED_GROUP, key)
+    outcome = await asyncio.to_thread(
+        merge_if_allowed, clients, policy, review, repo_configs, armed_for
+    )
+    if outcome.armed_now:
+        await state.set(ARMED_GROUP, key, review.head_sha, ttl=_KEEP)
+    elif armed_for is not None and not outcome.armed:
+        await state.delete(ARMED_GROUP, key)  # merged, or disarmed by this attempt
+    return outcome
 
 
 def _pulls_with_head(clients: Any, check: MergeCheck) -> list[int]:
@@ -84,7 +96,7 @@ async def recheck(
             log.info("merge re-check of %s#%s skipped: no review yet", check.repo, number)
             continue
         review = ReviewCompleted.model_validate(stored)
-        results.append((review, await attempt(clients, policy, review, repo_configs)))
+        results.append((review, await attempt(clients, policy, review, repo_configs, state)))
     return results
 
 

@@ -42,6 +42,7 @@ class MergeOutcome:
     sha: str | None = None
     pending: bool = False  # GitHub is still computing mergeability: read again later
     armed: bool = False  # GitHub's auto-merge is armed: GitHub merges when checks pass
+    armed_now: bool = False  # ... and this attempt armed it
 
 
 @dataclass
@@ -133,12 +134,18 @@ def evaluate(policy: MergePolicy, review: ReviewCompleted, pull: PullFacts) -> M
 
 
 def merge_if_allowed(
-    clients: Any, policy: MergePolicy, review: ReviewCompleted, repo_configs: Any = None
+    clients: Any,
+    policy: MergePolicy,
+    review: ReviewCompleted,
+    repo_configs: Any = None,
+    armed_for: str | None = None,
 ) -> MergeOutcome:
     """Blocking: run it in a thread. A merge already done counts as merged (re-runs are safe).
 
     `repo_configs` (a `RepoConfigCache`) lets the repository's `.stepline.yml` on the base
-    commit narrow the policy; it can never widen it.
+    commit narrow the policy; it can never widen it. `armed_for` is the head sha we armed
+    GitHub's auto-merge for, if we did: only such an arm is disarmed on a refusal (one a person
+    armed is their decision), and one pinned to an older head is disarmed at once.
     """
     if not policy.enabled:
         return MergeOutcome(False, "auto-merge is not enabled for this repository")
@@ -149,10 +156,14 @@ def merge_if_allowed(
     if repo_configs is not None:
         policy = repo_configs.for_pull(pull).merge_policy(policy)
     facts = PullFacts.from_pull(pull)
+    stale = ""
+    if facts.auto_merge and armed_for is not None and armed_for != facts.head:
+        stale, facts.auto_merge = "; armed for an older head, " + _disarm(pull), False
     refusal = evaluate(policy, review, facts)
     if refusal is not None:
-        if facts.auto_merge and not refusal.pending:
+        if facts.auto_merge and armed_for is not None and not refusal.pending:
             refusal.reason += "; " + _disarm(pull)
+        refusal.reason += stale
         return refusal
     if facts.auto_merge:
         why = "GitHub's auto-merge is armed: GitHub merges when the required checks pass"
@@ -201,7 +212,7 @@ def _arm(pull: Any, policy: MergePolicy, review: ReviewCompleted, waiting: str) 
             False, f"{waiting}; GitHub's auto-merge not armed: {_github_message(exc)}"
         )
     why = f"{waiting}: GitHub's auto-merge armed, GitHub merges when the required checks pass"
-    return MergeOutcome(False, why, armed=True)
+    return MergeOutcome(False, why, armed=True, armed_now=True)
 
 
 def _disarm(pull: Any) -> str:

@@ -30,7 +30,7 @@ async def handler(data: ReviewCompleted, ctx):
     # Check and label deliveries carry no review: they find this one when they re-run the gate.
     await remember(ctx.state, data)
     clients = services.clients(settings)
-    outcome = await attempt(clients, policy, data, services.repo_configs())
+    outcome = await attempt(clients, policy, data, services.repo_configs(), ctx.state)
     await announce(ctx, data, outcome, policy, cause="review posted")
     if outcome.pending:
         check = MergeCheck(

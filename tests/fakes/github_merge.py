@@ -86,7 +86,7 @@ class MergeRules:
                     run.update(status="completed", conclusion=conclusion)
             for (repo, _), pr in list(self.pulls.items()):
                 if pr.head_sha == sha and pr.auto_merge and self._ready(repo, pr) is None:
-                    self._do_merge(repo, pr, {"merge_method": pr.auto_merge["method"]}, True)
+                    self._do_merge(repo, pr, {"merge_method": pr.auto_merge["merge_method"]}, True)
 
     def add_check(self, sha: str, name: str, status: str = "in_progress") -> None:
         with self.lock:
@@ -244,7 +244,14 @@ class MergeRules:
             status = "unstable" if pending else "clean"
             return _gql_error("UNPROCESSABLE", f"Pull request Pull request is in {status} status")
         method = str(variables.get("mergeMethod") or "MERGE").lower()
-        pr.auto_merge = {"method": method, "expected_head": expected}
+        # As the REST pull request shows it (`auto_merge`), plus the head it was pinned to.
+        pr.auto_merge = {
+            "enabled_by": {"login": "stepline[bot]", "type": "Bot"},
+            "merge_method": method,
+            "commit_title": None,
+            "commit_message": None,
+            "expected_head": expected,
+        }
         actor = {"login": "stepline[bot]", "avatarUrl": "", "resourcePath": "", "url": ""}
         payload = {"actor": actor, "clientMutationId": None}
         return Reply.json({"data": {"enablePullRequestAutoMerge": payload}})

@@ -215,11 +215,20 @@ def test_armed_auto_merge_is_disarmed_when_a_gate_closes(fake_github, clients):
     fake.push(REPO, 7, "head2222")
     fake.add_check("head2222", "tests")
     pr.unknown_reads = 0
-    outcome = merge_if_allowed(clients, ARMING, reviewed())
+    outcome = merge_if_allowed(clients, ARMING, reviewed(), armed_for="head1111")
     assert "new commits" in outcome.reason and "auto-merge disarmed" in outcome.reason
     assert pr.auto_merge is None
     fake.finish_check("head2222", "tests")
     assert fake.merges == []
+
+
+def test_auto_merge_a_person_armed_is_theirs_to_keep(fake_github, clients):
+    fake, _ = fake_github
+    pr = setup(fake, runs="running")
+    pr.auto_merge = {"enabled_by": {"login": "maintainer"}, "merge_method": "merge"}
+    low = merge_if_allowed(clients, ARMING, reviewed(score=40))
+    assert "below min_score" in low.reason and "disarmed" not in low.reason
+    assert pr.auto_merge is not None and fake.graphql_calls == []
 
 
 def test_policy_is_off_by_default_and_never_rests_on_the_score_alone():

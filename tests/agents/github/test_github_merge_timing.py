@@ -163,6 +163,37 @@ async def test_fork_pull_requests_need_allow_forks(merge_flow, tmp_path):
     assert github.calls(r"/repos/acme/api/pulls", "GET")
 
 
+async def test_github_auto_merge_armed_then_disarmed_by_a_push(merge_flow, tmp_path):
+    h, github, _ = merge_flow
+    (tmp_path / "github.yaml").write_text(
+        CONFIG + "merge:\n  acme/api: {enabled: true, github_auto_merge: true}\n"
+    )
+    pr = add_pr(github)
+    github.allow_auto_merge["acme/api"] = True
+    github.required_checks["acme/api"] = ["tests"]
+    github.add_check("head8888", "tests")
+    await deliver(h, "pull_request", pull_request("opened", number=8, head="head8888"), "d-1")
+    await h.drain(timeout=20)
+    assert pr.auto_merge is not None and pr.auto_merge["expected_head"] == "head8888"
+    assert (await logged(h, "auto-merge armed on GitHub"))[0]["cause"] == "review posted"
+    # A push before CI finishes: the new commits are unreviewed, so GitHub must not merge them.
+    github.push("acme/api", 8, "head9999")
+    github.add_check("head9999", "tests")
+    push = pull_request("synchronize", number=8, head="head9999", before="head8888")
+    await deliver(h, "pull_request", push, "d-2")
+    await h.drain(timeout=20)
+    # Whichever runs first, the push's re-check or the new review's attempt: the arm pinned to
+    # the old head is taken back once, and the new head's review arms it again.
+    disarms = [c for c in github.graphql_calls if c["mutation"] == "disablePullRequestAutoMerge"]
+    assert len(disarms) == 1 and pr.auto_merge["expected_head"] == "head9999"
+    github.finish_check("head8888", "tests")
+    assert github.merges == []
+    github.finish_check("head9999", "tests")
+    assert github.merges == [
+        {"repo": "acme/api", "number": 8, "merge_method": "squash", "by": "auto-merge"}
+    ]
+
+
 def test_deliveries_are_routed_only_when_something_waits_for_them():
     off = GithubSettings()
     on = GithubSettings.model_validate({"merge": {"acme/api": {"enabled": True}}})
