@@ -174,7 +174,11 @@ class Rounds:
                 for key, figure in values.items():
                     name = f"{label} {key}".strip()
                     self.figures.setdefault(name, []).append(figure)
-                    print(f"  round {n + 1}: {name}: {_fmt(figure)} {self.unit}", flush=True)
+                    load = os.getloadavg()[0]
+                    print(
+                        f"  round {n + 1}: {name}: {_fmt(figure)} {self.unit} (load {load:.1f})",
+                        flush=True,
+                    )
         print(f"done; {load_note()}", flush=True)
         return self
 
