@@ -1,6 +1,8 @@
 """Stepline: what a step author imports.
 
     from app import ApiConfig, EventConfig, CronConfig, Context, Request, Response
+    from app import Permanent, Retry          # outcomes a handler can raise
+    from app import Middleware, Run           # hooks around every run
 """
 
 from app.context import Context, SyncContext
@@ -14,6 +16,9 @@ from app.errors import (
     UndeclaredTopic,
 )
 from app.http import Request, Response
+from app.middleware import Middleware, Run, RunOutcome
+from app.retries import Permanent, Retry
+from app.settings import Mode
 from app.state import State
 from app.step_config import ApiConfig, CronConfig, EventConfig
 
@@ -25,9 +30,15 @@ __all__ = [
     "Context",
     "CronConfig",
     "EventConfig",
+    "Middleware",
+    "Mode",
     "NotFound",
+    "Permanent",
     "Request",
     "Response",
+    "Retry",
+    "Run",
+    "RunOutcome",
     "State",
     "StepLoadError",
     "SteplineError",

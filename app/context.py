@@ -1,4 +1,4 @@
-"""What a handler gets: emit, state, stream, logger, trace id."""
+"""What a handler gets: emit, state, stream, logger, trace id, and the mode of the process."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from app.backends.base import Backend
 from app.errors import UndeclaredTopic
 from app.logger import StepLogger
+from app.settings import Mode
 from app.state import State, jsonable
 from app.types import LogEntry, Message
 
@@ -31,15 +32,19 @@ class Context:
         attempt: int = 1,
         topic: str | None = None,
         on_log: Callable[[LogEntry], None] | None = None,
+        mode: Mode = Mode.START,
     ) -> None:
         self.step = step
+        self.mode = mode
+        """How the process was started (`Mode.DEV` under `stepline dev`): integrations relax a
+        check only when this says dev."""
         self.trace_id = trace_id
         self.span_id = span_id
         self.attempt = attempt
         self.topic = topic
         self.state = State(backend)
         self.logs: list[LogEntry] = []
-        self.logger = StepLogger(step, trace_id, span_id, self.logs, on_log)
+        self.logger = StepLogger(step, trace_id, span_id, self.logs, on_log, attempt=attempt)
         self.emitted: list[Message] = []
         self._backend = backend
         self._subscribers = subscribers
@@ -82,6 +87,7 @@ class SyncContext:
         self._ctx = ctx
         self._loop = loop
         self.step = ctx.step
+        self.mode = ctx.mode
         self.trace_id = ctx.trace_id
         self.attempt = ctx.attempt
         self.topic = ctx.topic

@@ -1,5 +1,6 @@
-"""The worker loop: claim due deliveries -> run handlers -> ack with emits in one commit,
-or schedule a retry, or dead-letter."""
+"""The worker loop: claim due deliveries within each step's capacity and run them through the
+one run path (`app.run.Runner`), which acks with the emits in one commit, or schedules a
+retry, or dead-letters."""
 
 from __future__ import annotations
 
@@ -9,17 +10,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from pydantic import BaseModel, ValidationError
-
 from app.backends.base import Backend
-from app.context import Context
 from app.errors import BackendError
-from app.invoke import invoke
 from app.registry import Registry, Step
-from app.retries import Permanent, failure_outcome
+from app.run import Runner
 from app.settings import Settings
-from app.step_config import EventConfig
-from app.types import Batch, Delivery, LogEntry, Outcome, Span
+from app.types import Batch, Delivery, LogEntry
 from app.writer import Writer
 
 __all__ = ["Engine"]
@@ -31,14 +27,20 @@ class Engine:
     """Runs event and cron deliveries of one process."""
 
     def __init__(self, settings: Settings, backend: Backend, registry: Registry, writer: Writer,
-                 on_log: Callable[[LogEntry], None] | None = None) -> None:
+                 on_log: Callable[[LogEntry], None] | None = None,
+                 runner: Runner | None = None) -> None:
         self.settings = settings
         self.backend = backend
         self.registry = registry
         self.writer = writer
-        self._on_log = on_log
+        self.runner = runner or Runner(settings, backend, registry, writer, on_log=on_log)
         self._steps = [s for s in registry.steps.values() if s.kind in ("event", "cron")]
+        # A `def` handler needs a thread of its step's pool: never claim more than it has.
+        self._limits = {s.name: min(getattr(s.config, "concurrency", None) or settings.concurrency,
+                                    settings.concurrency if s.is_async else settings.sync_threads)
+                        for s in self._steps}
         self._running: dict[str, int] = {s.name: 0 for s in self._steps}
+        self._ids: set[tuple[str, str]] = set()
         self._reserved: dict[str, int] = dict.fromkeys(self._running, 0)
         self._reserved_total = 0
         self._tasks: dict[asyncio.Task[None], Delivery] = {}
@@ -147,9 +149,8 @@ class Engine:
         if self._throttled:
             return wants
         for step in steps:
-            limit = getattr(step.config, "concurrency", None) or self.settings.concurrency
             name = step.name
-            n = min(limit - self._running[name] - self._reserved[name], free,
+            n = min(self._limits[name] - self._running[name] - self._reserved[name], free,
                     self.settings.batch_size)
             if n > 0:
                 wants[name] = n
@@ -175,6 +176,14 @@ class Engine:
                           self.registry.steps[name].config.timeout + 5) for name in wants}
 
     def _spawn(self, delivery: Delivery) -> None:
+        key = (delivery.step, delivery.id)
+        if key in self._ids:
+            # Its lease ran out while our run of it still goes on (a `def` handler stuck past
+            # its timeout): running it twice at once is what the lease exists to prevent.
+            log.warning("%s: delivery %s is still running here; not starting it again",
+                        delivery.step, delivery.id)
+            return
+        self._ids.add(key)
         self._running[delivery.step] += 1
         task = asyncio.create_task(self._execute(delivery))
         self._tasks[task] = delivery
@@ -182,49 +191,11 @@ class Engine:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         delivery = self._tasks.pop(task)
+        self._ids.discard((delivery.step, delivery.id))
         self._running[delivery.step] -= 1
         if delivery.step in self._more or self._throttled:
             self._wake.set()
 
     # -- one run -----------------------------------------------------------------------------
     async def _execute(self, d: Delivery) -> None:
-        step = self.registry.steps[d.step]
-        config = step.config
-        span = Span(d.trace_id, d.step, step.kind, time.time(), topic=d.topic, attempt=d.attempt)
-        ctx = Context(backend=self.backend, subscribers=self.registry.subscribers, step=d.step,
-                      emits=config.emits, trace_id=d.trace_id, span_id=span.span_id,
-                      attempt=d.attempt, topic=d.topic, on_log=self._on_log)
-        started = time.perf_counter()
-        try:
-            if d.attempt > config.retries:
-                raise Permanent(f"the delivery was claimed {d.attempt - 1} times without "
-                                "finishing (its process stopped or was killed each time)")
-            if isinstance(config, EventConfig):
-                await invoke(step, ctx, _parse_input(config, d.data), timeout=config.timeout)
-            else:
-                await invoke(step, ctx, timeout=config.timeout)
-            outcome = Outcome(d, "ok")
-            messages = ctx.emitted
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            outcome = failure_outcome(d, config.retries, exc, self.settings)
-            messages = []
-            span.status = "retrying" if outcome.status == "retry" else "failed"
-            span.error = outcome.error
-            ctx.logger.error(f"attempt {d.attempt} of {config.retries} failed",
-                             error=outcome.error)
-        span.duration_ms = (time.perf_counter() - started) * 1000
-        span.emitted = [m.topic for m in messages]
-        self.writer.submit_nowait(Batch(messages, [outcome], [span], ctx.logs))
-
-
-def _parse_input(config: EventConfig, data: object) -> object:
-    model = config.input
-    if model is None:
-        return data
-    assert issubclass(model, BaseModel)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise Permanent(f"event data does not match {model.__name__}: {exc}") from None
+        await self.runner.run_delivery(d)

@@ -26,8 +26,10 @@ class StepLogger:
     """Collects entries for the handler's span and forwards them to Python logging."""
 
     def __init__(self, step: str | None, trace_id: str | None, span_id: str | None,
-                 sink: list[LogEntry], on_entry: Callable[[LogEntry], None] | None = None) -> None:
+                 sink: list[LogEntry], on_entry: Callable[[LogEntry], None] | None = None,
+                 attempt: int | None = None) -> None:
         self._step = step
+        self._attempt = attempt
         self._trace_id = trace_id
         self._span_id = span_id
         self._sink = sink
@@ -40,7 +42,9 @@ class StepLogger:
         if _py_logger.isEnabledFor(_LEVELS[level]):
             extra = " ".join(f"{k}={v!r}" for k, v in entry.fields.items())
             _py_logger.log(_LEVELS[level], "[%s] %s %s", self._step, entry.message, extra,
-                           extra={"trace_id": self._trace_id, "step": self._step})
+                           extra={"trace_id": self._trace_id, "step": self._step,
+                                  "attempt": self._attempt, "fields": entry.fields,
+                                  "text": entry.message})
         if self._on_entry is not None:
             self._on_entry(entry)
 
@@ -60,13 +64,15 @@ class StepLogger:
     exception = error
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     """Console logging for stepline processes (once per process; uvicorn's reload children
-    start fresh, so the server factory calls this too)."""
+    start fresh, so the server factory calls this too). `fmt` is "text" or "json"."""
+    from app.logfmt import install_formatter
+
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(level=level.upper(),
-                            format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        logging.basicConfig(level=level.upper())
+    install_formatter(fmt)
     mask_log_records()
     logging.getLogger("watchfiles").setLevel(logging.WARNING)
 

@@ -1,20 +1,52 @@
-"""Retry policy: exponential backoff with jitter, then the dead-letter list."""
+"""Retry policy: what a failed run of a delivery becomes.
+
+A plain exception is retried with exponential backoff and jitter until the step's `retries`
+attempts are used up, then dead-lettered. A handler (or an integration it calls) can say more:
+
+- `raise Permanent(reason)`: another attempt cannot help (bad input, a misconfiguration):
+  dead-letter at once, with the reason.
+- `raise Retry(delay=seconds, reason=...)`: the provider said "later" (a `Retry-After`): run
+  again after `delay` without using up an attempt, for as long as the delivery is younger than
+  `STEPLINE_RETRY_WINDOW` (a day by default); past that a `Retry` counts as a failed attempt.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import random
 import time
 import traceback
 
+from app.errors import SteplineError
 from app.redact import redact_text
 from app.settings import Settings
 from app.types import Delivery, Outcome
 
-__all__ = ["Permanent", "backoff", "failure_outcome"]
+__all__ = ["Permanent", "Retry", "backoff", "failure_outcome"]
 
 
-class Permanent(Exception):
-    """A failure that another attempt cannot fix (bad input): dead-letter at once."""
+class Permanent(SteplineError):
+    """A failure another attempt cannot fix: the delivery is dead-lettered at once.
+
+    Say what is wrong and how to fix it: the reason is shown with the dead letter."""
+
+    def __init__(self, reason: str = "permanent failure") -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Retry(SteplineError):
+    """Run the delivery again after `delay` seconds (default: the usual backoff), without
+    counting this run against the step's `retries` (see the module docstring for the bound)."""
+
+    def __init__(self, delay: float | None = None, reason: str = "asked to retry") -> None:
+        if delay is not None and (not math.isfinite(delay) or delay < 0):
+            raise ValueError(f"Retry(delay=...) must be a finite number >= 0, not {delay!r}")
+        self.delay = delay
+        self.reason = reason
+        when = f" in {delay:g} s" if delay is not None else ""
+        super().__init__(f"{reason} (retry{when})")
 
 
 def backoff(attempt: int, settings: Settings) -> float:
@@ -24,11 +56,19 @@ def backoff(attempt: int, settings: Settings) -> float:
 
 
 def failure_outcome(delivery: Delivery, max_attempts: int, exc: BaseException,
-                    settings: Settings) -> Outcome:
+                    settings: Settings, now: float | None = None) -> Outcome:
+    """The outcome of a run of `delivery` that raised `exc`."""
+    now = time.time() if now is None else now
     # Masked before they are stored: dead letters and spans are read back in many places.
     error = redact_text(f"{type(exc).__name__}: {exc}")
     tb = redact_text("".join(traceback.format_exception(exc)))
+    if isinstance(exc, Retry) and now - delivery.created_at < settings.retry_window:
+        delay = exc.delay if exc.delay is not None else backoff(delivery.attempt, settings)
+        # The backend stores the attempt number the outcome carries, and the next claim adds
+        # one: handing back attempt - 1 is what "not counted" means.
+        uncounted = dataclasses.replace(delivery, attempt=max(delivery.attempt - 1, 0))
+        return Outcome(uncounted, "retry", retry_at=now + delay, error=error, traceback=tb)
     if isinstance(exc, Permanent) or delivery.attempt >= max_attempts:
         return Outcome(delivery, "dead", error=error, traceback=tb)
-    return Outcome(delivery, "retry", retry_at=time.time() + backoff(delivery.attempt, settings),
+    return Outcome(delivery, "retry", retry_at=now + backoff(delivery.attempt, settings),
                    error=error, traceback=tb)

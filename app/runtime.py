@@ -12,10 +12,12 @@ from app.backends import Backend, create_backend
 from app.cron import CronScheduler
 from app.engine import Engine
 from app.errors import BackendUnavailable, NotFound
+from app.middleware import Middleware
 from app.logger import mask_log_records
 from app.redact import register_known_secrets
 from app.registry import Registry, load_registry
-from app.settings import Settings
+from app.run import Runner
+from app.settings import Mode, Settings
 from app.state import State, jsonable
 from app.types import Batch, LogEntry, Message, new_id
 from app.writer import Writer
@@ -29,7 +31,8 @@ class Runtime:
     """Owns the pieces; `start()` begins claiming work and firing cron, `stop()` drains."""
 
     def __init__(self, settings: Settings, *, registry: Registry | None = None,
-                 backend: Backend | None = None, clock: Callable[[], float] | None = None) -> None:
+                 backend: Backend | None = None, clock: Callable[[], float] | None = None,
+                 middleware: list[Middleware] | None = None) -> None:
         self.settings = settings
         # Every process that runs steps masks what it logs and the secrets it was given.
         register_known_secrets(settings)
@@ -40,8 +43,11 @@ class Runtime:
         self.commit_hooks: list[Callable[[Batch], None]] = []
         self.writer = Writer(self.backend, max_batch=settings.batch_size,
                              on_commit=self._committed)
+        self.runner = Runner(settings, self.backend, self.registry, self.writer,
+                             on_log=self.publish_log,
+                             middleware=_default_middleware(settings) + (middleware or []))
         self.engine = Engine(settings, self.backend, self.registry, self.writer,
-                             on_log=self.publish_log)
+                             runner=self.runner)
         self.writer.claimer = self.engine
         self.cron = CronScheduler(self.backend, self.registry,
                                   **({"clock": clock} if clock else {}),
@@ -91,6 +97,14 @@ class Runtime:
         await self.backend.close()
         self._opened = False
 
+    @property
+    def mode(self) -> Mode:
+        return self.settings.mode
+
+    def add_middleware(self, mw: Middleware) -> None:
+        """Run `mw`'s hooks around every handler run, after those already added."""
+        self.runner.add_middleware(mw)
+
     async def __aenter__(self) -> Runtime:
         await self.start()
         return self
@@ -128,6 +142,7 @@ class Runtime:
     def _committed(self, batch: Batch) -> None:
         # An empty set still wakes an engine that was waiting for the writer to catch up.
         self.engine.wake({s for m in batch.messages for s in m.steps})
+        self.runner.chain.on_commit(batch)
         for hook in self.commit_hooks:
             hook(batch)
 
@@ -139,3 +154,22 @@ class Runtime:
                 return
             with contextlib.suppress(Exception):
                 await self.backend.prune()
+
+
+def _default_middleware(settings: Settings) -> list[Middleware]:
+    # Imported here: prometheus-client must not load before `start` has chosen its mode.
+    chain: list[Middleware] = []
+    if settings.loop_block_ms > 0:
+        from app.watchdog import LoopWatchdog
+
+        chain.append(LoopWatchdog(settings.loop_block_ms))
+    if settings.metrics:
+        from app.metrics import Metrics
+
+        chain.append(Metrics())
+    from app.otel import tracing_from_env
+
+    tracing = tracing_from_env(settings.otel)
+    if tracing is not None:
+        chain.append(tracing)
+    return chain

@@ -11,6 +11,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from agents.github.settings import ApiSettings, GithubEnv
+from app import Permanent
 
 if TYPE_CHECKING:
     from github import Auth, Github
@@ -18,8 +19,9 @@ if TYPE_CHECKING:
 __all__ = ["GithubClients", "GithubConfigError"]
 
 
-class GithubConfigError(RuntimeError):
-    """GitHub credentials are missing or unusable; the message says which variable to set."""
+class GithubConfigError(Permanent, RuntimeError):
+    """GitHub credentials are missing or unusable; the message says which variable to set.
+    Retrying cannot help until the setting is fixed, so the runtime dead-letters at once."""
 
 
 class GithubClients:

@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Notification", "NotifyError", "NotifyRequest", "Priority"]
+from app import Permanent
+
+__all__ = ["Notification", "NotifyError", "NotifyRequest", "PermanentNotifyError", "Priority"]
 
 Priority = Literal["low", "normal", "high", "urgent"]
 
@@ -34,10 +36,20 @@ class NotifyRequest(Notification):
 class NotifyError(Exception):
     """A provider did not take the message; the text says what to fix and never holds a secret.
 
-    `permanent` is True when trying again cannot help until the configuration changes.
+    `permanent` is True when trying again cannot help until the configuration changes; such an
+    error is also an `app.Permanent`, so the runtime dead-letters it at once instead of retrying.
     """
+
+    def __new__(cls, message: str, *, provider: str, permanent: bool = False) -> NotifyError:
+        if permanent and cls is NotifyError:
+            cls = PermanentNotifyError
+        return super().__new__(cls, message)
 
     def __init__(self, message: str, *, provider: str, permanent: bool = False) -> None:
         super().__init__(message)
         self.provider = provider
         self.permanent = permanent
+
+
+class PermanentNotifyError(NotifyError, Permanent):
+    """A NotifyError with `permanent` True (made by `NotifyError(..., permanent=True)`)."""

@@ -144,14 +144,15 @@ class SQLiteBackend(SQLiteState, Backend):
         if batch.messages:
             self._enqueue(conn, batch.messages, now)
         acked: list[tuple[int]] = []
-        retried: list[tuple[float, int]] = []
+        retried: list[tuple[float, int, int]] = []
         dead: list[tuple[Any, ...]] = []
         for o in batch.outcomes:
             d = o.delivery
             if o.status == "ok":
                 acked.append((int(d.id),))
             elif o.status == "retry":
-                retried.append((o.retry_at or now, int(d.id)))
+                # The outcome's attempt is stored: a `Retry` hands back one less (not counted).
+                retried.append((o.retry_at or now, d.attempt, int(d.id)))
             else:
                 acked.append((int(d.id),))
                 dead.append((d.step, d.topic, _dumps(d.data), d.trace_id, d.attempt,
@@ -159,7 +160,8 @@ class SQLiteBackend(SQLiteState, Backend):
         if acked:
             conn.executemany("DELETE FROM deliveries WHERE id = ?", acked)
         if retried:
-            conn.executemany("UPDATE deliveries SET due = ?, leased = 0 WHERE id = ?", retried)
+            conn.executemany("UPDATE deliveries SET due = ?, leased = 0, attempt = ? WHERE id = ?",
+                             retried)
         if dead:
             conn.executemany(
                 "INSERT INTO dead_letters (step, topic, data, trace_id, attempts, error, "

@@ -1,12 +1,12 @@
-"""Routes for API steps: parse and validate the body, run the handler, commit its emits
-durably, then answer."""
+"""Routes for API steps: parse and validate the body, run the handler through the runtime's one
+run path (`app.run.Runner`), which commits its emits durably, then answer."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
-import time
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,14 +15,13 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 
-from app.context import Context
 from app.http import Request, Response
-from app.invoke import invoke
 from app.registry import Step
+from app.retries import Retry
 from app.runtime import Runtime
 from app.state import jsonable
 from app.step_config import ApiConfig
-from app.types import Batch, Span, new_id
+from app.types import new_id
 
 __all__ = ["add_api_steps"]
 
@@ -83,35 +82,23 @@ def _endpoint(step: Step, runtime: Runtime) -> Any:
                               detail=jsonable(exc.errors(include_url=False, include_input=False)))
         req = Request(request.method, request.url.path, dict(request.path_params),
                       dict(request.query_params), request.headers, raw, body)
-        span = Span(trace_id, config.name, "api", time.time(), topic=f"{config.method} "
-                    f"{config.path}")
-        ctx = Context(backend=runtime.backend, subscribers=runtime.registry.subscribers,
-                      step=config.name, emits=config.emits, trace_id=trace_id,
-                      span_id=span.span_id, on_log=runtime.publish_log)
-        started = time.perf_counter()
         try:
-            result = await invoke(step, ctx, req, timeout=None)
-            response = _to_response(result, config)
-        except Exception as exc:
-            log.exception("API step %s failed", config.name)
-            span.status, span.error = "failed", f"{type(exc).__name__}: {exc}"
-            ctx.emitted.clear()
-            response = _error(500, f"the handler of {config.name} failed; see trace "
-                              f"{trace_id}", trace_id)
-        span.duration_ms = (time.perf_counter() - started) * 1000
-        span.emitted = [m.topic for m in ctx.emitted]
-        batch = Batch(ctx.emitted, [], [span], ctx.logs)
-        if not ctx.emitted:
-            # Only accepted events must be on disk before the answer; a span can follow.
-            runtime.writer.submit_nowait(batch)
-            response.headers["x-trace-id"] = trace_id
-            return response
-        try:
-            await runtime.writer.submit(batch)
+            run = await runtime.runner.run_request(step, req, trace_id,
+                                                   lambda result: _to_response(result, config))
         except Exception as exc:
             log.error("could not store the emits of %s: %s", config.name, exc)
             return _error(503, "the event store is unavailable; nothing was accepted, retry "
                           "later", trace_id)
+        if isinstance(run.error, Retry):
+            response: StarletteResponse = _error(
+                503, f"{config.name} asks to retry later: {run.error.reason}", trace_id)
+            if run.error.delay is not None:
+                response.headers["retry-after"] = str(max(1, math.ceil(run.error.delay)))
+        elif run.error is not None:
+            response = _error(500, f"the handler of {config.name} failed; see trace "
+                              f"{trace_id}", trace_id)
+        else:
+            response = run.result
         response.headers["x-trace-id"] = trace_id
         return response
 

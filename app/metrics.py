@@ -1,0 +1,121 @@
+"""Prometheus metrics: what an operator watches, served at `GET /metrics`.
+
+Counters and histograms live in one process-wide registry (prometheus-client's default), fed
+by the `Metrics` middleware and by integrations through `count_llm_call` and
+`count_notification`. Queue figures are read from the backend when `/metrics` is scraped, so
+they cover every process sharing it. Under `stepline start --workers N` each worker writes its
+counters to `PROMETHEUS_MULTIPROC_DIR` (set by `start`) and the server adds them up.
+
+Names (all prefixed `stepline_`): runs_total{step,kind,outcome}, run_duration_seconds{step,kind},
+retries_total{step}, dead_letters_total{step}, cron_fires_total{step},
+queue_depth{step,state}, queue_oldest_age_seconds{step}, llm_calls_total{model,outcome},
+llm_tokens_total{model,kind}, notifications_total{provider,outcome}.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+from app.middleware import Middleware, Run, RunOutcome
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "count_llm_call", "count_notification",
+           "render"]
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+            120, 300)
+
+RUNS = Counter("stepline_runs", "Handler runs by step, kind and outcome "
+               "(ok, retry, dead for events and cron; ok, failed for API steps).",
+               ["step", "kind", "outcome"])
+DURATION = Histogram("stepline_run_duration_seconds", "Time a handler run took.",
+                     ["step", "kind"], buckets=_BUCKETS)
+RETRIES = Counter("stepline_retries", "Runs that ended in a scheduled retry.", ["step"])
+DEAD = Counter("stepline_dead_letters", "Deliveries moved to the dead-letter list.", ["step"])
+CRON = Counter("stepline_cron_fires", "Cron ticks that ran (first attempts).", ["step"])
+LLM_CALLS = Counter("stepline_llm_calls", "Calls to the LLM by model and outcome.",
+                    ["model", "outcome"])
+LLM_TOKENS = Counter("stepline_llm_tokens", "LLM tokens by model and kind (prompt, "
+                     "completion).", ["model", "kind"])
+NOTIFICATIONS = Counter("stepline_notifications", "Notifications by provider and outcome.",
+                        ["provider", "outcome"])
+
+
+class Metrics(Middleware):
+    """Counts every run; cheap enough to stay on (see bench/metrics_overhead.py)."""
+
+    def after_run(self, run: Run, outcome: RunOutcome) -> None:
+        step, kind = run.step.name, run.step.kind
+        RUNS.labels(step, kind, outcome).inc()
+        DURATION.labels(step, kind).observe(run.span.duration_ms / 1000)
+        if outcome == "retry":
+            RETRIES.labels(step).inc()
+        elif outcome == "dead":
+            DEAD.labels(step).inc()
+        if kind == "cron" and run.attempt == 1:
+            CRON.labels(step).inc()
+
+
+def count_llm_call(model: str, outcome: str, prompt_tokens: int = 0,
+                   completion_tokens: int = 0) -> None:
+    """For LLM clients: one call and the tokens it used."""
+    LLM_CALLS.labels(model, outcome).inc()
+    if prompt_tokens:
+        LLM_TOKENS.labels(model, "prompt").inc(prompt_tokens)
+    if completion_tokens:
+        LLM_TOKENS.labels(model, "completion").inc(completion_tokens)
+
+
+def count_notification(provider: str, outcome: str) -> None:
+    """For notifiers: one notification sent (`ok`), refused or failed."""
+    NOTIFICATIONS.labels(provider, outcome).inc()
+
+
+class _Queues:
+    """The backend's queue figures at scrape time, as a collector."""
+
+    def __init__(self, stats: dict[str, dict[str, int]], oldest: dict[str, float]) -> None:
+        self._stats = stats
+        self._oldest = oldest
+
+    def collect(self) -> Any:
+        depth = GaugeMetricFamily("stepline_queue_depth", "Deliveries per step and state "
+                                  "(queued, scheduled, in_flight, dead).",
+                                  labels=["step", "state"])
+        for step, counts in sorted(self._stats.items()):
+            for state, n in sorted(counts.items()):
+                depth.add_metric([step, state], n)
+        age = GaugeMetricFamily("stepline_queue_oldest_age_seconds", "Age of the oldest "
+                                "unsettled delivery per step.", labels=["step"])
+        for step, seconds in sorted(self._oldest.items()):
+            age.add_metric([step], seconds)
+        return [depth, age]
+
+
+async def render(backend: Any) -> bytes:
+    """The text exposition for `GET /metrics`."""
+    stats = await backend.queue_stats()
+    oldest: dict[str, float] = {}
+    now = time.time()
+    for item in await backend.queued(1000):  # oldest first: the first seen per step is it
+        oldest.setdefault(item["step"], max(now - float(item["created_at"]), 0.0))
+    queues = CollectorRegistry(auto_describe=False)
+    queues.register(_Queues(stats, oldest))
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        counters = CollectorRegistry()
+        multiprocess.MultiProcessCollector(counters)
+        return generate_latest(counters) + generate_latest(queues)
+    return generate_latest(REGISTRY) + generate_latest(queues)

@@ -1,0 +1,190 @@
+"""The one run path: API, event and cron runs all go through `Runner`.
+
+For every run it builds the context and the span, asks the middleware, calls the handler under
+its time limit, decides the outcome (ack, retry or dead letter; for an API step, the response),
+and hands the writes to the writer as one batch, so a handler's emits commit with its
+acknowledgement. Features around runs (metrics, tracing, the loop watchdog) are middleware
+(`app.middleware`), not branches in here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from app.backends.base import Backend
+from app.context import Context
+from app.http import Request
+from app.invoke import HandlerTimeout, SyncPools, invoke
+from app.middleware import Middleware, MiddlewareChain, Run
+from app.registry import Registry, Step
+from app.retries import Permanent, Retry, failure_outcome
+from app.settings import Settings
+from app.step_config import ApiConfig, EventConfig
+from app.types import Batch, Delivery, LogEntry, Outcome, Span
+from app.watchdog import BLOCKED_MS
+from app.writer import Writer
+
+__all__ = ["Runner"]
+
+log = logging.getLogger("stepline.run")
+
+
+
+class Runner:
+    """Runs handlers for one runtime."""
+
+    def __init__(self, settings: Settings, backend: Backend, registry: Registry, writer: Writer,
+                 *, on_log: Callable[[LogEntry], None] | None = None,
+                 middleware: Iterable[Middleware] = ()) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.registry = registry
+        self.writer = writer
+        self.on_log = on_log
+        self.chain = MiddlewareChain(middleware)
+        self.pools = SyncPools(settings.sync_threads)
+
+    def add_middleware(self, mw: Middleware) -> None:
+        self.chain.add(mw)
+
+    def new_run(self, step: Step, trace_id: str, *, attempt: int = 1, topic: str | None = None,
+                delivery: Delivery | None = None, request: Request | None = None) -> Run:
+        span = Span(trace_id, step.name, step.kind, time.time(), topic=topic, attempt=attempt)
+        ctx = Context(backend=self.backend, subscribers=self.registry.subscribers,
+                      step=step.name, emits=step.config.emits, trace_id=trace_id,
+                      span_id=span.span_id, attempt=attempt,
+                      topic=delivery.topic if delivery is not None else None,
+                      on_log=self.on_log, mode=self.settings.mode)
+        return Run(step, ctx, span, delivery=delivery, request=request)
+
+    async def _call(self, run: Run, args: tuple[Any, ...],
+                    finish: Callable[[Any], Any] | None = None) -> None:
+        """Middleware before, the handler, middleware on error: sets `run.result` or
+        `run.error`, and the span's duration."""
+        run.started = time.perf_counter()
+        try:
+            self.chain.before_run(run)
+            result = await invoke(run.step, run.ctx, *args, timeout=run.timeout,
+                                  pools=self.pools)
+            run.result = finish(result) if finish is not None else result
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            run.error = exc
+        elapsed = time.perf_counter() - run.started
+        run.span.duration_ms = elapsed * 1000
+        blocked = run.notes.get(BLOCKED_MS)
+        if run.error is None and blocked and run.timeout is not None and elapsed > run.timeout:
+            # Past its deadline and it held the loop (the watchdog saw it): the loop never had
+            # the chance to cancel it. A run that is merely late on a busy loop is not this.
+            run.error = HandlerTimeout(
+                f"{run.name} ran {elapsed:.2f} s, past its {run.timeout:g} s timeout, without "
+                f"giving the event loop back (blocked it for {blocked:.0f} ms): a blocking call "
+                "inside `async def` stalls every run of the process (make the handler a plain "
+                "`def`, or await a non-blocking call)")
+        if run.error is not None:
+            self.chain.on_error(run, run.error)
+
+    # -- event and cron ------------------------------------------------------------------------
+    async def run_delivery(self, d: Delivery) -> None:
+        step = self.registry.steps[d.step]
+        config = step.config
+        run = self.new_run(step, d.trace_id, attempt=d.attempt, topic=d.topic, delivery=d)
+        run.timeout = config.timeout
+        if d.attempt > config.retries:
+            run.error = Permanent(f"the delivery was claimed {d.attempt - 1} times without "
+                                  "finishing (its process stopped or was killed each time)")
+            self.chain.on_error(run, run.error)
+        else:
+            try:
+                args = (_parse_input(config, d.data),) if isinstance(config, EventConfig) else ()
+            except Permanent as exc:
+                run.error = exc
+                self.chain.on_error(run, exc)
+            else:
+                await self._call(run, args)
+        ctx, span = run.ctx, run.span
+        exc = run.error
+        if exc is None:
+            run.outcome = outcome = Outcome(d, "ok")
+            messages = ctx.emitted
+        else:
+            run.outcome = outcome = failure_outcome(d, config.retries, exc, self.settings)
+            messages = []
+            span.status = "retrying" if outcome.status == "retry" else "failed"
+            span.error = outcome.error
+            _log_failure(ctx, outcome, exc, config.retries)
+        span.emitted = [m.topic for m in messages]
+        self.chain.after_run(run, outcome.status)
+        running = exc.running if isinstance(exc, HandlerTimeout) else None
+        if running is None:
+            self.writer.submit_nowait(Batch(messages, [outcome], [span], ctx.logs))
+            return
+        # The thread of a timed-out `def` handler cannot be stopped. The failure shows at once;
+        # the delivery settles (and may run again) only once the thread has returned, and the
+        # run keeps its place in the step's concurrency until then.
+        self.writer.submit_nowait(Batch([], [], [span], ctx.logs))
+        with contextlib.suppress(Exception):
+            await asyncio.wrap_future(running)
+        self.writer.submit_nowait(Batch(outcomes=[
+            failure_outcome(d, config.retries, exc, self.settings)]))
+
+    # -- api -----------------------------------------------------------------------------------
+    async def run_request(self, step: Step, req: Request, trace_id: str,
+                          finish: Callable[[Any], Any]) -> Run:
+        """Run an API handler; `finish` turns its result into the response (a failure there
+        is the handler's failure). The emits are durable when this returns; a failed commit
+        raises (nothing was accepted)."""
+        config = step.config
+        assert isinstance(config, ApiConfig)
+        run = self.new_run(step, trace_id, topic=f"{config.method} {config.path}", request=req)
+        await self._call(run, (req,), finish)
+        ctx, span = run.ctx, run.span
+        if run.error is not None:
+            span.status, span.error = "failed", f"{type(run.error).__name__}: {run.error}"
+            ctx.emitted.clear()
+            if not isinstance(run.error, Retry):
+                log.error("API step %s failed (trace %s)", config.name, trace_id,
+                          exc_info=run.error)
+        span.emitted = [m.topic for m in ctx.emitted]
+        batch = Batch(ctx.emitted, [], [span], ctx.logs)
+        if not ctx.emitted:
+            # Only accepted events must be on disk before the answer; a span can follow.
+            self.chain.after_run(run, "failed" if run.error is not None else "ok")
+            self.writer.submit_nowait(batch)
+            return run
+        try:
+            await self.writer.submit(batch)
+        except Exception:
+            self.chain.after_run(run, "failed")
+            raise
+        self.chain.after_run(run, "ok")
+        return run
+
+
+def _log_failure(ctx: Context, outcome: Outcome, exc: BaseException, retries: int) -> None:
+    if isinstance(exc, Retry) and outcome.status == "retry" and outcome.retry_at is not None:
+        ctx.logger.warning(f"attempt {ctx.attempt} asked to run again in "
+                           f"{max(outcome.retry_at - time.time(), 0):.1f} s", error=exc.reason)
+    elif isinstance(exc, Permanent):
+        ctx.logger.error("dead-lettered: another attempt cannot succeed", error=outcome.error)
+    else:
+        ctx.logger.error(f"attempt {ctx.attempt} of {retries} failed", error=outcome.error)
+
+
+def _parse_input(config: EventConfig, data: object) -> object:
+    model = config.input
+    if model is None:
+        return data
+    assert issubclass(model, BaseModel)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Permanent(f"event data does not match {model.__name__}: {exc}") from None
