@@ -12,8 +12,8 @@ from app.backends import Backend, create_backend
 from app.cron import CronScheduler
 from app.engine import Engine
 from app.errors import BackendUnavailable, NotFound
-from app.middleware import Middleware
 from app.logger import mask_log_records
+from app.middleware import Middleware
 from app.redact import register_known_secrets
 from app.registry import Registry, load_registry
 from app.run import Runner
