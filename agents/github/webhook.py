@@ -290,8 +290,14 @@ def _check_completed(event: str, payload: dict[str, Any], settings: GithubSettin
     conclusion = part.get("conclusion")
     if conclusion not in _PASSING:
         return Decision(202, f"{event} concluded {conclusion}: the merge gate stays shut")
-    # Pull requests from forks are not listed here; the head sha finds them instead.
-    numbers = [int(p["number"]) for p in part.get("pull_requests") or []]
+    # Pull requests from forks are not listed here; the head sha finds them instead. An entry
+    # can name a pull request of another repository (one this commit is also the head of).
+    here = (payload.get("repository") or {}).get("id")
+    numbers = [
+        int(p["number"])
+        for p in part.get("pull_requests") or []
+        if here is None or ((p.get("base") or {}).get("repo") or {}).get("id", here) == here
+    ]
     name = part.get("name") or (part.get("app") or {}).get("name") or event
     emit = _merge_check(payload, numbers, f"{event} {name!r} completed ({conclusion})")
     return Decision(202, "merge gate re-checked", [emit])

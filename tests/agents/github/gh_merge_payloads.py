@@ -12,13 +12,19 @@ from typing import Any
 from gh_payloads import _user, pull_request, repository
 
 
-def _pr_ref(number: int, head: str, repo: str) -> dict[str, Any]:
+def _pr_ref(number: int, head: str, repo: str, base_repo: str | None = None) -> dict[str, Any]:
+    def ref(full: str) -> dict[str, Any]:
+        found = repository(full)
+        api = f"https://api.github.com/repos/{full}"
+        ident = found["id"] + (0 if full == repo else 1)  # `repository()` has one id for all
+        return {"id": ident, "url": api, "name": found["name"]}
+
     return {
-        "url": f"https://api.github.com/repos/{repo}/pulls/{number}",
+        "url": f"https://api.github.com/repos/{base_repo or repo}/pulls/{number}",
         "id": number * 7,
         "number": number,
-        "head": {"ref": "feature", "sha": head, "repo": {"id": 1, "name": repo.split("/")[1]}},
-        "base": {"ref": "main", "sha": "base0000", "repo": {"id": 1, "name": repo.split("/")[1]}},
+        "head": {"ref": "feature", "sha": head, "repo": ref(repo)},
+        "base": {"ref": "main", "sha": "base0000", "repo": ref(base_repo or repo)},
     }
 
 
@@ -29,7 +35,10 @@ def check_suite(
     conclusion: str | None = "success",
     action: str = "completed",
     repo: str = "acme/api",
+    elsewhere: tuple[tuple[int, str], ...] = (),
 ) -> dict[str, Any]:
+    """`elsewhere`: (number, base repository) of pull requests into other repositories."""
+    others = [_pr_ref(n, head, repo, base) for n, base in elsewhere]
     return {
         "action": action,
         "check_suite": {
@@ -38,7 +47,7 @@ def check_suite(
             "head_sha": head,
             "status": "completed" if action == "completed" else "queued",
             "conclusion": conclusion,
-            "pull_requests": [_pr_ref(n, head, repo) for n in numbers],
+            "pull_requests": [_pr_ref(n, head, repo) for n in numbers] + others,
             "app": {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"},
         },
         "repository": repository(repo),

@@ -210,6 +210,9 @@ def test_deliveries_are_routed_only_when_something_waits_for_them():
         assert [t for t, _ in decision.emits] == [TOPIC_MERGE_CHECK], (event, decision.reason)
     checked = decide("check_suite", check_suite((7, 9)), on).emits[0][1]
     assert checked["numbers"] == [7, 9] and checked["head_sha"] == "head1111"
+    # The same commit can head a pull request into another repository: not ours to re-check.
+    mixed = check_suite((7,), elsewhere=((3, "upstream/api"),))
+    assert decide("check_suite", mixed, on).emits[0][1]["numbers"] == [7]
     by_sha = decide("status", status("success", sha="abc123"), on).emits[0][1]
     assert by_sha["numbers"] == [] and by_sha["head_sha"] == "abc123"
     for event, payload in [
