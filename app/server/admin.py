@@ -63,11 +63,18 @@ def admin_router(runtime: Runtime) -> APIRouter:
     @router.get("/traces")
     async def traces(_: AdminGuard, step: str | None = None, status: str | None = None,
                      flow: str | None = None, limit: Limit = 50) -> dict[str, Any]:
-        spans = await backend.spans(step=step, limit=max(limit * 20, 200))
-        members = set(registry.flows.get(flow, [])) if flow else None
         by_trace: dict[str, list[Span]] = {}
-        for s in spans:
-            by_trace.setdefault(s.trace_id, []).append(s)
+        if step:
+            # A trace that contains the step is shown whole: its status and span count are the
+            # trace's, not those of the one span that matched.
+            for s in await backend.spans(step=step, limit=max(limit * 5, 100)):
+                by_trace.setdefault(s.trace_id, [])
+            for trace_id in list(by_trace)[: max(limit * 2, 50)]:
+                by_trace[trace_id] = await backend.spans(trace_id=trace_id, limit=1000)
+        else:
+            for s in await backend.spans(limit=max(limit * 20, 200)):
+                by_trace.setdefault(s.trace_id, []).append(s)
+        members = set(registry.flows.get(flow, [])) if flow else None
         out = []
         for trace_id, group in by_trace.items():
             if members is not None and not members & {s.step for s in group}:
@@ -81,9 +88,9 @@ def admin_router(runtime: Runtime) -> APIRouter:
             out.append({"trace_id": trace_id, "root": first.step, "started_at": first.started_at,
                         "duration_ms": (end - first.started_at) * 1000, "status": worst,
                         "spans": len(group), "steps": sorted({s.step for s in group})})
-            if len(out) >= limit:
-                break
-        return {"traces": out}
+        # Newest first by when the trace started, not by its latest span.
+        out.sort(key=lambda t: t["started_at"], reverse=True)
+        return {"traces": out[:limit]}
 
     @router.get("/traces/{trace_id}")
     async def trace(trace_id: str, _: AdminGuard) -> dict[str, Any]:

@@ -29,7 +29,12 @@ def flow_graph(registry: Registry) -> dict[str, Any]:
     edges = [{"from": s.name, "to": sub, "topic": topic}
              for s in registry.steps.values() for topic in s.emits
              for sub in registry.subscribers.get(topic, ())]
+    from app.plugins import declared_outputs
+
     emitted = {t for s in registry.steps.values() for t in s.emits}
-    return {"nodes": nodes, "edges": edges, "flows": registry.flows,
-            "orphans": {"no_subscriber": sorted(emitted - set(registry.subscribers)),
+    # Outputs a flow declares for users' own steps are drawn as such, not as warnings.
+    outputs = sorted((emitted - set(registry.subscribers)) & declared_outputs())
+    return {"nodes": nodes, "edges": edges, "flows": registry.flows, "outputs": outputs,
+            "orphans": {"no_subscriber": sorted(emitted - set(registry.subscribers)
+                                                - set(outputs)),
                         "no_emitter": sorted(set(registry.subscribers) - emitted)}}

@@ -1,17 +1,23 @@
 """`/workbench/api/steps/{name}`: what the Flows view shows for one step, in one request:
-its config, its source file, its queue and its recent runs."""
+its config, its source file, its queue, its recent runs and, for a cron step, its next run;
+`/workbench/api/streams`: the stream names the steps push to; `/workbench/api/session`:
+whether the server asks for a sign-in."""
 
 from __future__ import annotations
 
+import ast
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
+from app.cron import next_run, next_tick
 from app.redact import redact, redact_text
 from app.runtime import Runtime
 from app.server.guard import AdminGuard
 from app.server.steps_view import step_view
+from app.step_config import CronConfig
 
 __all__ = ["step_detail_router"]
 
@@ -20,6 +26,21 @@ MAX_SOURCE = 200_000
 
 def step_detail_router() -> APIRouter:
     router = APIRouter(prefix="/api")
+
+    @router.get("/session")
+    async def session(request: Request, _: AdminGuard) -> dict[str, bool]:
+        """Whether this server asks for a sign-in (the page shows "Sign out" only then)."""
+        return {"sign_in": request.app.state.settings.workbench_token is not None}
+
+    @router.get("/streams")
+    async def streams(request: Request, _: AdminGuard) -> dict[str, Any]:
+        """Stream names the steps push to (literal `ctx.stream("name", ...)` calls)."""
+        runtime: Runtime = request.app.state.runtime
+        found: dict[str, set[str]] = {}
+        for step in runtime.registry.steps.values():
+            for name in _streams_in(step.file):
+                found.setdefault(name, set()).add(step.name)
+        return {"streams": [{"name": n, "steps": sorted(s)} for n, s in sorted(found.items())]}
 
     @router.get("/steps/{name}")
     async def step_detail(name: str, request: Request, _: AdminGuard,
@@ -34,9 +55,25 @@ def step_detail_router() -> APIRouter:
             source = f"(cannot read {step.file}: {exc.strerror})"
         spans = await runtime.backend.spans(step=name, limit=max(1, min(runs, 200)))
         stats = await runtime.backend.queue_stats()
-        return {"name": name, "kind": step.kind, "file": str(step.file),
-                "config": redact(step_view(step)), "source": redact_text(source),
-                "queue": stats.get(name, {}),
-                "runs": [redact(asdict(s)) for s in spans]}
+        out = {"name": name, "kind": step.kind, "file": str(step.file),
+               "config": redact(step_view(step)), "source": redact_text(source),
+               "queue": stats.get(name, {}),
+               "runs": [redact(asdict(s)) for s in spans]}
+        if isinstance(step.config, CronConfig):
+            now = runtime.cron.clock()
+            out["next_run"] = next_run(step.config, now)
+            out["next_run_ts"] = next_tick(step.config, now)
+        return out
 
     return router
+
+
+def _streams_in(file: Path) -> list[str]:
+    try:
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return []
+    return [node.args[0].value for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "stream" and node.args
+            and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)]

@@ -42,10 +42,10 @@ def test_flows_draws_each_kind_and_flags_orphan_topics(page: Any, dev_server: Se
     expect(graph.locator(".edge-label", has_text="order.placed")).to_be_visible()
     expect(graph.locator(".node-topic", has_text="stock.missing")).to_be_visible()
     expect(page.locator(".problems")).to_contain_text("stock.missing")
-    # Left to right: the API step that starts the flow sits left of what it triggers.
+    # Top to bottom: the API step that starts the flow sits above what it triggers.
     place = graph.locator('[data-step="PlaceOrder"]').bounding_box()
     charge = graph.locator('[data-step="ChargeCard"]').bounding_box()
-    assert place["x"] < charge["x"]
+    assert place["y"] + place["height"] < charge["y"]
 
     page.locator("#nav").get_by_role("link", name="Flows").click()
     page.locator(".flow-list").get_by_role("link", name=re.compile("^ops")).click()
@@ -124,7 +124,7 @@ def test_dead_letter_is_inspected_and_replayed(page: Any, dev_server: Server) ->
     try:
         row.get_by_role("button", name="Replay").click()
         expect(row).to_have_count(0)
-        expect(page.locator("#toasts")).to_contain_text("Replayed 1")
+        expect(page.locator("#toasts")).to_contain_text("Replayed 1 delivery")
         # The State view shows what is stored when it opens: wait for the replayed run first.
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and batch not in [

@@ -84,6 +84,11 @@ export function pretty(value) {
   return JSON.stringify(value, null, 2);
 }
 
+// "1 delivery", "2 deliveries": `many` defaults to `one` + "s".
+export function plural(n, one, many = `${one}s`) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 export function fmtTime(ts) {
   if (!ts) return "";
   const d = new Date(ts * 1000);
@@ -158,9 +163,11 @@ export function select(name, label, options, value, onchange) {
       options.map(([v, text]) => h("option", { value: v, selected: v === value }, text))));
 }
 
+// Ids of one process share their first half (a prefix, then a counter): the short form keeps
+// the first 4 and the last 6 characters, which tell traces apart.
 export function traceLink(traceId, text) {
-  return h("a", { href: `#/traces/${encodeURIComponent(traceId)}`, class: "mono" },
-    text || traceId.slice(0, 12));
+  return h("a", { href: `#/traces/${encodeURIComponent(traceId)}`, class: "mono",
+    title: traceId }, text || `${traceId.slice(0, 4)}…${traceId.slice(-6)}`);
 }
 
 export function kindIcon(kind) {

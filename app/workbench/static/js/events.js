@@ -1,6 +1,6 @@
 // Events: queue figures per step, unsettled deliveries, dead letters (inspect, replay), emit.
 import {
-  api, badge, clear, confirmDialog, every, fmtTime, h, pretty, steps, toast, traceLink,
+  api, badge, clear, confirmDialog, every, fmtTime, h, plural, pretty, steps, toast, traceLink,
 } from "./core.js";
 
 export async function mount(root) {
@@ -18,7 +18,7 @@ export async function mount(root) {
   async function replay(ids) {
     try {
       const out = await api("/events/replay", { method: "POST", json: { ids } });
-      toast(`Replayed ${out.replayed} delivery(ies)`);
+      toast(`Replayed ${plural(out.replayed, "delivery", "deliveries")}`);
       last = "";
       await refresh();
     } catch (err) { toast(err.message, "error"); }
@@ -36,8 +36,12 @@ export async function mount(root) {
       queued)),
     h("section", { class: "dead" }, h("div", { class: "view-head" },
       h("h2", {}, "Dead letters ", deadCount), replayAll),
-    h("table", { class: "table dead-letters" }, h("thead", {}, h("tr", {},
-      ["Failed", "Step", "Topic", "Attempts", "Error", "Trace", ""].map((t) => h("th", {}, t)))),
+    h("table", { class: "table dead-letters" },
+      // Fixed columns: a long error shortens itself instead of pushing the buttons off-screen.
+      h("colgroup", {}, ["failed", "step", "topic", "attempts", "error", "trace", "actions"]
+        .map((c) => h("col", { class: `col-${c}` }))),
+      h("thead", {}, h("tr", {},
+        ["Failed", "Step", "Topic", "Tries", "Error", "Trace", ""].map((t) => h("th", {}, t)))),
     dead)));
 
   let last = "";

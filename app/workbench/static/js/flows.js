@@ -1,8 +1,9 @@
 // Flows: one graph per flow; a click on a step shows its config, source and recent runs.
 import {
-  api, badge, clear, errorBox, fmtMs, fmtTime, h, kindIcon, pretty, steps, toast, traceLink,
+  api, badge, clear, errorBox, fmtMs, fmtTime, h, kindIcon, plural, pretty, steps, toast,
+  traceLink,
 } from "./core.js";
-import { layout, render } from "./graph.js";
+import { drawFlow } from "./graphview.js";
 
 export async function mount(root, args, query) {
   const [graph, catalog] = await Promise.all([api("/flows"), steps()]);
@@ -38,68 +39,77 @@ export async function mount(root, args, query) {
     if (el) el.classList.add("node-selected");
     showStep(detail, id);
   };
-  canvas.append(render(layout(...flowGraph(graph, flow, configs)), { onpick: pick,
-    selected: picked }));
+  canvas.append(drawFlow(flowModel(graph, flow, configs), { onpick: pick, selected: picked,
+    onflow: (name) => { window.location.hash = `#/flows/${encodeURIComponent(name)}`; } }));
   if (picked) showStep(detail, picked);
   else detail.append(h("p", { class: "muted" }, "Click a step to see its config, source and runs."));
   return null;
 }
 
-function flowGraph(graph, flow, configs) {
+// Steps of the flow, a box per topic they emit or await, and the steps of other flows on those
+// topics collapsed into one small stub per topic and side ("3 steps in gmail").
+function flowModel(graph, flow, configs) {
   const members = new Set(graph.flows[flow]);
+  const info = new Map(graph.nodes.map((n) => [n.id, n]));
   const noSub = new Set(graph.orphans.no_subscriber);
   const noEmit = new Set(graph.orphans.no_emitter);
+  const outputs = new Set(graph.outputs || []);
   const nodes = [];
   const edges = [];
-  const seen = new Set();
-  const addStep = (id, foreign) => {
-    if (seen.has(id)) return;
-    seen.add(id);
+  const topics = new Set();
+  for (const id of graph.flows[flow]) {
+    const n = info.get(id) || { kind: "event", emits: [], subscribes: [] };
     const c = configs.get(id) || {};
-    const node = graph.nodes.find((n) => n.id === id) || { kind: "event" };
-    nodes.push({ id, kind: node.kind, label: id, foreign, sub: foreign
-      ? `in flow ${(node.flows || []).join(", ")}` : subtitle(node.kind, c),
-    title: c.description ? `${id}: ${c.description}` : id });
-  };
-  for (const id of graph.flows[flow]) addStep(id, false);
-  for (const e of graph.edges) {
-    if (!members.has(e.from) && !members.has(e.to)) continue;
-    addStep(e.from, !members.has(e.from));
-    addStep(e.to, !members.has(e.to));
-    edges.push({ from: e.from, to: e.to, label: e.topic });
+    nodes.push({ id, kind: n.kind, name: id, sub: subtitle(n.kind, c),
+      title: c.description ? `${id}: ${c.description}` : id });
+    for (const t of n.emits) { topics.add(t); edges.push({ from: id, to: `topic:${t}` }); }
+    for (const t of n.subscribes) { topics.add(t); edges.push({ from: `topic:${t}`, to: id }); }
   }
-  for (const n of graph.nodes.filter((x) => members.has(x.id))) {
-    for (const t of n.emits.filter((x) => noSub.has(x))) {
-      const id = `topic:out:${t}`;
-      if (!seen.has(id)) nodes.push({ id, kind: "topic", label: t, warn: true,
-        sub: "no subscriber", title: `No step subscribes to “${t}”: its events go nowhere.` });
-      seen.add(id);
-      edges.push({ from: n.id, to: id, label: "" });
+  for (const t of [...topics].sort()) {
+    const why = noSub.has(t) ? "no subscriber" : noEmit.has(t) ? "no emitter"
+      : outputs.has(t) ? "output for your steps" : "";
+    const title = noSub.has(t) ? `No step subscribes to “${t}”: its events go nowhere.`
+      : noEmit.has(t) ? `No step emits “${t}”: only \`stepline emit\` or the Events view `
+        + "can start it."
+        : outputs.has(t) ? `“${t}” is published for your own steps to subscribe to.`
+          : `topic ${t}`;
+    nodes.push({ id: `topic:${t}`, kind: "topic", name: t, sub: why, title,
+      warn: noSub.has(t) || noEmit.has(t), output: outputs.has(t) });
+    const emitters = graph.nodes.filter((n) => !members.has(n.id) && n.emits.includes(t));
+    const takers = graph.nodes.filter((n) => !members.has(n.id) && n.subscribes.includes(t));
+    if (emitters.length) {
+      nodes.push(stub(`stub:in:${t}`, emitters));
+      edges.push({ from: `stub:in:${t}`, to: `topic:${t}` });
     }
-    for (const t of n.subscribes.filter((x) => noEmit.has(x))) {
-      const id = `topic:in:${t}`;
-      if (!seen.has(id)) nodes.push({ id, kind: "topic", label: t, warn: true,
-        sub: "no emitter", title: `No step emits “${t}”: only \`stepline emit\` or the Events `
-          + "view can start it." });
-      seen.add(id);
-      edges.push({ from: id, to: n.id, label: "" });
+    if (takers.length) {
+      nodes.push(stub(`stub:out:${t}`, takers));
+      edges.push({ from: `topic:${t}`, to: `stub:out:${t}` });
     }
   }
-  return [nodes, edges];
+  return { nodes, edges };
+}
+
+function stub(id, steps) {
+  const flows = [...new Set(steps.flatMap((n) => n.flows || []))].sort();
+  const names = steps.map((n) => n.id).sort();
+  return { id, kind: "stub", flow: flows[0],
+    name: names.length === 1 ? names[0] : `${names.length} steps`,
+    sub: `in ${flows.join(", ")}`, title: `Other flows: ${names.join(", ")}` };
 }
 
 function subtitle(kind, c) {
   if (kind === "api") return `${c.method || ""} ${c.path || ""}`;
-  if (kind === "cron") return `${c.cron || ""} ${c.timezone && c.timezone !== "UTC" ? c.timezone : ""}`;
-  const subs = c.subscribes || [];
-  return subs.length === 1 ? `on ${subs[0]}` : `on ${subs.length} topics`;
+  if (kind === "cron") return `${c.cron || ""} ${c.timezone || "UTC"}`;
+  return "";  // an event step's topics are the boxes beside it
 }
 
 function legend() {
   return h("div", { class: "legend" },
     ["api", "event", "cron"].map((k) => h("span", { class: `legend-item legend-${k}` },
       `${kindIcon(k)} ${k}`)),
-    h("span", { class: "legend-item legend-topic" }, "⚠ orphan topic"));
+    h("span", { class: "legend-item legend-pill" }, "topic"),
+    h("span", { class: "legend-item legend-topic" }, "⚠ orphan topic"),
+    h("span", { class: "legend-item legend-stub" }, "other flow"));
 }
 
 function problemList(graph, catalog, flow) {
@@ -115,7 +125,14 @@ function problemList(graph, catalog, flow) {
     ...graph.orphans.no_emitter.filter((t) => awaited.has(t)).map((t) => h("li", { class: "warn" },
       `Topic “${t}” is subscribed to but no step emits it.`)),
   ];
-  return items.length ? h("ul", { class: "problems", "aria-label": "Problems" }, items) : null;
+  if (!items.length) return null;
+  const list = h("ul", { class: "problems", "aria-label": "Problems" }, items);
+  // A long list would push the graph off the screen: past three, it opens on demand.
+  if (items.length <= 3) return list;
+  const errors = catalog.errors.length;
+  return h("details", { class: "problems-box", open: errors > 0 },
+    h("summary", {}, `${plural(items.length, "problem")} (${plural(errors, "load error")}, `
+      + `${plural(items.length - errors, "topic warning")})`), list);
 }
 
 async function showStep(detail, name) {
@@ -156,6 +173,8 @@ async function showStep(detail, name) {
       step.kind === "event" ? fact("Subscribes", (c.subscribes || []).join(", ")) : null,
       step.kind === "api" ? fact("Route", `${c.method} ${c.path}`) : null,
       step.kind === "cron" ? fact("Schedule", `${c.cron} (${c.timezone})`) : null,
+      step.kind === "cron" && step.next_run ? fact("Next run", nextRun(step, c.timezone))
+        : null,
       step.kind !== "api" ? fact("Retries / timeout", `${c.retries} attempts, ${c.timeout} s`)
         : null,
       fact("Queue", `${q.queued || 0} queued, ${q.in_flight || 0} in flight, ` +
@@ -164,6 +183,13 @@ async function showStep(detail, name) {
     h("details", { open: true }, h("summary", {}, "Config"),
       h("pre", { class: "code" }, pretty(withoutFile(c)))),
     h("details", {}, h("summary", {}, "Source"), h("pre", { class: "code source" }, step.source)));
+}
+
+function nextRun(step, tz) {
+  const minutes = Math.max(0, Math.round((step.next_run_ts - Date.now() / 1000) / 60));
+  const wait = minutes < 60 ? `${minutes} min` : minutes < 2880 ? `${Math.round(minutes / 60)} h`
+    : `${Math.round(minutes / 1440)} days`;
+  return `${step.next_run.slice(0, 16).replace("T", " ")} ${tz} (in ${wait})`;
 }
 
 function withoutFile(config) {
@@ -183,5 +209,5 @@ function runsTable(runs) {
     h("tbody", {}, runs.map((r) => h("tr", { title: r.error || `attempt ${r.attempt}` },
       h("td", {}, fmtTime(r.started_at)),
       h("td", {}, badge(r.status), r.attempt > 1 ? ` #${r.attempt}` : ""),
-      h("td", {}, fmtMs(r.duration_ms)), h("td", {}, traceLink(r.trace_id, r.trace_id.slice(0, 8)))))));
+      h("td", {}, fmtMs(r.duration_ms)), h("td", {}, traceLink(r.trace_id))))));
 }

@@ -1,66 +1,83 @@
-// A layered left-to-right layout for one flow, drawn as SVG.
-// Steps are placed in columns by longest path from the entry points (API and cron steps, and
-// topics nobody emits); edges that span columns get invisible waypoints, and a few barycenter
-// sweeps order each column so that edges cross as little as a cheap heuristic allows.
-import { h, kindIcon } from "./core.js";
+// A layered (Sugiyama) layout for one flow, top to bottom (or left to right).
+//
+// Steps and topics are both boxes: a topic sits in its own column between the steps that emit
+// it and the steps that subscribe to it, so a topic's name takes room in the layout instead of
+// being painted over it. Every box has the size its text needs (measured by the caller), each
+// column is as wide as its widest box, and boxes in a column are stacked with a gap, so no two
+// boxes can overlap. An edge spanning several columns passes through invisible waypoints that
+// hold their own slot in each column, and every edge curve stays inside the gap between two
+// columns: edges run around boxes, never through them. A cycle is laid out with its closing
+// edge reversed and drawn with the arrow at its start.
+//
+// The code speaks of columns (layers along x) and stacks (order along y); top to bottom is the
+// same layout with the axes swapped, which suits flows: they are long chains, and topic boxes
+// are short, so layers of them stack tightly.
 
-const NODE_W = 184;
-const GAP_X = 112;
-const GAP_Y = 26;
-const SIZE = { api: 62, event: 62, cron: 62, topic: 40, foreign: 44, dummy: 8 };
+const GAP_X = 32;
+const GAP_Y = 22;
+const WAYPOINT_H = 10;
+const ROUNDS = 10;
 
-// nodes: [{id, kind, label, sub, title, foreign, warn}], edges: [{from, to, label}]
-export function layout(nodes, edges) {
-  const byId = new Map(nodes.map((n) => [n.id, { ...n, preds: [], succs: [] }]));
-  const links = mergeParallel(edges).filter((e) => byId.has(e.from) && byId.has(e.to));
-  const acyclic = dropBackEdges(byId, links);
-  for (const e of acyclic) {
+// nodes: [{id, w, h, entry?}], edges: [{from, to}] -> {nodes (with x, y), edges (with d),
+// width, height}. `across: true` lays layers out left to right instead of top to bottom.
+export function layout(nodes, edges, { across = false } = {}) {
+  const flip = !across;
+  const byId = new Map(nodes.map((n) => [n.id, { ...n, w: flip ? n.h : n.w, h: flip ? n.w : n.h,
+    preds: [], succs: [] }]));
+  const links = unique(edges).filter((e) => byId.has(e.from) && byId.has(e.to)
+    && e.from !== e.to);
+  markBackEdges(byId, links);
+  const forward = links.map((e) => (e.back ? { ...e, from: e.to, to: e.from } : { ...e }));
+  for (const e of forward) {
     byId.get(e.from).succs.push(e.to);
     byId.get(e.to).preds.push(e.from);
   }
   assignLayers(byId);
-  const segments = addWaypoints(byId, acyclic);
+  const chains = addWaypoints(byId, forward);
   const layers = [];
   for (const n of byId.values()) (layers[n.layer] ||= []).push(n);
+  for (let i = 0; i < layers.length; i++) layers[i] ||= [];
   orderLayers(layers, byId);
-  place(layers);
-  const routed = links.map((e) => routeEdge(e, byId, segments));
-  const width = Math.max(NODE_W, layers.length * (NODE_W + GAP_X) - GAP_X);
-  const height = Math.max(...layers.map((l) => l.reduce((s, n) => s + n.h + GAP_Y, -GAP_Y)));
-  return { nodes: [...byId.values()].filter((n) => n.kind !== "dummy"), edges: routed, width,
-    height };
+  const columns = placeX(layers);
+  placeY(layers, byId);
+  const pt = flip ? (x, y) => `${y},${x}` : (x, y) => `${x},${y}`;
+  const routed = forward.map((e, i) => route(e, chains[i], columns, pt));
+  const real = [...byId.values()].filter((n) => !n.waypoint).map((n) => (flip
+    ? { ...n, x: n.y, y: n.x, w: n.h, h: n.w } : n));
+  const long = columns.length ? columns.at(-1).right : 0;
+  const wide = Math.max(0, ...[...byId.values()].map((n) => n.y + n.h));
+  return { nodes: real, edges: routed, width: flip ? wide : long, height: flip ? long : wide };
 }
 
-function mergeParallel(edges) {
-  const merged = new Map();
-  for (const e of edges) {
-    const key = `${e.from}\u0000${e.to}`;
-    if (merged.has(key)) merged.get(key).labels.push(e.label);
-    else merged.set(key, { from: e.from, to: e.to, labels: [e.label] });
-  }
-  return [...merged.values()].map((e) => ({ ...e, label: [...new Set(e.labels)].join(", ") }));
+function unique(edges) {
+  const seen = new Map();
+  for (const e of edges) seen.set(`${e.from}\u0000${e.to}`, e);
+  return [...seen.values()];
 }
 
-function dropBackEdges(byId, links) {
+// Depth-first from the entry points (API and cron steps first); an edge back into a node on
+// the current path closes a cycle.
+function markBackEdges(byId, links) {
   const out = new Map();
   for (const e of links) (out.get(e.from) || out.set(e.from, []).get(e.from)).push(e);
   const state = new Map();
-  const keep = [];
   const visit = (id) => {
     state.set(id, "open");
     for (const e of out.get(id) || []) {
       const s = state.get(e.to);
-      if (s === "open") { e.back = true; continue; }
-      keep.push(e);
-      if (!s) visit(e.to);
+      if (s === "open") e.back = true;
+      else if (!s) visit(e.to);
     }
     state.set(id, "done");
   };
-  const roots = [...byId.values()].filter((n) => n.kind === "api" || n.kind === "cron");
-  for (const n of [...roots, ...byId.values()]) if (!state.has(n.id)) visit(n.id);
-  return keep;
+  const incoming = new Set(links.map((e) => e.to));
+  const all = [...byId.values()];
+  const roots = [...all.filter((n) => n.entry), ...all.filter((n) => !incoming.has(n.id))];
+  for (const n of [...roots, ...all]) if (!state.has(n.id)) visit(n.id);
 }
 
+// Longest path from the sources, then each source moves right next to its first successor,
+// so a topic nobody emits sits beside the step it feeds rather than in column one.
 function assignLayers(byId) {
   const memo = new Map();
   const depth = (id) => {
@@ -72,34 +89,40 @@ function assignLayers(byId) {
     return d;
   };
   for (const n of byId.values()) n.layer = depth(n.id);
-  for (const n of byId.values()) n.h = SIZE[n.foreign ? "foreign" : n.kind] || SIZE.event;
+  for (const n of byId.values()) {
+    if (!n.preds.length && n.succs.length && !n.entry) {
+      n.layer = Math.max(0, Math.min(...n.succs.map((s) => byId.get(s).layer)) - 1);
+    }
+  }
 }
 
-function addWaypoints(byId, links) {
+function addWaypoints(byId, forward) {
   for (const n of byId.values()) { n.preds = []; n.succs = []; }
-  const segments = new Map();
   let k = 0;
-  for (const e of links) {
+  return forward.map((e) => {
     const a = byId.get(e.from);
     const b = byId.get(e.to);
-    const chain = [a.id];
+    const chain = [a];
     for (let layer = a.layer + 1; layer < b.layer; layer++) {
-      const id = `\u0000d${k++}`;
-      byId.set(id, { id, kind: "dummy", layer, h: SIZE.dummy, preds: [], succs: [] });
-      chain.push(id);
+      const id = `\u0000w${k++}`;
+      const w = { id, waypoint: true, layer, w: 0, h: WAYPOINT_H, preds: [], succs: [] };
+      byId.set(id, w);
+      chain.push(w);
     }
-    chain.push(b.id);
+    chain.push(b);
     for (let i = 0; i + 1 < chain.length; i++) {
-      byId.get(chain[i]).succs.push(chain[i + 1]);
-      byId.get(chain[i + 1]).preds.push(chain[i]);
+      chain[i].succs.push(chain[i + 1].id);
+      chain[i + 1].preds.push(chain[i].id);
     }
-    segments.set(`${e.from}\u0000${e.to}`, chain);
-  }
-  return segments;
+    return chain;
+  });
 }
 
+// Barycenter sweeps, keeping the order with the fewest crossings seen.
 function orderLayers(layers, byId) {
   layers.forEach((layer) => layer.forEach((n, i) => { n.pos = i; }));
+  let best = layers.map((l) => [...l]);
+  let bestCrossings = crossings(layers, byId);
   const sweep = (layer, side) => {
     for (const n of layer) {
       const near = n[side].map((id) => byId.get(id).pos);
@@ -108,129 +131,118 @@ function orderLayers(layers, byId) {
     layer.sort((a, b) => a.bary - b.bary || a.pos - b.pos);
     layer.forEach((n, i) => { n.pos = i; });
   };
-  for (let round = 0; round < 4; round++) {
+  for (let round = 0; round < ROUNDS && bestCrossings > 0; round++) {
     for (let i = 1; i < layers.length; i++) sweep(layers[i], "preds");
     for (let i = layers.length - 2; i >= 0; i--) sweep(layers[i], "succs");
+    const now = crossings(layers, byId);
+    if (now < bestCrossings) {
+      bestCrossings = now;
+      best = layers.map((l) => [...l]);
+    }
   }
+  best.forEach((layer, i) => {
+    layers[i] = layer;
+    layer.forEach((n, j) => { n.pos = j; });
+  });
 }
 
-function place(layers) {
-  const heights = layers.map((l) => l.reduce((s, n) => s + n.h + GAP_Y, -GAP_Y));
-  const tallest = Math.max(...heights);
-  layers.forEach((layer, i) => {
-    let y = (tallest - heights[i]) / 2;
-    for (const n of layer) {
-      n.x = i * (NODE_W + GAP_X);
-      n.y = y;
-      y += n.h + GAP_Y;
+function crossings(layers, byId) {
+  let count = 0;
+  for (const layer of layers) {
+    const segs = [];
+    for (const n of layer) for (const s of n.succs) segs.push([n.pos, byId.get(s).pos]);
+    for (let i = 0; i < segs.length; i++) {
+      for (let j = i + 1; j < segs.length; j++) {
+        const [a1, b1] = segs[i];
+        const [a2, b2] = segs[j];
+        if ((a1 - a2) * (b1 - b2) < 0) count++;
+      }
+    }
+  }
+  return count;
+}
+
+function placeX(layers) {
+  const columns = [];
+  let x = 0;
+  for (const layer of layers) {
+    const width = Math.max(0, ...layer.map((n) => n.w));
+    columns.push({ left: x, right: x + width });
+    for (const n of layer) n.x = x + (width - n.w) / 2;
+    x += width + GAP_X;
+  }
+  return columns;
+}
+
+// Boxes start stacked in their order; then each column moves its boxes toward the centres of
+// their neighbours, as close as the order and the gaps allow (a least-squares fit under
+// "stay in order, keep the gap", solved by pooling adjacent violators).
+function placeY(layers, byId) {
+  for (const layer of layers) {
+    let y = 0;
+    for (const n of layer) { n.y = y; y += n.h + GAP_Y; }
+  }
+  const centre = (id) => { const n = byId.get(id); return n.y + n.h / 2; };
+  for (let round = 0; round < 2 * ROUNDS; round++) {
+    const down = round % 2 === 0;
+    const order = down ? layers : [...layers].reverse();
+    for (const layer of order) {
+      const want = [];
+      layer.forEach((n, i) => {
+        const near = [...n.preds, ...n.succs];
+        if (near.length) want.push(near.reduce((sum, id) => sum + centre(id), 0) / near.length);
+        // A box with no edges packs up against the one before it instead of holding space.
+        else if (i > 0) want.push(want[i - 1] + layer[i - 1].h / 2 + GAP_Y + n.h / 2);
+        else want.push(n.y + n.h / 2);
+      });
+      fitInOrder(layer, want);
+    }
+  }
+  const top = Math.min(...[...byId.values()].map((n) => n.y));
+  for (const n of byId.values()) n.y -= top;
+}
+
+function fitInOrder(layer, want) {
+  // Offsets make "in order with gaps" a plain non-decreasing constraint on z = y - offset.
+  const offsets = [];
+  let acc = 0;
+  for (const n of layer) { offsets.push(acc); acc += n.h + GAP_Y; }
+  const blocks = [];
+  layer.forEach((n, i) => {
+    blocks.push({ sum: want[i] - n.h / 2 - offsets[i], count: 1, from: i, to: i });
+    while (blocks.length > 1) {
+      const b = blocks.at(-1);
+      const a = blocks.at(-2);
+      if (a.sum / a.count <= b.sum / b.count) break;
+      blocks.splice(-2, 2, { sum: a.sum + b.sum, count: a.count + b.count, from: a.from,
+        to: b.to });
     }
   });
+  for (const b of blocks) {
+    const z = b.sum / b.count;
+    for (let i = b.from; i <= b.to; i++) layer[i].y = z + offsets[i];
+  }
 }
 
-function routeEdge(e, byId, segments) {
-  const a = byId.get(e.from);
-  const b = byId.get(e.to);
-  if (e.back) {
-    // A loop back: leave below the emitter, come in below the subscriber.
-    const low = Math.max(a.y + a.h, b.y + b.h) + 18;
-    const points = [[a.x + NODE_W / 2, a.y + a.h], [a.x + NODE_W / 2, low],
-      [b.x + NODE_W / 2, low], [b.x + NODE_W / 2, b.y + b.h]];
-    return { ...e, d: polyline(points), lx: (a.x + b.x + NODE_W) / 2, ly: low };
+// Leave the box at its right edge, cross the rest of its column level with it, curve through
+// the gap, enter the next column level with the target; waypoints cross their column level.
+// `pt` writes a point, swapping the axes for a top-to-bottom drawing.
+function route(e, chain, columns, pt) {
+  const first = chain[0];
+  let y = first.y + first.h / 2;
+  let d = `M${pt(first.x + first.w, y)} L${pt(columns[first.layer].right, y)}`;
+  let x = columns[first.layer].right;
+  for (let i = 1; i < chain.length; i++) {
+    const n = chain[i];
+    const left = columns[n.layer].left;
+    const ny = n.y + n.h / 2;
+    const mid = (x + left) / 2;
+    // Between two waypoints a straight run reads better than a row of small S-bends.
+    if (chain[i - 1].waypoint && n.waypoint) d += ` L${pt(left, ny)}`;
+    else d += ` C${pt(mid, y)} ${pt(mid, ny)} ${pt(left, ny)}`;
+    x = n.waypoint ? columns[n.layer].right : n.x;
+    y = ny;
+    d += ` L${pt(x, y)}`;
   }
-  const chain = segments.get(`${e.from}\u0000${e.to}`).map((id) => byId.get(id));
-  const points = chain.map((n, i) => {
-    const x = n.kind === "dummy" ? n.x + NODE_W / 2 : (i === 0 ? n.x + NODE_W : n.x);
-    return [x, n.y + n.h / 2];
-  });
-  if (chain.length > 2) {
-    points.splice(1, 0, [chain[1].x, chain[1].y + chain[1].h / 2]);
-    points.splice(points.length - 1, 0, [chain.at(-2).x + NODE_W, chain.at(-2).y + 4]);
-  }
-  let d = `M${points[0][0]},${points[0][1]}`;
-  for (let i = 1; i < points.length; i++) {
-    const [x0, y0] = points[i - 1];
-    const [x1, y1] = points[i];
-    const mid = (x0 + x1) / 2;
-    d += ` C${mid},${y0} ${mid},${y1} ${x1},${y1}`;
-  }
-  const [x0, y0] = points[0];
-  const [x1, y1] = points[1];
-  return { ...e, d, lx: (x0 + x1) / 2, ly: (y0 + y1) / 2 };
-}
-
-function polyline(points) {
-  return points.map(([x, y], i) => `${i ? "L" : "M"}${x},${y}`).join(" ");
-}
-
-function clip(text, max) {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
-}
-
-// Draws a layout; `onpick(id)` is called when a step node is clicked or activated by keyboard.
-export function render(graph, { onpick, selected } = {}) {
-  const pad = 24;
-  const width = graph.width + pad * 2;
-  const svg = h("svg:svg", {
-    class: "graph", role: "img", "aria-label": "Flow graph",
-    viewBox: `${-pad} ${-pad} ${width} ${graph.height + pad * 2 + 24}`,
-  });
-  // Shrink a wide flow to fit the pane, but never below a readable size: then it scrolls.
-  svg.style.maxWidth = `${width}px`;
-  svg.style.minWidth = `${Math.round(width * 0.72)}px`;
-  svg.append(h("svg:defs", {}, h("svg:marker", {
-    id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7,
-    orient: "auto-start-reverse",
-  }, h("svg:path", { d: "M0,0 L10,5 L0,10 z", class: "arrowhead" }))));
-  const edges = h("svg:g", { class: "edges" });
-  const labels = h("svg:g", { class: "edge-labels" });
-  for (const e of graph.edges) {
-    edges.append(h("svg:path", { d: e.d, class: `edge${e.back ? " edge-back" : ""}`,
-      "marker-end": "url(#arrow)" }, h("svg:title", {}, `${e.from} → ${e.to}: ${e.label}`)));
-    if (!e.label) continue;
-    const text = clip(e.label, 28);
-    const w = text.length * 6.4 + 10;
-    labels.append(h("svg:g", { class: "edge-label", transform: `translate(${e.lx},${e.ly})` },
-      h("svg:rect", { x: -w / 2, y: -9, width: w, height: 18, rx: 9 }),
-      h("svg:text", { "text-anchor": "middle", y: 4 }, text),
-      h("svg:title", {}, e.label)));
-  }
-  const nodes = h("svg:g", { class: "nodes" });
-  for (const n of graph.nodes) nodes.append(drawNode(n, onpick, selected));
-  svg.append(edges, nodes, labels);
-  return svg;
-}
-
-function drawNode(n, onpick, selected) {
-  const cls = ["node", `node-${n.kind}`, n.foreign && "node-foreign", n.warn && "node-warn",
-    n.id === selected && "node-selected"].filter(Boolean).join(" ");
-  const g = h("svg:g", { class: cls, transform: `translate(${n.x},${n.y})`,
-    dataset: { step: n.kind === "topic" ? "" : n.id } });
-  if (n.kind === "topic") {
-    g.append(h("svg:rect", { width: NODE_W, height: n.h, rx: n.h / 2 }),
-      h("svg:text", { x: NODE_W / 2, y: 17, "text-anchor": "middle", class: "topic" },
-        `⚠ ${clip(n.label, 24)}`),
-      h("svg:text", { x: NODE_W / 2, y: 31, "text-anchor": "middle", class: "topic-why" },
-        n.sub || ""), h("svg:title", {}, n.title));
-    return g;
-  }
-  g.setAttribute("tabindex", "0");
-  g.setAttribute("role", "button");
-  g.setAttribute("aria-label", `${n.kind} step ${n.id}`);
-  const rx = n.kind === "api" ? 16 : 5;
-  g.append(h("svg:rect", { width: NODE_W, height: n.h, rx }));
-  if (n.kind === "cron") g.append(h("svg:rect", { class: "inner", x: 3, y: 3,
-    width: NODE_W - 6, height: n.h - 6, rx: 3 }));
-  g.append(
-    h("svg:text", { x: 12, y: 18, class: "kind" }, `${kindIcon(n.kind)} ${n.kind.toUpperCase()}`),
-    h("svg:text", { x: 12, y: 36, class: "name" }, clip(n.label, 22)),
-    h("svg:text", { x: 12, y: 52, class: "sub" }, clip(n.sub || "", 27)),
-    h("svg:title", {}, n.title || n.id),
-  );
-  if (onpick) {
-    g.addEventListener("click", () => onpick(n.id));
-    g.addEventListener("keydown", (ev) => {
-      if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); onpick(n.id); }
-    });
-  }
-  return g;
+  return { ...e, from: e.back ? e.to : e.from, to: e.back ? e.from : e.to, d };
 }

@@ -1,5 +1,5 @@
 // The router: one view at a time, chosen by the URL hash (#/traces/<id>, #/state/<group>...).
-import { clear, errorBox, h } from "./core.js";
+import { api, clear, errorBox, h } from "./core.js";
 import * as endpoints from "./endpoints.js";
 import * as events from "./events.js";
 import * as flows from "./flows.js";
@@ -55,3 +55,7 @@ async function route() {
 
 window.addEventListener("hashchange", route);
 route();
+// "Sign out" only where there is a sign-in: `start` with STEPLINE_WORKBENCH_TOKEN.
+api("/workbench/api/session").then((s) => {
+  document.querySelector("form.logout").hidden = !s.sign_in;
+}).catch(() => {});

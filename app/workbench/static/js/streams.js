@@ -1,11 +1,14 @@
 // Streams: a live view of the messages handlers push with ctx.stream(name, data).
-import { clear, fmtTime, h, pretty, traceLink } from "./core.js";
+import { api, clear, fmtTime, h, pretty, traceLink } from "./core.js";
 
 const MAX_MESSAGES = 500;
 const RECENT = "stepline.streams";
+const LAST = "stepline.streams.last";
 
 export async function mount(root, args, query) {
   const recent = JSON.parse(localStorage.getItem(RECENT) || "[]");
+  const last = JSON.parse(localStorage.getItem(LAST) || "{}");
+  const known = (await api("/workbench/api/streams")).streams;
   const name = h("input", { name: "stream", class: "mono", required: true,
     placeholder: "stream name", value: args[0] || "", list: "recent-streams" });
   const trace = h("input", { name: "trace_id", class: "mono", placeholder: "any trace",
@@ -37,6 +40,8 @@ export async function mount(root, args, query) {
     // The server names each event after its stream.
     source.addEventListener(stream, (ev) => {
       const msg = JSON.parse(ev.data);
+      last[stream] = msg.ts || Date.now() / 1000;
+      localStorage.setItem(LAST, JSON.stringify(last));
       list.prepend(h("li", { class: "stream-message" },
         h("div", { class: "small muted" }, fmtTime(msg.ts || Date.now() / 1000),
           msg.trace_id ? [" · trace ", traceLink(msg.trace_id)] : null,
@@ -54,7 +59,27 @@ export async function mount(root, args, query) {
         h("button", { type: "submit" }, "Watch"))),
     h("p", { class: "muted small" },
       "Messages pushed with ctx.stream(name, data) appear here as they happen, newest first."),
+    streamTable(known, recent, last, args[0]),
     list);
   if (name.value) connect();
   return () => { if (source) source.close(); };
+}
+
+// Streams the steps push to, and those watched here before; "last message" is the newest one
+// this browser has seen (the server keeps no history of streams).
+function streamTable(known, recent, last, current) {
+  const rows = new Map(known.map((k) => [k.name, k.steps.join(", ")]));
+  for (const r of recent) if (!rows.has(r)) rows.set(r, "(watched before)");
+  if (!rows.size) {
+    return h("p", { class: "muted" }, "No step pushes to a stream yet: call "
+      + "ctx.stream(name, data) in a handler.");
+  }
+  return h("table", { class: "table compact streams" },
+    h("thead", {}, h("tr", {}, ["Stream", "Pushed by", "Last message seen"].map((t) =>
+      h("th", {}, t)))),
+    h("tbody", {}, [...rows].sort().map(([name, by]) => h("tr", {
+      class: name === current ? "active" : "", dataset: { stream: name } },
+    h("td", {}, h("a", { class: "mono", href: `#/streams/${encodeURIComponent(name)}` }, name)),
+    h("td", { class: "small" }, by),
+    h("td", { class: "small" }, last[name] ? fmtTime(last[name]) : "—")))));
 }

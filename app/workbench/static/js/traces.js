@@ -1,7 +1,7 @@
 // Traces: newest first with filters; one trace as a timeline of spans with emits and logs.
 import {
-  api, badge, clear, errorBox, every, fmtMs, fmtTime, h, kindIcon, pretty, select, steps,
-  traceLink,
+  api, badge, clear, errorBox, every, fmtMs, fmtTime, h, kindIcon, plural, pretty, select,
+  steps, traceLink,
 } from "./core.js";
 
 export async function mount(root, args, query) {
@@ -94,7 +94,7 @@ function renderTrace(box, data) {
   }
   const loose = data.logs.filter((l) => !spans.some((s) => s.span_id === l.span_id));
   clear(box,
-    h("p", { class: "trace-summary" }, badge(worst), ` ${spans.length} span(s) · started `,
+    h("p", { class: "trace-summary" }, badge(worst), ` ${plural(spans.length, "span")} · started `,
       fmtTime(t0), ` · ${fmtMs(total * 1000)} end to end`),
     h("div", { class: "timeline", role: "list" }, spans.map((s) => spanRow(s, t0, total,
       bySpan.get(s.span_id) || []))),
@@ -118,7 +118,7 @@ function spanRow(s, t0, total, logs) {
       s.emitted.length ? h("div", { class: "emitted" }, "Emitted: ",
         s.emitted.map((t) => h("span", { class: "chip" }, t))) : null,
       logs.length ? h("details", { open: logs.length <= 5 },
-        h("summary", {}, `${logs.length} log line(s)`), logList(logs)) : null));
+        h("summary", {}, plural(logs.length, "log line")), logList(logs)) : null));
 }
 
 export function logList(logs) {

@@ -1,0 +1,138 @@
+"""Workbench views a newcomer checks first: trace filters that tell the whole trace's story,
+every view usable at 1024x768, stream names listed, a cron step's next run, and no "Sign out"
+where there is no sign-in."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import Server
+from tests.support import write_steps
+
+CHAIN = {
+    "start_step.py": '''
+        config = {"type": "api", "name": "Start", "path": "/start", "flows": ["chain"],
+                  "emits": ["chain.begun"]}
+
+        async def handler(req, ctx):
+            await ctx.emit("chain.begun", req.body)
+            return {"status": 202, "body": {"trace_id": ctx.trace_id}}
+    ''',
+    "middle_step.py": '''
+        import asyncio
+
+        config = {"type": "event", "name": "Middle", "flows": ["chain"],
+                  "subscribes": ["chain.begun"], "emits": ["chain.checked"]}
+
+        async def handler(data, ctx):
+            while data.get("slow") and not await ctx.state.get("chain", "go"):
+                await asyncio.sleep(0.05)   # held until the test lets it go
+            await ctx.emit("chain.checked", data)
+    ''',
+    "breaks_step.py": '''
+        config = {"type": "event", "name": "Breaks", "flows": ["chain"], "retries": 1,
+                  "subscribes": ["chain.checked"]}
+
+        async def handler(data, ctx):
+            if data.get("fail"):
+                raise RuntimeError("the last step broke")
+    ''',
+}
+
+
+@pytest.fixture
+def chain(launch_server: Callable[..., Server], tmp_path: Path) -> Server:
+    return launch_server("dev", steps=write_steps(tmp_path / "steps", CHAIN))
+
+
+def wait_spans(server: Server, trace: str, count: int) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        got = httpx.get(f"{server.url}/_stepline/traces/{trace}")
+        if got.status_code == 200 and len(got.json()["spans"]) >= count:
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"trace {trace} did not reach {count} spans")
+
+
+def test_step_filter_shows_the_whole_trace_and_status_agrees(page: Any, chain: Server) -> None:
+    start = f"{chain.url}/start"
+    # The slow trace starts first and ends last: by start time it is listed below the other.
+    slow = httpx.post(start, json={"slow": True}).json()["trace_id"]
+    failed = httpx.post(start, json={"fail": True}).json()["trace_id"]
+    wait_spans(chain, failed, 3)
+    httpx.put(f"{chain.url}/_stepline/state/chain/go", json={"value": True}).raise_for_status()
+    wait_spans(chain, slow, 3)
+
+    page.goto(f"{chain.url}/workbench#/traces")
+    rows = page.locator("table.traces tbody tr")
+    expect(rows).to_have_count(2)
+    assert [rows.nth(i).get_attribute("data-trace") for i in range(2)] == [failed, slow]
+    page.get_by_label("Step").select_option("Middle")
+    row = page.locator(f'tr[data-trace="{failed}"]')
+    expect(row).to_contain_text("failed")
+    expect(row.locator("td").nth(3)).to_have_text("3")  # every span, not the one that matched
+    page.get_by_label("Status").select_option("failed")
+    expect(rows).to_have_count(1)
+    expect(row).to_be_visible()
+    page.get_by_label("Status").select_option("ok")
+    expect(rows).to_have_count(1)
+    expect(page.locator(f'tr[data-trace="{slow}"]')).to_contain_text("ok")
+    page.locator(f'tr[data-trace="{slow}"]').click()
+    expect(page.locator(".trace-summary")).to_contain_text("3 spans")
+
+
+VIEWS = ["flows/orders", "endpoints", "traces", "logs", "state", "events", "streams"]
+
+
+def test_every_view_fits_1024_by_768(page: Any, dev_server: Server) -> None:
+    batch = uuid.uuid4().hex
+    httpx.post(f"{dev_server.url}/_stepline/emit", json={
+        "topic": "import.requested",
+        "data": {"batch": f"{batch}-with-a-long-name-that-makes-the-error-text-very-long"}})
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(f"{dev_server.url}/workbench#/events")
+    expect(page.locator("tr[data-dead]", has_text=batch)).to_be_visible()
+    for view in VIEWS:
+        page.goto(f"{dev_server.url}/workbench#/{view}")
+        expect(page.locator("#view h1").first).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 1024, f"{view}: the page is {wide} px wide"
+        off = page.evaluate("""() => [...document.querySelectorAll(
+            '#view button, #view a, #view input, #view select, #view textarea')]
+            .filter((el) => el.offsetParent !== null && !el.closest('svg'))
+            .map((el) => [el.textContent.trim() || el.name || el.tagName,
+                          el.getBoundingClientRect().right])
+            .filter(([, right]) => right > window.innerWidth + 0.5)""")
+        assert off == [], f"{view}: controls off-screen: {off}"
+
+
+def test_streams_list_names_and_cron_shows_its_next_run(page: Any, dev_server: Server) -> None:
+    page.goto(f"{dev_server.url}/workbench#/streams")
+    row = page.locator('tr[data-stream="receipts"]')
+    expect(row).to_contain_text("SendReceipt")
+    row.get_by_role("link", name="receipts").click()
+    expect(page.locator(".live")).to_have_text("live: receipts")
+
+    page.goto(f"{dev_server.url}/workbench#/flows/ops?step=NightlyReport")
+    facts = page.locator(".detail .facts")
+    expect(facts).to_contain_text("Next run")
+    expect(facts).to_contain_text(" 02:00 UTC (in ")
+
+
+def test_no_sign_out_in_dev_and_plural_words(page: Any, dev_server: Server) -> None:
+    page.goto(f"{dev_server.url}/workbench#/events")
+    expect(page.locator("#view h1")).to_have_text("Events")
+    expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
+    page.goto(f"{dev_server.url}/workbench#/flows/orders")
+    expect(page.locator(".problems")).to_be_visible()
+    expect(page.locator("body")).not_to_contain_text("(s)")
