@@ -13,7 +13,8 @@ config = {
     "emits": [TOPIC_REVIEWED],
     "input": ReviewRequest,
     "retries": 3,
-    "timeout": 180,
+    # A large pull request is read in several LLM calls (review.max_calls, a few at a time).
+    "timeout": 600,
     "concurrency": 4,
 }
 
