@@ -74,7 +74,8 @@ class CronScheduler:
             self._idle = idle_flows({f for c in configs for f in c.flows})
             for c in configs:
                 if c.flows and set(c.flows) <= self._idle:
-                    log.info("cron %s will not fire: flow %s is off", c.name,
+                    # Debug only: the flow's own "is off" line already said it.
+                    log.debug("cron %s will not fire: flow %s is off", c.name,
                              ", ".join(c.flows))
         return [c for c in configs if not c.flows or not set(c.flows) <= self._idle]
 
