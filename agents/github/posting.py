@@ -148,8 +148,8 @@ def place_comments(
         if where.file_level:
             note = f"\n\n_(about line {c.line}, which the diff does not show)_"
             body = _comment_body(c, note, False, fp)
-            payload = {"path": c.path, "body": body, "subject_type": "file"}
-            placed.file_level.append(Planned(payload, c, fp))
+            on_file = {"path": c.path, "body": body, "subject_type": "file"}
+            placed.file_level.append(Planned(on_file, c, fp))
             continue
         note = ""
         if where.moved_from is not None:

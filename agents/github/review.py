@@ -25,7 +25,7 @@ from agents.github.memory import (
 )
 from agents.github.posting import Placed, find_posted, place_comments, render_body
 from agents.github.publish import post_file_comment, post_review
-from agents.github.reviewer import plan_review, review_with_llm
+from agents.github.reviewer import Frame, plan_review, review_with_llm
 from agents.github.rules import review_rules
 from agents.github.settings import GithubSettings
 
@@ -200,17 +200,15 @@ class Reviewer:
         review = self.settings.review
         if not (review.llm and llm is not None and llm.configured and files):
             return Draft(None, "")
+        frame = Frame(fetched.title, fetched.body, notes, instructions)
         try:
             plan = plan_review(
                 llm,
                 files,
-                title=fetched.title,
-                description=fetched.body,
-                notes=notes,
+                frame,
                 max_input_tokens=review.max_input_tokens,
                 max_total_tokens=review.max_total_tokens,
                 max_calls=review.max_calls,
-                instructions=instructions,
             )
             shown, changed = plan.changed_lines()
             log.info(
@@ -223,14 +221,7 @@ class Reviewer:
                 changed,
             )
             done = await review_with_llm(
-                llm,
-                plan,
-                title=fetched.title,
-                description=fetched.body,
-                notes=notes,
-                max_input_tokens=review.max_input_tokens,
-                state=state,
-                instructions=instructions,
+                llm, plan, frame, max_input_tokens=review.max_input_tokens, state=state
             )
         except Exception as exc:  # LLMError, a plan that cannot be made: the rules still review
             log.warning(

@@ -25,7 +25,9 @@ from agents.github.plan import Plan, make_plan
 __all__ = [
     "SYSTEM_PROMPT",
     "AiReview",
+    "Frame",
     "build_prompt",
+    "combine",
     "plan_review",
     "review_with_llm",
     "sanitize",
@@ -95,6 +97,21 @@ def sanitize(result: ReviewResult, reviewed_paths: set[str]) -> ReviewResult:
     return ReviewResult(summary=redact(result.summary.strip()), score=result.score, comments=kept)
 
 
+@dataclass(frozen=True)
+class Frame:
+    """What every call's prompt carries around its part of the diff."""
+
+    title: str
+    description: str
+    notes: list[str]
+    instructions: str = ""
+
+    def prompt(self, diff_text: str, part: str = "") -> str:
+        return build_prompt(
+            self.title, self.description, diff_text, self.notes, part, self.instructions
+        )
+
+
 @dataclass
 class AiReview:
     result: ReviewResult | None  # None: no call succeeded
@@ -106,20 +123,16 @@ class AiReview:
 def plan_review(
     llm: Any,
     files: list[ChangedFile],
+    frame: Frame,
     *,
-    title: str,
-    description: str,
-    notes: list[str],
     max_input_tokens: int,
     max_total_tokens: int,
     max_calls: int,
-    instructions: str = "",
 ) -> Plan:
     """Plan the calls with the client's own arithmetic, so none is trimmed when sent."""
     room = llm.prompt_room(SYSTEM_PROMPT, ReviewResult, max_input_tokens)
     # The prompt around the diff, with the widest part label, is paid by every call.
-    frame = build_prompt(title, description, "", notes, "99 of 99", instructions)
-    frame_tokens = llm.count_tokens(frame) + 1
+    frame_tokens = llm.count_tokens(frame.prompt("", "99 of 99")) + 1
     return make_plan(
         files,
         count=llm.count_tokens,
@@ -131,15 +144,7 @@ def plan_review(
 
 
 async def review_with_llm(
-    llm: Any,
-    plan: Plan,
-    *,
-    title: str,
-    description: str,
-    notes: list[str],
-    max_input_tokens: int,
-    state: Any = None,
-    instructions: str = "",
+    llm: Any, plan: Plan, frame: Frame, *, max_input_tokens: int, state: Any = None
 ) -> AiReview:
     """Run every call of `plan` and merge their results."""
     total = len(plan.calls)
@@ -147,8 +152,7 @@ async def review_with_llm(
 
     async def one(k: int) -> ReviewResult:
         call = plan.calls[k]
-        part = f"{k + 1} of {total}" if total > 1 else ""
-        prompt = build_prompt(title, description, call.text, notes, part, instructions)
+        prompt = frame.prompt(call.text, f"{k + 1} of {total}" if total > 1 else "")
         async with gate:
             result = await llm.structured(
                 system=SYSTEM_PROMPT,
