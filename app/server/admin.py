@@ -75,7 +75,7 @@ def admin_router(runtime: Runtime) -> APIRouter:
             for s in await backend.spans(limit=max(limit * 20, 200)):
                 by_trace.setdefault(s.trace_id, []).append(s)
         members = set(registry.flows.get(flow, [])) if flow else None
-        out = []
+        out: list[dict[str, Any]] = []
         for trace_id, group in by_trace.items():
             if members is not None and not members & {s.step for s in group}:
                 continue
