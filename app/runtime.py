@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from app.backends import Backend, create_backend
 from app.cron import CronScheduler
 from app.engine import Engine
-from app.errors import BackendUnavailable, NotFound
+from app.errors import BackendUnavailable, NotFound, SteplineError
 from app.logger import mask_log_records
 from app.middleware import Middleware
 from app.redact import register_known_secrets
@@ -22,9 +24,37 @@ from app.state import State, jsonable
 from app.types import Batch, LogEntry, Message, new_id
 from app.writer import Writer
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "StartupAborted"]
 
 log = logging.getLogger("stepline.runtime")
+
+
+class StartupAborted(SteplineError):
+    """SIGTERM or SIGINT arrived while the process was still waiting for its backend."""
+
+
+@contextlib.contextmanager
+def _chained_signals(notify: Callable[[int], object]) -> Iterator[None]:
+    """Call `notify` on SIGTERM/SIGINT, then whatever handled them before (uvicorn's own
+    handler, which only acts once the server has started); restored afterwards."""
+    previous: dict[int, object] = {}
+
+    def handler(sig: int, frame: object) -> None:
+        notify(sig)
+        before = previous.get(sig)
+        if callable(before):
+            before(sig, frame)
+
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: signals are someone else's business
+        pass
+    try:
+        yield
+    finally:
+        for num, before in previous.items():
+            signal.signal(num, before)  # type: ignore[arg-type]
 
 
 class Runtime:
@@ -55,36 +85,112 @@ class Runtime:
         self._pruner: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._opened = False
+        self._closing = False
+        self.startup_problem: str | None = "not started yet"
+        """Why the backend is not open yet (while `open(wait=True)` retries), else None."""
+        self.task_errors: dict[str, str] = {}
+        """Background tasks (engine, writer, cron) that ended with an error, and why; each
+        is restarted with backoff, and `/readyz` is 503 until it runs again."""
+        self._deaths: dict[str, list[float]] = {}
+        self.startup_error: str | None = None
+        """Why start-up failed for good (the server logs it as its one line)."""
+        self.readiness_checks: list[Callable[[], Awaitable[list[str]]]] = []
+        """More reasons for `/readyz` to fail (a plugin's configuration check, say)."""
 
     async def open(self, *, wait: bool = False) -> None:
-        """Open the backend. With `wait`, keep retrying (with backoff) until it answers, as a
-        long-running process should when its Redis is not up yet."""
+        """Open the backend. With `wait`, keep retrying (with backoff) while it is unreachable,
+        as a long-running process should when its Redis is not up yet, for at most
+        STEPLINE_STARTUP_TIMEOUT seconds. A backend that answers but cannot be used (a file
+        that is not a database, an evicting Redis) fails at once."""
         if self._opened:
             return
-        delay = 0.5
+        delay, began, limit = 0.5, time.monotonic(), self.settings.startup_timeout
         while True:
             try:
                 await self.backend.open()
                 break
             except BackendUnavailable as exc:
+                self.startup_problem = str(exc)
                 if not wait:
                     raise
-                log.error("%s; retrying in %.0f s", exc, delay)
-                await asyncio.sleep(delay)
+                left = limit - (time.monotonic() - began) if limit else None
+                if left is not None and left <= 0:
+                    raise BackendUnavailable(f"{exc}; gave up after {limit:g} s "
+                                             "(STEPLINE_STARTUP_TIMEOUT)") from None
+                pause = delay if left is None else min(delay, left)
+                log.error("%s; retrying in %.1f s", exc, pause)
+                await asyncio.sleep(pause)
                 delay = min(delay * 2, 30.0)
-        self.writer.start()
+        self.startup_problem = None
+        self._closing = False
+        self._watch("writer", self.writer.start)
         self._opened = True
 
     async def start(self, *, work: bool = True, cron: bool = True, wait: bool = False) -> None:
         await self.open(wait=wait)
         if work:
-            self.engine.start()
+            self._watch("engine", self._start_engine)
             self._stopping.clear()
             self._pruner = asyncio.create_task(self._prune_forever(), name="stepline-prune")
         if cron:
-            self.cron.start()
+            self._watch("cron", self._start_cron)
+
+    async def start_until_signal(self, *, work: bool = True, cron: bool = True) -> None:
+        """`start(wait=True)` that SIGTERM or SIGINT interrupts (StartupAborted), for a server
+        whose own signal handling only begins once it has started."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        with _chained_signals(lambda sig: loop.call_soon_threadsafe(stop.set)):
+            starting = asyncio.ensure_future(self.start(work=work, cron=cron, wait=True))
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not starting.done():
+                starting.cancel()
+                await asyncio.gather(starting, return_exceptions=True)
+                raise StartupAborted(f"stopped by a signal while waiting for the backend "
+                                     f"({self.startup_problem})")
+            starting.result()
+
+    # -- background tasks: none may end silently -----------------------------------------------
+    def _start_engine(self) -> asyncio.Task[None] | None:
+        # Engine.start() starts a loop only where none is set: a loop that died is cleared.
+        if self.engine._loop_task is not None and self.engine._loop_task.done():
+            self.engine._loop_task = None
+        self.engine.start()
+        return self.engine._loop_task
+
+    def _start_cron(self) -> asyncio.Task[None] | None:
+        if self.cron._task is not None and self.cron._task.done():
+            self.cron._task = None
+        self.cron.start()
+        return self.cron._task
+
+    def _watch(self, name: str, start: Callable[[], asyncio.Task[None] | None]) -> None:
+        task = start()
+        self.task_errors.pop(name, None)
+        if task is not None:
+            task.add_done_callback(lambda t: self._ended(name, t, start))
+
+    def _ended(self, name: str, task: asyncio.Task[None],
+               start: Callable[[], asyncio.Task[None] | None]) -> None:
+        if task.cancelled() or self._closing:
+            return
+        exc = task.exception()
+        if exc is None:
+            return  # a loop that returns has been told to stop
+        now = time.monotonic()
+        deaths = [t for t in self._deaths.get(name, []) if now - t < 300] + [now]
+        self._deaths[name] = deaths
+        delay = min(30.0, 0.5 * 2 ** (len(deaths) - 1))
+        self.task_errors[name] = f"{type(exc).__name__}: {exc}"
+        log.error("the %s task stopped: %s; restarting it in %.1f s", name,
+                  self.task_errors[name], delay, exc_info=exc)
+        asyncio.get_running_loop().call_later(
+            delay, lambda: None if self._closing else self._watch(name, start))
 
     async def stop(self) -> None:
+        self._closing = True
         if not self._opened:
             return
         await self.cron.stop()

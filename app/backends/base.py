@@ -9,22 +9,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from app.types import Batch, DeadLetter, Delivery, LogEntry, Message, Span
 
-__all__ = ["Backend", "QueueStats"]
+__all__ = ["Backend", "QueueStats", "dump_json"]
 
 QueueStats = dict[str, dict[str, int]]
 """Per step: {"queued": n, "scheduled": n, "in_flight": n, "dead": n}."""
+
+
+def dump_json(value: Any, what: str = "value", **options: Any) -> str:
+    """`json.dumps` that refuses NaN and Infinity, which Python would write as invalid JSON
+    (read back as null or not at all by other readers), with an error that says where."""
+    try:
+        return json.dumps(value, allow_nan=False, **options)
+    except ValueError as exc:
+        if "JSON compliant" not in str(exc):
+            raise
+        raise ValueError(f"{what} holds NaN or Infinity, which JSON cannot carry; send a "
+                         "finite number, null or a string instead") from None
 
 
 class Backend(ABC):
     """Storage for one Stepline app. Subclasses fill in the abstract primitives."""
 
     name: str = "abstract"
+
+    storage_error: str | None = None
+    """Why the last write failed for a storage reason (disk full, read-only, corrupt, out of
+    memory, unreachable), until a write succeeds again; `/readyz` reports it."""
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[Any]]] = {}

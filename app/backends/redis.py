@@ -19,8 +19,8 @@ from typing import Any
 from redis import exceptions as rx
 
 from app.backends import redis_lua as lua
-from app.backends.base import Backend
-from app.backends.redis_conn import connect, guarded, redacted, unavailable
+from app.backends.base import Backend, dump_json
+from app.backends.redis_conn import check_config, connect, guarded, redacted, unavailable
 from app.backends.redis_pubsub import Fanout
 from app.backends.redis_records import RedisRecords, log_json, span_json
 from app.backends.redis_state import RedisState
@@ -33,7 +33,8 @@ _SEP = (",", ":")
 
 
 def _payload(m: Message, now: float) -> str:
-    return json.dumps({"t": m.topic, "d": m.data, "tr": m.trace_id, "c": now}, separators=_SEP)
+    return dump_json({"t": m.topic, "d": m.data, "tr": m.trace_id, "c": now},
+                     f"data emitted to {m.topic!r}", separators=_SEP)
 
 
 def _message_args(m: Message, now: float) -> list[Any]:
@@ -68,9 +69,13 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         client = connect(self.settings.redis_url, max(64, self.settings.concurrency + 32))
         try:
             await client.ping()
+            await check_config(client, self.where, self.settings)
         except (rx.RedisError, OSError) as exc:
             await client.aclose()
             raise unavailable(self.where, exc) from exc
+        except BaseException:
+            await client.aclose()
+            raise
         self._client = client
         self._scripts = {
             name.lower(): client.register_script(getattr(lua, name)) for name in lua.__all__
@@ -118,6 +123,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         for e in batch.logs:
             args += [e.trace_id or "", e.step or "", log_json(e)]
         await self._scripts["write"](args=args)
+        self.storage_error = None
 
     @guarded
     async def claim(self, wants: Mapping[str, int], lease: Mapping[str, float]) -> list[Delivery]:
@@ -125,6 +131,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         if not wants:
             return []
         rows = await self._claim(wants, lease)
+        self.storage_error = None
         out: list[Delivery] = []
         for i in range(0, len(rows), 4):
             step, seq, raw, attempt = rows[i: i + 4]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+import logging
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -14,13 +15,28 @@ from redis.backoff import ExponentialBackoff
 
 from app.errors import BackendError, BackendUnavailable
 
-__all__ = ["connect", "guarded", "redacted", "unavailable"]
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+__all__ = ["check_config", "connect", "guarded", "redacted", "unavailable"]
+
+log = logging.getLogger("stepline.redis")
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 # Network-level failures: the engine retries these with backoff until Redis is back.
 _DOWN = (rx.ConnectionError, rx.TimeoutError, ConnectionError, TimeoutError, OSError)
+# Refusals that hold for every write until an operator acts (memory, replica, failed save).
+_STORAGE = {
+    "OOM": "Redis is out of memory (used memory > maxmemory) and refuses writes; raise "
+           "maxmemory, free memory or add capacity",
+    "READONLY": "Redis is a read-only replica; point REDIS_URL at the primary",
+    "MISCONF": "Redis refuses writes because it cannot save to disk; see its log",
+    "BUSY": "Redis is busy running a long script",
+    "TRYAGAIN": "Redis asked to try again",
+    "MASTERDOWN": "the Redis primary is down",
+}
 
 
 def redacted(url: str) -> str:
@@ -64,8 +80,9 @@ def connect(url: str, max_connections: int) -> aioredis.Redis:
     return client
 
 
-def guarded(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Raise BackendUnavailable / BackendError instead of redis-py's exceptions."""
+def guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Raise BackendUnavailable / BackendError instead of redis-py's exceptions, and note on
+    the backend (`storage_error`) a failure that will hold for every write."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -73,8 +90,37 @@ def guarded(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         try:
             return await fn(*args, **kwargs)
         except _DOWN as exc:
-            raise unavailable(self.where, exc) from exc
+            error = unavailable(self.where, exc)
+            self.storage_error = str(error)
+            raise error from exc
         except rx.RedisError as exc:
+            reason = _STORAGE.get(str(exc).split(" ", 1)[0])
+            if reason is not None:
+                self.storage_error = f"Redis at {self.where}: {reason} ({exc})"
+                raise BackendUnavailable(self.storage_error) from exc
             raise BackendError(f"Redis at {self.where} refused a command: {exc}") from exc
 
     return wrapper
+
+
+async def check_config(client: aioredis.Redis, where: str, settings: Settings) -> None:
+    """Refuse a Redis that would drop our keys when full, and warn about one that keeps
+    nothing on disk. A managed Redis that hides CONFIG is taken on trust, with a warning."""
+    try:
+        policy = (await client.config_get("maxmemory-policy")).get("maxmemory-policy")
+        appendonly = (await client.config_get("appendonly")).get("appendonly")
+    except rx.ResponseError as exc:
+        log.warning("cannot read the configuration of Redis at %s (%s); make sure its "
+                    "maxmemory-policy is noeviction, or events can be evicted", where, exc)
+        return
+    if policy not in (None, "noeviction"):
+        message = (f"Redis at {where} has maxmemory-policy {policy}: when memory is full it "
+                   "evicts keys, which loses events and emit keys without a trace. Set "
+                   "`maxmemory-policy noeviction` (redis.conf or CONFIG SET)")
+        if not settings.redis_allow_eviction:
+            raise BackendError(message + ", or set STEPLINE_REDIS_ALLOW_EVICTION=1 if you "
+                               "accept that")
+        log.warning("%s; STEPLINE_REDIS_ALLOW_EVICTION is set, going on", message)
+    if appendonly == "no" and str(settings.mode) in ("start", "server", "worker"):
+        log.warning("Redis at %s runs with appendonly no: a Redis restart loses the events of "
+                    "the last snapshot interval; set `appendonly yes` for durability", where)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis import exceptions as rx
 
+from app.backends.base import dump_json
 from app.backends.redis_conn import guarded
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class RedisState:
 
     @guarded
     async def state_set(self, group: str, key: str, value: Any, ttl: float | None) -> None:
-        text = json.dumps(value)
+        text = dump_json(value, f"state value {group}/{key}")
         async with self._r.pipeline(transaction=True) as pipe:
             if ttl is None:
                 pipe.set(self._skey(group, key), text)
@@ -111,12 +112,13 @@ class RedisState:
                     new = fn(default if raw is None else json.loads(raw))
                     pipe.multi()
                     if raw is None:
-                        pipe.set(skey, json.dumps(new))
+                        pipe.set(skey, dump_json(new, f"state value {group}/{key}"))
                         pipe.zadd(self._sindex(group), {key: math.inf})
                         pipe.sadd(f"{self.prefix}:sgroups", group)
                     else:
                         # An existing key keeps its expiry, as on SQLite.
-                        pipe.set(skey, json.dumps(new), keepttl=True)
+                        pipe.set(skey, dump_json(new, f"state value {group}/{key}"),
+                                 keepttl=True)
                     await pipe.execute()
                     return new
                 except rx.WatchError:

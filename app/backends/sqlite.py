@@ -16,19 +16,20 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from app.backends.base import Backend, QueueStats
+from app.backends.base import Backend, QueueStats, dump_json
+from app.backends.sqlite_records import SQLiteRecords
 from app.backends.sqlite_schema import PRAGMAS, SCHEMA
 from app.backends.sqlite_state import SQLiteState
-from app.errors import BackendUnavailable
+from app.errors import BackendError, BackendUnavailable
 from app.settings import Settings
-from app.types import Batch, DeadLetter, Delivery, LogEntry, Message, Span
+from app.types import Batch, DeadLetter, Delivery, Message
 
 __all__ = ["SQLiteBackend"]
 
 log = logging.getLogger("stepline.sqlite")
 
 T = TypeVar("T")
-_dumps = json.dumps
+_dumps = dump_json
 _loads = json.loads
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
@@ -37,7 +38,7 @@ class _Busy(Exception):
     """Another connection holds the write lock: retry where waiting does not block the loop."""
 
 
-class SQLiteBackend(SQLiteState, Backend):
+class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
     name = "sqlite"
 
     def __init__(self, settings: Settings) -> None:
@@ -72,12 +73,20 @@ class SQLiteBackend(SQLiteState, Backend):
             raise BackendUnavailable(f"the SQLite database {self.path} is not open")
         try:
             return fn(conn)
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             if conn.in_transaction:
                 conn.rollback()
             if conn is self._inline and exc.sqlite_errorcode in _BUSY:
                 raise _Busy from exc
-            raise BackendUnavailable(f"SQLite database {self.path}: {exc}") from exc
+            if not isinstance(exc, sqlite3.OperationalError | sqlite3.InternalError) and type(
+                    exc) is not sqlite3.DatabaseError:
+                # Integrity, data or programming errors belong to one write, not the file.
+                raise BackendError(f"SQLite database {self.path} refused a write: {exc}"
+                                   ) from exc
+            # Disk full, read-only, I/O error, "database disk image is malformed": the file
+            # itself is failing, for every write until it is fixed.
+            self.storage_error = f"SQLite database {self.path}: {exc}"
+            raise BackendUnavailable(self.storage_error) from exc
 
     def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
         def wrapped(conn: sqlite3.Connection) -> T:
@@ -88,6 +97,7 @@ class SQLiteBackend(SQLiteState, Backend):
                 conn.rollback()
                 raise
             conn.commit()
+            self.storage_error = None
             return result
 
         return wrapped
@@ -114,8 +124,13 @@ class SQLiteBackend(SQLiteState, Backend):
         try:
             self._conn = await loop.run_in_executor(self._executor, connect)
             self._inline = self._connect(0)
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.OperationalError, OSError) as exc:
             raise BackendUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            # Not worth retrying: the file is there but is not (or no longer) a database.
+            raise BackendError(f"cannot open SQLite database {self.path}: {exc}; move the file "
+                               "away (or restore it from a backup) or point STEPLINE_DB at "
+                               "another file") from exc
 
     async def close(self) -> None:
         if self._conn is None:
@@ -197,7 +212,7 @@ class SQLiteBackend(SQLiteState, Backend):
                 if cur.rowcount == 0:
                     continue
             if m.steps:
-                data = _dumps(m.data)
+                data = _dumps(m.data, f"data emitted to {m.topic!r}")
                 rows.extend((s, m.topic, data, m.trace_id, now, now) for s in m.steps)
         if rows:
             conn.executemany(
@@ -346,32 +361,6 @@ class SQLiteBackend(SQLiteState, Backend):
             "SELECT tick FROM cron_fires WHERE step = ?", (step,)).fetchone())
         return None if row is None else float(row[0])
 
-    # -- traces and logs ---------------------------------------------------------------------
-    async def spans(self, *, trace_id: str | None = None, step: str | None = None,
-                    status: str | None = None, limit: int = 200) -> list[Span]:
-        clauses, args = _filters(trace_id=trace_id, step=step, status=status)
-
-        def rows(conn: sqlite3.Connection) -> list[Span]:
-            cur = conn.execute(
-                "SELECT trace_id, step, kind, started_at, span_id, topic, attempt, duration_ms,"
-                f" status, error, emitted FROM spans {clauses} ORDER BY seq DESC LIMIT ?",
-                (*args, limit))
-            return [Span(*r[:10], emitted=_loads(r[10])) for r in cur]
-
-        return await self._run(rows)
-
-    async def logs(self, *, trace_id: str | None = None, step: str | None = None,
-                   limit: int = 200) -> list[LogEntry]:
-        clauses, args = _filters(trace_id=trace_id, step=step)
-
-        def rows(conn: sqlite3.Connection) -> list[LogEntry]:
-            cur = conn.execute(
-                "SELECT level, message, step, trace_id, span_id, fields, ts FROM logs "
-                f"{clauses} ORDER BY seq DESC LIMIT ?", (*args, limit))
-            return [LogEntry(r[0], r[1], r[2], r[3], r[4], _loads(r[5]), r[6]) for r in cur]
-
-        return await self._run(rows)
-
     async def prune(self) -> None:
         s = self.settings
 
@@ -392,9 +381,3 @@ class SQLiteBackend(SQLiteState, Backend):
 
         await self._run(self._tx(prune))
 
-
-def _filters(**values: str | None) -> tuple[str, tuple[str, ...]]:
-    used = {k: v for k, v in values.items() if v}
-    if not used:
-        return "", ()
-    return "WHERE " + " AND ".join(f"{k} = ?" for k in used), tuple(used.values())

@@ -8,6 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from app.backends.base import dump_json
+
 __all__ = ["SQLiteState"]
 
 T = TypeVar("T")
@@ -28,7 +30,7 @@ class SQLiteState:
         return (False, None) if row is None else (True, json.loads(row[0]))
 
     async def state_set(self, group: str, key: str, value: Any, ttl: float | None) -> None:
-        text = json.dumps(value)
+        text = dump_json(value, f"state value {group}/{key}")
         expires = None if ttl is None else time.time() + ttl
         await self._run(lambda c: c.execute(
             "INSERT INTO state (grp, key, value, expires_at) VALUES (?, ?, ?, ?) "
@@ -85,7 +87,8 @@ class SQLiteState:
                 "INSERT INTO state (grp, key, value, expires_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, "
                 "expires_at = excluded.expires_at",
-                (group, key, json.dumps(new), row[1] if live else None),
+                (group, key, dump_json(new, f"state value {group}/{key}"),
+                 row[1] if live else None),
             )
             return new
 

@@ -32,8 +32,13 @@ class EmitBody(BaseModel):
     key: str | None = None
 
 
+# Dead-letter ids are database row ids: ASCII digits that fit a signed 64-bit integer.
+DeadLetterId = Annotated[str, Field(pattern=r"^[0-9]{1,18}$")]
+
+
 class ReplayBody(BaseModel):
-    ids: list[str] | None = Field(None, description="Dead-letter ids; omit to replay all.")
+    ids: list[DeadLetterId] | None = Field(None, description="Dead-letter ids; omit to "
+                                           "replay all.")
 
 
 def _span(span: Span) -> dict[str, Any]:

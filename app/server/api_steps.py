@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -19,14 +18,13 @@ from app.http import Request, Response
 from app.registry import Step
 from app.retries import Retry
 from app.runtime import Runtime
+from app.server.body import parse_json, trace_id_for
 from app.state import jsonable
 from app.step_config import ApiConfig
-from app.types import new_id
 
 __all__ = ["add_api_steps"]
 
 log = logging.getLogger("stepline.server")
-_TRACE_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 def add_api_steps(app: FastAPI, runtime: Runtime) -> None:
@@ -59,14 +57,13 @@ def _endpoint(step: Step, runtime: Runtime) -> Any:
     assert isinstance(config, ApiConfig)
 
     async def endpoint(request: StarletteRequest) -> StarletteResponse:
-        given = request.headers.get("x-trace-id", "")
-        trace_id = given if _TRACE_ID.fullmatch(given) else new_id()
+        trace_id = trace_id_for(request.headers, dev=runtime.settings.mode == "dev")
         raw = await request.body()
         body: Any = None
         if raw:
             strict = _is_json(request.headers.get("content-type", ""), config.body is not None)
             try:
-                body = json.loads(raw)
+                body = parse_json(raw)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 # Only a body that claims to be JSON (or must be) is an error; any other
                 # body stays available as `req.raw`.

@@ -96,6 +96,8 @@ def workbench_router() -> APIRouter:
     @router.get("/static/{name:path}")
     async def static(name: str) -> Response:
         # Static files hold no data, only code that is in the repository anyway.
+        if "\x00" in name:
+            raise HTTPException(404, "no Workbench file with a NUL character in its name")
         path = (STATIC / name).resolve()
         if not path.is_relative_to(STATIC) or not path.is_file() or path.suffix not in _TYPES:
             raise HTTPException(404, f"no Workbench file {name!r}")

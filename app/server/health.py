@@ -1,0 +1,93 @@
+"""What the process says about itself: `/livez` (it answers), `/readyz` (it can do its work,
+or the reasons it cannot), `/healthz` (the old single check, kept for compatibility), and one
+clear line instead of a traceback when it cannot start.
+
+An orchestrator restarts a pod whose liveness fails and stops sending traffic to one that is
+not ready. So `/livez` never looks at the backend (a short Redis outage must not restart every
+pod), while `/readyz` fails for everything that stops work: the backend unreachable, the last
+write refused for a storage reason (disk full, read-only, corrupt, out of memory) until one
+succeeds, a step that failed to load, or a background task (engine, writer, cron) that died.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.runtime import Runtime
+
+__all__ = ["ReadinessCheck", "StartupReport", "health_router", "readiness"]
+
+ReadinessCheck = Callable[[], Awaitable[list[str]]]
+"""Extra readiness checks (a flow's configuration, say): each returns its problems."""
+
+
+async def readiness(runtime: Runtime, *, steps: bool = True) -> list[str]:
+    """Why this process cannot do its work now; empty when it can."""
+    problems: list[str] = []
+    backend = runtime.backend
+    if runtime.startup_problem is not None:
+        problems.append(f"starting: {runtime.startup_problem}")
+    elif not await backend.ping():
+        problems.append(f"the {backend.name} backend does not answer")
+    if backend.storage_error is not None:
+        problems.append(f"the last write failed: {backend.storage_error}")
+    for name, error in sorted(runtime.task_errors.items()):
+        problems.append(f"the {name} task stopped ({error}); it is being restarted")
+    if steps and runtime.registry.errors:
+        failed = "; ".join(str(e) for e in runtime.registry.errors[:3])
+        problems.append(f"{len(runtime.registry.errors)} step file(s) failed to load: {failed}")
+    for check in runtime.readiness_checks:
+        problems.extend(await check())
+    return problems
+
+
+def health_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(tags=["stepline"])
+
+    @router.get("/livez", summary="200 while the process answers")
+    async def livez() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @router.get("/readyz", summary="200 when it can do its work, else 503 with the reasons")
+    async def readyz() -> JSONResponse:
+        problems = await readiness(runtime)
+        if problems:
+            return JSONResponse({"status": "unavailable", "reasons": problems},
+                                status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @router.get("/healthz", summary="200 while the backend answers and accepts writes")
+    async def healthz() -> JSONResponse:
+        problems = await readiness(runtime, steps=False)
+        if problems:
+            return JSONResponse({"status": "unavailable", "backend": runtime.backend.name,
+                                 "reasons": problems}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    return router
+
+
+class StartupReport:
+    """ASGI middleware: when start-up fails, the server logs our one-line reason, not the
+    traceback the framework would format."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            reason = self.runtime.startup_error
+            if message["type"] == "lifespan.startup.failed" and reason:
+                message = {**message, "message": f"cannot start: {reason}"}
+            await send(message)
+
+        await self.app(scope, receive, sending)
