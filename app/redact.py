@@ -163,6 +163,7 @@ _WEAK_ENDINGS = ("key", "salt", "signature", "auth", "cookie", "sessionid", "hma
 _IDENTIFIER = re.compile(
     r"[a-z]+(?:[_.-][a-z]+)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|(?:[A-Z][a-z]+){2,}|[a-z]+(?:[A-Z][a-z]+)+"
 )
+_SHORTEST_VALUE = 4  # "root", "1234": weak, but real passwords (bandit labels them)
 _CODE_WORD = re.compile(r"[\d.]+|[A-Za-z_]\w*(?:\.\w+)+")
 _PATHLIKE = re.compile(r"(?:\.{0,2}/|~/)\S*|[a-z0-9_.-]+(?:/[a-z0-9_.-]+)+/?|\S+\.[a-z]{2,4}")
 
@@ -214,16 +215,20 @@ def _credible_assignment(match: re.Match[str], *, config: bool) -> bool:
         return False
     if value.lower() in match.group("name").lower() or "://" in value:
         return False  # `token = "token_header"`-style names; URLs are judged on their own
-    if strength == 1:
-        return _high_entropy(value)
     if _IDENTIFIER.fullmatch(value) or _PATHLIKE.fullmatch(value):
         return False  # a field, header, env-var or file name, not its content
     if not quoted:
         if re.search(r"[()\[\]{}<>]", value) or _CODE_WORD.fullmatch(value):
             return False  # code: a call, an index, a number, an attribute
-        if not config and not (re.search(r"\d", value) and re.search(r"[A-Za-z]", value)):
+        name, op = match.group("name"), match.group("op")
+        # NAME=value with no spaces is how .env files and shells write it, not how code does.
+        env_style = name.isupper() and f"{name}{op}{value}" in match.group(0)
+        data = config or env_style
+        if not data and not (re.search(r"\d", value) and re.search(r"[A-Za-z]", value)):
             return False  # in code a bare word is a variable; in .env / INI / YAML it is data
-    return len(value) >= 6
+    if strength == 1:
+        return _high_entropy(value)
+    return len(value) >= _SHORTEST_VALUE
 
 
 def _credible(fmt: SecretFormat, match: re.Match[str], *, config: bool) -> bool:

@@ -1,10 +1,15 @@
-"""The configured set of providers, sending one at a time or all together."""
+"""The configured set of providers, sending one at a time or all together.
+
+Every notification is masked here, once, before any provider sees it: whatever a flow puts in
+a title, text or field, a secret in it (by format, or by value for the app's own) never
+reaches Slack or a phone."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any, Protocol
 
+from agents.common.redact import redact
 from agents.llm.state import StateLike
 from agents.notify.models import Notification, NotifyError, NotifyRequest
 from agents.notify.push import NtfyNotifier, PushoverNotifier, WebhookNotifier
@@ -85,6 +90,7 @@ class Notifiers:
         self, provider: str, note: Notification, state: StateLike | None = None
     ) -> str | None:
         """Send through one provider; "log" always works. Raises NotifyError on failure."""
+        note = _masked(note)
         if provider == "log":
             return await self._log.send(note, state)
         notifier = self._notifiers.get(provider)
@@ -122,6 +128,17 @@ class Notifiers:
                 permanent=all(f.permanent for f in failures),
             )
         return results
+
+
+def _masked(note: Notification) -> Notification:
+    return note.model_copy(
+        update={
+            "title": redact(note.title),
+            "text": redact(note.text),
+            "url": redact(note.url) if note.url else note.url,
+            "fields": {k: redact(v) for k, v in note.fields.items()},
+        }
+    )
 
 
 def fan_out(

@@ -129,3 +129,10 @@ def test_the_llm_prompt_masks_every_form_the_rules_find() -> None:
     assert masked.count("[REDACTED]") == 5
     assert "postgres://app:[REDACTED]@db/app" in masked and "Bearer [REDACTED]" in masked
     assert "token = request.headers['Authorization']" in masked  # code keeps its shape
+
+
+def test_a_dotenv_line_in_a_diff_is_masked_for_the_llm_like_the_rule_finds_it() -> None:
+    env = _file(".env", ["DB_PASSWORD=swordfish", "DEBUG=true"])
+    assert _secret_findings([env]) == [(".env", 1, "critical")]
+    assert redact("R1 + DB_PASSWORD=swordfish") == "R1 + DB_PASSWORD=[REDACTED]"
+    assert redact("password = swordfish") == "password = swordfish"  # code: a variable
