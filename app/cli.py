@@ -38,6 +38,21 @@ app.add_typer(state_app, name="state")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(cron_app, name="cron")
 
+def _print_version(value: bool) -> None:
+    if value:
+        from app.version import __version__
+
+        typer.echo(f"stepline {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print the installed version and exit.")] = False) -> None:
+    """Stepline: API, event and cron steps with durable events."""
+
+
 Port = Annotated[int | None, typer.Option(help="Port to listen on. Default: $STEPLINE_PORT "
                                           "or 3000.", show_default=False)]
 Host = Annotated[str | None, typer.Option(help="Address to bind. Default: $STEPLINE_HOST, else "
@@ -56,7 +71,7 @@ def dev(steps: StepsOption = None, port: Port = None, host: Host = None) -> None
 
     settings = settings_from(steps, mode="dev", port=port,
                              host=host or os.environ.get("STEPLINE_HOST") or "127.0.0.1")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     dirs = [str(p) for p in settings.steps if p.is_dir()]
     here = Path(__file__).resolve().parent
     dirs += [str(here)] + [str(p) for p in (here.parent / "agents",) if p.is_dir()]
@@ -64,7 +79,7 @@ def dev(steps: StepsOption = None, port: Port = None, host: Host = None) -> None
                   f"(Workbench: /workbench, docs: /docs)")
     uvicorn.run("app.server.main:app_from_env", factory=True, host=settings.host,
                 port=settings.port, reload=True, reload_dirs=dirs, reload_includes=["*.py"],
-                log_level="info")
+                log_level="info", log_config=None)  # our formatter, text or JSON
 
 
 @app.command()
@@ -74,7 +89,10 @@ def start(steps: StepsOption = None, port: Port = None, host: Host = None,
                                                "handlers itself).")] = 0,
           verify: Annotated[bool, typer.Option(
               "--verify/--no-verify", help="Ask GitHub whether the flows' tokens work before "
-              "serving (--no-verify: offline, or a proxy that answers later).")] = True
+              "serving (--no-verify: offline, or a proxy that answers later).")] = True,
+          access_log: Annotated[bool | None, typer.Option(
+              "--access-log/--no-access-log", help="Log every HTTP request (default: on, "
+              "or $STEPLINE_ACCESS_LOG).", show_default=False)] = None,
           ) -> None:
     """Run the app for production: no reload; refuses to start with broken steps or a
     misconfigured flow, listing every problem. The Workbench needs STEPLINE_WORKBENCH_TOKEN."""
@@ -84,19 +102,20 @@ def start(steps: StepsOption = None, port: Port = None, host: Host = None,
         os.environ["STEPLINE_VERIFY_CREDENTIALS"] = "0"
 
     settings = settings_from(steps, mode="server" if workers else "start", port=port,
-                             host=host or os.environ.get("STEPLINE_HOST") or "0.0.0.0")
-    configure_logging(settings.log_level)
-    from app.worker import WorkerPool
+                             host=host or os.environ.get("STEPLINE_HOST") or "0.0.0.0",
+                             access_log=access_log)
+    configure_logging(settings.log_level, settings.log_format)
+    from app.worker import WorkerPool, metrics_dir, stop_on_signals
 
     pool = WorkerPool(workers, settings.shutdown_grace)
-    pool.start()
-    try:
-        uvicorn.run("app.server.main:app_from_env", factory=True, host=settings.host,
-                    port=settings.port, log_level="info", access_log=False,
-                    timeout_graceful_shutdown=int(
-                        settings.shutdown_grace))
-    finally:
-        pool.stop()
+    with metrics_dir(workers > 0), stop_on_signals():
+        pool.start()
+        try:
+            uvicorn.run("app.server.main:app_from_env", factory=True, host=settings.host,
+                        port=settings.port, log_level="info", access_log=settings.access_log,
+                        log_config=None, timeout_graceful_shutdown=int(settings.shutdown_grace))
+        finally:
+            pool.stop()
 
 
 @app.command()
@@ -106,7 +125,7 @@ def worker(steps: StepsOption = None) -> None:
     from app.worker import run_worker
 
     settings = settings_from(steps, mode="worker")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     raise typer.Exit(run_worker(settings))
 
 

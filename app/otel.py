@@ -60,6 +60,12 @@ class _Ids:
         value = _span_next.get()
         return value if value is not None else int(self._inner.generate_span_id())
 
+    def is_trace_id_random(self) -> bool:
+        return True  # Stepline's trace ids are random 128-bit, like the SDK's own
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
 
 class Tracing(Middleware):
     """Middleware exporting each run through `provider` (an SDK `TracerProvider`)."""

@@ -1,23 +1,59 @@
-"""`stepline worker`: handlers and cron without HTTP, stopped gracefully by SIGTERM/SIGINT."""
+"""`stepline worker`: handlers and cron without HTTP, stopped gracefully by SIGTERM/SIGINT.
+
+Workers started by `stepline start --workers N` die with their parent, however it ends: the
+parent forwards SIGTERM/SIGINT and waits for them; if the parent is killed outright, Linux
+sends each worker SIGTERM (PR_SET_PDEATHSIG), and every worker also checks once a second that
+its parent is still the one that started it (STEPLINE_PARENT_PID) and stops when it is not.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 
 from app.registry import load_registry
 from app.runtime import Runtime
 from app.settings import Settings
 
-__all__ = ["WorkerPool", "run_worker"]
+__all__ = ["PARENT_ENV", "WorkerPool", "metrics_dir", "run_worker", "stop_on_signals"]
 
 log = logging.getLogger("stepline.worker")
+
+PARENT_ENV = "STEPLINE_PARENT_PID"
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux for SIGTERM when our parent dies (elsewhere `_watch_parent` covers it; a
+    parent that died before this call is caught by its first check)."""
+    if os.environ.get(PARENT_ENV):
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+async def _watch_parent(stop: asyncio.Event) -> None:
+    expected = os.environ.get(PARENT_ENV)
+    if not expected or not expected.isdigit():
+        return
+    while not stop.is_set():
+        if os.getppid() != int(expected):
+            log.warning("the process that started this worker (pid %s) is gone; stopping",
+                        expected)
+            stop.set()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
 
 
 def run_worker(settings: Settings) -> int:
@@ -27,11 +63,14 @@ def run_worker(settings: Settings) -> int:
     if registry.errors:
         return 1
 
+    _die_with_parent()
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        parent = asyncio.create_task(_watch_parent(stop))
         runtime = Runtime(settings, registry=registry)
         start = asyncio.create_task(runtime.start(wait=True))
         await asyncio.wait([start, asyncio.create_task(stop.wait())],
@@ -42,6 +81,7 @@ def run_worker(settings: Settings) -> int:
         start.result()
         log.info("worker running %d steps on %s", len(registry.steps), settings.backend)
         await stop.wait()
+        parent.cancel()
         log.info("stopping: running handlers get %.0f s", settings.shutdown_grace)
         await runtime.stop()
 
@@ -62,7 +102,8 @@ class WorkerPool:
                                          daemon=True)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "app", "worker"], env={**os.environ})
+        return subprocess.Popen([sys.executable, "-m", "app", "worker"],
+                                env={**os.environ, PARENT_ENV: str(os.getpid())})
 
     def start(self) -> None:
         self.children = [self._spawn() for _ in range(self.count)]
@@ -95,3 +136,37 @@ class WorkerPool:
                 child.wait(timeout=self.grace + 5)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Make SIGTERM/SIGINT end the block with SystemExit(0), so `finally` clauses (stopping the
+    workers) run. Uvicorn handles both while it serves and, once stopped, raises the signal
+    again for the handler it found: this one, not the default that would kill the process
+    before the workers were stopped."""
+    def graceful(sig: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    previous = {sig: signal.signal(sig, graceful) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def metrics_dir(shared: bool) -> Iterator[None]:
+    """With worker processes, every process writes its counters to one directory that the
+    server's /metrics adds up (prometheus-client's multiprocess mode). Set before
+    prometheus-client is imported; an operator's own PROMETHEUS_MULTIPROC_DIR is kept."""
+    if not shared or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="stepline-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    try:
+        yield
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(path, ignore_errors=True)

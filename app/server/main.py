@@ -23,7 +23,7 @@ def app_from_env() -> FastAPI:
     from app.server.factory import create_app
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     registry = load_registry(settings.steps)
     for error in registry.errors:
         log.error("step not loaded: %s", error)

@@ -7,7 +7,7 @@ from agents.github.events import (
     TOPIC_OPENED,
     TOPIC_REVIEW_REQUESTED,
 )
-from agents.github.webhook import receive, runtime_is_dev
+from agents.github.webhook import receive
 
 config = {
     "type": "api",
@@ -22,7 +22,7 @@ config = {
 
 async def handler(req, ctx):
     secret = services.webhook_secret()
-    dev = runtime_is_dev()
+    dev = ctx.mode == "dev"  # chosen by the command; the uvicorn factory alone is production
     if secret is None and dev:
         ctx.logger.warning("GITHUB_WEBHOOK_SECRET is not set: accepting an UNSIGNED webhook")
     try:

@@ -13,6 +13,7 @@ from gh_payloads import SECRET, body, headers, issue_comment, ping, pull_request
 
 from agents.github import services
 from agents.github.report import REPORT_GROUP
+from app.settings import Mode
 from app.testing import Harness
 from tests.agents.leaks import assert_no_secrets
 from tests.fakes.common import LoopbackServer
@@ -229,7 +230,7 @@ async def test_review_command_and_unsigned_dev_mode(flow, monkeypatch):
     )
     assert unsigned.status_code == 200
     # Under `stepline start` (or server, worker) the same delivery is refused and runs nothing.
-    monkeypatch.setenv("STEPLINE_MODE", "start")
+    h.settings.mode = Mode.START
     opened = body(pull_request("opened", number=9))
     refused = await h.post(
         "/webhooks/github", content=opened, headers=headers("pull_request", opened, "d-13", None)

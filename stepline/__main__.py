@@ -1,0 +1,5 @@
+"""`python -m stepline ...` is `stepline ...`."""
+
+from app.cli import main
+
+main()

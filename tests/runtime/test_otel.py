@@ -1,0 +1,115 @@
+"""OpenTelemetry export: a `traceparent` in, the same trace id on every exported span of
+every step the request causes, on every backend."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("opentelemetry.sdk", reason="the stepline[otel] extra is not installed")
+
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
+    InMemorySpanExporter,
+)
+from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
+
+from app.errors import ConfigError  # noqa: E402
+from app.otel import Tracing, tracing_from_env  # noqa: E402
+
+CHAIN = {
+    "api_step.py": """
+        config = {"type": "api", "name": "OtOrder", "path": "/ot/orders", "method": "POST",
+                  "emits": ["ot.placed"]}
+
+        async def handler(req, ctx):
+            await ctx.emit("ot.placed", req.body)
+            return {"status": 202, "body": {"trace_id": ctx.trace_id}}
+    """,
+    "charge_step.py": """
+        config = {"type": "event", "name": "OtCharge", "subscribes": ["ot.placed"],
+                  "emits": ["ot.charged"], "retries": 2}
+
+        async def handler(data, ctx):
+            if ctx.attempt == 1:
+                raise ConnectionError("provider timed out")
+            await ctx.emit("ot.charged", data)
+    """,
+    "ship_step.py": """
+        config = {"type": "event", "name": "OtShip", "subscribes": ["ot.charged"]}
+
+        def handler(data, ctx):
+            pass
+    """,
+}
+
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+
+
+def exporter_for(h) -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    h.runtime.add_middleware(Tracing(provider))
+    return exporter
+
+
+async def test_a_traceparent_continues_through_every_step(make_app):
+    h = make_app(CHAIN, mode="start")  # a client's trace id is honoured in any mode
+    exporter = exporter_for(h)
+    async with h:
+        response = await h.post("/ot/orders", json={"id": 1}, headers={
+            "traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"})
+        assert response.status_code == 202
+        assert response.headers["x-trace-id"] == CALLER_TRACE
+        await h.drain()
+        stored = [s for s in await h.spans(trace_id=CALLER_TRACE)]
+    spans = exporter.get_finished_spans()
+    assert sorted(s.name for s in spans) == ["OtCharge", "OtCharge", "OtOrder", "OtShip"]
+    assert {format(s.context.trace_id, "032x") for s in spans} == {CALLER_TRACE}
+    assert [s.step for s in stored] == ["OtOrder", "OtCharge", "OtCharge", "OtShip"]
+    entry = next(s for s in spans if s.name == "OtOrder")
+    assert entry.kind == SpanKind.SERVER
+    assert format(entry.parent.span_id, "016x") == CALLER_SPAN
+    for s in spans:
+        if s is not entry:  # every step's run hangs under the request that caused it
+            assert s.parent.span_id == entry.context.span_id and s.kind == SpanKind.CONSUMER
+    failed = [s for s in spans if s.status.status_code == StatusCode.ERROR]
+    assert len(failed) == 1 and "provider timed out" in failed[0].status.description
+    assert failed[0].attributes["stepline.outcome"] == "retry"
+    assert len({s.context.span_id for s in spans}) == 4
+
+
+async def test_without_a_traceparent_the_request_starts_the_trace(make_app):
+    h = make_app(CHAIN)
+    exporter = exporter_for(h)
+    async with h:
+        response = await h.post("/ot/orders", json={"id": 2})
+        trace_id = response.headers["x-trace-id"]
+        await h.drain()
+    spans = exporter.get_finished_spans()
+    assert {format(s.context.trace_id, "032x") for s in spans} == {trace_id}
+    (entry,) = [s for s in spans if s.name == "OtOrder"]
+    assert entry.parent is None
+
+
+def test_export_is_off_unless_asked_and_needs_only_the_extra():
+    assert tracing_from_env(False) is None
+    tracing = tracing_from_env(True)  # the exporter is installed with the dev extras
+    assert isinstance(tracing, Tracing)
+
+
+def test_a_missing_extra_says_which_pip_install(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_exporter(name, *args, **kwargs):
+        if name.startswith("opentelemetry.exporter"):
+            raise ImportError("no exporter", name=name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_exporter)
+    with pytest.raises(ConfigError, match=r"pip install 'stepline\[otel\]'"):
+        tracing_from_env(True)
