@@ -163,12 +163,13 @@ def startup_problems(mode: str, flows: Iterable[str]) -> list[str]:
     logged, one line each, with what would turn them on."""
     verify = mode == "start" and os.environ.get(VERIFY_ENV, "1").lower() not in ("0", "false",
                                                                                    "no")
-    problems = []
+    shared: dict[str, list[str]] = {}  # a problem several flows share is listed once
     for name, (state, reasons) in flow_states(flows, verify=verify).items():
         if state == "off":
             log.info("flow %s is off: %s", name, reasons[0])
         elif state == "error":
-            problems += [f"{name}: {reason}" for reason in reasons]
+            for reason in reasons:
+                shared.setdefault(reason, []).append(name)
         else:
             log.info("flow %s is on", name)
-    return problems
+    return [f"{', '.join(names)}: {reason}" for reason, names in shared.items()]

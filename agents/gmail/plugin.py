@@ -10,12 +10,13 @@ import json
 import os
 from pathlib import Path
 
+from agents.common.credentials import slack_problems
 from agents.gmail.cli import app as cli
 from agents.gmail.oauth import credentials_file, token_file
 from agents.gmail.settings import config_path, settings_file
 from app.plugins import FlowStatus
 
-__all__ = ["cli", "name", "outputs", "status"]
+__all__ = ["cli", "name", "outputs", "status", "verify"]
 
 name = "gmail"
 # Mail judged spam is announced for users' own steps (a digest, an audit log).
@@ -60,6 +61,11 @@ def status() -> FlowStatus:
             )
     configured = token.exists() or client_named or client.is_file() or push_mode
     return FlowStatus(enabled=enabled, configured=configured, problems=problems, turn_on=_TURN_ON)
+
+
+def verify() -> list[str]:
+    """Ask Slack whether its token works (the Gmail API itself is asked on the first poll)."""
+    return slack_problems()
 
 
 def _grant_problems(path: Path) -> list[str]:

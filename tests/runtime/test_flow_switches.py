@@ -19,12 +19,13 @@ from app.plugins import startup_problems
 from app.testing import Harness
 from tests.fakes.common import LoopbackServer
 from tests.fakes.github_server import FakeGithub
+from tests.fakes.slack_server import FakeSlack
 from tests.support import write_steps
 
 FLOWS = ("github", "gmail")
 ENV = ("GITHUB_TOKEN", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "GITHUB_WEBHOOK_SECRET",
        "GITHUB_API_URL", "GMAIL_CREDENTIALS_FILE", "GMAIL_TOKEN_FILE", "STEPLINE_FLOWS",
-       "STEPLINE_VERIFY_CREDENTIALS")
+       "STEPLINE_VERIFY_CREDENTIALS", "SLACK_BOT_TOKEN", "SLACK_API_URL")
 
 
 @pytest.fixture
@@ -123,6 +124,24 @@ def test_a_token_github_rejects_stops_start_unless_the_check_is_skipped(project,
         assert startup_problems("start", FLOWS) == []
         monkeypatch.setenv("GITHUB_TOKEN", "dummy")
         monkeypatch.setenv("STEPLINE_VERIFY_CREDENTIALS", "0")
+        assert startup_problems("start", FLOWS) == []
+
+
+def test_a_slack_token_slack_rejects_is_listed_once_for_both_flows(project, monkeypatch):
+    grant = {"refresh_token": "r", "client_id": "c", "client_secret": "s"}
+    (project / "gmail-token.json").write_text(json.dumps(grant))
+    with LoopbackServer(FakeGithub(tokens=("good-token",))) as github, \
+            LoopbackServer(FakeSlack(token="xoxb-right")) as slack:
+        monkeypatch.setenv("GITHUB_API_URL", github.url)
+        monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
+        monkeypatch.setenv("GITHUB_TOKEN", "good-token")
+        monkeypatch.setenv("SLACK_API_URL", f"{slack.url}/api/")
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-wrong")
+        problems = startup_problems("start", FLOWS)
+        assert len(problems) == 1, problems
+        assert problems[0].startswith("github, gmail: Slack rejected SLACK_BOT_TOKEN "
+                                      "(invalid_auth)")
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-right")
         assert startup_problems("start", FLOWS) == []
 
 

@@ -37,7 +37,12 @@ export async function mount(root, args, query) {
     for (const el of canvas.querySelectorAll(".node-selected")) el.classList.remove("node-selected");
     const el = [...canvas.querySelectorAll("[data-step]")].find((n) => n.dataset.step === id);
     if (el) el.classList.add("node-selected");
-    showStep(detail, id);
+    showStep(detail, id).then(() => {
+      // Below 1200 px the details sit under the graph: bring them into sight.
+      if (detail.getBoundingClientRect().top > window.innerHeight - 80) {
+        detail.scrollIntoView({ behavior: "smooth", block: "start" });
+      }
+    });
   };
   canvas.append(drawFlow(flowModel(graph, flow, configs), { onpick: pick, selected: picked,
     onflow: (name) => { window.location.hash = `#/flows/${encodeURIComponent(name)}`; } }));
