@@ -88,7 +88,7 @@ def start(steps: StepsOption = None, port: Port = None, host: Host = None,
                                                "the HTTP server (0: the server runs "
                                                "handlers itself).")] = 0,
           verify: Annotated[bool, typer.Option(
-              "--verify/--no-verify", help="Ask GitHub whether the flows' tokens work before "
+              "--verify/--no-verify", help="Ask GitHub and Slack whether the tokens work before "
               "serving (--no-verify: offline, or a proxy that answers later).")] = True,
           access_log: Annotated[bool | None, typer.Option(
               "--access-log/--no-access-log", help="Log every HTTP request (default: on, "
