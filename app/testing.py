@@ -11,7 +11,9 @@
             assert await h.state.get("users", "a@b.c") is not None
 
 The harness runs the real runtime (engine, writer, backend) on a temporary database with short
-retry delays and leases, and calls API steps through the real FastAPI app over ASGI.
+retry delays and leases, and calls API steps through the real FastAPI app over ASGI. With
+Stepline installed, pytest also offers it as the `stepline_harness` fixture and runs `async def`
+tests without configuration (see app/pytest_plugin.py).
 """
 
 from __future__ import annotations

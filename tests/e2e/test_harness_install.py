@@ -109,3 +109,14 @@ def test_a_failing_step_fails_the_test(venv: Path, shop: Path) -> None:
     receipt.write_text(receipt.read_text().replace('"receipts")', '"receipts", by=2)'))
     done = pytest_in(venv, shop)
     assert done.returncode == 1 and "1 failed" in done.stdout, done.stdout
+
+
+def test_a_mode_the_project_chose_is_kept(venv: Path, shop: Path) -> None:
+    (shop / "pytest.ini").write_text("[pytest]\nasyncio_mode = strict\n")
+    done = pytest_in(venv, shop)
+    # Strict mode runs only marked tests: the unmarked README test is not run as async.
+    assert "1 passed" not in done.stdout, done.stdout
+    marked = shop / "tests" / "test_orders.py"
+    marked.write_text("import pytest\n\npytestmark = pytest.mark.asyncio\n" + marked.read_text())
+    done = pytest_in(venv, shop)
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout + done.stderr
