@@ -33,6 +33,7 @@ logger = logging.getLogger("agents.llm")
 
 # Chat formats add a few tokens of framing per message.
 _MESSAGE_OVERHEAD = 8
+_SCHEMA_NOTE = "\n\nReply with only a JSON object that matches this JSON schema:\n"
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 _DOWNGRADE: dict[ResponseFormat, ResponseFormat] = {
     "json_schema": "json_object",
@@ -72,15 +73,18 @@ class LLMClient:
 
     def prompt_room(self, system: str, schema: type[BaseModel], budget: int) -> int:
         """Tokens left for the user prompt of one call within `budget` (the system prompt,
-        the schema, wherever it is sent, and the chat framing already taken off)."""
-        return budget - self._fixed_tokens(self._system(system, schema), schema)
+        the schema and the chat framing already taken off)."""
+        # The schema costs about the same wherever it goes (response_format or the
+        # instructions), so the room does not change when a server makes us step down.
+        fixed = count_tokens(system) + count_tokens(_SCHEMA_NOTE + _schema_text(schema))
+        return budget - fixed - 2 * _MESSAGE_OVERHEAD
 
-    def _fixed_tokens(self, system: str, schema: type[BaseModel]) -> int:
-        fixed = count_tokens(system) + 2 * _MESSAGE_OVERHEAD
+    def _estimate(self, messages: list[dict[str, str]], schema: type[BaseModel]) -> int:
+        """Our estimate of the `usage.prompt_tokens` the server will report for `messages`."""
+        total = sum(count_tokens(m["content"]) for m in messages) + 2 * _MESSAGE_OVERHEAD
         if self._format == "json_schema":
-            # A server-side schema is part of the prompt the server counts, too.
-            fixed += count_tokens(_schema_text(schema))
-        return fixed
+            total += count_tokens(_schema_text(schema))  # the server counts its schema too
+        return total
 
     def trim(self, text: str, max_tokens: int) -> str:
         return trim_to_tokens(text, max_tokens)
@@ -146,16 +150,13 @@ class LLMClient:
         if self._format == "json_schema":
             return system
         # Without server-side schemas the model learns the shape from the instructions.
-        return (
-            f"{system}\n\nReply with only a JSON object that matches this JSON schema:\n"
-            f"{_schema_text(schema)}"
-        )
+        return f"{system}{_SCHEMA_NOTE}{_schema_text(schema)}"
 
     def _messages(
         self, system: str, prompt: str, schema: type[BaseModel], budget: int, trim: bool = True
     ) -> list[dict[str, str]]:
+        room = self.prompt_room(system, schema, budget)
         system = self._system(system, schema)
-        room = budget - self._fixed_tokens(system, schema)
         if room < 1:
             raise LLMError(
                 f"the system prompt alone exceeds the input budget of {budget} tokens: "
@@ -183,9 +184,8 @@ class LLMClient:
         import openai
 
         while True:
-            estimate = sum(count_tokens(m["content"]) for m in messages) + self._fixed_tokens(
-                "", schema
-            )
+            estimate = self._estimate(messages, schema)
+            sent_format = self._format
             started = time.perf_counter()
             try:
                 completion = await self._client().chat.completions.create(
@@ -194,13 +194,16 @@ class LLMClient:
                     **self._format_args(schema),
                 )
             except openai.BadRequestError as exc:
-                if self._format in _DOWNGRADE and _about_response_format(exc):
-                    logger.warning(
-                        "llm server rejected response_format %s; using %s from now on",
-                        self._format,
-                        _DOWNGRADE[self._format],
-                    )
-                    self._format = _DOWNGRADE[self._format]
+                if sent_format in _DOWNGRADE and _about_response_format(exc):
+                    # Concurrent calls learn of the same refusal: only the first steps down,
+                    # the others retry with the format it chose.
+                    if self._format == sent_format:
+                        logger.warning(
+                            "llm server rejected response_format %s; using %s from now on",
+                            sent_format,
+                            _DOWNGRADE[sent_format],
+                        )
+                        self._format = _DOWNGRADE[sent_format]
                     messages = self._with_schema_instructions(messages, schema)
                     continue
                 await self._record_failure(started, state)
@@ -246,10 +249,7 @@ class LLMClient:
         system = messages[0]["content"]
         if "matches this JSON schema" in system:
             return messages
-        system += (
-            "\n\nReply with only a JSON object that matches this JSON schema:\n"
-            f"{_schema_text(schema)}"
-        )
+        system += f"{_SCHEMA_NOTE}{_schema_text(schema)}"
         return [{"role": "system", "content": system}, *messages[1:]]
 
     def _client(self) -> openai.AsyncOpenAI:

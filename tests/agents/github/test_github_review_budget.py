@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from agents.github.files import is_source
+from agents.github.review import Skipped
 from agents.github.settings import GithubSettings
 from agents.llm.tokens import TRIM_MARKER
 from tests.agents.github.review_harness import big_pull_files, run_review
@@ -18,6 +19,7 @@ from tests.fakes.github_patches import (
     source_coverage,
     tree_files,
 )
+from tests.fakes.openai_server import prompt_token_count
 
 
 def _largest_sources(files: list[dict], n: int) -> list[str]:
@@ -102,6 +104,7 @@ async def test_a_huge_file_is_split_by_hunks_not_dropped(fake_github, clients):
     assert all(f"### {big['filename']}" in p for p in run.prompts)
 
 
+@pytest.mark.timeout(900)  # the first run downloads two sdists
 async def test_a_real_release_diff_is_covered():
     """httpx 0.22.0 -> 0.23.0 from the package registry: ~2,600 changed lines in 26 files."""
     try:
@@ -129,3 +132,24 @@ async def test_a_real_release_diff_is_covered():
     assert source_coverage(per_file) >= 0.8
     for path in _largest_sources(files, 3):
         assert per_file[path][0] == per_file[path][1], path
+
+
+async def test_a_server_without_json_schema_still_gets_every_planned_call(fake_github, clients):
+    """Stepping down to JSON mode moves the schema into the instructions: the calls planned for
+    json_schema still fit, so none fails for its budget."""
+    import json
+
+    from tests.fakes.openai_server import FakeOpenAI
+
+    fake, _ = fake_github
+    files = big_pull_files()
+    ai = FakeOpenAI(supports_json_schema=False)
+    reply = json.dumps({"summary": "Reviewed.", "score": 90, "comments": []})
+    run = await run_review(fake, clients, files, replies=[reply] * 30, ai=ai)
+    assert not isinstance(run.done, Skipped) and run.done.reviewer.startswith("AI reviewer")
+    body = fake.reviews[0]["body"]
+    assert "AI call for it failed" not in body and "not reviewed (" not in body
+    accepted = [
+        r for r in run.requests if r.get("response_format", {}).get("type") != "json_schema"
+    ]
+    assert max(prompt_token_count(r["messages"], {}) for r in accepted) <= 12_000
