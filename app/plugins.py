@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Literal
+
+from app.settings import Settings
 
 __all__ = [
     "FlowStatus",
@@ -41,7 +42,6 @@ __all__ = [
 log = logging.getLogger("stepline.plugins")
 
 FLOWS_ENV = "STEPLINE_FLOWS"
-VERIFY_ENV = "STEPLINE_VERIFY_CREDENTIALS"
 
 
 @dataclass(slots=True)
@@ -107,8 +107,13 @@ def declared_outputs() -> set[str]:
     return {topic for plugin in load_plugins() for topic in plugin.outputs}
 
 
+def _settings() -> Settings:
+    # Read each time: the environment (and .env) may change between a test's checks.
+    return Settings()
+
+
 def _listed() -> set[str] | None:
-    raw = os.environ.get(FLOWS_ENV)
+    raw = _settings().flows
     if raw is None or not raw.strip():
         return None
     return {part.strip() for part in raw.split(",") if part.strip()}
@@ -161,8 +166,7 @@ def idle_flows(flows: Iterable[str]) -> set[str]:
 def startup_problems(mode: str, flows: Iterable[str]) -> list[str]:
     """Every problem of every required flow among `flows`, one line each; off flows are
     logged, one line each, with what would turn them on."""
-    verify = mode == "start" and os.environ.get(VERIFY_ENV, "1").lower() not in ("0", "false",
-                                                                                   "no")
+    verify = mode == "start" and _settings().verify_credentials
     shared: dict[str, list[str]] = {}  # a problem several flows share is listed once
     for name, (state, reasons) in flow_states(flows, verify=verify).items():
         if state == "off":

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         False, description="Start even when Redis's maxmemory-policy may evict keys (loses "
         "events when memory is full).")
     workbench_token: SecretStr | None = None
+    flows: str | None = Field(None, description="Flows that must be configured, comma-separated "
+                              "(github,gmail); a flow left out is off. Unset: each flow decides "
+                              "by its credentials and its YAML's `enabled`.")
+    verify_credentials: bool = Field(True, description="`start` asks GitHub and Slack whether "
+                                     "the flows' tokens work.")
     public_host: str = Field("localhost", description="Host name the Workbench is reached by.")
     dedup_ttl: float = Field(7 * 24 * 3600, gt=0, description="Seconds an emit key is remembered.")
     lease_seconds: float = Field(30.0, gt=0, description="How long a claimed delivery is held.")
