@@ -28,6 +28,7 @@ __all__ = [
     "fingerprint",
     "marker",
     "place_comments",
+    "posted_findings",
     "render_body",
 ]
 
@@ -73,6 +74,15 @@ def find_posted(pull: Any, head: str, trigger: str) -> PostedReview | None:
                 already=True,
             )
     return None
+
+
+_FINDING = re.compile(r"<!-- stepline-finding (?P<fp>[0-9a-f]{16}) -->")
+
+
+def posted_findings(pull: Any) -> set[str]:
+    """Fingerprints hidden in the review comments already on the pull request (every page):
+    what was posted, even when the state that remembers it was lost."""
+    return {m["fp"] for c in pull.get_review_comments() for m in _FINDING.finditer(c.body or "")}
 
 
 def fingerprint(path: str, code: str | None, problem: str) -> str:

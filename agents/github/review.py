@@ -23,7 +23,13 @@ from agents.github.memory import (
     remember_fingerprints,
     save_draft,
 )
-from agents.github.posting import Placed, find_posted, place_comments, render_body
+from agents.github.posting import (
+    Placed,
+    find_posted,
+    place_comments,
+    posted_findings,
+    render_body,
+)
 from agents.github.publish import post_file_comment, post_review
 from agents.github.reviewer import Frame, plan_review, review_with_llm
 from agents.github.rules import review_rules
@@ -52,6 +58,7 @@ class _Fetched:
     review_files: list[ChangedFile]
     since: str | None
     posted: Any = None
+    findings: set[str] = field(default_factory=set)  # fingerprints already on the PR
     labels: list[str] = field(default_factory=list)
 
 
@@ -95,6 +102,7 @@ class Reviewer:
         fetched.posted = find_posted(pull, head, trigger)
         if fetched.posted is not None:
             return fetched
+        fetched.findings = posted_findings(pull)
         fetched.pr_files = [ChangedFile.from_api(f) for f in pull.get_files()]
         fetched.review_files = fetched.pr_files
         since = last_head if req.action == "synchronize" and trigger == "auto" else None
@@ -156,7 +164,7 @@ class Reviewer:
         comments = rule_comments + result.comments
         # Positions are checked against the whole pull request's diff: that is what GitHub uses.
         patches = {f.path: f.patch for f in fetched.pr_files}
-        known = await posted_fingerprints(state, key)
+        known = fetched.findings | await posted_fingerprints(state, key)
         placed = place_comments(comments, patches, max_comments, known)
         blocking = sum(1 for c in rule_comments if c.severity in BLOCKING)
         await self._post_file_level(fetched, placed, state, key)

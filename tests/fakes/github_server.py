@@ -136,10 +136,10 @@ class FakeGithub(MergeRules, FakeService):
         self.route("GET", REPO + r"/pulls/(?P<number>\d+)", self.get_pull)
         self.route("GET", REPO + r"/pulls/(?P<number>\d+)/files", self.list_files)
         self.route("GET", REPO + r"/pulls/(?P<number>\d+)/reviews", self.list_reviews)
+        self.route("GET", REPO + r"/pulls/(?P<number>\d+)/comments", self.list_review_comments)
         self.route("POST", REPO + r"/pulls/(?P<number>\d+)/reviews", self.create_review)
-        self.route(
-            "DELETE", REPO + r"/pulls/(?P<number>\d+)/reviews/(?P<review_id>\d+)", self.delete_review
-        )
+        one_review = REPO + r"/pulls/(?P<number>\d+)/reviews/(?P<review_id>\d+)"
+        self.route("DELETE", one_review, self.delete_review)
         self.route("POST", REPO + r"/pulls/(?P<number>\d+)/comments", self.create_review_comment)
         self.route("GET", REPO + r"/compare/(?P<base>[^.]+)\.\.\.(?P<head>.+)", self.compare)
         self._merge_routes()
@@ -298,6 +298,30 @@ class FakeGithub(MergeRules, FakeService):
             return self.not_found(req)
         with self.lock:
             items = [{k: v for k, v in r.items() if k != "comments"} for r in pr.reviews]
+        chunk, headers = self._page(req, items)
+        return Reply.json(chunk, headers=headers)
+
+    def list_review_comments(self, req: FakeRequest, owner: str, name: str, number: str) -> Reply:
+        """Every review comment on the pull request: those of submitted reviews (a pending
+        review's stay hidden) and those posted one by one."""
+        pr = self._pull(owner, name, number)
+        if pr is None:
+            return self.not_found(req)
+        with self.lock:
+            items: list[dict[str, Any]] = []
+            for review in pr.reviews:
+                if review.get("state") == "PENDING":
+                    continue
+                for k, c in enumerate(review.get("comments") or []):
+                    cid = review["id"] * 100 + k
+                    items.append({"id": cid, "pull_request_review_id": review["id"], **c})
+            items += [
+                {k: v for k, v in c.items() if k not in ("repo", "number")}
+                for c in self.review_comments
+                if c["repo"].lower() == f"{owner}/{name}".lower() and c["number"] == pr.number
+            ]
+        for item in items:
+            item.setdefault("user", {"login": "stepline[bot]", "type": "Bot"})
         chunk, headers = self._page(req, items)
         return Reply.json(chunk, headers=headers)
 
