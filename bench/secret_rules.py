@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as `python bench/secret_rules.py`: tests/ has the helpers
     sys.path.insert(1, str(ROOT))
 
-import yaml  # noqa: E402
+import yaml  # type: ignore[import-untyped]  # noqa: E402
 
 from agents.github.files import ChangedFile  # noqa: E402
-from agents.github.rules import _is_config, is_test_data, review_rules  # noqa: E402
+from agents.github.rules import is_config, is_test_data, review_rules  # noqa: E402
 from app.redact import find_secrets  # noqa: E402
 from tests.fakes.github_patches import CACHE, release_tree, tree_files  # noqa: E402
 
@@ -58,7 +58,7 @@ Finder = Callable[[str, str], list[tuple[int, int]]]
 
 
 def ours(text: str, path: str) -> list[tuple[int, int]]:
-    return [(h.start, h.end) for h in find_secrets(text, config=_is_config(path))]
+    return [(h.start, h.end) for h in find_secrets(text, config=is_config(path))]
 
 
 def before() -> Finder:

@@ -19,7 +19,7 @@ from agents.github.files import ChangedFile, is_source, is_test
 from agents.github.findings import ReviewComment
 from app.redact import find_secrets
 
-__all__ = ["is_test_data", "review_rules"]
+__all__ = ["is_config", "is_test_data", "review_rules"]
 
 _TEST_DATA_DIRS = frozenset({"fixtures", "fixture", "__fixtures__", "testdata", "test_data"})
 # Files whose lines are key=value data, where an unquoted word after `password=` is the value.
@@ -31,7 +31,7 @@ def is_test_data(path: str) -> bool:
     return is_test(path) or any(p in _TEST_DATA_DIRS for p in path.lower().split("/")[:-1])
 
 
-def _is_config(path: str) -> bool:
+def is_config(path: str) -> bool:
     name = posixpath.basename(path).lower()
     return name.startswith(".env") or posixpath.splitext(name)[1] in _CONFIG_EXT
 
@@ -64,7 +64,7 @@ def _line_findings(f: ChangedFile, fixtures: list[tuple[str, int, str]]) -> list
     """Findings on `f`'s added lines; secrets in test data go to `fixtures` instead."""
     out: list[ReviewComment] = []
     debug = _debug_patterns(f.path)
-    config, test_data = _is_config(f.path), is_test_data(f.path)
+    config, test_data = is_config(f.path), is_test_data(f.path)
     for ln in parse_patch(f.path, f.patch).added():
         assert ln.new is not None
         at = {"path": f.path, "line": ln.new, "side": "RIGHT"}

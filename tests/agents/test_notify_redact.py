@@ -27,7 +27,7 @@ def server() -> Iterator[tuple[LoopbackServer, FakeSlack]]:
 async def test_a_notification_is_masked_before_slack_sees_it(server) -> None:
     srv, slack = server
     notifiers = Notifiers(
-        NotifySettings(  # type: ignore[call-arg]
+        NotifySettings(
             slack_bot_token=slack.token,
             slack_api_url=f"{srv.url}/api/",
             slack_default_channel="#alerts",

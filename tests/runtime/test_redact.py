@@ -47,7 +47,7 @@ def pem(key: object, fmt: serialization.PrivateFormat) -> str:
 
 AWS_ID, AWS_SECRET = "AKIA" + rand(16, string.ascii_uppercase + "234567"), rand(40, ALNUM + "/+")
 JWT_SIGNED = jwt.encode({"sub": "4711", "name": "Ann", "iat": 1764547200}, rand(32), "HS256")
-JWT_UNSIGNED = jwt.encode({"sub": "4711", "admin": True}, None, algorithm="none")
+JWT_UNSIGNED = jwt.encode({"sub": "4711", "admin": True}, None, algorithm="none")  # type: ignore[arg-type]
 RSA_PEM = pem(rsa.generate_private_key(65537, 2048), serialization.PrivateFormat.TraditionalOpenSSL)
 EC_PEM = pem(ec.generate_private_key(ec.SECP256R1()), serialization.PrivateFormat.PKCS8)
 SSH_PEM = pem(ec.generate_private_key(ec.SECP256R1()), serialization.PrivateFormat.OpenSSH)
