@@ -127,6 +127,7 @@ async def main() -> None:
         f"review.max_input_tokens={review.max_input_tokens} "
         f"max_total_tokens={review.max_total_tokens} max_calls={review.max_calls}"
     )
+    await measure(cases[0][1][:3], defaults)  # warm-up: imports and first connections
     for name, files in cases:
         multi = await measure(files, defaults)
         one = await measure(files, one_call)
