@@ -1,4 +1,5 @@
-"""The one secret masker both flows use: code keeps its shape, mail loses labelled values."""
+"""The flows' masker (agents/common/redact.py) over the runtime's one table: code keeps its shape,
+mail loses labelled values."""
 
 from agents.common.redact import find_secrets, redact, redact_mail
 
@@ -28,3 +29,19 @@ def test_an_unterminated_private_key_is_masked_to_the_end() -> None:
     text = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBn"
     assert "MHcCAQEE" not in redact_mail(text) and "MHcCAQEE" not in redact(text)
     assert [hit.label for hit in find_secrets(text)] == ["private key"]
+
+
+def test_the_flows_mask_with_the_runtimes_table() -> None:
+    """What a log line loses, an LLM prompt or Slack message loses too (same formats)."""
+    from app.redact import redact_text
+
+    samples = [
+        "AIza" + "SyB8mQ1vX9c2LnM5pR7sT3uV0wZ4yA6dF8h",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbm4ifQ.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg",
+        "sk_live_" + "51HqLyjWDarjtT1zdp7dcXyZ",
+    ]
+    for secret in samples:
+        line = f"got {secret} back"
+        assert redact(line) == "got [REDACTED] back" and redact_text(line) == "got *** back"
+    assert redact("Authorization: Bearer 9f3kQ7zLm2Xv8Rp4") == "Authorization: Bearer [REDACTED]"
+    assert redact("amqp://svc:Rb82kdQ0@mq:5672//") == "amqp://svc:[REDACTED]@mq:5672//"
