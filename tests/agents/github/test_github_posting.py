@@ -11,12 +11,12 @@ from github import GithubException
 from agents.github.events import ReviewRequest
 from agents.github.findings import ReviewComment, ReviewResult
 from agents.github.memory import DRAFTS_GROUP
-from agents.github.posting import Placed, Planned, fingerprint, render_body
+from agents.github.posting import MAX_BODY, Placed, Planned, fingerprint, render_body
 from agents.github.publish import post_review
 from agents.github.review import Reviewer, Skipped
 from agents.github.settings import GithubSettings
 from tests.agents.conftest import MemoryState
-from tests.agents.github.review_harness import run_review
+from tests.agents.github.review_harness import big_pull_files, run_review
 from tests.fakes.common import Reply
 from tests.fakes.github_server import FakePull, file_entry
 from tests.fakes.openai_server import FakeOpenAI
@@ -154,3 +154,43 @@ async def test_a_later_review_does_not_repeat_what_is_already_posted(
     later = fake.reviews[1]
     assert later["comments"] == [] and second.comments == 0
     assert "already posted earlier are not repeated" in later["body"]
+
+
+def test_a_pending_review_left_by_a_crash_does_not_block_the_probes(fake_github, clients):
+    fake, _ = fake_github
+    fake.add_pull("acme/api", FakePull(number=7, head_sha="head1111", files=FILES))
+    pull = clients.for_installation().get_repo("acme/api").get_pull(7)
+    pull.create_review(comments=[{"path": "app/handler.py", "line": 2, "body": "left over"}])
+    placed = Placed([_planned(2, "fine"), _planned(30, "nowhere")], [], [], 0)
+    result = ReviewResult(summary="ok", score=80)
+    post_review(
+        pull, "head1111", placed, lambda p: render_body(result, p, [], "t", "h", "auto", 0), 80, 0
+    )
+    (review,) = fake.reviews
+    assert [c["body"] for c in review["comments"]] == ["fine"]
+    assert "nowhere" in review["body"]
+    assert all(r["state"] != "PENDING" for r in fake.pulls[("acme/api", 7)].reviews)
+
+
+def test_a_huge_summary_is_cut_to_githubs_limit_with_its_marker() -> None:
+    folded = [
+        ReviewComment(path=f"src/m{i}.py", line=i, body="x" * 400, severity="low")
+        for i in range(400)
+    ]
+    placed = Placed([], [], folded, 0)
+    body = render_body(ReviewResult(summary="s", score=70), placed, [], "t", "head1111", "auto", 0)
+    assert len(body) <= MAX_BODY
+    assert body.rstrip().endswith("blocking=0 -->") and "cut to GitHub's limit" in body
+
+
+async def test_one_failed_call_leaves_the_other_parts_of_the_review(fake_github, clients):
+    fake, _ = fake_github
+    files = big_pull_files()
+    ai = FakeOpenAI()
+    ai.inject(r"/v1/chat/completions", FakeOpenAI.server_error())
+    run = await run_review(fake, clients, files, ai=ai)
+    assert not isinstance(run.done, Skipped) and run.done.reviewer.startswith("AI reviewer")
+    body = fake.reviews[0]["body"]
+    failed = [ln for ln in body.split("\n") if "the AI call for it failed" in ln]
+    assert failed and len(failed) < len(files) / 2
+    assert "Reviewed in" in body
