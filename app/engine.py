@@ -39,6 +39,9 @@ class Engine:
         self._limits = {s.name: min(getattr(s.config, "concurrency", None) or settings.concurrency,
                                     settings.concurrency if s.is_async else settings.sync_threads)
                         for s in self._steps}
+        self._timeouts: dict[str, float] = {
+            s.name: float(getattr(s.config, "timeout", settings.lease_seconds))
+            for s in self._steps}
         self._running: dict[str, int] = {s.name: 0 for s in self._steps}
         self._ids: set[tuple[str, str]] = set()
         self._reserved: dict[str, int] = dict.fromkeys(self._running, 0)
@@ -110,11 +113,15 @@ class Engine:
                 try:
                     claimed = await self.backend.claim(wants, self._leases(wants))
                     failures = 0
-                except BackendError as exc:
+                except Exception as exc:  # even a bug in a backend must not end the loop
                     self.accept(wants, [])
                     failures += 1
-                    delay = min(30.0, 0.2 * 2 ** min(failures, 8))
-                    log.error("cannot claim work: %s (retrying in %.1f s)", exc, delay)
+                    # Short retries, so work resumes soon after a long outage ends; the log
+                    # line thins out instead (1st, 2nd, 4th, 8th... failure).
+                    delay = min(2.0, 0.2 * 2 ** min(failures, 8))
+                    if failures & (failures - 1) == 0:
+                        log.error("cannot claim work (%d failures in a row): %s: %s", failures,
+                                  type(exc).__name__, exc)
                     await asyncio.sleep(delay)
                     continue
                 if sweep:
@@ -172,8 +179,8 @@ class Engine:
 
     def _leases(self, wants: dict[str, int]) -> dict[str, float]:
         # A lease outlives the step's time limit, so a slow but healthy run is not re-delivered.
-        return {name: max(self.settings.lease_seconds,
-                          self.registry.steps[name].config.timeout + 5) for name in wants}
+        return {name: max(self.settings.lease_seconds, self._timeouts[name] + 5)
+                for name in wants}
 
     def _spawn(self, delivery: Delivery) -> None:
         key = (delivery.step, delivery.id)

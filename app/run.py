@@ -26,7 +26,7 @@ from app.middleware import Middleware, MiddlewareChain, Run
 from app.registry import Registry, Step
 from app.retries import Permanent, Retry, failure_outcome
 from app.settings import Settings
-from app.step_config import ApiConfig, EventConfig
+from app.step_config import ApiConfig, CronConfig, EventConfig
 from app.types import Batch, Delivery, LogEntry, Outcome, Span
 from app.watchdog import BLOCKED_MS
 from app.writer import Writer
@@ -96,6 +96,7 @@ class Runner:
     async def run_delivery(self, d: Delivery) -> None:
         step = self.registry.steps[d.step]
         config = step.config
+        assert isinstance(config, EventConfig | CronConfig)
         run = self.new_run(step, d.trace_id, attempt=d.attempt, topic=d.topic, delivery=d)
         run.timeout = config.timeout
         if d.attempt > config.retries:
@@ -105,9 +106,9 @@ class Runner:
         else:
             try:
                 args = (_parse_input(config, d.data),) if isinstance(config, EventConfig) else ()
-            except Permanent as exc:
-                run.error = exc
-                self.chain.on_error(run, exc)
+            except Permanent as refused:
+                run.error = refused
+                self.chain.on_error(run, refused)
             else:
                 await self._call(run, args)
         ctx, span = run.ctx, run.span
@@ -133,6 +134,7 @@ class Runner:
         self.writer.submit_nowait(Batch([], [], [span], ctx.logs))
         with contextlib.suppress(Exception):
             await asyncio.wrap_future(running)
+        assert exc is not None
         self.writer.submit_nowait(Batch(outcomes=[
             failure_outcome(d, config.retries, exc, self.settings)]))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from enum import Enum
 from typing import Any
 
 from fastapi import FastAPI
@@ -42,7 +43,7 @@ def add_api_steps(app: FastAPI, runtime: Runtime) -> None:
         app.add_api_route(
             config.path, _endpoint(step, runtime), methods=[config.method], name=config.name,
             summary=config.name, description=config.description or None,
-            tags=config.flows or ["default"], openapi_extra=extra or None,
+            tags=list[str | Enum](config.flows or ["default"]), openapi_extra=extra or None,
             responses=responses or None,
         )
 
