@@ -1,10 +1,8 @@
 """A loopback GitHub REST API: the parts the PR-review flow uses, answering as GitHub does.
 
 - lists paginate with `?page=&per_page=` and a `Link` header (rel="next"/"last");
-- diff lines are the patch's "\n"-separated lines, as GitHub counts them;
-- one invalid comment (a line outside the file's diff, a range across hunks) refuses the whole
-  review with 422 and nothing is stored; a PENDING review (no `event`) can be deleted again,
-  one per user and pull request; `POST .../comments` takes one comment, `subject_type: file`;
+- reviews and review comments follow GitHub's rules as `github_reviews` describes (422 for the
+  whole review when one comment is invalid, pending reviews, file-level comments);
 - checks, statuses, mergeability timing, merging and auto-merge follow `github_merge.MergeRules`;
 - answers carry `x-ratelimit-limit/remaining/reset/used/resource`; once the quota is used up
   (`exhaust_quota(reset_in)` jumps there) every call answers 403/429 "API rate limit exceeded"
@@ -26,13 +24,13 @@ import jwt
 
 from tests.fakes.common import FakeRequest, FakeService, Reply
 from tests.fakes.github_merge import MergeRules
+from tests.fakes.github_reviews import ReviewRules, patch_lines
 
 __all__ = ["FakeGithub", "FakePull"]
 
 DOCS = "https://docs.github.com/rest"
 RATE_DOCS = f"{DOCS}/overview/rate-limits-for-the-rest-api"
 REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
-MAX_BODY = 65536  # GitHub's limit on a review's body, in characters
 
 
 @dataclass
@@ -60,7 +58,7 @@ class FakePull:
 
 def file_entry(path: str, patch: str | None, status: str = "modified") -> dict[str, Any]:
     """A changed-file object as GitHub lists it; additions/deletions are counted from `patch`."""
-    lines = _patch_lines(patch)
+    lines = patch_lines(patch)
     adds = sum(1 for ln in lines if ln.startswith("+"))
     dels = sum(1 for ln in lines if ln.startswith("-"))
     entry: dict[str, Any] = {
@@ -76,56 +74,15 @@ def file_entry(path: str, patch: str | None, status: str = "modified") -> dict[s
     return entry
 
 
-def _patch_lines(patch: str | None) -> list[str]:
-    """The patch's lines as GitHub counts them: split on "\n" only (a form feed, VT, U+2028,
-    NEL or lone CR is text inside a line), with no empty line after a final newline."""
-    rows = (patch or "").split("\n")
-    return rows[:-1] if rows and rows[-1] == "" else rows
-
-
-def _diff_lines(patch: str | None) -> tuple[dict[int, int], dict[int, int], int]:
-    """Valid RIGHT lines and valid LEFT lines (each mapped to its hunk's index), and the
-    number of diff positions."""
-    right: dict[int, int] = {}
-    left: dict[int, int] = {}
-    old = new = 0
-    hunk = -1
-    positions = -1
-    for raw in _patch_lines(patch):
-        positions += 1 if positions >= 0 or raw.startswith("@@") else 0
-        if raw.startswith("@@"):
-            head = raw.split("@@")[1].split()
-            old = int(head[0][1:].split(",")[0])
-            new = int(head[1][1:].split(",")[0])
-            hunk += 1
-            continue
-        if raw.startswith("+"):
-            right[new] = hunk
-            new += 1
-        elif raw.startswith("-"):
-            left[old] = hunk
-            old += 1
-        elif not raw.startswith("\\"):
-            right[new] = hunk
-            left[old] = hunk
-            old += 1
-            new += 1
-    return right, left, max(positions, 0)
-
-
-class FakeGithub(MergeRules, FakeService):
+class FakeGithub(ReviewRules, MergeRules, FakeService):
     def __init__(self, tokens: tuple[str, ...] = ("test-token",)) -> None:
         super().__init__()
         self.tokens = set(tokens)
         self.app_keys: dict[str, str] = {}  # app id -> public key PEM
         self.pulls: dict[tuple[str, int], FakePull] = {}
         self.compares: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-        self.reviews: list[dict[str, Any]] = []
         self.merges: list[dict[str, Any]] = []
         self.tokens_issued: list[tuple[int, str]] = []
-        self.rejected: list[dict[str, Any]] = []
-        self.review_comments: list[dict[str, Any]] = []  # posted outside a review
-        self.pending_created = 0  # PENDING reviews made (and usually deleted again)
         self._ids = itertools.count(1000)
         self.quota = 5000
         self.quota_used = 0
@@ -135,12 +92,7 @@ class FakeGithub(MergeRules, FakeService):
         self.route("GET", REPO, self.get_repo)
         self.route("GET", REPO + r"/pulls/(?P<number>\d+)", self.get_pull)
         self.route("GET", REPO + r"/pulls/(?P<number>\d+)/files", self.list_files)
-        self.route("GET", REPO + r"/pulls/(?P<number>\d+)/reviews", self.list_reviews)
-        self.route("GET", REPO + r"/pulls/(?P<number>\d+)/comments", self.list_review_comments)
-        self.route("POST", REPO + r"/pulls/(?P<number>\d+)/reviews", self.create_review)
-        one_review = REPO + r"/pulls/(?P<number>\d+)/reviews/(?P<review_id>\d+)"
-        self.route("DELETE", one_review, self.delete_review)
-        self.route("POST", REPO + r"/pulls/(?P<number>\d+)/comments", self.create_review_comment)
+        self._review_routes()
         self.route("GET", REPO + r"/compare/(?P<base>[^.]+)\.\.\.(?P<head>.+)", self.compare)
         self._merge_routes()
         self.route("POST", r"/app/installations/(?P<inst>\d+)/access_tokens", self.access_token)
@@ -291,165 +243,6 @@ class FakeGithub(MergeRules, FakeService):
             return self.not_found(req)
         chunk, headers = self._page(req, pr.files)
         return Reply.json(chunk, headers=headers)
-
-    def list_reviews(self, req: FakeRequest, owner: str, name: str, number: str) -> Reply:
-        pr = self._pull(owner, name, number)
-        if pr is None:
-            return self.not_found(req)
-        with self.lock:
-            items = [{k: v for k, v in r.items() if k != "comments"} for r in pr.reviews]
-        chunk, headers = self._page(req, items)
-        return Reply.json(chunk, headers=headers)
-
-    def list_review_comments(self, req: FakeRequest, owner: str, name: str, number: str) -> Reply:
-        """Every review comment on the pull request: those of submitted reviews (a pending
-        review's stay hidden) and those posted one by one."""
-        pr = self._pull(owner, name, number)
-        if pr is None:
-            return self.not_found(req)
-        with self.lock:
-            items: list[dict[str, Any]] = []
-            for review in pr.reviews:
-                if review.get("state") == "PENDING":
-                    continue
-                for k, c in enumerate(review.get("comments") or []):
-                    cid = review["id"] * 100 + k
-                    items.append({"id": cid, "pull_request_review_id": review["id"], **c})
-            items += [
-                {k: v for k, v in c.items() if k not in ("repo", "number")}
-                for c in self.review_comments
-                if c["repo"].lower() == f"{owner}/{name}".lower() and c["number"] == pr.number
-            ]
-        for item in items:
-            item.setdefault("user", {"login": "stepline[bot]", "type": "Bot"})
-        chunk, headers = self._page(req, items)
-        return Reply.json(chunk, headers=headers)
-
-    def _unprocessable(self, *errors: str) -> Reply:
-        return Reply.json(
-            {
-                "message": "Unprocessable Entity",
-                "errors": list(errors),
-                "documentation_url": f"{DOCS}/pulls/reviews#create-a-review",
-            },
-            422,
-        )
-
-    def _comment_error(self, pr: FakePull, comment: dict[str, Any]) -> str | None:
-        files = {f["filename"]: f for f in pr.files}
-        path = comment.get("path")
-        if path not in files:
-            return "Path could not be resolved"
-        if not str(comment.get("body") or "").strip():
-            return "Body can't be blank"
-        if comment.get("subject_type") == "file":
-            return None  # a comment on the file as a whole needs no line
-        right, left, positions = _diff_lines(files[path].get("patch"))
-        if "position" in comment and "line" not in comment:
-            ok = isinstance(comment["position"], int) and 1 <= comment["position"] <= positions
-            return None if ok else "Position could not be resolved"
-        line, side = comment.get("line"), comment.get("side", "RIGHT")
-        valid = right if side == "RIGHT" else left if side == "LEFT" else {}
-        if not isinstance(line, int) or line not in valid:
-            return "Line could not be resolved"
-        if comment.get("start_line") is None:
-            return None
-        start, start_side = comment["start_line"], comment.get("start_side", side)
-        valid_start = right if start_side == "RIGHT" else left if start_side == "LEFT" else {}
-        if not isinstance(start, int) or start not in valid_start:
-            return "Start line could not be resolved"
-        if start >= line:
-            return "start_line must precede line"
-        if valid_start[start] != valid[line]:
-            return "start_line must be part of the same hunk as the line."
-        return None
-
-    def create_review(self, req: FakeRequest, owner: str, name: str, number: str) -> Reply:
-        pr = self._pull(owner, name, number)
-        if pr is None:
-            return self.not_found(req)
-        data = req.json() or {}
-        event = data.get("event") or "PENDING"
-        comments = data.get("comments") or []
-        # The review endpoint's comment objects know no `subject_type`: a file-level comment
-        # goes through the single-comment endpoint, here it needs a line like any other.
-        checked = [{k: v for k, v in c.items() if k != "subject_type"} for c in comments]
-        errors = [e for c in checked if (e := self._comment_error(pr, c))]
-        if len(data.get("body") or "") > MAX_BODY:
-            errors.append(f"Body is too long (maximum is {MAX_BODY} characters)")
-        if errors:
-            # One bad comment refuses the whole review: nothing of it is stored.
-            self.rejected.append(data)
-            return self._unprocessable(*errors)
-        if event in ("COMMENT", "REQUEST_CHANGES") and not data.get("body") and not comments:
-            return self._unprocessable("Body is required for this event")
-        if event == "PENDING" and any(r["state"] == "PENDING" for r in pr.reviews):
-            return self._unprocessable("User can only have one pending review per pull request")
-        states = {
-            "COMMENT": "COMMENTED",
-            "APPROVE": "APPROVED",
-            "REQUEST_CHANGES": "CHANGES_REQUESTED",
-            "PENDING": "PENDING",
-        }
-        rid = next(self._ids)
-        review = {
-            "id": rid,
-            "node_id": f"PRR_{rid}",
-            "user": {"login": "stepline[bot]", "type": "Bot"},
-            "body": data.get("body") or "",
-            "state": states.get(event, "COMMENTED"),
-            "commit_id": data.get("commit_id") or pr.head_sha,
-            "html_url": f"https://github.com/{owner}/{name}/pull/{pr.number}#pullrequestreview-{rid}",
-            "pull_request_url": f"{self._base(req)}/repos/{owner}/{name}/pulls/{pr.number}",
-            "submitted_at": "2024-05-01T10:00:00Z",
-            "comments": comments,
-        }
-        with self.lock:
-            pr.reviews.append(review)
-            if event == "PENDING":
-                self.pending_created += 1
-            else:
-                self.reviews.append({**review, "repo": f"{owner}/{name}", "number": pr.number})
-        return Reply.json({k: v for k, v in review.items() if k != "comments"})
-
-    def delete_review(
-        self, req: FakeRequest, owner: str, name: str, number: str, review_id: str
-    ) -> Reply:
-        pr = self._pull(owner, name, number)
-        found = [r for r in (pr.reviews if pr else []) if str(r["id"]) == review_id]
-        if pr is None or not found:
-            return self.not_found(req)
-        if found[0]["state"] != "PENDING":
-            return self._unprocessable("Can not delete a non-pending pull request review")
-        with self.lock:
-            pr.reviews.remove(found[0])
-        return Reply.json({k: v for k, v in found[0].items() if k != "comments"})
-
-    def create_review_comment(self, req: FakeRequest, owner: str, name: str, number: str) -> Reply:
-        """One comment outside a review; `subject_type: file` comments on the whole file."""
-        pr = self._pull(owner, name, number)
-        if pr is None:
-            return self.not_found(req)
-        data = req.json() or {}
-        missing = [k for k in ("body", "commit_id", "path") if not data.get(k)]
-        if missing:
-            return self._unprocessable(*(f"{k} wasn't supplied." for k in missing))
-        error = self._comment_error(pr, data)
-        if error:
-            self.rejected.append(data)
-            return self._unprocessable(error)
-        cid = next(self._ids)
-        comment = {
-            "id": cid,
-            "node_id": f"PRRC_{cid}",
-            "user": {"login": "stepline[bot]", "type": "Bot"},
-            "html_url": f"https://github.com/{owner}/{name}/pull/{pr.number}#discussion_r{cid}",
-            "subject_type": data.get("subject_type") or "line",
-            **{k: data.get(k) for k in ("body", "commit_id", "path", "line", "side")},
-        }
-        with self.lock:
-            self.review_comments.append({**comment, "repo": f"{owner}/{name}", "number": pr.number})
-        return Reply.json(comment, 201)
 
     def compare(self, req: FakeRequest, owner: str, name: str, base: str, head: str) -> Reply:
         files = self.compares.get((f"{owner}/{name}".lower(), base, head))
