@@ -105,10 +105,17 @@ async def test_a_huge_file_is_split_by_hunks_not_dropped(fake_github, clients):
 
 
 @pytest.mark.timeout(900)  # the first run downloads two sdists
-async def test_a_real_release_diff_is_covered():
-    """httpx 0.22.0 -> 0.23.0 from the package registry: ~2,600 changed lines in 26 files."""
+@pytest.mark.parametrize(
+    ("name", "before", "after"),
+    [
+        ("httpx", "0.22.0", "0.23.0"),  # ~2,600 changed lines in 26 files
+        ("flask", "2.3.3", "3.0.0"),  # ~3,700 changed lines in 26 files
+    ],
+)
+async def test_a_real_release_diff_is_covered(name: str, before: str, after: str):
+    """Two published releases from the package registry, diffed into a pull request."""
     try:
-        old, new = release_tree("httpx", "0.22.0"), release_tree("httpx", "0.23.0")
+        old, new = release_tree(name, before), release_tree(name, after)
     except ReleaseUnavailable as exc:
         pytest.skip(f"release sdists unavailable here: {exc}")
     files = tree_files(old, new)
