@@ -55,10 +55,22 @@ NOTIFICATIONS = Counter("stepline_notifications", "Notifications by provider and
 class Metrics(Middleware):
     """Counts every run; cheap enough to stay on (see bench/metrics_overhead.py)."""
 
+    def __init__(self) -> None:
+        # Labelled children looked up once per step: `.labels()` costs more than `.inc()`.
+        self._runs: dict[tuple[str, str, str], Any] = {}
+        self._durations: dict[tuple[str, str], Any] = {}
+
     def after_run(self, run: Run, outcome: RunOutcome) -> None:
         step, kind = run.step.name, run.step.kind
-        RUNS.labels(step, kind, outcome).inc()
-        DURATION.labels(step, kind).observe(run.span.duration_ms / 1000)
+        key = (step, kind, outcome)
+        counter = self._runs.get(key)
+        if counter is None:
+            counter = self._runs[key] = RUNS.labels(step, kind, outcome)
+        counter.inc()
+        histogram = self._durations.get(key[:2])
+        if histogram is None:
+            histogram = self._durations[key[:2]] = DURATION.labels(step, kind)
+        histogram.observe(run.span.duration_ms / 1000)
         if outcome == "retry":
             RETRIES.labels(step).inc()
         elif outcome == "dead":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from agents.llm.state import StateLike
+from app.metrics import count_llm_call
 
 __all__ = ["USAGE_GROUP", "Usage", "record_usage"]
 
@@ -43,6 +44,8 @@ async def record_usage(usage: Usage, state: StateLike | None, today: str | None 
         usage.latency_ms,
         usage.ok,
     )
+    count_llm_call(usage.model, "ok" if usage.ok else "failed", usage.prompt_tokens,
+                   usage.completion_tokens)
     if state is None:
         return
     day = today or datetime.now(UTC).strftime("%Y-%m-%d")

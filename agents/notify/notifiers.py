@@ -15,6 +15,7 @@ from agents.notify.models import Notification, NotifyError, NotifyRequest
 from agents.notify.push import NtfyNotifier, PushoverNotifier, WebhookNotifier
 from agents.notify.settings import NotifySettings
 from agents.notify.slack import SlackNotifier
+from app.metrics import count_notification
 
 __all__ = ["PUSH_PROVIDERS", "Notifier", "Notifiers", "fan_out"]
 
@@ -101,7 +102,15 @@ class Notifiers:
                 provider=provider,
                 permanent=True,
             )
-        result = await notifier.send(note, state)
+        try:
+            result = await notifier.send(note, state)
+        except NotifyError as exc:
+            count_notification(provider, "refused" if exc.permanent else "failed")
+            raise
+        except Exception:
+            count_notification(provider, "failed")
+            raise
+        count_notification(provider, "ok")
         logger.info("notification sent via %s: %s", provider, note.title)
         return result
 

@@ -1,0 +1,61 @@
+"""What metrics cost: the 3-step SQLite chain of bench/chain.py with `/metrics` counting on
+(the default) against the same chain with STEPLINE_METRICS=0, interleaved in one run.
+
+    .venv/bin/python bench/metrics_overhead.py            # 10,000 chains, 5 rounds
+    .venv/bin/python bench/metrics_overhead.py --quick    # 2,000 chains, 1 round
+
+A third line turns the event-loop watchdog off too (STEPLINE_LOOP_BLOCK_MS=0), so the cost of
+each middleware shows on its own. The target: metrics on within 5 % of metrics off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from _util import Rounds, bench_parser, interrupt_on_sigterm, scratch
+from chain import batched, stepline_chain
+
+CONFIGS: dict[str, dict[str, str]] = {
+    "metrics on": {},
+    "metrics off": {"STEPLINE_METRICS": "0"},
+    "metrics and watchdog off": {"STEPLINE_METRICS": "0", "STEPLINE_LOOP_BLOCK_MS": "0"},
+}
+
+
+def measure(chains: int, env: dict[str, str], tmp: Path) -> Callable[[], float]:
+    def run() -> float:
+        saved = {k: os.environ.get(k) for k in ("STEPLINE_METRICS", "STEPLINE_LOOP_BLOCK_MS")}
+        os.environ.update(env)
+        try:
+            return asyncio.run(stepline_chain(chains, batched, tmp))
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    return run
+
+
+def main() -> None:
+    parser = bench_parser(__doc__ or "", quick="2,000 chains, 1 round")
+    parser.add_argument("--chains", type=int, default=10_000)
+    args = parser.parse_args()
+    chains, rounds = (2_000, 1) if args.quick else (args.chains, max(args.rounds, 5))
+    interrupt_on_sigterm()
+    with scratch("metrics", Path(tempfile.gettempdir())) as tmp:
+        plan = {label: measure(chains, env, tmp) for label, env in CONFIGS.items()}
+        result = Rounds(rounds).run(plan)
+    print(result.table("metrics off", title=f"{chains:,} chains, SQLite, batched producer"))
+    ratio = result.ratio("metrics on", "metrics off")
+    verdict = "within" if ratio >= 0.95 else "NOT within"
+    print(f"metrics on / metrics off: {ratio:.3f} ({verdict} the 5 % target)")
+
+
+if __name__ == "__main__":
+    main()
