@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
-from app.backends.base import Backend
+from app.backends.base import Backend, safe_text
 from app.errors import BackendError, BackendUnavailable
 from app.types import Batch, Delivery, LogEntry, Outcome, Span
 
@@ -48,15 +48,8 @@ def _size(batch: Batch) -> int:
     return len(batch.outcomes) + len(batch.messages)
 
 
-def _safe(text: str | None) -> str | None:
-    # Lossless for the reader: a lone surrogate becomes the visible escape "\ud800".
-    if text is None:
-        return None
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def _reason(exc: BaseException) -> str:
-    return _safe(f"{type(exc).__name__}: {exc}") or ""
+    return safe_text(f"{type(exc).__name__}: {exc}") or ""
 
 
 class Writer:
@@ -218,11 +211,11 @@ def _merge(items: list[_Item]) -> Batch:
 def _safe_spans(spans: list[Span], error: str | None = None) -> list[Span]:
     out = []
     for s in spans:
-        out.append(Span(s.trace_id, s.step, s.kind, s.started_at, s.span_id, _safe(s.topic),
+        out.append(Span(s.trace_id, s.step, s.kind, s.started_at, s.span_id, safe_text(s.topic),
                         s.attempt, s.duration_ms, "failed" if error else s.status,
-                        error or _safe(s.error), [_safe(t) or "" for t in s.emitted]))
+                        error or safe_text(s.error), [safe_text(t) or "" for t in s.emitted]))
     return out
 
 
 def _safe_logs(batch: Batch) -> list[LogEntry]:
-    return [replace(e, message=_safe(e.message) or "") for e in batch.logs]
+    return [replace(e, message=safe_text(e.message) or "") for e in batch.logs]

@@ -12,14 +12,25 @@ import contextlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import Any, overload
 
 from app.types import Batch, DeadLetter, Delivery, LogEntry, Message, Span
 
-__all__ = ["Backend", "QueueStats", "dump_json"]
+__all__ = ["Backend", "QueueStats", "dump_json", "safe_text"]
 
 QueueStats = dict[str, dict[str, int]]
 """Per step: {"queued": n, "scheduled": n, "in_flight": n, "dead": n}."""
+
+
+@overload
+def safe_text(text: str) -> str: ...
+@overload
+def safe_text(text: None) -> None: ...
+def safe_text(text: str | None) -> str | None:
+    """`text` storable as UTF-8: a lone surrogate becomes its visible escape ("\\ud800")."""
+    if text is None or text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def dump_json(value: Any, what: str = "value", **options: Any) -> str:
@@ -30,8 +41,10 @@ def dump_json(value: Any, what: str = "value", **options: Any) -> str:
     except ValueError as exc:
         if "JSON compliant" not in str(exc):
             raise
-        raise ValueError(f"{what} holds NaN or Infinity, which JSON cannot carry; send a "
-                         "finite number, null or a string instead") from None
+        raise ValueError(
+            f"{what} holds NaN or Infinity, which JSON cannot carry; send a "
+            "finite number, null or a string instead"
+        ) from None
 
 
 class Backend(ABC):
@@ -68,8 +81,9 @@ class Backend(ABC):
         """Lease up to `wants[step]` due deliveries of each step for `lease[step]` seconds.
         The returned deliveries carry their attempt number (1 on the first claim)."""
 
-    async def write_and_claim(self, batch: Batch, wants: Mapping[str, int],
-                              lease: Mapping[str, float]) -> list[Delivery]:
+    async def write_and_claim(
+        self, batch: Batch, wants: Mapping[str, int], lease: Mapping[str, float]
+    ) -> list[Delivery]:
         """`write(batch)` then `claim(wants, lease)`; backends may do both in one round trip."""
         await self.write(batch)
         return await self.claim(wants, lease) if wants else []

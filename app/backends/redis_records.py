@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis import exceptions as rx
 
-from app.backends.base import QueueStats
+from app.backends.base import QueueStats, safe_text
 from app.backends.redis_conn import guarded
 from app.types import DeadLetter, LogEntry, Span
 
@@ -26,13 +26,17 @@ _SPAN_FIELDS = ("trace_id", "step", "kind", "started_at", "span_id", "topic", "a
                 "duration_ms", "status", "error", "emitted")
 
 
+# JSON escapes a lone surrogate, so Redis would store it and hand it back to readers (the
+# Workbench) that cannot encode it: text for people is stored as SQLite stores it, escaped.
 def span_json(s: Span) -> str:
-    return json.dumps([getattr(s, f) for f in _SPAN_FIELDS], separators=(",", ":"))
+    row = [getattr(s, f) for f in _SPAN_FIELDS]
+    row[_SPAN_FIELDS.index("error")] = safe_text(s.error)
+    return json.dumps(row, separators=(",", ":"))
 
 
 def log_json(e: LogEntry) -> str:
-    return json.dumps([e.level, e.message, e.step, e.trace_id, e.span_id, e.fields, e.ts],
-                      separators=(",", ":"), default=str)
+    return json.dumps([e.level, safe_text(e.message), e.step, e.trace_id, e.span_id, e.fields,
+                       e.ts], separators=(",", ":"), default=str)
 
 
 class RedisRecords:

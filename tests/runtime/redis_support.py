@@ -3,9 +3,14 @@ that skip them when it is not running, and fresh key prefixes (that Redis is nev
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,7 +20,7 @@ from app.types import Message
 if TYPE_CHECKING:  # conftest imports this module even where the Redis backend is absent
     from app.backends.redis import RedisBackend
 
-__all__ = ["REDIS_MARKS", "URL", "MakeBackend", "msg", "new_prefix", "redis_up"]
+__all__ = ["REDIS_MARKS", "URL", "MakeBackend", "RedisServer", "msg", "new_prefix", "redis_up"]
 
 URL = "redis://127.0.0.1:6379/0"
 
@@ -39,6 +44,44 @@ REDIS_MARKS = [
 
 def new_prefix() -> str:
     return f"stepline-test-{uuid.uuid4().hex[:12]}"
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free port (`args` add to its configuration),
+    for tests that stop, fill or misconfigure Redis; stopped by its pid."""
+
+    def __init__(self, directory: Path, *args: str) -> None:
+        from tests.support import free_port
+
+        self.port = free_port()
+        self.dir = directory
+        self.args = args
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir),
+             *self.args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server on port {self.port} did not start") from None
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
 
 
 def msg(i: int, steps: tuple[str, ...] = ("A",), key: str | None = None) -> Message:

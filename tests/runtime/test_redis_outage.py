@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +21,8 @@ from app.backends.redis import RedisBackend
 from app.errors import BackendUnavailable
 from app.settings import Settings
 from app.types import Batch, Message, Outcome
-from tests.runtime.redis_support import msg
+from tests.runtime.redis_support import RedisServer, msg
+from tests.support import free_port
 
 pytestmark = [
     pytest.mark.redis,
@@ -31,42 +30,7 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, directory: Path) -> None:
-        self.port = _free_port()
-        self.dir = directory
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server on port {self.port} did not start") from None
-                time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
+Server = RedisServer
 
 
 @pytest.fixture
@@ -107,7 +71,7 @@ async def test_redis_down_raises_backend_unavailable_and_work_resumes(server: Se
 
 
 async def test_open_fails_clearly_without_leaking_the_password():
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     url = f"redis://:hunter2-secret@127.0.0.1:{port}/0"
     backend = RedisBackend(Settings(REDIS_URL=url, redis_prefix="x"))
     with pytest.raises(BackendUnavailable) as info:

@@ -1,0 +1,209 @@
+"""Health that tells the truth: `/livez` only says the process answers; `/readyz` (and
+`/healthz`) fail, with the reason, when the database is corrupt or read-only, when a background
+task died, or when a step did not load. A stalled engine is never silent."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.backends.sqlite import SQLiteBackend
+from app.errors import BackendError
+from app.runtime import Runtime
+from app.server import create_app
+from app.settings import Settings
+from app.testing import Harness
+from tests.support import write_steps
+
+STEPS = {
+    "take_step.py": """
+        config = {"type": "api", "name": "Take", "path": "/take", "method": "POST",
+                  "emits": ["job"]}
+
+        async def handler(req, ctx):
+            await ctx.emit("job", req.body)
+            return {"status": 202}
+    """,
+    "job_step.py": """
+        config = {"type": "event", "name": "Job", "subscribes": ["job"]}
+
+        async def handler(data, ctx):
+            await ctx.state.increment("done", "jobs")
+    """,
+}
+
+
+async def until(check, what: str, timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def readyz(app: Harness) -> tuple[int, list[str]]:
+    r = await app.get("/readyz")
+    return r.status_code, r.json().get("reasons", [])
+
+
+async def test_a_healthy_app_is_live_and_ready(tmp_path):
+    async with Harness([write_steps(tmp_path / "s", STEPS)]) as app:
+        assert (await app.get("/livez")).json() == {"status": "ok"}
+        assert await readyz(app) == (200, [])
+        assert (await app.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_a_step_that_failed_to_load_makes_readyz_503(tmp_path):
+    broken = {**STEPS, "bad_step.py": "config = {'type': 'event', 'name': 'Bad'}\n"}
+    async with Harness([write_steps(tmp_path / "s", broken)]) as app:
+        status, reasons = await readyz(app)
+        assert status == 503 and "bad_step.py" in reasons[0]
+        assert (await app.get("/livez")).status_code == 200
+        assert (await app.get("/healthz")).status_code == 200
+
+
+def _corrupt(db: Path) -> None:
+    """Overwrite the pages of the delivery table and its index, as a bad disk would."""
+    conn = sqlite3.connect(db)
+    roots = [r for (r,) in conn.execute(
+        "SELECT rootpage FROM sqlite_master WHERE tbl_name = 'deliveries'")]
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with db.open("r+b") as f:
+        for root in roots:
+            f.seek((root - 1) * size)
+            f.write(b"\xff" * size)
+
+
+async def test_a_corrupted_page_makes_readyz_503_and_the_cause_is_logged(tmp_path, caplog):
+    steps = write_steps(tmp_path / "s", STEPS)
+    db = tmp_path / "stepline.db"
+    async with Harness([steps], db=db) as app:
+        for i in range(300):
+            await app.emit("job", {"i": i})
+        await app.drain()
+    _corrupt(db)
+    caplog.set_level(logging.ERROR)
+    async with Harness([steps], db=db) as app:
+        r = await app.post("/take", json={"i": 1})
+        assert r.status_code == 503 and "retry later" in r.json()["error"]
+        status, reasons = await readyz(app)
+        assert status == 503 and any("malformed" in r for r in reasons), reasons
+        assert (await app.get("/healthz")).status_code == 503
+        assert (await app.get("/livez")).status_code == 200
+        await until(lambda: _logged(caplog, "database disk image is malformed"),
+                    "the engine to log why it cannot claim work")
+
+
+async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    return any(text in r.getMessage() and r.levelno >= logging.ERROR for r in caplog.records)
+
+
+def _immutable(path: Path, on: bool) -> bool:
+    if shutil.which("chattr") is None:
+        return False
+    done = subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True)
+    return done.returncode == 0
+
+
+async def test_a_read_only_database_makes_readyz_503(tmp_path):
+    steps = write_steps(tmp_path / "s", STEPS)
+    db = tmp_path / "stepline.db"
+    async with Harness([steps], db=db) as app:
+        await app.emit("job", {"i": 0})
+        await app.drain()
+    # As root, file modes do not stop writes; the immutable flag does (CAP_LINUX_IMMUTABLE).
+    if not _immutable(db, True):
+        db.chmod(0o444)
+        try:
+            db.open("r+b").close()
+        except PermissionError:
+            pass
+        else:
+            pytest.skip("cannot make the database read-only here (no chattr +i, running as "
+                        "root)")
+    try:
+        async with Harness([steps], db=db) as app:
+            r = await app.post("/take", json={"i": 1})
+            assert r.status_code == 503
+            status, reasons = await readyz(app)
+            assert status == 503 and any("readonly" in r for r in reasons), reasons
+            assert (await app.get("/healthz")).status_code == 503
+    finally:
+        _immutable(db, False)
+        db.chmod(0o644)
+
+
+class _BuggyBackend(SQLiteBackend):
+    """A backend with a bug (not a backend error) in claim and in last_fire, twice each."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.bugs = {"claim": 2, "last_fire": 2}
+
+    def _bug(self, where: str) -> None:
+        if self.bugs[where]:
+            self.bugs[where] -= 1
+            raise KeyError(f"a bug in {where}")
+
+    async def claim(self, wants, lease):  # type: ignore[no-untyped-def]
+        self._bug("claim")
+        return await super().claim(wants, lease)
+
+    async def last_fire(self, step: str) -> float | None:
+        self._bug("last_fire")
+        return await super().last_fire(step)
+
+
+CRON = {**STEPS, "tick_step.py": """
+    config = {"type": "cron", "name": "Tick", "cron": "* * * * *"}
+
+    async def handler(ctx):
+        await ctx.state.increment("done", "ticks")
+"""}
+
+
+async def test_a_backend_bug_never_stops_work_silently(tmp_path, caplog):
+    steps = write_steps(tmp_path / "s", CRON)
+    settings = Settings(steps=[steps], db=tmp_path / "b.db", mode="dev", poll_interval=0.02)
+    caplog.set_level(logging.ERROR)
+    runtime = Runtime(settings, backend=_BuggyBackend(settings))
+    transport = httpx.ASGITransport(app=create_app(runtime, manage=False))
+    async with runtime, httpx.AsyncClient(transport=transport,
+                                          base_url="http://stepline.test") as client:
+        # The engine logs the claim's failure and goes on; the cron task, which the bug
+        # ends, is logged with its cause, reported by /readyz and restarted.
+        await until(lambda: _logged(caplog, "cannot claim work (1 failures in a row): "
+                                    "KeyError"), "the engine to log the bug")
+        await until(lambda: _logged(caplog, "the cron task stopped: KeyError"),
+                    "the cron task's death to be logged")
+        await runtime.emit("job", {"i": 1})
+        await until(lambda: _done(runtime), "the engine to run the job after the bug")
+
+        async def cron_back() -> bool:
+            task = runtime.cron._task
+            return not runtime.task_errors and task is not None and not task.done()
+
+        await until(cron_back, "the cron task to be restarted", 30)
+        r = await client.get("/readyz")
+        assert r.status_code == 200, r.text
+
+
+async def _done(runtime: Runtime) -> bool:
+    return await runtime.state.get("done", "jobs") == 1
+
+
+async def test_a_file_that_is_not_a_database_fails_at_once_with_the_fix(tmp_path):
+    db = tmp_path / "notes.db"
+    db.write_text("these are my notes, not a database\n" * 100)
+    runtime = Runtime(Settings(steps=[tmp_path], db=db, startup_timeout=600))
+    with pytest.raises(BackendError, match=r"not a database.*STEPLINE_DB"):
+        await asyncio.wait_for(runtime.start(wait=True), 10)
