@@ -190,10 +190,13 @@ def make_plan(
     chosen: list[Piece] = []
     dropped: dict[tuple[str, int], str] = {}
     spent = 0
+    cut_rank = -1  # once a piece of some kind is left out, no piece of a lesser kind goes in
     for piece in by_priority:
         # Fill up to the total budget, each call paying its fixed part at least once per `room`.
         calls_needed = 1 + (spent + piece.tokens) // max(room, 1)
-        if spent + piece.tokens + calls_needed * fixed_tokens > max_total_tokens:
+        over = spent + piece.tokens + calls_needed * fixed_tokens > max_total_tokens
+        if over or piece.rank < cut_rank:
+            cut_rank = max(cut_rank, piece.rank)
             dropped[(piece.path, piece.index)] = "review.max_total_tokens"
             continue
         chosen.append(piece)

@@ -228,6 +228,8 @@ class Reviewer:
                 shown,
                 changed,
             )
+            if not plan.calls:  # the budget holds nothing of this PR: the rules review alone
+                return Draft(None, "built-in rules", plan.not_reviewed)
             done = await review_with_llm(
                 llm, plan, frame, max_input_tokens=review.max_input_tokens, state=state
             )

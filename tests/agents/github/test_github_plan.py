@@ -68,3 +68,10 @@ def test_what_is_left_of_a_file_is_named_by_its_hunks() -> None:
     assert "review.max_calls" in note
     shown, changed = plan.changed_lines()
     assert 0 < shown < changed and f"({changed - shown} changed lines)" in note
+
+
+def test_a_lesser_kind_never_fills_room_a_source_file_was_denied() -> None:
+    big_source, small_doc = _file("pkg/core.py", 60), _file("README.md", 2)
+    fits_doc_only = _plan([small_doc]).estimated_tokens + 5
+    plan = _plan([big_source, small_doc], max_total_tokens=fits_doc_only)
+    assert plan.calls == [] and len(plan.not_reviewed) == 2
