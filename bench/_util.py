@@ -32,6 +32,7 @@ __all__ = [
     "interrupt_on_sigterm",
     "load_note",
     "log_once",
+    "parse",
     "purge_prefix",
     "rss_mib",
     "scratch",
@@ -55,6 +56,19 @@ def bench_parser(doc: str, *, quick: str) -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--quick", action="store_true", help=quick)
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, **quick: int) -> argparse.Namespace:
+    """Parse the command line. --quick runs 1 round and caps each size named in `quick`; from
+    here on SIGTERM cleans up as Ctrl-C does."""
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds = 1
+        for name, cap in quick.items():
+            if getattr(args, name) is not None:
+                setattr(args, name, min(getattr(args, name), cap))
+    interrupt_on_sigterm()
+    return args
 
 
 def log_once(logger: str) -> None:

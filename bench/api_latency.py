@@ -34,7 +34,7 @@ from _util import (
     Rounds,
     bench_parser,
     free_port,
-    interrupt_on_sigterm,
+    parse,
     rss_mib,
     scratch,
     spawn,
@@ -195,10 +195,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--wrk-seconds", type=float, default=5)
-    args = parser.parse_args()
-    if args.quick:
-        args.seconds, args.wrk_seconds, args.rounds = 3, 2, 1
-    interrupt_on_sigterm()
+    args = parse(parser, seconds=3, wrk_seconds=2)
     with scratch("api") as tmp:
         steps = write_steps(tmp / "steps", STEPS)
         bare, bare_port = serve_bare(tmp)

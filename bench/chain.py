@@ -31,7 +31,7 @@ from _util import (
     Rounds,
     bench_parser,
     file_mib,
-    interrupt_on_sigterm,
+    parse,
     rss_mib,
     scratch,
     write_steps,
@@ -187,11 +187,7 @@ def main() -> None:
         metavar="CHAINS",
         help="one long run after a run a tenth as long: rate per decile, size, RSS",
     )
-    args = parser.parse_args()
-    if args.quick:
-        args.chains, args.rounds = min(args.chains, 2000), 1
-        args.long = args.long and min(args.long, 20_000)
-    interrupt_on_sigterm()
+    args = parse(parser, chains=2000, long=20_000)
     with scratch("chain") as tmp:
         if args.long:
             run_long(args.long, args.backend, tmp)

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from _util import Rounds, bench_parser, interrupt_on_sigterm, log_once, scratch
+from _util import Rounds, bench_parser, log_once, parse, scratch
 from chain import batched, sequential, stepline_chain
 from redis_chain import stepline_redis_chain
 
@@ -66,10 +66,7 @@ def main() -> None:
     parser = bench_parser(__doc__ or "", quick="500 chains (Celery 200), 1 round")
     parser.add_argument("--chains", type=int, default=5000)
     parser.add_argument("--celery-chains", type=int, default=1000)
-    args = parser.parse_args()
-    if args.quick:
-        args.chains, args.celery_chains, args.rounds = 500, 200, 1
-    interrupt_on_sigterm()
+    args = parse(parser, chains=500, celery_chains=200)
     log_once("stepline.redis")
     python = ensure_peers()
     n = args.chains

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -34,8 +35,8 @@ from _util import (
     REDIS_URL,
     Rounds,
     bench_parser,
-    interrupt_on_sigterm,
     log_once,
+    parse,
     purge_prefix,
     scratch,
     spawn,
@@ -198,13 +199,11 @@ def main() -> None:
     parser.add_argument(
         "--raw-consumer", nargs=2, metavar=("PREFIX", "NAME"), help=argparse.SUPPRESS
     )
-    args = parser.parse_args()
+    args = parse(parser, chains=2000)
     if args.raw_consumer:
-        raw_consumer(*args.raw_consumer)
+        with contextlib.suppress(KeyboardInterrupt):  # SIGTERM is how the harness stops it
+            raw_consumer(*args.raw_consumer)
         return
-    if args.quick:
-        args.chains, args.rounds = min(args.chains, 2000), 1
-    interrupt_on_sigterm()
     log_once("stepline.redis")
     with scratch("redis") as tmp:
         base = f"raw Redis Streams, {args.consumers} consumer processes"
