@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from redis import exceptions as rx
 
@@ -57,11 +57,11 @@ class RedisRecords:
         out: list[str] = []
         start, page = 0, max(limit, 200)
         while len(out) < limit:
-            members = await self._r.zrevrange(index, start, start + page - 1)
+            members = cast(list[str], await self._r.zrevrange(index, start, start + page - 1))
             if not members:
                 break
             seqs = members if plain else [m.split("\n", 1)[0] for m in members]
-            for raw in await self._r.hmget(h, seqs):
+            for raw in cast(list[str | None], await self._r.hmget(h, seqs)):
                 if raw is not None and keep(raw):
                     out.append(raw)
             start += page
@@ -88,11 +88,11 @@ class RedisRecords:
 
     @guarded
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        ids = await self._r.zrevrange(f"{self.prefix}:deadz", 0, limit - 1)
+        ids = cast(list[str], await self._r.zrevrange(f"{self.prefix}:deadz", 0, limit - 1))
         if not ids:
             return []
-        bodies = await self._r.hmget(f"{self.prefix}:dead", ids)
-        metas = await self._r.hmget(f"{self.prefix}:deadm", ids)
+        bodies = cast(list[str | None], await self._r.hmget(f"{self.prefix}:dead", ids))
+        metas = cast(list[str | None], await self._r.hmget(f"{self.prefix}:deadm", ids))
         out: list[DeadLetter] = []
         for did, body, meta in zip(ids, bodies, metas, strict=True):
             if body is None or meta is None:
@@ -104,7 +104,7 @@ class RedisRecords:
         return out
 
     async def _steps(self) -> list[str]:
-        return sorted(await self._r.smembers(f"{self.prefix}:steps"))
+        return sorted(cast(set[str], await self._r.smembers(f"{self.prefix}:steps")))
 
     @guarded
     async def pending(self, step: str | None = None) -> int:
@@ -146,7 +146,8 @@ class RedisRecords:
             q = f"{self.prefix}:q:{s}"
             flying = {p["message_id"]: p["times_delivered"] for p in await _pending_of(
                 self._r, q, limit)}
-            for entry_id, fields in await self._r.xrange(q, count=limit):
+            entries = cast(list[tuple[str, dict[str, str]]], await self._r.xrange(q, count=limit))
+            for entry_id, fields in entries:
                 seq = entry_id.split("-", 1)[1]
                 p = json.loads(fields["p"])
                 n = flying.get(entry_id, 0)
@@ -154,8 +155,9 @@ class RedisRecords:
                              "trace_id": p["tr"], "attempt": int(fields["a"]) + n,
                              "due": p["c"] if not n else None, "created_at": p["c"],
                              "status": "in_flight" if n else "queued", "_order": int(seq)})
-            for member, due in await self._r.zrange(f"{self.prefix}:dl:{s}", 0, limit - 1,
-                                                    withscores=True):
+            scheduled = cast(list[tuple[str, float]], await self._r.zrange(
+                f"{self.prefix}:dl:{s}", 0, limit - 1, withscores=True))
+            for member, due in scheduled:
                 seq, attempt, payload = member.split("|", 2)
                 p = json.loads(payload)
                 rows.append({"id": seq, "step": s, "topic": p["t"], "data": p["d"],

@@ -13,7 +13,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from redis import exceptions as rx
 
@@ -71,7 +71,8 @@ class RedisState:
 
     @guarded
     async def state_list(self, group: str) -> dict[str, Any]:
-        names = await self._r.zrangebyscore(self._sindex(group), time.time() * 1000, "+inf")
+        names = cast(list[str], await self._r.zrangebyscore(
+            self._sindex(group), time.time() * 1000, "+inf"))
         if not names:
             return {}
         values = await self._r.mget([self._skey(group, k) for k in names])
@@ -85,7 +86,7 @@ class RedisState:
 
     @guarded
     async def state_groups(self) -> list[str]:
-        groups = sorted(await self._r.smembers(f"{self.prefix}:sgroups"))
+        groups = sorted(cast(set[str], await self._r.smembers(f"{self.prefix}:sgroups")))
         now = time.time() * 1000
         async with self._r.pipeline(transaction=False) as pipe:
             for g in groups:
