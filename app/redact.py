@@ -106,6 +106,8 @@ FORMATS: tuple[SecretFormat, ...] = (
     SecretFormat("Stripe webhook secret", re.compile(r"whsec_[0-9A-Za-z+/=]{20,}")),
     SecretFormat("Google API key", re.compile(r"AIza[0-9A-Za-z_-]{35}")),
     SecretFormat("Google OAuth token", re.compile(r"ya29\.[0-9A-Za-z_-]{20,}")),
+    SecretFormat("Google refresh token", re.compile(r"1//0[0-9A-Za-z_-]{40,}")),
+    SecretFormat("Google client secret", re.compile(r"GOCSPX-[0-9A-Za-z_-]{28}")),
     SecretFormat("SendGrid key", re.compile(r"SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}")),
     SecretFormat("npm token", re.compile(r"npm_[A-Za-z0-9]{36}\b")),
     SecretFormat("PyPI token", re.compile(r"pypi-AgE[A-Za-z0-9_-]{50,}")),

@@ -72,6 +72,8 @@ REAL: list[tuple[str, str, str]] = [
     ("Stripe key", "restricted {}", "rk_live_" + rand(24)),
     ("Google API key", "maps?key={}&q=1", "AIza" + rand(35, ALNUM + "_-")),
     ("Google OAuth token", "Authorization: {}", "ya29." + rand(60, ALNUM + "_-")),
+    ("Google refresh token", '"refresh_token": "{}"', "1//0" + rand(100, ALNUM + "_-")),
+    ("Google client secret", '"client_secret": "{}"', "GOCSPX-" + rand(28, ALNUM + "_-")),
     ("AWS access key", "aws_access_key_id = {}", AWS_ID),
     ("JWT", "cookie session={}", JWT_SIGNED),
     ("JWT", "forged {}", JWT_UNSIGNED),

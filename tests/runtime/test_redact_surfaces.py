@@ -106,3 +106,28 @@ def test_state_get_and_list_print_secrets_masked(tmp_path, monkeypatch) -> None:
         "note": {"sent": "pushed with ***", "key": "***", "count": 2},
     }
     _no_secret(listed.output + got.output)
+
+
+@pytest.mark.usefixtures("known")
+def test_every_log_record_is_masked_and_keeps_its_arguments_when_it_can(caplog) -> None:
+    from app.logger import mask_log_records
+    from app.redact import register_known_secrets
+
+    register_known_secrets(environ={"GMAIL_WEBHOOK_TOKEN": PUSH_TOKEN}, env_file=None)
+    mask_log_records()
+    log = logging.getLogger("some.library")
+    with caplog.at_level(logging.INFO, logger="some.library"):
+        # A secret as an argument: masked in place, so formatters that unpack args still work.
+        log.info('%s - "%s %s" %d', "127.0.0.1", "GET", f"/hook?auth={PUSH_TOKEN}", 200)
+        # A secret only in its context ("password=" then the argument): masked as a whole.
+        log.warning("retry with password=%s", "Zx81kq0Lm3")
+        try:
+            raise ConnectionError(f"refused {STRIPE}")
+        except ConnectionError:
+            log.exception("upstream failed")
+    access, retry, failed = caplog.records
+    assert isinstance(access.args, tuple) and len(access.args) == 4
+    assert access.getMessage() == '127.0.0.1 - "GET /hook?auth=***" 200'
+    assert retry.getMessage() == "retry with password=***"
+    assert failed.exc_text and "ConnectionError: refused ***" in failed.exc_text
+    _no_secret(caplog.text)
