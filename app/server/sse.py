@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from app.backends.base import Backend
 from app.redact import redact
+from app.server.guard import AdminGuard
 
 __all__ = ["sse_response", "streams_router"]
 
@@ -51,8 +52,9 @@ def sse_response(source: AsyncIterator[dict[str, Any]], request: Request,
 def streams_router(backend: Backend) -> APIRouter:
     router = APIRouter(tags=["streams"])
 
+    # Behind the same guard as the Workbench: stream messages are handlers' data.
     @router.get("/streams/{name}", summary="Live messages pushed with ctx.stream (SSE)")
-    async def stream(name: str, request: Request, trace_id: str | None = None
+    async def stream(name: str, request: Request, _: AdminGuard, trace_id: str | None = None
                      ) -> StreamingResponse:
         async def filtered() -> AsyncIterator[dict[str, Any]]:
             async for item in backend.subscribe(f"stream:{name}"):

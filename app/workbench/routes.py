@@ -10,7 +10,15 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from app.server.guard import COOKIE, admin_guard, same_site
+from app.server.guard import (
+    COOKIE,
+    admin_guard,
+    client_of,
+    refuse_if_throttled,
+    same_site,
+    sessions,
+    throttle,
+)
 from app.settings import Settings
 from app.workbench.api import step_detail_router
 from app.workbench.pages import SECURITY_HEADERS, login_page, refusal_page
@@ -73,15 +81,22 @@ def workbench_router() -> APIRouter:
             if settings.mode in ("dev", "cli"):
                 return RedirectResponse("/workbench", status_code=303)
             return _html(refusal_page(_OFF_REASON), 403)
+        try:
+            refuse_if_throttled(request)
+        except HTTPException as exc:
+            return _html(login_page(str(exc.detail)), 429)
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         given = (form.get("token") or [""])[0].strip()
         if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+            throttle(request).failed(client_of(request), "sign-in form")
             await asyncio.sleep(_WRONG_TOKEN_DELAY)
             return _html(login_page("That token is not right. Check STEPLINE_WORKBENCH_TOKEN "
                                     "on the server."), 401)
         response = RedirectResponse("/workbench", status_code=303)
-        response.set_cookie(COOKIE, given, httponly=True, samesite="strict", path="/",
-                            secure=_secure(request))
+        # The cookie names a session of this server, revoked at sign-out: a stolen cookie
+        # is not the token, and signing out ends it.
+        response.set_cookie(COOKIE, sessions(request).create(), httponly=True,
+                            samesite="strict", path="/", secure=_secure(request))
         return response
 
     @router.post("/logout")
@@ -89,6 +104,7 @@ def workbench_router() -> APIRouter:
         if not same_site(request, request.app.state.settings):
             return _html(refusal_page("request refused: its Host or Origin is not this "
                                       "server's"), 403)
+        sessions(request).revoke(request.cookies.get(COOKIE) or "")
         response = RedirectResponse("/workbench", status_code=303)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return response

@@ -75,7 +75,7 @@ def test_login_form_sets_an_httponly_strict_cookie(browser: Any,
         expect(page.locator("#view").get_by_role("heading", name="Flow: ops")).to_be_visible()
         (cookie,) = context.cookies()
         assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (
-            "stepline_token", True, "Strict", "/")
+            "stepline_session", True, "Strict", "/")
         # The page's own API calls ride on the cookie; scripts cannot read it.
         page.locator("#nav").get_by_role("link", name="Events").click()
         expect(page.locator("#view").get_by_role("heading", name="Dead letters")).to_be_visible()
