@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from app.errors import SteplineError
+from app.redact import redact_text
 from app.runtime import Runtime
 from app.settings import Settings
 
@@ -40,7 +41,8 @@ _MARKERS = ("steps", ".stepline")
 
 
 def fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    # Errors quote what went wrong (a URL, a value): masked like every other output.
+    console.print(f"[red]error:[/red] {redact_text(message)}", highlight=False)
     return typer.Exit(1)
 
 
