@@ -7,6 +7,8 @@ test its steps with plain `pytest` and no configuration.
 - The `stepline_harness` fixture is a `Harness` over the project's steps (`$STEPLINE_STEPS`,
   else `steps/` under pytest's root directory) on a database in the test's `tmp_path`; it
   starts when the test enters it: `async with stepline_harness as h: ...`.
+- After each test, the secrets its runtimes registered for masking by value are forgotten, so
+  one test's made-up token does not mask the next test's output.
 
 This module imports nothing heavy: pytest loads it in every run of every project that has
 Stepline installed.
@@ -25,7 +27,7 @@ import pytest
 if TYPE_CHECKING:
     from app.testing import Harness
 
-__all__ = ["pytest_configure", "pytest_pyfunc_call", "stepline_harness"]
+__all__ = ["pytest_configure", "pytest_pyfunc_call", "pytest_runtest_teardown", "stepline_harness"]
 
 
 def _asyncio_plugin(config: pytest.Config) -> Any:
@@ -57,6 +59,12 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     names = pyfuncitem._fixtureinfo.argnames
     asyncio.run(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
     return True
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    from app.redact import forget_known_secrets
+
+    forget_known_secrets()
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -131,3 +133,23 @@ def test_every_log_record_is_masked_and_keeps_its_arguments_when_it_can(caplog) 
     assert retry.getMessage() == "retry with password=***"
     assert failed.exc_text and "ConnectionError: refused ***" in failed.exc_text
     _no_secret(caplog.text)
+
+
+def test_a_tests_registered_secret_does_not_mask_the_next_tests_output(tmp_path) -> None:
+    """Stepline's pytest plugin forgets registered secrets after each test."""
+    (tmp_path / "test_two.py").write_text(
+        "from app.redact import redact_text, register_secret\n\n"
+        "def test_one():\n"
+        "    register_secret('made-up-token-1')\n"
+        "    assert redact_text('made-up-token-1') == '***'\n\n"
+        "def test_two():\n"
+        "    assert redact_text('made-up-token-1') == 'made-up-token-1'\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-q", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
