@@ -28,8 +28,10 @@ __all__ = ["app", "command", "main"]
 app = typer.Typer(
     name="stepline",
     help="Stepline: API, event and cron steps with durable events.\n\n"
-    "Steps are *_step.py files under ./steps (or --steps DIR). Data lives in "
-    ".stepline/stepline.db unless STEPLINE_DB or STEPLINE_BACKEND=redis says otherwise.",
+    "Steps are *_step.py files under steps/ (or --steps DIR). Data lives in "
+    ".stepline/stepline.db unless STEPLINE_DB or STEPLINE_BACKEND=redis says otherwise; "
+    "commands that read it find the project (the nearest directory at or above this one "
+    "holding steps/ or .stepline/).",
     no_args_is_help=True,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
