@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agents.gmail.errors import GmailAPIError, GmailAuthRevoked, HistoryExpired
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from google.oauth2.credentials import Credentials
     from googleapiclient.errors import HttpError
 
-__all__ = ["DEFAULT_API_URL", "GmailAPI", "api_url"]
+__all__ = ["DEFAULT_API_URL", "GmailAPI", "HistoryPage", "LabelChange", "api_url"]
 
 DEFAULT_API_URL = "https://gmail.googleapis.com/"
 _BATCH_DELETE_MAX = 1000  # Gmail's limit per batchDelete call
@@ -29,6 +30,41 @@ _BATCH_DELETE_MAX = 1000  # Gmail's limit per batchDelete call
 
 def api_url() -> str:
     return os.environ.get("GMAIL_API_URL") or DEFAULT_API_URL
+
+
+@dataclass(frozen=True)
+class LabelChange:
+    """One message's labels changed in one history record."""
+
+    record_id: str
+    message_id: str
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    labels: tuple[str, ...]  # the message's labels after the change
+
+
+@dataclass
+class HistoryPage:
+    latest: str
+    added: list[str] = field(default_factory=list)
+    label_changes: list[LabelChange] = field(default_factory=list)
+
+
+def _label_changes(record: dict[str, Any]) -> list[LabelChange]:
+    by_message: dict[str, tuple[list[str], list[str], list[str]]] = {}
+    for key, index in (("labelsAdded", 0), ("labelsRemoved", 1)):
+        for change in record.get(key, []):
+            message = change.get("message", {})
+            mid = message.get("id")
+            if not mid:
+                continue
+            entry = by_message.setdefault(mid, ([], [], []))
+            entry[index].extend(change.get("labelIds", []))
+            entry[2][:] = message.get("labelIds", [])
+    return [
+        LabelChange(str(record.get("id", "")), mid, tuple(a), tuple(r), tuple(now))
+        for mid, (a, r, now) in by_message.items()
+    ]
 
 
 def _error(exc: HttpError, what: str) -> GmailAPIError:
@@ -107,36 +143,37 @@ class GmailAPI:
     def profile(self) -> dict[str, Any]:
         return self._run(self._users.getProfile(userId=self.user_id), "getProfile")
 
-    def history_since(
-        self, start_history_id: str, label_id: str | None = "INBOX"
-    ) -> tuple[list[str], str]:
-        """Ids of messages added since `start_history_id` (every page) and the newest history
-        id to store. Raises HistoryExpired when Gmail no longer has that history."""
-        ids: list[str] = []
+    def history_since(self, start_history_id: str, label_id: str = "INBOX") -> HistoryPage:
+        """What happened since `start_history_id` (every page): messages added to `label_id`,
+        label changes on any message, and the newest history id to store. Raises
+        HistoryExpired when Gmail no longer has that history.
+
+        One listing, not filtered by label on Gmail's side: a mail moved out of Spam, or
+        reported as spam from the inbox, must be seen whichever label it left."""
+        out = HistoryPage(latest=start_history_id)
         seen: set[str] = set()
-        latest = start_history_id
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {
                 "userId": self.user_id,
                 "startHistoryId": start_history_id,
-                "historyTypes": ["messageAdded"],
+                "historyTypes": ["messageAdded", "labelAdded", "labelRemoved"],
             }
-            if label_id:
-                kwargs["labelId"] = label_id
             if token:
                 kwargs["pageToken"] = token
             page = self._run(self._users.history().list(**kwargs), "history.list")
             for record in page.get("history", []):
                 for added in record.get("messagesAdded", []):
-                    mid = added.get("message", {}).get("id")
-                    if mid and mid not in seen:
+                    message = added.get("message", {})
+                    mid = message.get("id")
+                    if mid and mid not in seen and label_id in message.get("labelIds", []):
                         seen.add(mid)
-                        ids.append(mid)
-            latest = str(page.get("historyId") or latest)
+                        out.added.append(mid)
+                out.label_changes += _label_changes(record)
+            out.latest = str(page.get("historyId") or out.latest)
             token = page.get("nextPageToken")
             if not token:
-                return ids, latest
+                return out
 
     def list_ids(
         self,

@@ -36,6 +36,7 @@ class Assessment:
         return {
             "spam_score": self.spam.score,
             "is_spam": self.spam.is_spam,
+            "unsure": self.spam.unsure,
             "priority": self.priority.priority,
             "reasons": self.spam.reasons + self.priority.reasons,
         }
@@ -46,7 +47,7 @@ def all_vips(settings: GmailSettings, extra: Iterable[str] = ()) -> list[str]:
     return [*settings.priority.vip_senders, *(e.strip().lower() for e in extra if e.strip())]
 
 
-async def state_vips(state: StateLike | Any) -> list[str]:
+async def state_vips(state: Any) -> list[str]:
     """The VIP entries kept in state group `gmail.vip` (edited with `stepline state set`)."""
     entries = await state.list(VIP_GROUP)
     return [key for key, value in entries.items() if value not in (False, None, 0, "")]

@@ -1,4 +1,5 @@
-"""`stepline gmail ...`: connect an inbox, classify `.eml` files, train the spam model."""
+"""`stepline gmail ...`: connect an inbox, classify `.eml` files, train the spam model, and
+show what the flow counted and learned."""
 
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ from agents.gmail.classify import assess, load_model
 from agents.gmail.errors import GmailError
 from agents.gmail.oauth import connect as oauth_connect
 from agents.gmail.oauth import token_file
-from agents.gmail.parse import parse_raw
 from agents.gmail.settings import GmailSettings, current_settings, settings_file
 
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="Gmail triage: connect an inbox, classify mail, train the spam model.",
+    help="Gmail triage: connect an inbox, classify mail, train the spam model, show stats.",
     no_args_is_help=True,
 )
 
@@ -69,21 +69,24 @@ def connect(
 def classify(
     files: Annotated[list[Path], typer.Argument(help="Raw RFC 822 messages (.eml).")],
 ) -> None:
-    """Print one JSON line per file: file, spam_score, is_spam, priority, reasons."""
+    """Print one JSON line per file: file, spam_score, is_spam, unsure, priority, reasons.
+
+    A file that cannot be read is reported on stderr and the others are still classified;
+    the exit code is then 1."""
     settings = _settings_or_exit()
     try:
         model = load_model(settings)
     except ValueError as exc:
         raise _fail(str(exc)) from None
+    from agents.gmail.training import read_mail_file
     from agents.llm import LLMClient
 
     llm = LLMClient.from_env() if settings.spam.use_llm else None
     failed = False
     for path in files:
-        try:
-            mail = parse_raw(path.read_bytes())
-        except OSError as exc:
-            typer.echo(f"error: cannot read {path}: {exc.strerror}", err=True)
+        mail, why = read_mail_file(path)
+        if mail is None:
+            typer.echo(f"error: {why}", err=True)
             failed = True
             continue
         result = asyncio.run(assess(mail, settings, llm=llm, model=model))
@@ -101,12 +104,15 @@ def train(
         list[Path] | None, typer.Option(help="Folder of wanted .eml (repeatable).")
     ] = None,
     mailbox: Annotated[bool, typer.Option(help="Also learn from SPAM and INBOX.")] = False,
-    limit: Annotated[
-        int, typer.Option(min=1, help="Messages per label from the mailbox.")
-    ] = 500,
+    limit: Annotated[int, typer.Option(min=1, help="Messages per label from the mailbox.")] = 500,
+    balance: Annotated[
+        bool, typer.Option(help="From the mailbox, learn as many wanted mails as spam.")
+    ] = True,
     reset: Annotated[bool, typer.Option(help="Start from an empty model.")] = False,
 ) -> None:
-    """Train the local naive Bayes spam model; it is stored where the flow loads it."""
+    """Train the local Bayes spam model; it is stored where the flow loads it.
+
+    Files that cannot be read are listed and skipped; the rest is learned."""
     from agents.gmail.training import train_from_dirs, train_from_mailbox
 
     settings = _settings_or_exit()
@@ -116,24 +122,64 @@ def train(
         raise _fail("nothing to learn from: pass --spam DIR and --ham DIR, or --mailbox")
     try:
         model = (None if reset else BayesModel.load(path)) or BayesModel()
-        n_spam, n_ham = train_from_dirs(model, spam, ham)
+        files = train_from_dirs(model, spam, ham)
+        n_spam, n_ham = files.spam, files.ham
         if mailbox:
             from agents.gmail.api import GmailAPI
 
             api = GmailAPI.connect(user_id=settings.user_id)
-            more = train_from_mailbox(model, api, limit, own_label=settings.spam.label)
+            own = (settings.spam.label, settings.spam.unsure_label)
+            more = train_from_mailbox(model, api, limit, own, balanced=balance)
             n_spam, n_ham = n_spam + more.spam, n_ham + more.ham
             if more.skipped:
                 typer.echo(
-                    f"skipped {more.skipped} messages labelled {settings.spam.label!r} "
-                    "(the flow's own verdicts, not yours)"
+                    f"skipped {more.skipped} messages labelled {settings.spam.label!r} or "
+                    f"{settings.spam.unsure_label!r} (the flow's own verdicts, not yours)"
+                )
+            if more.left_out:
+                typer.echo(
+                    f"left out {more.left_out} messages to learn spam and wanted mail in equal "
+                    "numbers (--no-balance learns them all)"
                 )
     except (ValueError, GmailError) as exc:
         raise _fail(str(exc)) from None
+    for why in files.unreadable:
+        typer.echo(f"skipped: {why}", err=True)
     model.save(path)
     typer.echo(
         f"learned {n_spam} spam and {n_ham} wanted messages; model now has "
         f"{model.spam_docs} spam and {model.ham_docs} wanted in {path}"
     )
+    if files.unreadable:
+        typer.echo(f"{len(files.unreadable)} files could not be read (listed above)")
     if not model.trained:
         typer.echo("note: the model needs both spam and wanted mail before it scores anything")
+
+
+@app.command()
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Today's counts, the model's size, and what it learned from your own corrections."""
+    from agents.gmail.learning import gather_stats
+
+    settings = _settings_or_exit()
+    try:
+        found = gather_stats(settings)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(found, indent=2))
+        return
+    day = found["today"]
+    typer.echo(f"today ({found['day']}): " + ", ".join(f"{k} {v}" for k, v in day.items()))
+    model = found["model"]
+    typer.echo(
+        f"model {model['path']}: {model['spam_docs']} spam and {model['ham_docs']} wanted mails"
+    )
+    learned = found["learned"]
+    typer.echo(
+        f"learned from your label changes: {learned['total']} messages "
+        f"({learned['spam']} as spam, {learned['ham']} as wanted), "
+        f"{learned['corrections']} of them corrections of the flow's verdict"
+    )

@@ -1,4 +1,4 @@
-"""Counts of the day: received, spam and urgent per message, cleaned as a running total.
+"""Counts of the day: received, spam, unsure and urgent per message, cleaned as a running total.
 
 A handler may run twice for one message (at-least-once delivery), and may die anywhere. So a
 per-message count is not a counter to increment but the claim `name:message_id` itself, made
@@ -18,7 +18,7 @@ from agents.gmail.topics import COUNTED_GROUP, COUNTERS_GROUP
 
 __all__ = ["COUNTER_NAMES", "count_once", "day_counts", "increment", "today"]
 
-COUNTER_NAMES = ("received", "spam", "urgent", "cleaned")
+COUNTER_NAMES = ("received", "spam", "unsure", "urgent", "cleaned")
 _CLAIM_TTL = 8 * 24 * 3600.0  # longer than the emit dedup window
 
 

@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from email.utils import parseaddr
 from typing import Any
 
 from agents.common.redact import redact_mail
-from agents.gmail.api import GmailAPI
+from agents.gmail.api import GmailAPI, LabelChange
 from agents.gmail.counters import count_once, increment, today
 from agents.gmail.errors import HistoryExpired
+from agents.gmail.learning import worth_learning
 from agents.gmail.oauth import has_full_scope
 from agents.gmail.parse import ParsedEmail, html_to_text
 from agents.gmail.settings import GmailSettings
-from agents.gmail.topics import MAILBOX_GROUP, MESSAGES_GROUP, TOPIC_CURSOR, TOPIC_NEW
+from agents.gmail.topics import (
+    MAILBOX_GROUP,
+    MESSAGES_GROUP,
+    TOPIC_CURSOR,
+    TOPIC_LABELS,
+    TOPIC_NEW,
+)
 from agents.notify import Notification
 
 __all__ = [
@@ -28,6 +35,7 @@ __all__ = [
     "advance_cursor",
     "alert_for",
     "apply_spam_action",
+    "apply_unsure_label",
     "cleanup_spam",
     "emit_sync",
     "inbound_event",
@@ -53,6 +61,7 @@ class SyncResult:
     ids: list[str]
     history_id: str | None
     fallback: bool = False
+    label_changes: list[LabelChange] = field(default_factory=list)
 
 
 async def sync_mailbox(api: GmailAPI, state: Any, settings: GmailSettings) -> SyncResult:
@@ -67,8 +76,8 @@ async def sync_mailbox(api: GmailAPI, state: Any, settings: GmailSettings) -> Sy
         profile = await asyncio.to_thread(api.profile)
         return SyncResult([], str(profile["historyId"]))
     try:
-        ids, latest = await asyncio.to_thread(api.history_since, str(stored))
-        return SyncResult(ids, latest)
+        page = await asyncio.to_thread(api.history_since, str(stored))
+        return SyncResult(page.added, page.latest, label_changes=page.label_changes)
     except HistoryExpired:
         profile = await asyncio.to_thread(api.profile)
         ids = await asyncio.to_thread(
@@ -83,6 +92,13 @@ async def emit_sync(ctx: Any, api: GmailAPI, settings: GmailSettings) -> SyncRes
     result = await sync_mailbox(api, ctx.state, settings)
     for mid in result.ids:
         await ctx.emit(TOPIC_NEW, {"id": mid, "source": "gmail"}, key=message_key(mid))
+    for change in result.label_changes:
+        if worth_learning(change):
+            await ctx.emit(
+                TOPIC_LABELS,
+                asdict(change),
+                key=f"labels:{change.record_id}:{change.message_id}",
+            )
     if result.history_id is not None:
         await ctx.emit(TOPIC_CURSOR, {"history_id": result.history_id})
     if result.fallback:
@@ -173,6 +189,18 @@ async def apply_spam_action(
         label = await asyncio.to_thread(api.ensure_label, settings.spam.label)
         await asyncio.to_thread(api.modify, mail.id, [label], [])
     return action
+
+
+async def apply_unsure_label(
+    api: GmailAPI | None, mail: ParsedEmail, settings: GmailSettings
+) -> bool:
+    """Label an unsure mail (`spam.unsure_label`) and leave it where it is; idempotent.
+    Nothing is labelled under `spam.action: none`."""
+    if settings.spam.action == "none" or mail.source != "gmail" or api is None:
+        return False
+    label = await asyncio.to_thread(api.ensure_label, settings.spam.unsure_label)
+    await asyncio.to_thread(api.modify, mail.id, [label], [])
+    return True
 
 
 @dataclass

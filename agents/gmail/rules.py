@@ -1,141 +1,162 @@
-"""Hand-written spam signals: authentication failures, sender tricks, links and wording.
+"""Built-in spam rules: the zero-config spam source, a calibrated probability from signs.
 
-Each rule that fires contributes a weight; the weights combine as independent evidence
-(`1 - prod(1 - w)`), so two strong signals outweigh one and no number of hits exceeds 1.
+`rules_headers` and `rules_content` detect signs; here each sign has a weight in log-odds, and
+the rules' verdict is `sigmoid(BIAS + sum of the weights of the signs found)`: a logistic
+model, so the score reads as a probability and combines with the other sources as evidence.
+
+How the weights were set:
+- `TUNED` were fitted by `bench/gmail_tune.py`: an L2-regularised logistic regression over
+  the signs found in the TRAIN half of the SpamAssassin public corpus (spam against easy and
+  hard ham, classes weighted equally), then `BIAS` lowered until under 0.3 % of the train
+  ham reached `spam.threshold` (0.8). The test half was used only to report the figures.
+- `HAND` are signs that corpus cannot teach: its mail predates SPF, DKIM and DMARC, and
+  hidden text, disguised words, look-alike links and phishing wording are too rare in it
+  (under 10 train messages each) to fit. They are set by judgement, on the same scale: a
+  failed DMARC alone moves a mail most of the way to the threshold.
+Signs in `STRONG` are local evidence the LLM cannot talk away (see `spam.py`).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
+import math
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-from agents.gmail.parse import ParsedEmail
+from agents.gmail.message import ParsedEmail
+from agents.gmail.rules_content import content_signs
+from agents.gmail.rules_headers import Signs, header_signs
 
-__all__ = ["RuleResult", "score_rules"]
+__all__ = ["BIAS", "HAND", "STRONG", "TUNED", "WEIGHTS", "RuleResult", "find_signs", "score_rules"]
 
-_PHRASES = [
-    "verify your account",
-    "confirm your password",
-    "your account will be suspended",
-    "you have won",
-    "you've won",
-    "claim your prize",
-    "lottery",
-    "wire transfer",
-    "western union",
-    "bitcoin",
-    "crypto investment",
-    "act now",
-    "limited time offer",
-    "100% free",
-    "risk-free",
-    "click here",
-    "dear customer",
-    "dear beneficiary",
-    "inheritance",
-    "million dollars",
-    "urgent reply needed",
-    "gift card",
-    "no prescription",
-]
-_PHRASE_RE = [re.compile(r"(?<!\w)" + re.escape(p) + r"(?!\w)", re.IGNORECASE) for p in _PHRASES]
-_SHORTENERS = {"bit.ly", "tinyurl.com", "goo.gl", "t.co", "ow.ly", "is.gd", "buff.ly", "cutt.ly"}
-_DOMAIN_IN_TEXT = re.compile(r"\b((?:[a-z0-9-]+\.)+[a-z]{2,})\b", re.IGNORECASE)
+STRONG = frozenset(
+    {"dmarc_fail", "link_text_mismatch", "name_shows_other_address", "link_userinfo"}
+)
+
+HAND: dict[str, float] = {
+    "spf_fail": 1.5,
+    "spf_softfail": 0.6,
+    "dkim_fail": 1.2,
+    "dmarc_fail": 3.0,
+    "auth_permerror": 0.5,
+    "link_punycode": 1.5,
+    "link_userinfo": 2.0,
+    "zero_width": 1.0,
+    "hidden_text": 1.0,
+    "obfuscated_word": 1.0,
+    "spaced_word": 0.8,
+    "msgid_missing": 0.8,
+    "date_missing": 0.5,
+    "date_malformed": 0.5,
+    "from_missing": 1.0,
+    "words_phishing": 1.0,
+    "words_phishing_many": 1.0,
+    "link_text_mismatch": 2.0,
+    "name_shows_other_address": 2.0,
+    "link_shortener": 0.3,
+    "relay_helo_ip": 0.5,
+    "words_pitch_many": 0.8,
+}
+
+# --- tuned: written by `bench/gmail_tune.py --write` (train half of the SpamAssassin corpus)
+# fitted on 3055 train messages (969 spam, 2086 ham), ham weight 0.6, hard ham x5.0;
+# bias fitted -3.02, lowered 0.16: <= 0.3 % of train ham reach 0.8
+BIAS = -3.19
+TUNED: dict[str, float] = {
+    "addresses_reader": 1.37,  # spam 52.5%, ham 7.6%
+    "base64_plain_text": 0.38,  # spam 1.3%, ham 0.0%
+    "body_caps": 0.28,  # spam 1.1%, ham 0.0%
+    "body_exclaims": 0.00,  # spam 19.6%, ham 1.3%
+    "charset_mismatch": 0.67,  # spam 5.5%, ham 1.3%
+    "date_future": 0.41,  # spam 1.9%, ham 0.0%
+    "date_past": 0.67,  # spam 9.0%, ham 1.2%
+    "fake_reply": 0.00,  # spam 5.3%, ham 6.1%
+    "freemail_links": 1.68,  # spam 27.6%, ham 2.4%
+    "from_digits": 0.00,  # spam 18.9%, ham 3.8%
+    "from_no_name": 0.84,  # spam 45.2%, ham 11.8%
+    "html_only": 0.58,  # spam 46.1%, ham 3.0%
+    "image_mostly": 0.84,  # spam 3.6%, ham 0.0%
+    "link_click_here": 0.00,  # spam 24.1%, ham 2.0%
+    "link_escaped_host": 0.17,  # spam 1.5%, ham 0.0%
+    "link_ip_host": 1.04,  # spam 14.6%, ham 0.1%
+    "link_many_domains": 0.00,  # spam 0.6%, ham 1.9%
+    "link_odd_port": 0.00,  # spam 3.0%, ham 0.5%
+    "link_remove": 0.16,  # spam 24.0%, ham 1.2%
+    "links_elsewhere": 1.72,  # spam 19.7%, ham 0.5%
+    "mailto_remove": 0.82,  # spam 5.1%, ham 0.0%
+    "many_images": 0.00,  # spam 12.9%, ham 3.6%
+    "many_recipients": 0.83,  # spam 6.3%, ham 0.1%
+    "msgid_malformed": 1.12,  # spam 3.6%, ham 0.0%
+    "percentages": 0.41,  # spam 16.7%, ham 2.5%
+    "relay_forged_freemail": 0.21,  # spam 1.7%, ham 0.0%
+    "relay_helo_mismatch": 0.83,  # spam 12.8%, ham 2.6%
+    "relay_no_rdns": 1.23,  # spam 45.7%, ham 26.4%
+    "reply_to_elsewhere": 0.31,  # spam 13.2%, ham 18.6%
+    "subject_adv": 0.57,  # spam 3.5%, ham 0.0%
+    "subject_caps": 1.34,  # spam 8.7%, ham 0.1%
+    "subject_empty": 0.34,  # spam 0.6%, ham 0.2%
+    "subject_exclaims": 0.94,  # spam 9.0%, ham 0.3%
+    "subject_money": 0.42,  # spam 8.7%, ham 0.5%
+    "subject_pitch": 1.50,  # spam 26.6%, ham 1.8%
+    "subject_tracking_tag": 0.00,  # spam 11.5%, ham 2.8%
+    "thread_reply": -1.92,  # spam 0.0%, ham 37.2%
+    "tiny_font": 0.00,  # spam 23.5%, ham 3.8%
+    "to_missing": 0.18,  # spam 4.0%, ham 3.8%
+    "words_adult": 0.00,  # spam 7.8%, ham 2.7%
+    "words_adult_many": 0.47,  # spam 1.0%, ham 0.0%
+    "words_business": 0.88,  # spam 11.1%, ham 1.6%
+    "words_business_many": 0.22,  # spam 1.9%, ham 0.0%
+    "words_finance": 0.00,  # spam 17.0%, ham 1.5%
+    "words_finance_many": 0.54,  # spam 7.3%, ham 0.0%
+    "words_fortune": 0.39,  # spam 9.0%, ham 2.5%
+    "words_fortune_many": 0.76,  # spam 1.9%, ham 0.0%
+    "words_many_families": 0.00,  # spam 31.6%, ham 1.3%
+    "words_money": 0.00,  # spam 42.0%, ham 8.2%
+    "words_money_many": 0.00,  # spam 18.5%, ham 2.8%
+    "words_offer": 0.29,  # spam 43.0%, ham 4.6%
+    "words_offer_many": 0.08,  # spam 7.7%, ham 0.2%
+    "words_pharmacy": 0.91,  # spam 9.5%, ham 0.3%
+    "words_pharmacy_many": 0.25,  # spam 1.7%, ham 0.0%
+    "words_pitch": 1.09,  # spam 51.0%, ham 2.2%
+    "words_removal": 0.29,  # spam 53.4%, ham 8.0%
+    "words_removal_many": 0.22,  # spam 6.7%, ham 0.2%
+    "words_urgency": 0.82,  # spam 25.0%, ham 4.9%
+    "words_urgency_many": 0.00,  # spam 1.7%, ham 0.1%
+}
+# --- end of tuned
+
+WEIGHTS: dict[str, float] = {**TUNED, **HAND}
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
 
 
 @dataclass
 class RuleResult:
-    score: float = 0.0
+    log_odds: float = BIAS
     reasons: list[str] = field(default_factory=list)
+    fired: list[str] = field(default_factory=list)
 
-    def add(self, weight: float, reason: str) -> None:
-        self.score = 1 - (1 - self.score) * (1 - weight)
-        self.reasons.append(reason)
+    @property
+    def score(self) -> float:
+        return round(_sigmoid(self.log_odds), 4)
 
-
-def _base_domain(host: str) -> str:
-    parts = host.lower().strip(".").split(".")
-    return ".".join(parts[-2:]) if len(parts) >= 2 else host.lower()
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
+    @property
+    def strong(self) -> list[str]:
+        """The strong signs found: evidence the LLM may not overrule."""
+        return [name for name in self.fired if name in STRONG]
 
 
-def _auth_rules(mail: ParsedEmail, out: RuleResult) -> None:
-    weights = {
-        "spf": {"fail": 0.45, "softfail": 0.2, "permerror": 0.2},
-        "dkim": {"fail": 0.35, "permerror": 0.2},
-        "dmarc": {"fail": 0.55, "permerror": 0.2},
-    }
-    for method, table in weights.items():
-        verdict = getattr(mail.auth, method)
-        if verdict in table:
-            out.add(table[verdict], f"{method.upper()} {verdict}")
-
-
-def _sender_rules(mail: ParsedEmail, out: RuleResult) -> None:
-    reply_domain = mail.reply_to.rpartition("@")[2]
-    if (
-        reply_domain
-        and mail.from_domain
-        and _base_domain(reply_domain) != _base_domain(mail.from_domain)
-    ):
-        out.add(0.3, f"Reply-To ({mail.reply_to}) differs from sender domain")
-    shown = re.search(r"[\w.+-]+@[\w-]+(\.[\w-]+)+", mail.from_name)
-    if shown and shown.group(0).lower() != mail.from_address:
-        out.add(0.4, f"display name shows {shown.group(0)} but mail is from {mail.from_address}")
-    if re.match(r"^(re|fwd?):", mail.subject, re.IGNORECASE) and not mail.in_reply_to:
-        out.add(0.2, "subject says reply/forward but the mail answers nothing")
-
-
-def _link_rules(mail: ParsedEmail, out: RuleResult) -> None:
-    ip_links = shorteners = mismatched = 0
-    for link in mail.links:
-        host = (urlsplit(link.href).hostname or "").lower()
-        if not host:
-            continue
-        if _is_ip(host):
-            ip_links += 1
-        if host in _SHORTENERS:
-            shorteners += 1
-        shown = _DOMAIN_IN_TEXT.search(link.text)
-        if shown and _base_domain(shown.group(1)) != _base_domain(host):
-            mismatched += 1
-    if ip_links:
-        out.add(0.35, "link to a bare IP address")
-    if mismatched:
-        out.add(0.45, "link text shows a different domain than it opens")
-    if shorteners:
-        out.add(0.15, "link through a URL shortener")
-    if len(mail.links) > 15:
-        out.add(0.1, f"{len(mail.links)} links")
-
-
-def _wording_rules(mail: ParsedEmail, out: RuleResult) -> None:
-    haystack = f"{mail.subject}\n{mail.text}"
-    hits = [p for p, rx in zip(_PHRASES, _PHRASE_RE, strict=True) if rx.search(haystack)]
-    for phrase in hits[:4]:
-        out.add(0.2, f"wording: {phrase!r}")
-    letters = [c for c in mail.subject if c.isalpha()]
-    if len(letters) >= 8 and all(c.isupper() for c in letters):
-        out.add(0.15, "subject in capitals")
-    if mail.subject.count("!") >= 3 or "$$$" in haystack:
-        out.add(0.15, "excessive punctuation")
+def find_signs(mail: ParsedEmail) -> Signs:
+    """Every sign found in `mail`, as {rule name: reason}."""
+    return {**header_signs(mail), **content_signs(mail)}
 
 
 def score_rules(mail: ParsedEmail) -> RuleResult:
-    """Run every rule; the score is in [0, 1) and each reason says which rule fired."""
-    out = RuleResult()
-    _auth_rules(mail, out)
-    _sender_rules(mail, out)
-    _link_rules(mail, out)
-    _wording_rules(mail, out)
-    out.score = round(out.score, 4)
-    return out
+    """Weigh the signs found; reasons list the signs that count, heaviest first."""
+    found = find_signs(mail)
+    counted = sorted((n for n in found if WEIGHTS.get(n)), key=lambda n: -abs(WEIGHTS[n]))
+    return RuleResult(
+        log_odds=BIAS + sum(WEIGHTS[n] for n in counted),
+        reasons=[found[n] for n in counted],
+        fired=counted,
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.common.yaml_settings import YamlSettings, describe_validation_error
 from agents.common.yaml_settings import config_path as shared_config_path
@@ -90,20 +90,32 @@ class PrioritySettings(_Section):
 
 
 class SpamWeights(_Section):
-    llm: float = Field(0.5, ge=0)
-    bayes: float = Field(0.3, ge=0)
-    rules: float = Field(0.2, ge=0)
+    """How much each source's evidence counts: its log-odds are multiplied by this."""
+
+    llm: float = Field(1.0, ge=0, le=5)
+    bayes: float = Field(1.0, ge=0, le=5)
+    rules: float = Field(1.0, ge=0, le=5)
 
 
 class SpamSettings(_Section):
     threshold: float = Field(0.8, ge=0, le=1)
+    unsure: float = Field(0.5, ge=0, le=1)
     action: Literal["move", "label", "none"] = "move"
     label: str = Field("Stepline/Suspected spam", min_length=1)
+    unsure_label: str = Field("Stepline/Unsure", min_length=1)
     use_llm: bool = True
     use_rules: bool = True
     use_bayes: bool = True
     weights: SpamWeights = Field(default_factory=SpamWeights)
     model_path: Path = Path(".stepline/gmail-bayes.json")
+
+    @model_validator(mode="after")
+    def _bands(self) -> SpamSettings:
+        if self.unsure > self.threshold:
+            raise ValueError(
+                f"unsure ({self.unsure}) must not be above threshold ({self.threshold})"
+            )
+        return self
 
 
 class NotifySettings(_Section):

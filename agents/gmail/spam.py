@@ -1,8 +1,9 @@
-"""The spam verdict: a score in [0, 1] from up to three sources (LLM, rules, naive Bayes).
+"""The spam verdict: a score in [0, 1] from up to three sources (LLM, rules, Bayes).
 
-Each source is optional. The score is the weighted mean of the sources that answered, with
-weights from `spam.weights` renormalised over them, so a missing LLM shifts the weight to the
-local sources instead of pulling the score toward zero.
+Each source is optional; they are combined as evidence by `agents.gmail.evidence` (log-odds
+add up, a confident source decides, the LLM may raise a score but lower it only when the
+local evidence is weak). At or above `spam.threshold` a mail is spam; from `spam.unsure` up
+to the threshold it is unsure (labelled, not moved). The reasons say which source decided.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from agents.common.redact import redact_mail
 from agents.gmail.bayes import BayesModel
+from agents.gmail.evidence import Evidence, combine
 from agents.gmail.parse import ParsedEmail
 from agents.gmail.rules import score_rules
 from agents.gmail.settings import SpamSettings
@@ -37,6 +39,11 @@ class LLMSpamVerdict(BaseModel):
     reason: str = Field(description="One sentence naming the decisive evidence")
 
 
+# The χ² Bayes score saturates at 0 and 1 on any clear mail; as evidence it is worth at
+# most this many log-odds (p = 0.998), so two other sources agreeing can still outweigh it.
+BAYES_LIMIT = 6.0
+
+
 @dataclass
 class SpamVerdict:
     score: float
@@ -44,6 +51,8 @@ class SpamVerdict:
     reasons: list[str] = field(default_factory=list)
     sources: dict[str, float] = field(default_factory=dict)
     vip_exempt: bool = False
+    unsure: bool = False
+    decided_by: str = "none"
 
 
 def _prompt(mail: ParsedEmail) -> str:
@@ -91,23 +100,38 @@ async def assess_spam(
     if vip is not None and mail.auth.passed:
         return SpamVerdict(0.0, False, [f"VIP sender ({vip}), authenticated"], {}, True)
     scores: dict[str, float] = {}
-    reasons: list[str] = []
+    items: list[Evidence] = []
+    found: list[str] = []
     if vip is not None:
-        reasons.append(f"sender matches VIP {vip} but is not authenticated, so it is checked")
+        found.append(f"sender matches VIP {vip} but is not authenticated, so it is checked")
     if settings.use_rules:
         rules = score_rules(mail)
         scores["rules"] = rules.score
-        reasons += rules.reasons
+        items.append(Evidence("rules", rules.score, tuple(rules.strong)))
+        found += rules.reasons
     if settings.use_bayes and model is not None and model.trained:
         scores["bayes"] = round(model.spam_probability(mail), 4)
-        reasons.append(f"bayes model: {scores['bayes']:.2f}")
+        items.append(Evidence("bayes", scores["bayes"], limit=BAYES_LIMIT))
+        found.append(f"bayes model: {scores['bayes']:.2f}")
     if settings.use_llm and llm is not None:
         verdict = await llm_spam_score(mail, llm, state)
         if verdict is not None:
             scores["llm"] = verdict.spam_probability
-            reasons.append(f"LLM ({verdict.spam_probability:.2f}): {redact_mail(verdict.reason)}")
-    weights = settings.weights.model_dump()
-    total = sum(weights[name] for name in scores)
-    score = sum(scores[n] * weights[n] for n in scores) / total if total > 0 else 0.0
-    score = round(min(1.0, max(0.0, score)), 4)
-    return SpamVerdict(score, score >= settings.threshold, reasons, scores)
+            items.append(Evidence("llm", verdict.spam_probability))
+            found.append(f"LLM ({verdict.spam_probability:.2f}): {redact_mail(verdict.reason)}")
+    found += [f"could not read: {problem}" for problem in mail.problems]
+    if not items:
+        return SpamVerdict(0.0, False, found, scores)
+    result = combine(items, settings.weights.model_dump(), settings.threshold)
+    shown = ", ".join(f"{name} {value:.2f}" for name, value in scores.items())
+    head = f"score {result.score:.2f}, decided by {result.decided_by} ({shown})"
+    is_spam = result.score >= settings.threshold
+    unsure = not is_spam and result.score >= settings.unsure
+    return SpamVerdict(
+        result.score,
+        is_spam,
+        [head, *found, *result.notes],
+        scores,
+        unsure=unsure,
+        decided_by=result.decided_by,
+    )

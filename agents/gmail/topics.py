@@ -5,17 +5,20 @@ from __future__ import annotations
 __all__ = [
     "COUNTED_GROUP",
     "COUNTERS_GROUP",
+    "LEARNED_GROUP",
     "MAILBOX_GROUP",
     "MESSAGES_GROUP",
     "TOPIC_CHECKED",
     "TOPIC_CLEANUP",
     "TOPIC_CURSOR",
     "TOPIC_HIGH",
+    "TOPIC_LABELS",
     "TOPIC_NEW",
     "TOPIC_NOTIFY",
     "TOPIC_RECEIVED",
     "TOPIC_SPAM",
     "TOPIC_SYNC",
+    "VERDICTS_GROUP",
     "VIP_GROUP",
 ]
 
@@ -27,6 +30,7 @@ TOPIC_SPAM = "gmail.spam.detected"
 TOPIC_CHECKED = "gmail.email.checked"  # judged not spam: goes on to the priority classifier
 TOPIC_HIGH = "gmail.email.high_priority"
 TOPIC_CLEANUP = "gmail.cleanup.completed"
+TOPIC_LABELS = "gmail.labels.changed"  # the user moved a mail into or out of spam/our labels
 TOPIC_NOTIFY = "notify.send"
 
 MAILBOX_GROUP = "gmail.mailbox"  # history_id, watch_expiration
@@ -34,3 +38,5 @@ MESSAGES_GROUP = "gmail.messages"  # message id -> metadata (no body)
 COUNTERS_GROUP = "gmail.counters"  # "YYYY-MM-DD:received" -> count
 COUNTED_GROUP = "gmail.counted"  # "spam:<id>" -> claim, so a re-run counts nothing twice
 VIP_GROUP = "gmail.vip"  # address or *@domain -> true
+VERDICTS_GROUP = "gmail.verdicts"  # message id -> {"verdict", "action"}: what the flow did
+LEARNED_GROUP = "gmail.learned"  # message id -> {"as", "correction", "day"}: user lessons

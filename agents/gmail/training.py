@@ -1,64 +1,129 @@
-"""Train the naive Bayes model from folders of `.eml` files or from the connected mailbox."""
+"""Train the Bayes model from files of mail or from the connected mailbox.
+
+A file that cannot be read (missing, unreadable, empty) is reported and skipped; the rest is
+learned. The parser itself never fails, so every readable file teaches something.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agents.gmail.api import GmailAPI
 from agents.gmail.bayes import BayesModel
 from agents.gmail.parse import ParsedEmail, parse_raw
 
-__all__ = ["MailboxTraining", "iter_eml", "train_from_dirs", "train_from_mailbox"]
+__all__ = [
+    "FileTraining",
+    "MailboxTraining",
+    "eml_files",
+    "learn_files",
+    "read_mail_file",
+    "train_from_dirs",
+    "train_from_mailbox",
+]
 
 
-def iter_eml(folder: Path) -> Iterator[ParsedEmail]:
-    """Every `*.eml` below `folder` (sorted, so a run is repeatable)."""
+def read_mail_file(path: Path) -> tuple[ParsedEmail | None, str | None]:
+    """(mail, None), or (None, why) for a file that holds no mail to read."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, f"cannot read {path}: {exc.strerror or exc.__class__.__name__}"
+    if not raw.strip():
+        return None, f"{path} is empty"
+    return parse_raw(raw), None
+
+
+def eml_files(folder: Path) -> list[Path]:
+    """Every `*.eml` below `folder`, sorted so that a run is repeatable."""
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a directory of .eml files")
-    for path in sorted(folder.rglob("*.eml")):
-        yield parse_raw(path.read_bytes())
+    return sorted(p for p in folder.rglob("*.eml") if p.is_file())
 
 
-def train_from_dirs(model: BayesModel, spam: list[Path], ham: list[Path]) -> tuple[int, int]:
-    n_spam = sum(model.learn_many(iter_eml(d), is_spam=True) for d in spam)
-    n_ham = sum(model.learn_many(iter_eml(d), is_spam=False) for d in ham)
-    return n_spam, n_ham
+@dataclass
+class FileTraining:
+    spam: int = 0
+    ham: int = 0
+    unreadable: list[str] = field(default_factory=list)  # one reason per skipped file
+    with_problems: int = 0  # learned, but part of the mail could not be read
+
+
+def learn_files(
+    model: BayesModel, paths: Iterable[Path], is_spam: bool, report: FileTraining
+) -> None:
+    for path in paths:
+        mail, why = read_mail_file(path)
+        if mail is None:
+            report.unreadable.append(why or str(path))
+            continue
+        model.learn(mail, is_spam)
+        report.with_problems += bool(mail.problems)
+        if is_spam:
+            report.spam += 1
+        else:
+            report.ham += 1
+
+
+def train_from_dirs(model: BayesModel, spam: list[Path], ham: list[Path]) -> FileTraining:
+    report = FileTraining()
+    spam_files = [p for d in spam for p in eml_files(d)]  # every folder checked before learning
+    ham_files = [p for d in ham for p in eml_files(d)]
+    learn_files(model, spam_files, True, report)
+    learn_files(model, ham_files, False, report)
+    return report
 
 
 @dataclass
 class MailboxTraining:
     spam: int = 0
     ham: int = 0
-    skipped: int = 0  # carried the flow's own spam label
+    skipped: int = 0  # carried one of the flow's own labels
+    left_out: int = 0  # read but not learned, to keep spam and wanted mail balanced
 
 
 def train_from_mailbox(
-    model: BayesModel, api: GmailAPI, limit: int, own_label: str | None = None
+    model: BayesModel,
+    api: GmailAPI,
+    limit: int,
+    own_labels: Iterable[str] = (),
+    *,
+    balanced: bool = True,
 ) -> MailboxTraining:
     """Messages labelled SPAM teach spam; messages in INBOX teach ham.
 
-    A message carrying `own_label` (the label the flow puts on suspected spam) is the flow's
-    own verdict, not the user's: learning it would only feed the model its past guesses (and
-    in `label` mode such mail is still in INBOX, so it would even be learned as wanted).
-    `limit` counts listed messages per label, skipped ones included.
+    A message carrying one of `own_labels` (the labels the flow puts on suspected or unsure
+    mail) is the flow's own verdict, not the user's: learning it would only feed the model
+    its past guesses (and in `label` mode such mail is still in INBOX, so it would even be
+    learned as wanted). `limit` counts listed messages per label, skipped ones included.
+
+    `balanced` learns as many wanted mails as spam (the fewer of the two decides): an inbox
+    of 500 mails against 20 spam would teach the model that almost nothing is spam.
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1 (got {limit})")
-    own_id = api.find_label(own_label) if own_label else None
+    own_ids = {i for i in (api.find_label(name) for name in own_labels) if i is not None}
     result = MailboxTraining()
 
     def usable(ids: Iterable[str]) -> Iterator[ParsedEmail]:
         for mid in ids:
             mail = api.get_parsed(mid)
-            if own_id is not None and own_id in mail.label_ids:
+            if own_ids & set(mail.label_ids):
                 result.skipped += 1
                 continue
             yield mail
 
-    spam_ids = api.list_ids(label_ids=["SPAM"], include_spam_trash=True, limit=limit)
-    ham_ids = api.list_ids(label_ids=["INBOX"], limit=limit)
-    result.spam = model.learn_many(usable(spam_ids), is_spam=True)
-    result.ham = model.learn_many(usable(ham_ids), is_spam=False)
+    spam = list(usable(api.iter_ids(label_ids=["SPAM"], include_spam_trash=True, limit=limit)))
+    ham: list[ParsedEmail] = []
+    for mail in usable(api.iter_ids(label_ids=["INBOX"], limit=limit)):
+        if balanced and len(ham) >= len(spam):
+            break
+        ham.append(mail)
+    if balanced:
+        result.left_out = len(spam) - len(ham)
+        spam = spam[: len(ham)]
+    result.spam = model.learn_many(spam, is_spam=True)
+    result.ham = model.learn_many(ham, is_spam=False)
     return result

@@ -2,7 +2,7 @@
 
 from agents.gmail import flow, services
 from agents.gmail.errors import GmailAuthRevoked, GmailNotConnected
-from agents.gmail.topics import TOPIC_CURSOR, TOPIC_NEW
+from agents.gmail.topics import TOPIC_CURSOR, TOPIC_LABELS, TOPIC_NEW
 
 config = {
     "type": "cron",
@@ -10,7 +10,7 @@ config = {
     "description": "Fetch new Gmail messages via users.history.list (polling mode)",
     "flows": ["gmail"],
     "cron": "* * * * *",
-    "emits": [TOPIC_NEW, TOPIC_CURSOR],
+    "emits": [TOPIC_NEW, TOPIC_LABELS, TOPIC_CURSOR],
     "retries": 1,  # the next minute's run is the retry
     "timeout": 120,
 }

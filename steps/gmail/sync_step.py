@@ -1,7 +1,7 @@
 """Push mode: a Pub/Sub notice said the mailbox changed; read the history since our id."""
 
 from agents.gmail import flow, services
-from agents.gmail.topics import TOPIC_CURSOR, TOPIC_NEW, TOPIC_SYNC
+from agents.gmail.topics import TOPIC_CURSOR, TOPIC_LABELS, TOPIC_NEW, TOPIC_SYNC
 
 config = {
     "type": "event",
@@ -9,7 +9,7 @@ config = {
     "description": "Fetch new Gmail messages after a push notification",
     "flows": ["gmail"],
     "subscribes": [TOPIC_SYNC],
-    "emits": [TOPIC_NEW, TOPIC_CURSOR],
+    "emits": [TOPIC_NEW, TOPIC_LABELS, TOPIC_CURSOR],
     "concurrency": 1,  # one reader of the history at a time
     "timeout": 120,
 }

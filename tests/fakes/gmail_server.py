@@ -3,6 +3,13 @@
 History is paged and forgets old ids (404, as Gmail does after about a week), messages come
 in `full`, `metadata` and `raw` formats, labels change through modify/trash, batchDelete
 needs the full mail scope, and an OAuth token endpoint issues and refreshes access tokens.
+
+History records have Gmail's documented shape (`users.history` resource): `id`, `messages`,
+and per change type `messagesAdded` [{message}], `labelsAdded` / `labelsRemoved`
+[{message, labelIds}], where `message` is {id, threadId, labelIds} with the labels after the
+change. A label change records only the labels that really changed. `history.list` honours
+`historyTypes` (records holding none of the asked types are left out, and of the others only
+the asked fields are kept) and `labelId` (records whose message carries that label).
 Point google-api-python-client at it with `client_options={"api_endpoint": url}`.
 """
 
@@ -26,6 +33,12 @@ MODIFY_SCOPE = "https://www.googleapis.com/auth/gmail.modify"
 FULL_SCOPE = "https://mail.google.com/"
 _SYSTEM_LABELS = ["INBOX", "SPAM", "TRASH", "UNREAD", "STARRED", "IMPORTANT", "SENT", "DRAFT"]
 _U = r"/gmail/v1/users/(?P<user>[^/]+)"
+_HISTORY_FIELDS = {
+    "messageAdded": "messagesAdded",
+    "messageDeleted": "messagesDeleted",
+    "labelAdded": "labelsAdded",
+    "labelRemoved": "labelsRemoved",
+}
 
 
 def _b64url(data: bytes) -> str:
@@ -125,14 +138,9 @@ class FakeGmail(FakeService):
             arrived = int((self.now() - age_days * 86400) * 1000)
             msg = StoredMessage(mid, "t" + mid[1:], raw, label_ids, arrived, self.history_id)
             self.messages[mid] = msg
+            ref = {"id": mid, "threadId": msg.thread_id, "labelIds": list(label_ids)}
             self._history.append(
-                {
-                    "id": str(self.history_id),
-                    "messages": [{"id": mid, "threadId": msg.thread_id}],
-                    "messagesAdded": [
-                        {"message": {"id": mid, "threadId": msg.thread_id, "labelIds": label_ids}}
-                    ],
-                }
+                {"id": str(self.history_id), "messages": [ref], "messagesAdded": [{"message": ref}]}
             )
             return mid
 
@@ -141,6 +149,20 @@ class FakeGmail(FakeService):
         with self.lock:
             self.history_id += 1
             self.oldest_history_id = self.history_id
+
+    def user_relabels(self, mid: str, add: list[str], remove: list[str]) -> None:
+        """The user changes labels in Gmail itself ("Not spam", "Report spam", a label
+        removed): the change lands in the history like any other."""
+        with self.lock:
+            msg = self.messages[mid]
+            before = list(msg.label_ids)
+            msg.label_ids = [x for x in msg.label_ids if x not in remove]
+            msg.label_ids += [x for x in add if x not in msg.label_ids]
+            self._record_labels(msg, before)
+
+    def label_id(self, name: str) -> str | None:
+        with self.lock:
+            return next((i for i, n in self.labels.items() if n == name), None)
 
     def labels_of(self, mid: str) -> list[str]:
         with self.lock:
@@ -216,14 +238,25 @@ class FakeGmail(FakeService):
     def history(self, req: FakeRequest, user: str) -> Reply:
         start = int(req.arg("startHistoryId") or 0)
         label = req.arg("labelId")
+        kinds = [_HISTORY_FIELDS.get(t) for t in req.query.get("historyTypes", [])]
+        if any(k is None for k in kinds):
+            return _error(400, "Invalid historyTypes", "invalidArgument", "INVALID_ARGUMENT")
         with self.lock:
             if start < self.oldest_history_id:
                 return self.not_found(req)
-            records = [h for h in self._history if int(h["id"]) > start]
-            if label:
-                records = [
-                    h for h in records if label in h["messagesAdded"][0]["message"]["labelIds"]
-                ]
+            records = []
+            for record in self._history:
+                if int(record["id"]) <= start:
+                    continue
+                if label and not any(label in m["labelIds"] for m in record["messages"]):
+                    continue
+                if kinds:
+                    record = {
+                        k: v for k, v in record.items() if k in ("id", "messages") or k in kinds
+                    }
+                    if len(record) == 2:
+                        continue
+                records.append(record)
             offset = int(req.arg("pageToken") or 0)
             page = records[offset : offset + self.history_page_size]
             body: dict[str, Any] = {"historyId": str(self.history_id)}
@@ -232,6 +265,22 @@ class FakeGmail(FakeService):
             if offset + self.history_page_size < len(records):
                 body["nextPageToken"] = str(offset + self.history_page_size)
         return Reply.json(body)
+
+    def _record_labels(self, msg: StoredMessage, before: list[str]) -> None:
+        """A history record of what really changed in `msg`'s labels (caller holds the lock)."""
+        added = [x for x in msg.label_ids if x not in before]
+        removed = [x for x in before if x not in msg.label_ids]
+        self.history_id += 1
+        msg.history_id = self.history_id
+        if not added and not removed:
+            return
+        ref = {"id": msg.id, "threadId": msg.thread_id, "labelIds": list(msg.label_ids)}
+        record: dict[str, Any] = {"id": str(self.history_id), "messages": [ref]}
+        if added:
+            record["labelsAdded"] = [{"message": ref, "labelIds": added}]
+        if removed:
+            record["labelsRemoved"] = [{"message": ref, "labelIds": removed}]
+        self._history.append(record)
 
     def _matches(self, msg: StoredMessage, req: FakeRequest) -> bool:
         labels = req.query.get("labelIds", [])
@@ -303,6 +352,7 @@ class FakeGmail(FakeService):
             msg = self._message(mid)
             if isinstance(msg, Reply):
                 return msg
+            before = list(msg.label_ids)
             for label in data.get("addLabelIds", []):
                 if label not in _SYSTEM_LABELS and label not in self.labels:
                     return _error(
@@ -311,7 +361,7 @@ class FakeGmail(FakeService):
                 if label not in msg.label_ids:
                     msg.label_ids.append(label)
             msg.label_ids = [x for x in msg.label_ids if x not in data.get("removeLabelIds", [])]
-            self.history_id += 1
+            self._record_labels(msg, before)
             return Reply.json({"id": msg.id, "threadId": msg.thread_id, "labelIds": msg.label_ids})
 
     def trash(self, req: FakeRequest, user: str, mid: str) -> Reply:
@@ -319,8 +369,10 @@ class FakeGmail(FakeService):
             msg = self._message(mid)
             if isinstance(msg, Reply):
                 return msg
-            msg.label_ids = [x for x in msg.label_ids if x not in ("INBOX", "SPAM")] + ["TRASH"]
-            self.history_id += 1
+            before = list(msg.label_ids)
+            kept = [x for x in msg.label_ids if x not in ("INBOX", "SPAM", "TRASH")]
+            msg.label_ids = [*kept, "TRASH"]
+            self._record_labels(msg, before)
             return Reply.json({"id": msg.id, "threadId": msg.thread_id, "labelIds": msg.label_ids})
 
     def batch_delete(self, req: FakeRequest, user: str) -> Reply:

@@ -23,11 +23,12 @@ def test_history_reads_every_page_and_returns_the_newest_id(
     start = api.profile()["historyId"]
     ids = [fake.add_message(eml("ham_plain.eml")) for _ in range(5)]
     fake.add_message(eml("ham_plain.eml"), labels=["SENT"])  # not in INBOX: not reported
-    found, latest = api.history_since(start)
-    assert found == ids
-    assert latest == str(fake.history_id)
+    page = api.history_since(start)
+    assert page.added == ids and page.label_changes == []
+    assert page.latest == str(fake.history_id)
     assert len(fake.calls(r".*/history")) >= 3  # page size 2: the client followed the pages
-    assert api.history_since(latest) == ([], latest)
+    again = api.history_since(page.latest)
+    assert (again.added, again.label_changes, again.latest) == ([], [], page.latest)
 
 
 def test_expired_history_id_raises_history_expired(

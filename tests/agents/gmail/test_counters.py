@@ -20,12 +20,14 @@ async def test_a_message_counts_once_even_when_rerun_on_another_day(memory_state
     assert await day_counts(memory_state, DAY) == {
         "received": 2,
         "spam": 1,
+        "unsure": 0,
         "urgent": 0,
         "cleaned": 4,
     }
     assert await day_counts(memory_state, NEXT) == {
         "received": 0,
         "spam": 0,
+        "unsure": 0,
         "urgent": 0,
         "cleaned": 0,
     }

@@ -7,7 +7,7 @@ import pytest
 from agents.gmail.classify import assess
 from agents.gmail.parse import AuthResults, ParsedEmail, parse_raw
 from agents.gmail.priority import classify_priority, find_keywords, is_vip
-from agents.gmail.rules import score_rules
+from agents.gmail.rules import WEIGHTS, find_signs, score_rules
 from agents.gmail.settings import GmailSettings, SpamSettings
 from agents.gmail.spam import assess_spam
 from tests.agents.gmail.conftest import eml
@@ -23,22 +23,26 @@ def test_phishing_trips_auth_sender_link_and_wording_rules() -> None:
         "Reply-To",
         "display name shows",
         "bare IP",
-        "different domain",
-        "verify your account",
+        "link text shows www.mybank.com",
+        "phishing wording",
     ):
         assert expected in text
 
 
 @pytest.mark.parametrize("name", ["ham_plain.eml", "multipart_latin1.eml", "html_only.eml"])
-def test_ordinary_mail_fires_no_rule(name: str) -> None:
+def test_ordinary_mail_stays_far_below_the_unsure_band(name: str) -> None:
+    # The rules are a calibrated probability now: finding nothing gives their base rate, not
+    # 0, and an HTML-only receipt carries one weak sign (HTML only) and nothing else.
     result = score_rules(parse_raw(eml(name)))
-    assert result.score == 0 and result.reasons == []
+    assert result.score < 0.1
+    assert result.reasons in ([], ["HTML only, no plain-text part"])
 
 
 def test_reply_subject_without_a_thread_is_suspicious() -> None:
     mail = ParsedEmail(from_address="a@b.com", subject="RE: your invoice", in_reply_to="")
-    assert "subject says reply" in score_rules(mail).reasons[0]
-    assert score_rules(mail.model_copy(update={"in_reply_to": "<x@y>"})).reasons == []
+    # detected; how much it counts is the tuned weight's business (see rules.py)
+    assert "fake_reply" in find_signs(mail)
+    assert "fake_reply" not in find_signs(mail.model_copy(update={"in_reply_to": "<x@y>"}))
 
 
 @pytest.mark.parametrize(
@@ -96,16 +100,11 @@ async def test_spam_is_never_high_priority_and_threshold_applies() -> None:
     assert not (await assess(parse_raw(eml("phishing.eml")), lenient)).spam.is_spam
 
 
-async def test_sources_are_weighted_over_those_that_answered() -> None:
-    from agents.gmail.bayes import BayesModel
+def test_every_sign_the_rules_can_find_has_a_weight() -> None:
+    from agents.gmail.rules_content import FAMILIES
 
-    model = BayesModel()
-    model.learn(parse_raw(eml("phishing.eml")), True)
-    model.learn(parse_raw(eml("ham_plain.eml")), False)
-    mail = parse_raw(eml("ham_plain.eml"))
-    verdict = await assess_spam(mail, SpamSettings(), model=model)
-    assert set(verdict.sources) == {"rules", "bayes"}
-    expected = (verdict.sources["rules"] * 0.2 + verdict.sources["bayes"] * 0.3) / 0.5
-    assert verdict.score == pytest.approx(expected, abs=1e-3)
-    no_rules = await assess_spam(mail, SpamSettings(use_rules=False, use_bayes=False))
-    assert no_rules.score == 0 and no_rules.sources == {}
+    names = set(WEIGHTS)
+    assert {f"words_{f}" for f in FAMILIES} <= names
+    assert {f"words_{f}_many" for f in FAMILIES} <= names
+    phishing = find_signs(parse_raw(eml("phishing.eml")))
+    assert set(phishing) <= names

@@ -1,0 +1,76 @@
+"""Combining spam sources as evidence, not as a mean.
+
+Each source (rules, Bayes, LLM) says how likely spam is; as log-odds, independent evidence
+adds up. So a confident source decides (Bayes at 0.999 is +6.9, rules that found nothing
+about -2), agreement strengthens, and a source that found nothing no longer vetoes one that
+found a lot. `spam.weights` scale each source's log-odds (1 = take it as it comes).
+
+The LLM is different: it reads text the sender wrote, and that text can tell it what to
+answer. So its verdict may raise a score, but it may lower one only when the local evidence
+is weak: never when a strong rule fired (a failed DMARC, a link that shows one domain and
+opens another) or the local sources alone reach the spam threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["Combined", "Evidence", "combine", "logit", "sigmoid"]
+
+LIMIT = 9.0  # |log-odds| any one source may contribute (p = 0.9999): no source is infallible
+
+
+def logit(p: float, limit: float = LIMIT) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return max(-limit, min(limit, math.log(p / (1 - p))))
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    source: str  # "rules" | "bayes" | "llm"
+    probability: float
+    strong: tuple[str, ...] = ()  # strong signs behind it (rules only)
+    limit: float = LIMIT
+
+
+@dataclass
+class Combined:
+    score: float
+    log_odds: float
+    decided_by: str  # the source that moved the score most toward where it ended
+    contributions: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def combine(items: list[Evidence], weights: dict[str, float], threshold: float) -> Combined:
+    """The combined score of `items`; `threshold` is the spam threshold, used to tell strong
+    local evidence from weak (see the module docstring)."""
+    parts: dict[str, float] = {}
+    local = [e for e in items if e.source != "llm"]
+    for e in local:
+        parts[e.source] = weights.get(e.source, 1.0) * logit(e.probability, e.limit)
+    local_sum = sum(parts.values())
+    strong = [s for e in local for s in e.strong]
+    notes: list[str] = []
+    for e in items:
+        if e.source != "llm":
+            continue
+        said = weights.get("llm", 1.0) * logit(e.probability, e.limit)
+        if said < 0 and (strong or local_sum >= logit(threshold)):
+            why = f"strong signs: {', '.join(strong)}" if strong else "local sources agree"
+            notes.append(
+                f"LLM said {e.probability:.2f} but may not clear this mail ({why}); ignored"
+            )
+            continue
+        parts["llm"] = said
+    total = sum(parts.values())
+    decided = "none"
+    if parts:
+        toward = [(abs(v), s) for s, v in parts.items() if (v >= 0) == (total >= 0)]
+        decided = max(toward or [(0.0, "none")])[1]
+    return Combined(round(sigmoid(total), 4), total, decided, parts, notes)

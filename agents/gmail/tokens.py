@@ -1,0 +1,123 @@
+"""The features the Bayes model learns from one mail: words, and tokens for what the headers say.
+
+Words alone miss much of what gives spam away: who sent it, where its links go, whether the
+sender authenticated, which program wrote it, how it is built. Those become tokens with a
+prefix (`from:`, `url:`, `auth:`, `mailer:`, `type:`...), so they are learned like words.
+Each token counts once per mail: how often a spammer repeats a word says little.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from agents.gmail.message import ParsedEmail
+
+__all__ = ["tokens"]
+
+_SPLIT = re.compile(r"\s+")
+_STRIP = "\"'.,;:!?()[]{}<>*=_-|/\\`~"
+_MAX_WORD = 12
+_MAX_TEXT = 20_000  # the first 20,000 characters carry what a filter needs
+_MAILER_WORD = re.compile(r"[a-z][a-z0-9]+")
+_IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}\b")
+_HOSTNAME = re.compile(r"\b[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)+\b")
+_RELAY_WORDS = ("esmtp", "smtp", "localhost", "unknown", "helo")
+
+
+def _word_tokens(text: str, prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for raw in _SPLIT.split(text[:_MAX_TEXT]):
+        word = raw.strip(_STRIP).lower()
+        if len(word) < 3:
+            continue
+        if "@" in word and "." in word.rpartition("@")[2]:
+            out.add(f"{prefix}email:{word.rpartition('@')[2]}")
+        elif word.startswith(("http:", "https:", "www.")):
+            continue  # links are read from `links`, host by host
+        elif len(word) <= _MAX_WORD:
+            out.add(prefix + word)
+        else:
+            # a long run is rarely the same twice; its first letter and length still tell
+            out.add(f"{prefix}skip:{word[0]}{len(word) // 10 * 10}")
+    return out
+
+
+def _host_tokens(host: str) -> set[str]:
+    parts = host.lower().strip(".").split(".")
+    out = {f"url:{host.lower()}"}
+    if len(parts) >= 2:
+        out.add(f"url:*.{'.'.join(parts[-2:])}")
+    return out
+
+
+def _relay_tokens(received: list[str]) -> set[str]:
+    """Networks and domains of the nearest relays: where mail enters says who sent it."""
+    out: set[str] = set()
+    for line in received[:6]:
+        hop = line.lower().split(";")[0]
+        for a, b, c in _IPV4.findall(hop):
+            out |= {f"relay:ip:{a}.{b}", f"relay:ip:{a}.{b}.{c}"}
+        for host in _HOSTNAME.findall(hop):
+            out.add("relay:host:" + ".".join(host.split(".")[-2:]))
+        out |= {f"relay:word:{w}" for w in _RELAY_WORDS if w in hop}
+    return out
+
+
+def _bucket(n: int) -> str:
+    return "0" if n == 0 else "1" if n == 1 else "few" if n <= 5 else "many"
+
+
+def _header_tokens(mail: ParsedEmail) -> set[str]:
+    out: set[str] = set()
+    if mail.from_address:
+        out.add(f"from:{mail.from_address}")
+        out.add(f"from:*@{mail.from_domain}")
+    else:
+        out.add("from:none")
+    if mail.from_name:
+        out |= _word_tokens(mail.from_name, "fromname:")
+    if mail.reply_to:
+        same = mail.reply_to.rpartition("@")[2] == mail.from_domain
+        out.add("replyto:same-domain" if same else f"replyto:*@{mail.reply_to.rpartition('@')[2]}")
+    out.add(f"to:{_bucket(len(mail.to))}")
+    for method in ("spf", "dkim", "dmarc"):
+        out.add(f"auth:{method}={getattr(mail.auth, method) or 'none'}")
+    words = _MAILER_WORD.findall(mail.mailer.lower())
+    out.add(f"mailer:{words[0] if words else 'none'}")
+    out.add(f"type:{mail.content_type or 'none'}")
+    for charset in mail.structure.charsets:
+        out.add(f"charset:{charset}")
+    s = mail.structure
+    out.add(f"images:{_bucket(s.images)}")
+    out.add(f"attachments:{_bucket(s.attachments)}")
+    out.add(f"received:{_bucket(len(mail.received))}")
+    if s.html_only:
+        out.add("shape:html-only")
+    if s.hidden_chars:
+        out.add("shape:hidden-text")
+    if s.base64_text:
+        out.add("shape:base64-text")
+    if mail.in_reply_to:
+        out.add("thread:reply")
+    if mail.list_unsubscribe:
+        out.add("list:unsubscribe")
+    if not mail.message_id:
+        out.add("msgid:none")
+    else:
+        out.add(f"msgid:@{mail.message_id.rpartition('@')[2].strip('<> ').lower()[:60]}")
+    return out
+
+
+def tokens(mail: ParsedEmail) -> list[str]:
+    """The features of one mail, sorted (so a model built from them is repeatable)."""
+    found = _word_tokens(mail.text) | _word_tokens(mail.subject, "subject:")
+    found |= _header_tokens(mail) | _relay_tokens(mail.received)
+    for link in mail.links[:50]:
+        try:
+            host = urlsplit(link.href).hostname
+        except ValueError:  # a malformed URL (bad IPv6 bracket) says nothing about its host
+            host = None
+        if host:
+            found |= _host_tokens(host)
+    return sorted(found)
