@@ -132,22 +132,20 @@ def serve_bare(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def latency(port: int, rate: float, seconds: float) -> dict[str, float]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(HERE / "loadgen.py"),
-            "--port",
-            str(port),
-            "--rate",
-            str(rate),
-            "--seconds",
-            str(seconds),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    result = json.loads(out)
+    args = [
+        sys.executable,
+        str(HERE / "loadgen.py"),
+        "--port",
+        str(port),
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+    ]
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"loadgen failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout)
     if result["unanswered"] or set(result["statuses"]) != {"202"}:
         raise SystemExit(
             f"loadgen: unexpected answers {result['statuses']}, {result['unanswered']} unanswered"

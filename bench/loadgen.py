@@ -15,6 +15,7 @@ late the client itself was at worst. Standard library only.
 from __future__ import annotations
 
 import argparse
+import collections
 import hashlib
 import hmac
 import json
@@ -48,7 +49,7 @@ def build_requests(count: int, port: int, run_id: str) -> list[bytes]:
 
 
 class _Conn:
-    __slots__ = ("buf", "due", "sock")
+    __slots__ = ("buf", "due", "request", "retried", "sock")
 
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port))
@@ -56,6 +57,12 @@ class _Conn:
         self.sock.setblocking(False)
         self.buf = b""
         self.due = 0.0
+        self.request = b""
+        self.retried = False  # the request in flight is a resend after a closed connection
+
+    def send(self, request: bytes, due: float, *, retried: bool = False) -> None:
+        self.due, self.request, self.retried = due, request, retried
+        self.sock.sendall(request)  # a few hundred bytes: the socket buffer takes them
 
     def response_done(self) -> int | None:
         """The status code once a whole response is in `buf` (which is then emptied)."""
@@ -79,12 +86,15 @@ def run(
     total = int(rate * (warmup + seconds))
     requests = build_requests(total, port, uuid.uuid4().hex[:8])
     sel = selectors.DefaultSelector()
-    idle = [_Conn(port) for _ in range(connections)]
+    # First in, first out: every connection is used every few dozen ms, so none sits idle past
+    # the server's keep-alive timeout (uvicorn: 5 s) and gets closed under us.
+    idle = collections.deque(_Conn(port) for _ in range(connections))
     statuses: dict[str, int] = {}
     latencies: list[float] = []
     worst_late = 0.0
     outstanding = 0
     opened = connections
+    reconnects = 0
     first_measured = int(rate * warmup)
     start = time.perf_counter() + 0.05
     k = 0
@@ -95,19 +105,29 @@ def run(
             if not idle:
                 idle.append(_Conn(port))
                 opened += 1
-            conn = idle.pop()
-            conn.due = start + k / rate
+            conn = idle.popleft()
+            conn.send(requests[k], start + k / rate)
             worst_late = max(worst_late, now - conn.due)
-            conn.sock.sendall(requests[k])  # a few hundred bytes: the socket buffer takes them
             sel.register(conn.sock, selectors.EVENT_READ, (conn, k >= first_measured))
             outstanding += 1
             k += 1
         wait = max(0.0, start + k / rate - time.perf_counter()) if k < total else 0.5
         for key, _ in sel.select(wait):
             conn, measured = key.data
-            chunk = conn.sock.recv(65536)
-            if not chunk:
-                raise SystemExit("loadgen: the server closed a keep-alive connection")
+            try:
+                chunk = conn.sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:  # closed before answering: send it again, on a new connection
+                if conn.buf or conn.retried:
+                    raise SystemExit("loadgen: the server closed a connection without answering")
+                sel.unregister(conn.sock)
+                conn.sock.close()
+                fresh = _Conn(port)
+                fresh.send(conn.request, conn.due, retried=True)  # latency still from `due`
+                sel.register(fresh.sock, selectors.EVENT_READ, (fresh, measured))
+                reconnects += 1
+                continue
             conn.buf += chunk
             status = conn.response_done()
             if status is None:
@@ -123,6 +143,7 @@ def run(
         "latencies_ms": latencies,
         "statuses": statuses,
         "unanswered": outstanding,
+        "reconnects": reconnects,
         "worst_client_lag_ms": worst_late * 1000,
         "connections": opened,
     }
