@@ -123,7 +123,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         for e in batch.logs:
             args += [e.trace_id or "", e.step or "", log_json(e)]
         await self._scripts["write"](args=args)
-        self.storage_error = None
+        self.storage_error = None  # only a real write proves Redis takes writes
 
     @guarded
     async def claim(self, wants: Mapping[str, int], lease: Mapping[str, float]) -> list[Delivery]:
@@ -131,7 +131,6 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         if not wants:
             return []
         rows = await self._claim(wants, lease)
-        self.storage_error = None
         out: list[Delivery] = []
         for i in range(0, len(rows), 4):
             step, seq, raw, attempt = rows[i: i + 4]

@@ -94,7 +94,11 @@ def guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[An
             self.storage_error = str(error)
             raise error from exc
         except rx.RedisError as exc:
-            reason = _STORAGE.get(str(exc).split(" ", 1)[0])
+            # redis-py turns OOM and READONLY replies into their own classes, without the code.
+            code = ("OOM" if isinstance(exc, rx.OutOfMemoryError)
+                    else "READONLY" if isinstance(exc, rx.ReadOnlyError)
+                    else str(exc).split(" ", 1)[0])
+            reason = _STORAGE.get(code)
             if reason is not None:
                 self.storage_error = f"Redis at {self.where}: {reason} ({exc})"
                 raise BackendUnavailable(self.storage_error) from exc

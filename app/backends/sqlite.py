@@ -97,7 +97,6 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
                 conn.rollback()
                 raise
             conn.commit()
-            self.storage_error = None
             return result
 
         return wrapped
@@ -153,6 +152,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
     async def write(self, batch: Batch) -> None:
         if batch:
             await self._run(self._tx(lambda c: self._write(c, batch)))
+            self.storage_error = None  # only a real write proves the store takes writes
 
     def _write(self, conn: sqlite3.Connection, batch: Batch) -> None:
         now = time.time()
@@ -233,7 +233,10 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
             self._write(conn, batch)
             return self._claim(conn, wants, lease)
 
-        return await self._run(self._tx(both))
+        claimed = await self._run(self._tx(both))
+        if batch:
+            self.storage_error = None
+        return claimed
 
     def _claim(self, conn: sqlite3.Connection, wants: Mapping[str, int],
                lease: Mapping[str, float]) -> list[Delivery]:

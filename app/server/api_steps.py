@@ -19,7 +19,7 @@ from app.http import Request, Response
 from app.registry import Step
 from app.retries import Retry
 from app.runtime import Runtime
-from app.server.body import parse_json, trace_id_for
+from app.server.body import json_bytes, parse_json, trace_id_for
 from app.state import jsonable
 from app.step_config import ApiConfig
 
@@ -124,4 +124,5 @@ def _to_response(result: Any, config: ApiConfig) -> StarletteResponse:
         return StarletteResponse(body, status_code=status, headers=headers)
     if body is None and status in (204, 304):
         return StarletteResponse(status_code=status, headers=headers)
-    return JSONResponse(jsonable(body, "response body"), status_code=status, headers=headers)
+    return StarletteResponse(json_bytes(jsonable(body, "response body")), status_code=status,
+                             headers=headers, media_type="application/json")

@@ -17,9 +17,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from app.backends.base import dump_json
 from app.types import new_id
 
-__all__ = ["MAX_DEPTH", "BadBody", "check_text", "parse_json", "trace_id_for"]
+__all__ = ["MAX_DEPTH", "BadBody", "check_text", "json_bytes", "parse_json", "trace_id_for"]
 
 MAX_DEPTH = 200
 """Deepest nesting of arrays and objects accepted in a request body (pydantic serialises at
@@ -124,6 +125,13 @@ def _check_string(text: str, where: str) -> None:
     what = "a NUL character" if char == "\x00" else f"a lone surrogate (\\u{ord(char):04x})"
     raise BadBody(f"{where} holds {what}, which cannot be stored as text (send valid "
                   "Unicode: surrogates only in pairs, no \\u0000)")
+
+
+def json_bytes(value: Any, what: str = "the response body") -> bytes:
+    """`value` as JSON to send back: NaN or Infinity is refused with an error that says so
+    (a handler bug, reported as such), a lone surrogate goes out as its escape."""
+    return dump_json(value, what, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "backslashreplace")
 
 
 def trace_id_for(headers: Mapping[str, str], *, dev: bool) -> str:

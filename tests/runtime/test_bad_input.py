@@ -106,3 +106,26 @@ async def test_non_finite_state_is_refused_with_a_reason(tmp_path):
             with pytest.raises(ValueError, match="NaN or Infinity"):
                 await app.state.set("g", "k", value)
         assert await app.state.get("g", "k") is None
+
+
+ODD_RESPONSES = {
+    "odd_step.py": """
+        config = {"type": "api", "name": "Odd", "path": "/odd/{what}", "method": "GET"}
+
+        async def handler(req, ctx):
+            if req.path_params["what"] == "nan":
+                return {"score": float("nan")}
+            return {"text": "a" + chr(0xD800) + "b"}
+    """,
+}
+
+
+async def test_a_non_finite_response_is_a_handler_error_that_says_so(tmp_path):
+    async with Harness([write_steps(tmp_path / "s", ODD_RESPONSES)]) as app:
+        r = await app.get("/odd/nan")
+        assert r.status_code == 500 and r.headers["x-trace-id"] in r.json()["error"]
+        await app.drain()
+        (span,) = await app.spans(trace_id=r.headers["x-trace-id"])
+        assert span.status == "failed" and "NaN or Infinity" in (span.error or "")
+        escaped = await app.get("/odd/surrogate")
+        assert escaped.status_code == 200 and escaped.json() == {"text": "a\ud800b"}
