@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -84,7 +84,7 @@ def fit(
 
 def main() -> None:
     train, _ = split(load_corpus())
-    patterns: dict[tuple[tuple[str, ...], bool], float] = Counter()
+    patterns: dict[tuple[tuple[str, ...], bool], float] = defaultdict(float)
     ham_rows: list[tuple[str, ...]] = []
     seen: Counter[tuple[str, bool]] = Counter()
     for sample in train:

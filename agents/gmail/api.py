@@ -9,11 +9,11 @@ object because httplib2 is not thread-safe.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agents.gmail.env import gmail_env
 from agents.gmail.errors import GmailAPIError, GmailAuthRevoked, HistoryExpired
 from agents.gmail.oauth import load_credentials, revoked_message, save_token, token_file
 from agents.gmail.parse import ParsedEmail, b64url_decode, parse_raw, with_gmail_fields
@@ -29,7 +29,7 @@ _BATCH_DELETE_MAX = 1000  # Gmail's limit per batchDelete call
 
 
 def api_url() -> str:
-    return os.environ.get("GMAIL_API_URL") or DEFAULT_API_URL
+    return gmail_env().api_url or DEFAULT_API_URL
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ class Evidence:
     probability: float
     strong: tuple[str, ...] = ()  # strong signs behind it (rules only)
     limit: float = LIMIT
+    scale: float = 1.0  # calibration of the source's log-odds (see spam.py)
 
 
 @dataclass
@@ -53,14 +54,14 @@ def combine(items: list[Evidence], weights: dict[str, float], threshold: float) 
     parts: dict[str, float] = {}
     local = [e for e in items if e.source != "llm"]
     for e in local:
-        parts[e.source] = weights.get(e.source, 1.0) * logit(e.probability, e.limit)
+        parts[e.source] = weights.get(e.source, 1.0) * e.scale * logit(e.probability, e.limit)
     local_sum = sum(parts.values())
     strong = [s for e in local for s in e.strong]
     notes: list[str] = []
     for e in items:
         if e.source != "llm":
             continue
-        said = weights.get("llm", 1.0) * logit(e.probability, e.limit)
+        said = weights.get("llm", 1.0) * e.scale * logit(e.probability, e.limit)
         if said < 0 and (strong or local_sum >= logit(threshold)):
             why = f"strong signs: {', '.join(strong)}" if strong else "local sources agree"
             notes.append(

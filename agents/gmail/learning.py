@@ -127,7 +127,9 @@ async def learn_from_change(
     )
     if not settings.spam.use_bayes:
         return Lesson(None, "spam.use_bayes is off")
-    flow = await state.get(VERDICTS_GROUP, change.message_id)
+    # once the user has judged a mail, later moves of it are theirs too, not the flow's
+    judged = await state.get(LEARNED_GROUP, change.message_id)
+    flow = None if judged else await state.get(VERDICTS_GROUP, change.message_id)
     own = await asyncio.to_thread(_own_label_ids, api, settings)
     lesson = decide(change, flow, own)
     if lesson.verdict is None:

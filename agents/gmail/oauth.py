@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agents.gmail.env import gmail_env
 from agents.gmail.errors import GmailAuthRevoked, GmailError, GmailNotConnected
 
 if TYPE_CHECKING:
@@ -41,17 +42,17 @@ SCOPE_FULL = "https://mail.google.com/"
 
 def credentials_file() -> Path:
     """The OAuth client file downloaded from Google Cloud (`GMAIL_CREDENTIALS_FILE`)."""
-    return Path(os.environ.get("GMAIL_CREDENTIALS_FILE") or "credentials.json").expanduser()
+    return gmail_env().credentials_file.expanduser()
 
 
 def token_file() -> Path:
     """Where the grant is stored (`GMAIL_TOKEN_FILE`, default `.stepline/gmail-token.json`)."""
-    return Path(os.environ.get("GMAIL_TOKEN_FILE") or ".stepline/gmail-token.json").expanduser()
+    return gmail_env().token_file.expanduser()
 
 
 def token_uri() -> str:
     """Google's OAuth token endpoint, or `GMAIL_TOKEN_URI` when set."""
-    return os.environ.get("GMAIL_TOKEN_URI") or "https://oauth2.googleapis.com/token"
+    return gmail_env().token_uri
 
 
 def scopes_for(full: bool) -> list[str]:

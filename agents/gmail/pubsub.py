@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from agents.gmail.env import gmail_env
 from agents.gmail.errors import PushRejected
 
 __all__ = [
@@ -71,7 +71,7 @@ class JWKSKeys:
 
 
 def certs_url() -> str:
-    return os.environ.get("GMAIL_PUSH_CERTS_URL") or GOOGLE_CERTS_URL
+    return gmail_env().push_certs_url or GOOGLE_CERTS_URL
 
 
 def verify_push_token(

@@ -5,11 +5,11 @@ Built on first use, not at import, so loading a step file touches no network and
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from agents.common.services import Collaborators
 from agents.gmail.api import GmailAPI, api_url
+from agents.gmail.env import gmail_env
 from agents.gmail.oauth import token_file
 from agents.gmail.pubsub import JWKSKeys, certs_url
 from agents.gmail.settings import GmailSettings, current_settings, settings_file
@@ -80,7 +80,8 @@ def push_keys() -> JWKSKeys:
 
 def webhook_token() -> str | None:
     """Bearer token `/webhooks/email` requires (`GMAIL_WEBHOOK_TOKEN`); None disables it."""
-    return os.environ.get("GMAIL_WEBHOOK_TOKEN") or None
+    token = gmail_env().webhook_token
+    return token.get_secret_value() if token is not None else None
 
 
 def reset() -> None:

@@ -1,5 +1,7 @@
 """POST /webhooks/email: feed a mail from any source into the same flow (bearer token)."""
 
+from pydantic import ValidationError
+
 from agents.gmail import flow, services
 from agents.gmail.inbound import InboundEmail, bearer_ok
 from agents.gmail.topics import TOPIC_NEW
@@ -27,7 +29,7 @@ async def handler(req, ctx):
         }
     try:
         mail = InboundEmail.model_validate(req.body)
-    except ValueError as exc:
+    except ValidationError as exc:
         reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return {"status": 422, "body": {"error": reasons}}
     event = flow.inbound_event(mail.message_id, mail.sender, mail.subject, mail.body)

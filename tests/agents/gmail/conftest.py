@@ -11,6 +11,9 @@ from google.oauth2.credentials import Credentials
 
 from agents.gmail.api import GmailAPI
 from agents.gmail.oauth import save_token
+
+# the end-to-end world (Harness + loopback services), shared by the flow and learning tests
+from tests.agents.gmail.world import servers, world  # noqa: F401
 from tests.fakes.common import LoopbackServer
 from tests.fakes.gmail_server import MODIFY_SCOPE, FakeGmail
 

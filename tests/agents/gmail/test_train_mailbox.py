@@ -145,3 +145,36 @@ def test_not_connected_is_a_clear_error(
     assert result.exit_code == 1
     assert "stepline gmail connect" in result.output and "Traceback" not in result.output
     assert not mailbox[1].exists()
+
+
+def test_mailbox_training_is_balanced_unless_told_otherwise(
+    mailbox: tuple[FakeGmail, Path],
+) -> None:
+    fake = mailbox[0]
+    for i in range(3):  # ten wanted mails against seven spam
+        fake.add_message(_ham(i), ["INBOX"])
+    assert "learned 7 spam and 7 wanted" in _train("--reset")
+    assert "learned 7 spam and 10 wanted" in _train("--reset", "--no-balance")
+    for i in range(6):  # now thirteen spam against ten wanted
+        fake.add_message(_spam(i), ["SPAM"])
+    out = _train("--reset")
+    assert "learned 10 spam and 10 wanted" in out and "left out 3 messages" in out
+
+
+def test_folder_training_reports_unreadable_files_and_learns_the_rest(
+    tmp_path: Path, mailbox: tuple[FakeGmail, Path]
+) -> None:
+    spam_dir, ham_dir = tmp_path / "spam", tmp_path / "ham"
+    spam_dir.mkdir()
+    ham_dir.mkdir()
+    (spam_dir / "a.eml").write_bytes(_spam(0))
+    (spam_dir / "broken.eml").write_bytes(b"Message-Id: <>\r\nFrom: x@y.example\r\n\r\nwin cash")
+    (spam_dir / "empty.eml").write_bytes(b"")
+    locked = spam_dir / "locked.eml"
+    locked.mkdir()  # a directory named .eml: not a file, never read
+    (ham_dir / "b.eml").write_bytes(_ham(0))
+    result = runner.invoke(app, ["train", "--spam", str(spam_dir), "--ham", str(ham_dir)])
+    assert result.exit_code == 0, result.output
+    assert "learned 2 spam and 1 wanted" in result.output  # the malformed one is learned too
+    assert f"skipped: {spam_dir / 'empty.eml'} is empty" in result.output
+    assert "1 files could not be read" in result.output
