@@ -402,14 +402,15 @@ def redact_text(text: str) -> str:
     return mask_text(text, MASK, config=True)
 
 
-_SECRET_KEY = re.compile(
-    r"(token|secret|password|passwd|authorization|api[_-]?key|private[_-]?key|cookie|signature)",
-    re.IGNORECASE,
-)
+# Secret-named keys beside those the assignment rules name (`_name_strength`): headers and
+# fields that carry credentials under other words.
+_SECRET_KEY = re.compile(r"(?i)authorization|cookie|signature|private[_-]?key|password[_-]?hash")
 
 
 def looks_secret_key(name: str) -> bool:
-    return bool(_SECRET_KEY.search(name))
+    """A dict key or variable name whose value is a secret: `api_token`, `DB_PASSWORD`,
+    `Authorization`; not `prompt_tokens`, `token_type` or `password_reset_url`."""
+    return _name_strength(name) == 2 or bool(_SECRET_KEY.search(name))
 
 
 def mask_entry(key: str, value: Any) -> Any:

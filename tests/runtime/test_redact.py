@@ -228,3 +228,14 @@ def test_nested_values_are_masked_by_key_and_by_content() -> None:
     token = "ghp_" + rand(36)
     value = {"api_token": "plain", "items": [{"note": f"use {token}"}], "n": 3}
     assert redact(value) == {"api_token": MASK, "items": [{"note": "use ***"}], "n": 3}
+
+
+def test_keys_that_only_mention_a_secret_word_keep_their_values() -> None:
+    usage = {"prompt_tokens": 812, "max_tokens": 4096, "token_type": "bearer", "api_key": "k1"}
+    assert redact(usage) == {**usage, "api_key": MASK}
+    headers = {
+        "Authorization": "Basic YW5uOnB3",
+        "X-Hub-Signature-256": "sha256=ab",
+        "Accept": "*/*",
+    }
+    assert redact(headers) == {"Authorization": MASK, "X-Hub-Signature-256": MASK, "Accept": "*/*"}
