@@ -40,8 +40,7 @@ class _Pool:
     def __init__(self, name: str, size: int) -> None:
         self._name = name
         self._size = size
-        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = (
-            queue.SimpleQueue())
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
         self._idle = threading.Semaphore(0)
         self._threads = 0
         self._lock = threading.Lock()
@@ -56,8 +55,11 @@ class _Pool:
             with self._lock:
                 if self._threads < self._size:
                     self._threads += 1
-                    threading.Thread(target=self._work, daemon=True,
-                                     name=f"stepline-sync-{self._name}-{self._threads}").start()
+                    threading.Thread(
+                        target=self._work,
+                        daemon=True,
+                        name=f"stepline-sync-{self._name}-{self._threads}",
+                    ).start()
         return future
 
     def _work(self) -> None:
@@ -95,8 +97,9 @@ class SyncPools:
 _default_pools = SyncPools()
 
 
-async def invoke(step: Step, ctx: Context, *args: Any, timeout: float | None,
-                 pools: SyncPools | None = None) -> Any:
+async def invoke(
+    step: Step, ctx: Context, *args: Any, timeout: float | None, pools: SyncPools | None = None
+) -> Any:
     """Run `step.handler(*args, ctx)`; a sync handler gets a blocking `SyncContext`."""
     running: Future[Any] | None = None
     if step.is_async:
@@ -115,5 +118,8 @@ async def invoke(step: Step, ctx: Context, *args: Any, timeout: float | None,
     except TimeoutError:
         still = running if running is not None and not running.done() else None
         tail = "; its thread is still running and the delivery waits for it" if still else ""
-        raise HandlerTimeout(f"{step.name} did not finish within {timeout:g} s{tail} (raise "
-                             "`timeout` in its config if it needs longer)", still) from None
+        raise HandlerTimeout(
+            f"{step.name} did not finish within {timeout:g} s{tail} (raise "
+            "`timeout` in its config if it needs longer)",
+            still,
+        ) from None

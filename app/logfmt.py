@@ -69,8 +69,10 @@ def install_formatter(fmt: str) -> None:
     formatter: logging.Formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     for handler in logging.getLogger().handlers:
         ours = getattr(handler, _MARK, False) or (
-            type(handler) is logging.StreamHandler and handler.formatter is not None
-            and handler.formatter._fmt == logging.BASIC_FORMAT)
+            type(handler) is logging.StreamHandler
+            and handler.formatter is not None
+            and handler.formatter._fmt == logging.BASIC_FORMAT
+        )
         if ours:
             setattr(handler, _MARK, True)
             handler.setFormatter(formatter)

@@ -30,26 +30,49 @@ from prometheus_client.core import GaugeMetricFamily
 
 from app.middleware import Middleware, Run, RunOutcome
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "count_llm_call", "count_notification",
-           "render"]
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "count_llm_call", "count_notification", "render"]
 
-_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
-            120, 300)
+_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    120,
+    300,
+)
 
-RUNS = Counter("stepline_runs", "Handler runs by step, kind and outcome "
-               "(ok, retry, dead for events and cron; ok, failed for API steps).",
-               ["step", "kind", "outcome"])
-DURATION = Histogram("stepline_run_duration_seconds", "Time a handler run took.",
-                     ["step", "kind"], buckets=_BUCKETS)
+RUNS = Counter(
+    "stepline_runs",
+    "Handler runs by step, kind and outcome "
+    "(ok, retry, dead for events and cron; ok, failed for API steps).",
+    ["step", "kind", "outcome"],
+)
+DURATION = Histogram(
+    "stepline_run_duration_seconds", "Time a handler run took.", ["step", "kind"], buckets=_BUCKETS
+)
 RETRIES = Counter("stepline_retries", "Runs that ended in a scheduled retry.", ["step"])
 DEAD = Counter("stepline_dead_letters", "Deliveries moved to the dead-letter list.", ["step"])
 CRON = Counter("stepline_cron_fires", "Cron ticks that ran (first attempts).", ["step"])
-LLM_CALLS = Counter("stepline_llm_calls", "Calls to the LLM by model and outcome.",
-                    ["model", "outcome"])
-LLM_TOKENS = Counter("stepline_llm_tokens", "LLM tokens by model and kind (prompt, "
-                     "completion).", ["model", "kind"])
-NOTIFICATIONS = Counter("stepline_notifications", "Notifications by provider and outcome.",
-                        ["provider", "outcome"])
+LLM_CALLS = Counter(
+    "stepline_llm_calls", "Calls to the LLM by model and outcome.", ["model", "outcome"]
+)
+LLM_TOKENS = Counter(
+    "stepline_llm_tokens", "LLM tokens by model and kind (prompt, completion).", ["model", "kind"]
+)
+NOTIFICATIONS = Counter(
+    "stepline_notifications", "Notifications by provider and outcome.", ["provider", "outcome"]
+)
 
 
 class Metrics(Middleware):
@@ -79,8 +102,9 @@ class Metrics(Middleware):
             CRON.labels(step).inc()
 
 
-def count_llm_call(model: str, outcome: str, prompt_tokens: int = 0,
-                   completion_tokens: int = 0) -> None:
+def count_llm_call(
+    model: str, outcome: str, prompt_tokens: int = 0, completion_tokens: int = 0
+) -> None:
     """For LLM clients: one call and the tokens it used."""
     LLM_CALLS.labels(model, outcome).inc()
     if prompt_tokens:
@@ -102,14 +126,19 @@ class _Queues:
         self._oldest = oldest
 
     def collect(self) -> Any:
-        depth = GaugeMetricFamily("stepline_queue_depth", "Deliveries per step and state "
-                                  "(queued, scheduled, in_flight, dead).",
-                                  labels=["step", "state"])
+        depth = GaugeMetricFamily(
+            "stepline_queue_depth",
+            "Deliveries per step and state (queued, scheduled, in_flight, dead).",
+            labels=["step", "state"],
+        )
         for step, counts in sorted(self._stats.items()):
             for state, n in sorted(counts.items()):
                 depth.add_metric([step, state], n)
-        age = GaugeMetricFamily("stepline_queue_oldest_age_seconds", "Age of the oldest "
-                                "unsettled delivery per step.", labels=["step"])
+        age = GaugeMetricFamily(
+            "stepline_queue_oldest_age_seconds",
+            "Age of the oldest unsettled delivery per step.",
+            labels=["step"],
+        )
         for step, seconds in sorted(self._oldest.items()):
             age.add_metric([step], seconds)
         return [depth, age]

@@ -111,8 +111,9 @@ class MiddlewareChain:
 
     def add(self, mw: Middleware) -> None:
         if not isinstance(mw, Middleware):
-            raise TypeError(f"{mw!r} is not an app.Middleware; subclass it and override "
-                            "the hooks you need")
+            raise TypeError(
+                f"{mw!r} is not an app.Middleware; subclass it and override the hooks you need"
+            )
         self.middleware.append(mw)
         ordered = self.middleware
         self._before = [m.before_run for m in ordered if _overrides(m, "before_run")]
@@ -150,10 +151,15 @@ class MiddlewareChain:
             try:
                 hook(batch)
             except Exception:
-                log.exception("middleware hook %s failed on commit; skipped",
-                              getattr(hook, "__qualname__", hook))
+                log.exception(
+                    "middleware hook %s failed on commit; skipped",
+                    getattr(hook, "__qualname__", hook),
+                )
 
 
 def _broken(hook: Callable[..., None], run: Run) -> None:
-    log.exception("middleware hook %s failed for a run of %s; skipped",
-                  getattr(hook, "__qualname__", hook), run.name)
+    log.exception(
+        "middleware hook %s failed for a run of %s; skipped",
+        getattr(hook, "__qualname__", hook),
+        run.name,
+    )

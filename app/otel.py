@@ -84,7 +84,8 @@ class Tracing(Middleware):
         trace = self._trace
         tid = _trace_int(run.trace_id)
         entry = run.request is not None or (
-            run.delivery is not None and run.delivery.topic.startswith("cron:"))
+            run.delivery is not None and run.delivery.topic.startswith("cron:")
+        )
         context = None
         if run.request is not None:
             given = self._propagator.extract(dict(run.request.headers.items()))
@@ -92,20 +93,31 @@ class Tracing(Middleware):
             if parent.is_valid and parent.trace_id == tid:
                 context = given
         elif not entry:
-            parent = trace.SpanContext(tid, _entry_span_id(tid), is_remote=True,
-                                       trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED))
+            parent = trace.SpanContext(
+                tid,
+                _entry_span_id(tid),
+                is_remote=True,
+                trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+            )
             context = trace.set_span_in_context(trace.NonRecordingSpan(parent))
-        attributes: dict[str, Any] = {"stepline.step": run.name, "stepline.kind": run.kind,
-                                      "stepline.attempt": run.attempt,
-                                      "stepline.trace_id": run.trace_id}
+        attributes: dict[str, Any] = {
+            "stepline.step": run.name,
+            "stepline.kind": run.kind,
+            "stepline.attempt": run.attempt,
+            "stepline.trace_id": run.trace_id,
+        }
         if run.span.topic:
             attributes["stepline.topic"] = run.span.topic
         kind = trace.SpanKind.SERVER if run.request is not None else trace.SpanKind.CONSUMER
-        tokens = ((_trace_next.set(tid), _span_next.set(_entry_span_id(tid))) if entry
-                  else None)
+        tokens = (_trace_next.set(tid), _span_next.set(_entry_span_id(tid))) if entry else None
         try:
-            span = self._tracer.start_span(run.name, context=context, kind=kind,
-                                           attributes=attributes, start_time=time.time_ns())
+            span = self._tracer.start_span(
+                run.name,
+                context=context,
+                kind=kind,
+                attributes=attributes,
+                start_time=time.time_ns(),
+            )
         finally:
             if tokens is not None:
                 _trace_next.reset(tokens[0])
@@ -134,9 +146,12 @@ def tracing_from_env(enabled: bool) -> Tracing | None:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ImportError as exc:
-        raise ConfigError(f"STEPLINE_OTEL=1 needs the OpenTelemetry extra ({exc.name} is "
-                          "missing): pip install 'stepline[otel]'") from None
-    provider = TracerProvider(resource=Resource.create(
-        {"service.name": os.environ.get("OTEL_SERVICE_NAME", "stepline")}))
+        raise ConfigError(
+            f"STEPLINE_OTEL=1 needs the OpenTelemetry extra ({exc.name} is "
+            "missing): pip install 'stepline[otel]'"
+        ) from None
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "stepline")})
+    )
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return Tracing(provider)

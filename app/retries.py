@@ -55,8 +55,13 @@ def backoff(attempt: int, settings: Settings) -> float:
     return delay * (0.5 + random.random() / 2)
 
 
-def failure_outcome(delivery: Delivery, max_attempts: int, exc: BaseException,
-                    settings: Settings, now: float | None = None) -> Outcome:
+def failure_outcome(
+    delivery: Delivery,
+    max_attempts: int,
+    exc: BaseException,
+    settings: Settings,
+    now: float | None = None,
+) -> Outcome:
     """The outcome of a run of `delivery` that raised `exc`."""
     now = time.time() if now is None else now
     # Masked before they are stored: dead letters and spans are read back in many places.
@@ -70,5 +75,10 @@ def failure_outcome(delivery: Delivery, max_attempts: int, exc: BaseException,
         return Outcome(uncounted, "retry", retry_at=now + delay, error=error, traceback=tb)
     if isinstance(exc, Permanent) or delivery.attempt >= max_attempts:
         return Outcome(delivery, "dead", error=error, traceback=tb)
-    return Outcome(delivery, "retry", retry_at=now + backoff(delivery.attempt, settings),
-                   error=error, traceback=tb)
+    return Outcome(
+        delivery,
+        "retry",
+        retry_at=now + backoff(delivery.attempt, settings),
+        error=error,
+        traceback=tb,
+    )

@@ -36,13 +36,19 @@ __all__ = ["Runner"]
 log = logging.getLogger("stepline.run")
 
 
-
 class Runner:
     """Runs handlers for one runtime."""
 
-    def __init__(self, settings: Settings, backend: Backend, registry: Registry, writer: Writer,
-                 *, on_log: Callable[[LogEntry], None] | None = None,
-                 middleware: Iterable[Middleware] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Backend,
+        registry: Registry,
+        writer: Writer,
+        *,
+        on_log: Callable[[LogEntry], None] | None = None,
+        middleware: Iterable[Middleware] = (),
+    ) -> None:
         self.settings = settings
         self.backend = backend
         self.registry = registry
@@ -54,25 +60,40 @@ class Runner:
     def add_middleware(self, mw: Middleware) -> None:
         self.chain.add(mw)
 
-    def new_run(self, step: Step, trace_id: str, *, attempt: int = 1, topic: str | None = None,
-                delivery: Delivery | None = None, request: Request | None = None) -> Run:
+    def new_run(
+        self,
+        step: Step,
+        trace_id: str,
+        *,
+        attempt: int = 1,
+        topic: str | None = None,
+        delivery: Delivery | None = None,
+        request: Request | None = None,
+    ) -> Run:
         span = Span(trace_id, step.name, step.kind, time.time(), topic=topic, attempt=attempt)
-        ctx = Context(backend=self.backend, subscribers=self.registry.subscribers,
-                      step=step.name, emits=step.config.emits, trace_id=trace_id,
-                      span_id=span.span_id, attempt=attempt,
-                      topic=delivery.topic if delivery is not None else None,
-                      on_log=self.on_log, mode=self.settings.mode)
+        ctx = Context(
+            backend=self.backend,
+            subscribers=self.registry.subscribers,
+            step=step.name,
+            emits=step.config.emits,
+            trace_id=trace_id,
+            span_id=span.span_id,
+            attempt=attempt,
+            topic=delivery.topic if delivery is not None else None,
+            on_log=self.on_log,
+            mode=self.settings.mode,
+        )
         return Run(step, ctx, span, delivery=delivery, request=request)
 
-    async def _call(self, run: Run, args: tuple[Any, ...],
-                    finish: Callable[[Any], Any] | None = None) -> None:
+    async def _call(
+        self, run: Run, args: tuple[Any, ...], finish: Callable[[Any], Any] | None = None
+    ) -> None:
         """Middleware before, the handler, middleware on error: sets `run.result` or
         `run.error`, and the span's duration."""
         run.started = time.perf_counter()
         try:
             self.chain.before_run(run)
-            result = await invoke(run.step, run.ctx, *args, timeout=run.timeout,
-                                  pools=self.pools)
+            result = await invoke(run.step, run.ctx, *args, timeout=run.timeout, pools=self.pools)
             run.result = finish(result) if finish is not None else result
         except asyncio.CancelledError:
             raise
@@ -88,7 +109,8 @@ class Runner:
                 f"{run.name} ran {elapsed:.2f} s, past its {run.timeout:g} s timeout, without "
                 f"giving the event loop back (blocked it for {blocked:.0f} ms): a blocking call "
                 "inside `async def` stalls every run of the process (make the handler a plain "
-                "`def`, or await a non-blocking call)")
+                "`def`, or await a non-blocking call)"
+            )
         if run.error is not None:
             self.chain.on_error(run, run.error)
 
@@ -100,8 +122,10 @@ class Runner:
         run = self.new_run(step, d.trace_id, attempt=d.attempt, topic=d.topic, delivery=d)
         run.timeout = config.timeout
         if d.attempt > config.retries:
-            run.error = Permanent(f"the delivery was claimed {d.attempt - 1} times without "
-                                  "finishing (its process stopped or was killed each time)")
+            run.error = Permanent(
+                f"the delivery was claimed {d.attempt - 1} times without "
+                "finishing (its process stopped or was killed each time)"
+            )
             self.chain.on_error(run, run.error)
         else:
             try:
@@ -135,12 +159,14 @@ class Runner:
         with contextlib.suppress(Exception):
             await asyncio.wrap_future(running)
         assert exc is not None
-        self.writer.submit_nowait(Batch(outcomes=[
-            failure_outcome(d, config.retries, exc, self.settings)]))
+        self.writer.submit_nowait(
+            Batch(outcomes=[failure_outcome(d, config.retries, exc, self.settings)])
+        )
 
     # -- api -----------------------------------------------------------------------------------
-    async def run_request(self, step: Step, req: Request, trace_id: str,
-                          finish: Callable[[Any], Any]) -> Run:
+    async def run_request(
+        self, step: Step, req: Request, trace_id: str, finish: Callable[[Any], Any]
+    ) -> Run:
         """Run an API handler; `finish` turns its result into the response (a failure there
         is the handler's failure). The emits are durable when this returns; a failed commit
         raises (nothing was accepted)."""
@@ -153,8 +179,9 @@ class Runner:
             span.status, span.error = "failed", f"{type(run.error).__name__}: {run.error}"
             ctx.emitted.clear()
             if not isinstance(run.error, Retry):
-                log.error("API step %s failed (trace %s)", config.name, trace_id,
-                          exc_info=run.error)
+                log.error(
+                    "API step %s failed (trace %s)", config.name, trace_id, exc_info=run.error
+                )
         span.emitted = [m.topic for m in ctx.emitted]
         batch = Batch(ctx.emitted, [], [span], ctx.logs)
         if not ctx.emitted:
@@ -173,8 +200,11 @@ class Runner:
 
 def _log_failure(ctx: Context, outcome: Outcome, exc: BaseException, retries: int) -> None:
     if isinstance(exc, Retry) and outcome.status == "retry" and outcome.retry_at is not None:
-        ctx.logger.warning(f"attempt {ctx.attempt} asked to run again in "
-                           f"{max(outcome.retry_at - time.time(), 0):.1f} s", error=exc.reason)
+        ctx.logger.warning(
+            f"attempt {ctx.attempt} asked to run again in "
+            f"{max(outcome.retry_at - time.time(), 0):.1f} s",
+            error=exc.reason,
+        )
     elif isinstance(exc, Permanent):
         ctx.logger.error("dead-lettered: another attempt cannot succeed", error=outcome.error)
     else:

@@ -51,15 +51,18 @@ class LoopWatchdog(Middleware):
             run.ctx.logger.warning(
                 f"blocked the event loop for {blocked:.0f} ms: a blocking call inside "
                 "`async def` stalls every run of the process; make the handler a plain `def`, "
-                "or await a non-blocking call", blocked_ms=round(blocked))
+                "or await a non-blocking call",
+                blocked_ms=round(blocked),
+            )
 
     def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._beat = time.monotonic()
         loop.call_soon(self._heartbeat)
         if self._thread is None:
-            self._thread = threading.Thread(target=self._check, name="stepline-watchdog",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._check, name="stepline-watchdog", daemon=True
+            )
             self._thread.start()
 
     def _heartbeat(self) -> None:
@@ -91,10 +94,17 @@ class LoopWatchdog(Middleware):
                 continue  # one line per stall
             reported = beat
             if run is not None:
-                log.warning("the event loop is blocked (%.0f ms so far) by a run of %s "
-                            "(trace %s, attempt %d)", stalled * 1000, run.name, run.trace_id,
-                            run.attempt)
+                log.warning(
+                    "the event loop is blocked (%.0f ms so far) by a run of %s "
+                    "(trace %s, attempt %d)",
+                    stalled * 1000,
+                    run.name,
+                    run.trace_id,
+                    run.attempt,
+                )
             else:
-                log.warning("the event loop is blocked (%.0f ms so far) outside any handler "
-                            "run (task %s)", stalled * 1000,
-                            task.get_name() if task is not None else "none")
+                log.warning(
+                    "the event loop is blocked (%.0f ms so far) outside any handler run (task %s)",
+                    stalled * 1000,
+                    task.get_name() if task is not None else "none",
+                )

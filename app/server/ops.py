@@ -30,8 +30,8 @@ def add_ops_routes(app: FastAPI, runtime: Runtime) -> None:
     router = APIRouter(tags=["stepline"])
 
     if runtime.settings.metrics:
-        @router.get("/metrics", summary="Prometheus metrics (stepline_*)",
-                    response_class=Response)
+
+        @router.get("/metrics", summary="Prometheus metrics (stepline_*)", response_class=Response)
         async def metrics(_: AdminGuard) -> Response:
             from app.metrics import CONTENT_TYPE_LATEST, render
 
@@ -40,17 +40,22 @@ def add_ops_routes(app: FastAPI, runtime: Runtime) -> None:
     @router.get("/docs", include_in_schema=False)
     async def swagger() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - API docs",
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API docs",
             swagger_js_url=f"{_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{_ASSETS}/favicon-32x32.png")
+            swagger_favicon_url=f"{_ASSETS}/favicon-32x32.png",
+        )
 
     @router.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
         return get_redoc_html(
-            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - ReDoc",
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - ReDoc",
             redoc_js_url=f"{_ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{_ASSETS}/favicon-32x32.png", with_google_fonts=False)
+            redoc_favicon_url=f"{_ASSETS}/favicon-32x32.png",
+            with_google_fonts=False,
+        )
 
     app.include_router(router)
     app.mount(_ASSETS, StaticFiles(directory=DOCS_STATIC), name="docs-static")

@@ -18,16 +18,23 @@ NOTE = Notification(title="Review finished for acme/app#7", text="2 findings")
 
 
 def sent(provider: str, outcome: str) -> float:
-    value = REGISTRY.get_sample_value("stepline_notifications_total",
-                                      {"provider": provider, "outcome": outcome})
+    value = REGISTRY.get_sample_value(
+        "stepline_notifications_total", {"provider": provider, "outcome": outcome}
+    )
     return value or 0.0
 
 
 @pytest.fixture(autouse=True)
 def only_slack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    for name in ("SLACK_DEFAULT_CHANNEL", "NTFY_TOPIC", "NTFY_URL", "PUSHOVER_TOKEN",
-                 "PUSHOVER_USER", "PUSH_WEBHOOK_URL"):
+    for name in (
+        "SLACK_DEFAULT_CHANNEL",
+        "NTFY_TOPIC",
+        "NTFY_URL",
+        "PUSHOVER_TOKEN",
+        "PUSHOVER_USER",
+        "PUSH_WEBHOOK_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

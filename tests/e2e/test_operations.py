@@ -29,22 +29,41 @@ CRON_STEPS = {
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("STEPLINE_", "GITHUB_", "GMAIL_", "SLACK_", "OPENAI_"))
-            and k != "REDIS_URL"}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STEPLINE_", "GITHUB_", "GMAIL_", "SLACK_", "OPENAI_"))
+        and k != "REDIS_URL"
+    }
     return {**base, "PYTHONUNBUFFERED": "1", **extra}
 
 
 def test_the_uvicorn_factory_app_is_in_production_mode(tmp_path):
     port = free_port()
     log = tmp_path / "uvicorn.log"
-    env = _clean_env(STEPLINE_DB=str(tmp_path / "s.db"), STEPLINE_STEPS=str(REPO / "steps"),
-                     STEPLINE_CONFIG_DIR=str(REPO / "config"))
+    env = _clean_env(
+        STEPLINE_DB=str(tmp_path / "s.db"),
+        STEPLINE_STEPS=str(REPO / "steps"),
+        STEPLINE_CONFIG_DIR=str(REPO / "config"),
+    )
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.server.main:app_from_env", "--factory",
-             "--host", "127.0.0.1", "--port", str(port)],
-            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.server.main:app_from_env",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -58,16 +77,22 @@ def test_the_uvicorn_factory_app_is_in_production_mode(tmp_path):
             assert time.monotonic() < deadline, f"no /healthz:\n{log.read_text()[-3000:]}"
             time.sleep(0.1)
         # A loopback Host would open the admin API in dev; here the token is required.
-        state = httpx.put(url + "/_stepline/state/g/k", json={"value": 1},
-                          headers={"host": "localhost"})
+        state = httpx.put(
+            url + "/_stepline/state/g/k", json={"value": 1}, headers={"host": "localhost"}
+        )
         assert state.status_code in (401, 403), state.text
         assert "STEPLINE_WORKBENCH_TOKEN" in state.text
-        assert httpx.get(url + "/metrics", headers={"host": "localhost"}).status_code in (
-            401, 403)
+        assert httpx.get(url + "/metrics", headers={"host": "localhost"}).status_code in (401, 403)
         body = b'{"zen": "Keep it logically awesome.", "hook_id": 1}'
-        hook = httpx.post(url + "/webhooks/github", content=body, headers={
-            "x-github-event": "ping", "x-github-delivery": "d-1",
-            "content-type": "application/json"})
+        hook = httpx.post(
+            url + "/webhooks/github",
+            content=body,
+            headers={
+                "x-github-event": "ping",
+                "x-github-delivery": "d-1",
+                "content-type": "application/json",
+            },
+        )
         assert hook.status_code >= 400, hook.text
         assert hook.status_code != 500
         docs = httpx.get(url + "/docs")
@@ -137,11 +162,17 @@ def test_no_worker_outlives_the_parent(tmp_path, how):
 
 
 def test_version_and_python_dash_m_stepline():
-    out = subprocess.run([sys.executable, "-m", "stepline", "--version"], cwd=REPO,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "stepline", "--version"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0 and out.stdout.startswith("stepline ")
     version = out.stdout.split()[1]
     assert version[0].isdigit()
-    again = subprocess.run([sys.executable, "-m", "app", "--version"], capture_output=True,
-                           text=True, timeout=60)
+    again = subprocess.run(
+        [sys.executable, "-m", "app", "--version"], capture_output=True, text=True, timeout=60
+    )
     assert again.stdout.split() == ["stepline", version]

@@ -76,8 +76,15 @@ def test_a_traceback_stays_inside_its_json_line():
     try:
         raise ValueError("bad \ud800 input")
     except ValueError:
-        record = logging.LogRecord("stepline.engine", logging.ERROR, __file__, 1,
-                                   "run failed for %s", ("Step",), exc_info=True)
+        record = logging.LogRecord(
+            "stepline.engine",
+            logging.ERROR,
+            __file__,
+            1,
+            "run failed for %s",
+            ("Step",),
+            exc_info=True,
+        )
         import sys
 
         record.exc_info = sys.exc_info()

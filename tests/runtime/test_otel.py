@@ -7,15 +7,15 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk", reason="the stepline[otel] extra is not installed")
 
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
-from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
+from opentelemetry.trace import SpanKind, StatusCode
 
-from app.errors import ConfigError  # noqa: E402
-from app.otel import Tracing, tracing_from_env  # noqa: E402
+from app.errors import ConfigError
+from app.otel import Tracing, tracing_from_env
 
 CHAIN = {
     "api_step.py": """
@@ -59,8 +59,11 @@ async def test_a_traceparent_continues_through_every_step(make_app):
     h = make_app(CHAIN, mode="start")  # a client's trace id is honoured in any mode
     exporter = exporter_for(h)
     async with h:
-        response = await h.post("/ot/orders", json={"id": 1}, headers={
-            "traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"})
+        response = await h.post(
+            "/ot/orders",
+            json={"id": 1},
+            headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"},
+        )
         assert response.status_code == 202
         assert response.headers["x-trace-id"] == CALLER_TRACE
         await h.drain()

@@ -67,8 +67,12 @@ async def test_hooks_run_in_order_and_in_reverse(make_app):
         await h.emit("go", {"n": 1})
         await h.drain()
     runs = [c for c in calls if c[1] != "commit" and c[2].startswith("Fine")]
-    assert runs == [("a", "before", "Fine"), ("b", "before", "Fine"),
-                    ("b", "after", "Fine:ok"), ("a", "after", "Fine:ok")]
+    assert runs == [
+        ("a", "before", "Fine"),
+        ("b", "before", "Fine"),
+        ("b", "after", "Fine:ok"),
+        ("a", "after", "Fine:ok"),
+    ]
     commits = [c for c in calls if c[1] == "commit" and "Fine" in c[2]]
     assert [c[0] for c in commits] == ["b", "a"]  # after the run's writes were durable
     assert ("a", "after", "Done:ok") in calls
@@ -82,8 +86,12 @@ async def test_on_error_sees_the_exception_and_after_run_the_outcome(make_app):
         await h.emit("bad", {})
         await h.drain()
     mine = [c for c in calls if c[1] in ("error", "after")]
-    assert mine == [("a", "error", "Bad:ValueError"), ("a", "after", "Bad:retry"),
-                    ("a", "error", "Bad:ValueError"), ("a", "after", "Bad:dead")]
+    assert mine == [
+        ("a", "error", "Bad:ValueError"),
+        ("a", "after", "Bad:retry"),
+        ("a", "error", "Bad:ValueError"),
+        ("a", "after", "Bad:dead"),
+    ]
 
 
 async def test_a_failing_hook_is_logged_and_the_run_goes_on(make_app, caplog):

@@ -87,8 +87,7 @@ STALLING = {
 }
 
 
-async def test_a_blocking_async_handler_is_named_and_fails_with_the_real_reason(
-        make_app, caplog):
+async def test_a_blocking_async_handler_is_named_and_fails_with_the_real_reason(make_app, caplog):
     with caplog.at_level(logging.WARNING, logger="stepline.watchdog"):
         async with make_app(STALLING, loop_block_ms=100) as h:
             await h.emit("stall", {})
