@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from app.redact import MASK, looks_secret_key, redact
+from app.redact import mask_entry
 from app.runtime import Runtime
 from app.server.guard import AdminGuard
 from app.state import MAX_TTL
@@ -33,7 +33,7 @@ def state_router(runtime: Runtime) -> APIRouter:
         items = await state.list(group)
         keys = []
         for key, value in items.items():
-            shown = MASK if looks_secret_key(key) else redact(value)
+            shown = mask_entry(key, value)
             keys.append({"key": key, "value": shown, "ttl": await state.ttl(group, key)})
         return {"group": group, "keys": keys}
 
