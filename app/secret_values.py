@@ -22,10 +22,11 @@ _PLACEHOLDER_WORDS = re.compile(
     r"(?i)example|xxxx|dummy|change_?-?me|placeholder|sample|fake|your[_-]|redacted|\*\*\*"
     r"|insert[_-]|replace[_-]?me|not[_-]?a[_-]?(?:real|secret)"
 )
-# Values that are a word for a secret, or for no value at all.
+# Values that are a word for a secret, for no value at all, or a keyword of code.
 _SECRET_WORDS = _words(
     "password passwd pass pwd secret token apikey key passphrase none null nil true false "
-    "undefined required optional string str bytes hidden empty default value bearer basic"
+    "undefined required optional string str bytes hidden empty default value bearer basic "
+    "await async self this new lambda yield return not and or function"
 )
 # A secret word ends at a name-part boundary: `db_password`, `dbPassword2`, `theapikey`, but
 # not `tokenizer`, `max_tokens`, `bypass`, `theapikeyforfoo`.

@@ -151,6 +151,7 @@ CODE = [
     'secret_name = "tls-secret"',
     'cache_key = "user-profile-v2"',
     "self.password = password",
+    "test_pass = await check(user)",
     "headers = {'Authorization': f'Bearer {token}'}",
     "The bearer authentication scheme sends a token.",
 ]
@@ -160,6 +161,7 @@ CODE = [
 def test_code_that_handles_secrets_holds_none(line: str) -> None:
     assert find_secrets(line) == []
     assert mask_text(line) == line
+    assert redact_text(line) == line  # also as the Workbench shows a step's source
 
 
 def test_a_bare_word_is_a_secret_in_configuration_not_in_code() -> None:
