@@ -53,8 +53,13 @@ def _reason(exc: BaseException) -> str:
 
 
 class Writer:
-    def __init__(self, backend: Backend, *, max_batch: int = 256,
-                 on_commit: Callable[[Batch], None] | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        max_batch: int = 256,
+        on_commit: Callable[[Batch], None] | None = None,
+    ) -> None:
         self._backend = backend
         self.claimer: Claimer | None = None
         self._max = max_batch
@@ -160,30 +165,42 @@ class Writer:
         batch, future = item
         # Logs and spans are for people: their text is stored escaped rather than lost.
         # The emits, keys and outcome are the run's result and are never altered.
-        tries = [Batch(batch.messages, batch.outcomes, _safe_spans(batch.spans),
-                       _safe_logs(batch))]
+        tries = [Batch(batch.messages, batch.outcomes, _safe_spans(batch.spans), _safe_logs(batch))]
         error, _ = await self._commit(tries[0], {}, {})
         if error is None or isinstance(error, BackendUnavailable):
             self._settle([(tries[0], future)], tries[0], error)
             return
-        reason = (f"the result of this run could not be stored ({_reason(error)}); fix what "
-                  "the handler emits (topic, key or data)")
-        log.error("a write was refused for its content and set aside; the others in its "
-                  "commit were stored: %s", reason)
+        reason = (
+            f"the result of this run could not be stored ({_reason(error)}); fix what "
+            "the handler emits (topic, key or data)"
+        )
+        log.error(
+            "a write was refused for its content and set aside; the others in its "
+            "commit were stored: %s",
+            reason,
+        )
         # The offender alone fails: its deliveries are dead-lettered with the reason (another
         # run would produce the same write), an API request gets the error.
-        failed = Batch([], [Outcome(o.delivery, "dead", error=reason) for o in batch.outcomes],
-                       _safe_spans(batch.spans, reason), [])
+        failed = Batch(
+            [],
+            [Outcome(o.delivery, "dead", error=reason) for o in batch.outcomes],
+            _safe_spans(batch.spans, reason),
+            [],
+        )
         error2, _ = await self._commit(failed, {}, {})
         if error2 is not None:
-            log.error("could not record the failure either (%s); its deliveries are handed "
-                      "out again when their lease ends", _reason(error2))
+            log.error(
+                "could not record the failure either (%s); its deliveries are handed "
+                "out again when their lease ends",
+                _reason(error2),
+            )
         self.backlog -= len(batch.outcomes) + 1
         if future is not None and not future.done():
             future.set_exception(UnstorableWrite(reason))
 
-    async def _commit(self, batch: Batch, wants: dict[str, int], lease: dict[str, float]
-                      ) -> tuple[BaseException | None, list[Delivery]]:
+    async def _commit(
+        self, batch: Batch, wants: dict[str, int], lease: dict[str, float]
+    ) -> tuple[BaseException | None, list[Delivery]]:
         delay = 0.05
         error: BaseException | None = None
         for attempt in range(6):
@@ -211,9 +228,21 @@ def _merge(items: list[_Item]) -> Batch:
 def _safe_spans(spans: list[Span], error: str | None = None) -> list[Span]:
     out = []
     for s in spans:
-        out.append(Span(s.trace_id, s.step, s.kind, s.started_at, s.span_id, safe_text(s.topic),
-                        s.attempt, s.duration_ms, "failed" if error else s.status,
-                        error or safe_text(s.error), [safe_text(t) or "" for t in s.emitted]))
+        out.append(
+            Span(
+                s.trace_id,
+                s.step,
+                s.kind,
+                s.started_at,
+                s.span_id,
+                safe_text(s.topic),
+                s.attempt,
+                s.duration_ms,
+                "failed" if error else s.status,
+                error or safe_text(s.error),
+                [safe_text(t) or "" for t in s.emitted],
+            )
+        )
     return out
 
 

@@ -10,16 +10,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, overload
 
 from app.types import Batch, DeadLetter, Delivery, LogEntry, Message, Span
 
-__all__ = ["Backend", "QueueStats", "dump_json", "safe_text"]
+__all__ = ["Backend", "QueueStats", "dump_json", "safe_text", "valid_ids"]
 
 QueueStats = dict[str, dict[str, int]]
 """Per step: {"queued": n, "scheduled": n, "in_flight": n, "dead": n}."""
+
+
+def valid_ids(ids: list[str]) -> bool:
+    """Dead-letter ids are row numbers: ASCII digits within a signed 64-bit integer (Python's
+    `isdigit` and `int` would also take Arabic-Indic digits, and SQLite overflows past it)."""
+    return all(isinstance(i, str) and 0 < len(i) <= 18 and i.isascii() and i.isdigit()
+               for i in ids)
 
 
 @overload
@@ -58,6 +66,8 @@ class Backend(ABC):
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[Any]]] = {}
+        self.clock: Callable[[], float] = time.time
+        """What "now" is for due times (delayed emits, retries, leases); tests inject one."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     @abstractmethod

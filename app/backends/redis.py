@@ -19,7 +19,7 @@ from typing import Any
 from redis import exceptions as rx
 
 from app.backends import redis_lua as lua
-from app.backends.base import Backend, dump_json
+from app.backends.base import Backend, dump_json, valid_ids
 from app.backends.redis_conn import check_config, connect, guarded, redacted, unavailable
 from app.backends.redis_pubsub import Fanout
 from app.backends.redis_records import RedisRecords, log_json, span_json
@@ -162,7 +162,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
 
     @guarded
     async def replay(self, ids: list[str] | None = None) -> int:
-        if ids is not None and not all(i.isdigit() for i in ids):
+        if ids is not None and not valid_ids(ids):
             return 0
         args = [self.prefix, "1" if ids is None else "0", *(ids or [])]
         return int(await self._scripts["replay"](args=args))

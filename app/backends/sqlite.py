@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from app.backends.base import Backend, QueueStats, dump_json
+from app.backends.base import Backend, QueueStats, dump_json, valid_ids
 from app.backends.sqlite_records import SQLiteRecords
 from app.backends.sqlite_schema import PRAGMAS, SCHEMA
 from app.backends.sqlite_state import SQLiteState
@@ -339,7 +339,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
             conn.execute(f"DELETE FROM dead_letters {where}", args)
             return cur.rowcount
 
-        if ids is not None and not all(i.isdigit() for i in ids):
+        if ids is not None and not valid_ids(ids):
             return 0
         return await self._run(self._tx(replay))
 

@@ -20,27 +20,40 @@ class SQLiteRecords:
     _run: Callable[[Callable[[sqlite3.Connection], Any]], Awaitable[Any]]
 
     # -- traces and logs ---------------------------------------------------------------------
-    async def spans(self, *, trace_id: str | None = None, step: str | None = None,
-                    status: str | None = None, limit: int = 200) -> list[Span]:
+    async def spans(
+        self,
+        *,
+        trace_id: str | None = None,
+        step: str | None = None,
+        status: str | None = None,
+        limit: int = 200,
+    ) -> list[Span]:
         clauses, args = _filters(trace_id=trace_id, step=step, status=status)
 
         def rows(conn: sqlite3.Connection) -> list[Span]:
             cur = conn.execute(
                 "SELECT trace_id, step, kind, started_at, span_id, topic, attempt, duration_ms,"
                 f" status, error, emitted FROM spans {clauses} ORDER BY seq DESC LIMIT ?",
-                (*args, limit))
-            return [Span(*r[:10], emitted=_loads(r[10])) for r in cur]
+                (*args, limit),
+            )
+            return [
+                Span(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], _loads(r[10]))
+                for r in cur
+            ]
 
         return await self._run(rows)
 
-    async def logs(self, *, trace_id: str | None = None, step: str | None = None,
-                   limit: int = 200) -> list[LogEntry]:
+    async def logs(
+        self, *, trace_id: str | None = None, step: str | None = None, limit: int = 200
+    ) -> list[LogEntry]:
         clauses, args = _filters(trace_id=trace_id, step=step)
 
         def rows(conn: sqlite3.Connection) -> list[LogEntry]:
             cur = conn.execute(
                 "SELECT level, message, step, trace_id, span_id, fields, ts FROM logs "
-                f"{clauses} ORDER BY seq DESC LIMIT ?", (*args, limit))
+                f"{clauses} ORDER BY seq DESC LIMIT ?",
+                (*args, limit),
+            )
             return [LogEntry(r[0], r[1], r[2], r[3], r[4], _loads(r[5]), r[6]) for r in cur]
 
         return await self._run(rows)

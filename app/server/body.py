@@ -73,8 +73,7 @@ def parse_json(raw: bytes | str) -> Any:
         raise BadBody(f"it is nested deeper than {MAX_DEPTH} levels") from None
     except ValueError:
         # Python refuses to convert integers of more than 4,300 digits (sys.int_info).
-        raise BadBody(f"a number has more than {sys.get_int_max_str_digits()} digits"
-                      ) from None
+        raise BadBody(f"a number has more than {sys.get_int_max_str_digits()} digits") from None
     data = raw.encode() if isinstance(raw, str) else raw
     if _too_deep(data):
         raise BadBody(f"it is nested deeper than {MAX_DEPTH} levels")
@@ -123,15 +122,18 @@ def _check_string(text: str, where: str) -> None:
         return
     char = found.group()
     what = "a NUL character" if char == "\x00" else f"a lone surrogate (\\u{ord(char):04x})"
-    raise BadBody(f"{where} holds {what}, which cannot be stored as text (send valid "
-                  "Unicode: surrogates only in pairs, no \\u0000)")
+    raise BadBody(
+        f"{where} holds {what}, which cannot be stored as text (send valid "
+        "Unicode: surrogates only in pairs, no \\u0000)"
+    )
 
 
 def json_bytes(value: Any, what: str = "the response body") -> bytes:
     """`value` as JSON to send back: NaN or Infinity is refused with an error that says so
     (a handler bug, reported as such), a lone surrogate goes out as its escape."""
     return dump_json(value, what, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "backslashreplace")
+        "utf-8", "backslashreplace"
+    )
 
 
 def trace_id_for(headers: Mapping[str, str], *, dev: bool) -> str:

@@ -10,15 +10,26 @@ import logging
 import secrets
 import time
 from collections import OrderedDict, deque
-from typing import Annotated
+from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 
 from app.settings import Settings
 
-__all__ = ["COOKIE", "AdminGuard", "Sessions", "Throttle", "admin_guard", "client_of",
-           "refuse_if_throttled", "same_site", "sessions", "throttle", "token_ok"]
+__all__ = [
+    "COOKIE",
+    "AdminGuard",
+    "Sessions",
+    "Throttle",
+    "admin_guard",
+    "client_of",
+    "refuse_if_throttled",
+    "same_site",
+    "sessions",
+    "throttle",
+    "token_ok",
+]
 
 log = logging.getLogger("stepline.server")
 
@@ -104,23 +115,34 @@ class Throttle:
         self._failures.move_to_end(client)
         while len(self._failures) > self._clients:
             self._failures.popitem(last=False)
-        log.warning("wrong Workbench token from %s (%s; %d in the last %.0f s)", client, where,
-                    len(failures), self.window)
+        log.warning(
+            "wrong Workbench token from %s (%s; %d in the last %.0f s)",
+            client,
+            where,
+            len(failures),
+            self.window,
+        )
 
 
 def sessions(request: Request) -> Sessions:
-    state = request.app.state
-    if not hasattr(state, "sessions"):
-        state.sessions = Sessions()
-    found: Sessions = state.sessions
-    return found
+    """The app's sign-in sessions (one store per app, made on first use)."""
+    return _per_app(request, Sessions)
 
 
 def throttle(request: Request) -> Throttle:
+    """The app's count of wrong tokens per client."""
+    return _per_app(request, Throttle)
+
+
+T = TypeVar("T")
+
+
+def _per_app(request: Request, kind: type[T]) -> T:
     state = request.app.state
-    if not hasattr(state, "token_throttle"):
-        state.token_throttle = Throttle()
-    found: Throttle = state.token_throttle
+    name = f"guard_{kind.__name__.lower()}"
+    if not hasattr(state, name):
+        setattr(state, name, kind())
+    found: T = getattr(state, name)
     return found
 
 
@@ -153,8 +175,11 @@ def same_site(request: Request, settings: Settings) -> bool:
 def refuse_if_throttled(request: Request) -> None:
     wait = throttle(request).wait(client_of(request))
     if wait > 0:
-        raise HTTPException(429, f"too many wrong Workbench tokens from this client; try again "
-                            f"in {wait:.0f} s", headers={"retry-after": str(int(wait) + 1)})
+        raise HTTPException(
+            429,
+            f"too many wrong Workbench tokens from this client; try again in {wait:.0f} s",
+            headers={"retry-after": str(int(wait) + 1)},
+        )
 
 
 def admin_guard(request: Request) -> None:
@@ -164,12 +189,13 @@ def admin_guard(request: Request) -> None:
     refuse_if_throttled(request)
     if not token_ok(request, settings):
         if settings.workbench_token is None:
-            where = ("on every interface" if _all_interfaces(settings)
-                     else "in `start` mode")
-            raise HTTPException(403, f"the Workbench is off {where}; set "
-                                "STEPLINE_WORKBENCH_TOKEN to turn it on")
-        raise HTTPException(401, "missing or wrong Workbench token",
-                            headers={"www-authenticate": "Bearer"})
+            where = "on every interface" if _all_interfaces(settings) else "in `start` mode"
+            raise HTTPException(
+                403, f"the Workbench is off {where}; set STEPLINE_WORKBENCH_TOKEN to turn it on"
+            )
+        raise HTTPException(
+            401, "missing or wrong Workbench token", headers={"www-authenticate": "Bearer"}
+        )
 
 
 AdminGuard = Annotated[None, Depends(admin_guard)]

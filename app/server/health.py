@@ -56,16 +56,17 @@ def health_router(runtime: Runtime) -> APIRouter:
     async def readyz() -> JSONResponse:
         problems = await readiness(runtime)
         if problems:
-            return JSONResponse({"status": "unavailable", "reasons": problems},
-                                status_code=503)
+            return JSONResponse({"status": "unavailable", "reasons": problems}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     @router.get("/healthz", summary="200 while the backend answers and accepts writes")
     async def healthz() -> JSONResponse:
         problems = await readiness(runtime, steps=False)
         if problems:
-            return JSONResponse({"status": "unavailable", "backend": runtime.backend.name,
-                                 "reasons": problems}, status_code=503)
+            return JSONResponse(
+                {"status": "unavailable", "backend": runtime.backend.name, "reasons": problems},
+                status_code=503,
+            )
         return JSONResponse({"status": "ok"})
 
     return router

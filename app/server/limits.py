@@ -16,9 +16,16 @@ __all__ = ["AdminJson", "BodyLimit"]
 
 async def _answer(send: Send, status: int, error: str) -> None:
     body = json.dumps({"error": error}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -64,8 +71,12 @@ class BodyLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        await _answer(send, 413, f"request body is larger than {self.limit} bytes (raise "
-                      "STEPLINE_BODY_LIMIT to accept it)")
+        await _answer(
+            send,
+            413,
+            f"request body is larger than {self.limit} bytes (raise "
+            "STEPLINE_BODY_LIMIT to accept it)",
+        )
 
 
 class _TooLarge(Exception):
@@ -81,8 +92,11 @@ class AdminJson:
         self.prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH")
-                or not scope["path"].startswith(self.prefix)):
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("POST", "PUT", "PATCH")
+            or not scope["path"].startswith(self.prefix)
+        ):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

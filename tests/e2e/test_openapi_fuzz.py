@@ -74,13 +74,37 @@ def _fuzz(server: SteplineProcess, tmp: Path) -> None:
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert cli is not None, "schemathesis is installed but its command is not"
     done = subprocess.run(
-        [cli, "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error",
-         "--max-examples", "6", "--seed", "1", "--no-shrink", "--workers", "1",
-         "--phases", "examples,coverage,fuzzing", "--generation-database", "none",
-         "--request-timeout", "20", "--header", f"Authorization: Bearer {TOKEN}",
-         # Server-Sent Events never end by themselves.
-         "--exclude-path-regex", "(^/streams/|/logs/stream$)", "--no-color"],
-        capture_output=True, text=True, timeout=900, cwd=tmp)
+        [
+            cli,
+            "run",
+            f"{server.url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "6",
+            "--seed",
+            "1",
+            "--no-shrink",
+            "--workers",
+            "1",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "20",
+            "--header",
+            f"Authorization: Bearer {TOKEN}",
+            # Server-Sent Events never end by themselves.
+            "--exclude-path-regex",
+            "(^/streams/|/logs/stream$)",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp,
+    )
     report = done.stdout[-6000:] + done.stderr[-2000:]
     assert done.returncode == 0, f"schemathesis found problems:\n{report}\n{server.output()}"
     counted = re.search(r"(\d+) generated, (\d+) passed", done.stdout)
@@ -90,16 +114,21 @@ def _fuzz(server: SteplineProcess, tmp: Path) -> None:
 
 def test_the_shipped_project_survives_schemathesis(tmp_path):
     # Both webhooks configured, as in production: unconfigured they answer 503 on purpose.
-    env = {"STEPLINE_WORKBENCH_TOKEN": TOKEN, "STEPLINE_CONFIG_DIR": str(ROOT / "config"),
-           "GITHUB_WEBHOOK_SECRET": "fuzz-webhook-secret", "GMAIL_WEBHOOK_TOKEN": "fuzz-mail",
-           "GITHUB_TOKEN": "ghp_" + "f" * 36, "STEPLINE_VERIFY_CREDENTIALS": "0"}
-    with SteplineProcess(ROOT / "steps", tmp_path / "shipped.db", env=env,
-                         cwd=tmp_path) as server:
+    env = {
+        "STEPLINE_WORKBENCH_TOKEN": TOKEN,
+        "STEPLINE_CONFIG_DIR": str(ROOT / "config"),
+        "GITHUB_WEBHOOK_SECRET": "fuzz-webhook-secret",
+        "GMAIL_WEBHOOK_TOKEN": "fuzz-mail",
+        "GITHUB_TOKEN": "ghp_" + "f" * 36,
+        "STEPLINE_VERIFY_CREDENTIALS": "0",
+    }
+    with SteplineProcess(ROOT / "steps", tmp_path / "shipped.db", env=env, cwd=tmp_path) as server:
         _fuzz(server, tmp_path)
 
 
 def test_path_parameters_and_pydantic_bodies_survive_schemathesis(tmp_path):
     steps = write_steps(tmp_path / "steps", SHAPES)
-    with SteplineProcess(steps, tmp_path / "shapes.db", env={"STEPLINE_WORKBENCH_TOKEN": TOKEN},
-                         cwd=tmp_path) as server:
+    with SteplineProcess(
+        steps, tmp_path / "shapes.db", env={"STEPLINE_WORKBENCH_TOKEN": TOKEN}, cwd=tmp_path
+    ) as server:
         _fuzz(server, tmp_path)

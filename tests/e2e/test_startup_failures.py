@@ -18,15 +18,18 @@ import pytest
 from tests.runtime.redis_support import RedisServer
 from tests.support import free_port, write_steps
 
-STEPS = {"ping_step.py": """
+STEPS = {
+    "ping_step.py": """
     config = {"type": "api", "name": "Ping", "path": "/ping", "method": "GET"}
 
     async def handler(req, ctx):
         return {"pong": True}
-"""}
+"""
+}
 
-needs_redis_server = pytest.mark.skipif(shutil.which("redis-server") is None,
-                                        reason="redis-server not installed")
+needs_redis_server = pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="redis-server not installed"
+)
 
 
 class Start:
@@ -35,15 +38,31 @@ class Start:
     def __init__(self, tmp: Path, **env: str) -> None:
         self.port = free_port()
         self.log = tmp / f"start-{self.port}.log"
-        base = {k: v for k, v in os.environ.items()
-                if not k.startswith("STEPLINE_") and k != "REDIS_URL"}
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("STEPLINE_") and k != "REDIS_URL"
+        }
         steps = write_steps(tmp / "steps", STEPS)
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "app", "start", "--steps", str(steps), "--port",
-                 str(self.port), "--host", "127.0.0.1"],
+                [
+                    sys.executable,
+                    "-m",
+                    "app",
+                    "start",
+                    "--steps",
+                    str(steps),
+                    "--port",
+                    str(self.port),
+                    "--host",
+                    "127.0.0.1",
+                ],
                 env={**base, "STEPLINE_DB": str(tmp / "s.db"), "PYTHONUNBUFFERED": "1", **env},
-                cwd=tmp, stdout=out, stderr=subprocess.STDOUT)
+                cwd=tmp,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -54,8 +73,9 @@ class Start:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"stepline start did not exit within {timeout} s {what}:\n"
-                                 f"{self.output()[-3000:]}") from None
+            raise AssertionError(
+                f"stepline start did not exit within {timeout} s {what}:\n{self.output()[-3000:]}"
+            ) from None
 
     def wait_output(self, text: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -112,8 +132,9 @@ def test_the_wait_for_an_unreachable_backend_is_bounded(tmp_path):
 
 @needs_redis_server
 def test_an_evicting_redis_is_refused_unless_allowed(tmp_path):
-    redis = RedisServer(tmp_path, "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru",
-                        "--appendonly", "no")
+    redis = RedisServer(
+        tmp_path, "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru", "--appendonly", "no"
+    )
     redis.start()
     try:
         env = {"STEPLINE_BACKEND": "redis", "REDIS_URL": redis.url}

@@ -43,8 +43,9 @@ HOSTILE = {
 @pytest.mark.parametrize("what", list(HOSTILE))
 async def test_a_hostile_json_body_is_400_with_a_reason(tmp_path, what):
     async with Harness([write_steps(tmp_path / "s", STEPS)]) as app:
-        r = await app.post("/webhooks/thing", content=HOSTILE[what],
-                           headers={"content-type": "application/json"})
+        r = await app.post(
+            "/webhooks/thing", content=HOSTILE[what], headers={"content-type": "application/json"}
+        )
         assert r.status_code == 400, (what, r.status_code, r.text)
         assert r.json()["error"].startswith("request body is not valid JSON: ")
         assert app.emitted("thing.seen") == []
@@ -52,10 +53,17 @@ async def test_a_hostile_json_body_is_400_with_a_reason(tmp_path, what):
 
 async def test_valid_unicode_and_escapes_still_pass(tmp_path):
     async with Harness([write_steps(tmp_path / "s", STEPS)]) as app:
-        body = '{"emoji": "\\ud83d\\ude00", "slash": "\\\\ud800", "deep": ' + "[" * 150 + \
-            "]" * 150 + ', "big": ' + "9" * 4300 + "}"
-        r = await app.post("/webhooks/thing", content=body.encode(),
-                           headers={"content-type": "application/json"})
+        body = (
+            '{"emoji": "\\ud83d\\ude00", "slash": "\\\\ud800", "deep": '
+            + "[" * 150
+            + "]" * 150
+            + ', "big": '
+            + "9" * 4300
+            + "}"
+        )
+        r = await app.post(
+            "/webhooks/thing", content=body.encode(), headers={"content-type": "application/json"}
+        )
         assert r.status_code == 202, r.text
         await app.drain()
         data = app.emitted("thing.seen")[0].data["body"]
@@ -72,24 +80,31 @@ async def test_a_replay_id_must_be_ascii_digits_in_range(tmp_path):
 
 async def test_admin_json_errors_are_400_and_oversize_chunked_bodies_413(tmp_path):
     async with Harness([write_steps(tmp_path / "s", STEPS)], body_limit=1000) as app:
-        broken = await app.post("/_stepline/emit", content=b'{"topic": ',
-                                headers={"content-type": "application/json"})
+        broken = await app.post(
+            "/_stepline/emit", content=b'{"topic": ', headers={"content-type": "application/json"}
+        )
         assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]
 
         async def chunks():
             for _ in range(20):
                 yield b" " * 100
 
-        big = await app.post("/_stepline/emit", content=chunks(),
-                             headers={"content-type": "application/json"})
+        big = await app.post(
+            "/_stepline/emit", content=chunks(), headers={"content-type": "application/json"}
+        )
         assert big.status_code == 413 and "STEPLINE_BODY_LIMIT" in big.json()["error"]
-        lone = await app.post("/_stepline/emit", content=b'{"topic": "thing.seen", "key": '
-                              b'"\\ud800", "data": {}}',
-                              headers={"content-type": "application/json"})
+        lone = await app.post(
+            "/_stepline/emit",
+            content=b'{"topic": "thing.seen", "key": "\\ud800", "data": {}}',
+            headers={"content-type": "application/json"},
+        )
         assert lone.status_code == 400 and "surrogate" in lone.json()["error"]
-        state = await app.request("PUT", "/_stepline/state/g/k",
-                                  content=b'{"value": 1e999}',
-                                  headers={"content-type": "application/json"})
+        state = await app.request(
+            "PUT",
+            "/_stepline/state/g/k",
+            content=b'{"value": 1e999}',
+            headers={"content-type": "application/json"},
+        )
         assert state.status_code == 400 and "out of range" in state.json()["error"]
 
 
@@ -129,3 +144,25 @@ async def test_a_non_finite_response_is_a_handler_error_that_says_so(tmp_path):
         assert span.status == "failed" and "NaN or Infinity" in (span.error or "")
         escaped = await app.get("/odd/surrogate")
         assert escaped.status_code == 200 and escaped.json() == {"text": "a\ud800b"}
+
+
+async def test_replay_takes_only_ascii_row_ids(tmp_path):
+    failing = {
+        "fail_step.py": """
+        config = {"type": "event", "name": "Fail", "subscribes": ["x"], "retries": 1}
+
+        async def handler(data, ctx):
+            raise RuntimeError("always")
+    """
+    }
+    async with Harness([write_steps(tmp_path / "s", failing)]) as app:
+        for i in range(3):
+            await app.emit("x", {"i": i})
+        await app.drain()
+        dead = await app.dead_letters()
+        assert len(dead) == 3
+        arabic = "".join(chr(0x0660 + int(c)) for c in dead[0].id)  # the same number
+        for ids in ([arabic], ["9" * 29], [dead[0].id + "\u00b2"]):
+            assert await app.replay(ids) == 0, ids
+        assert len(await app.dead_letters()) == 3
+        assert await app.replay([dead[0].id]) == 1

@@ -73,8 +73,10 @@ async def test_a_step_that_failed_to_load_makes_readyz_503(tmp_path):
 def _corrupt(db: Path) -> None:
     """Overwrite the pages of the delivery table and its index, as a bad disk would."""
     conn = sqlite3.connect(db)
-    roots = [r for (r,) in conn.execute(
-        "SELECT rootpage FROM sqlite_master WHERE tbl_name = 'deliveries'")]
+    roots = [
+        r
+        for (r,) in conn.execute("SELECT rootpage FROM sqlite_master WHERE tbl_name = 'deliveries'")
+    ]
     size = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
     with db.open("r+b") as f:
@@ -99,8 +101,10 @@ async def test_a_corrupted_page_makes_readyz_503_and_the_cause_is_logged(tmp_pat
         assert status == 503 and any("malformed" in r for r in reasons), reasons
         assert (await app.get("/healthz")).status_code == 503
         assert (await app.get("/livez")).status_code == 200
-        await until(lambda: _logged(caplog, "database disk image is malformed"),
-                    "the engine to log why it cannot claim work")
+        await until(
+            lambda: _logged(caplog, "database disk image is malformed"),
+            "the engine to log why it cannot claim work",
+        )
 
 
 async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
@@ -128,8 +132,7 @@ async def test_a_read_only_database_makes_readyz_503(tmp_path):
         except PermissionError:
             pass
         else:
-            pytest.skip("cannot make the database read-only here (no chattr +i, running as "
-                        "root)")
+            pytest.skip("cannot make the database read-only here (no chattr +i, running as root)")
     try:
         async with Harness([steps], db=db) as app:
             r = await app.post("/take", json={"i": 1})
@@ -163,12 +166,15 @@ class _BuggyBackend(SQLiteBackend):
         return await super().last_fire(step)
 
 
-CRON = {**STEPS, "tick_step.py": """
+CRON = {
+    **STEPS,
+    "tick_step.py": """
     config = {"type": "cron", "name": "Tick", "cron": "* * * * *"}
 
     async def handler(ctx):
         await ctx.state.increment("done", "ticks")
-"""}
+""",
+}
 
 
 async def test_a_backend_bug_never_stops_work_silently(tmp_path, caplog):
@@ -177,14 +183,20 @@ async def test_a_backend_bug_never_stops_work_silently(tmp_path, caplog):
     caplog.set_level(logging.ERROR)
     runtime = Runtime(settings, backend=_BuggyBackend(settings))
     transport = httpx.ASGITransport(app=create_app(runtime, manage=False))
-    async with runtime, httpx.AsyncClient(transport=transport,
-                                          base_url="http://stepline.test") as client:
+    async with (
+        runtime,
+        httpx.AsyncClient(transport=transport, base_url="http://stepline.test") as client,
+    ):
         # The engine logs the claim's failure and goes on; the cron task, which the bug
         # ends, is logged with its cause, reported by /readyz and restarted.
-        await until(lambda: _logged(caplog, "cannot claim work (1 failures in a row): "
-                                    "KeyError"), "the engine to log the bug")
-        await until(lambda: _logged(caplog, "the cron task stopped: KeyError"),
-                    "the cron task's death to be logged")
+        await until(
+            lambda: _logged(caplog, "cannot claim work (1 failures in a row): KeyError"),
+            "the engine to log the bug",
+        )
+        await until(
+            lambda: _logged(caplog, "the cron task stopped: KeyError"),
+            "the cron task's death to be logged",
+        )
         await runtime.emit("job", {"i": 1})
         await until(lambda: _done(runtime), "the engine to run the job after the bug")
 

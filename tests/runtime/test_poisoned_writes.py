@@ -48,9 +48,12 @@ async def test_a_lone_surrogate_among_normal_requests_fails_only_itself(make_app
     async with make_app(STEPS) as app:
         bodies = [b'{"i": %d, "name": "user %d"}' % (i, i) for i in range(60)]
         bodies[17] = b'{"i": 17, "name": "\\ud800"}'
-        replies = await asyncio.gather(*(
-            app.post("/ingest", content=b, headers={"content-type": "application/json"})
-            for b in bodies))
+        replies = await asyncio.gather(
+            *(
+                app.post("/ingest", content=b, headers={"content-type": "application/json"})
+                for b in bodies
+            )
+        )
         codes = [r.status_code for r in replies]
         assert codes[17] == 400 and "surrogate" in replies[17].json()["error"]
         assert codes[:17] + codes[18:] == [202] * 59
@@ -64,9 +67,12 @@ async def test_a_lone_surrogate_among_normal_requests_fails_only_itself(make_app
 async def test_an_unstorable_run_is_set_aside_and_the_rest_commit_once(make_app):
     async with make_app(STEPS) as app:
         poisons = {5: "log", 23: "key", 41: "nan"}
-        await asyncio.gather(*(
-            app.emit("item", {"i": i, "name": f"user {i}", "poison": poisons.get(i)})
-            for i in range(60)))
+        await asyncio.gather(
+            *(
+                app.emit("item", {"i": i, "name": f"user {i}", "poison": poisons.get(i)})
+                for i in range(60)
+            )
+        )
         await app.drain(30)
         runs = await app.state.list("runs")
         assert runs == {str(i): 1 for i in range(60)}, "a run was repeated"
@@ -83,5 +89,4 @@ async def test_an_unstorable_run_is_set_aside_and_the_rest_commit_once(make_app)
         assert "handling name-\\ud800" in texts
         handled = [s for s in await app.spans(step="Handle") if s.status != "ok"]
         assert {s.attempt for s in await app.spans(step="Handle")} == {1}
-        assert len(handled) == 2 and all("could not be stored" in (s.error or "")
-                                         for s in handled)
+        assert len(handled) == 2 and all("could not be stored" in (s.error or "") for s in handled)

@@ -20,19 +20,22 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed"),
 ]
 
-STEPS = {"take_step.py": """
+STEPS = {
+    "take_step.py": """
     config = {"type": "api", "name": "Take", "path": "/take", "method": "POST",
               "emits": ["job"]}
 
     async def handler(req, ctx):
         await ctx.emit("job", req.body)
         return {"status": 202}
-""", "job_step.py": """
+""",
+    "job_step.py": """
     config = {"type": "event", "name": "Job", "subscribes": ["job"]}
 
     async def handler(data, ctx):
         await ctx.state.increment("done", str(data["i"]))
-"""}
+""",
+}
 
 
 def _fill(url: str) -> int:
@@ -61,8 +64,12 @@ async def test_out_of_memory_is_a_503_and_readyz_says_why_until_writes_work(tmp_
     server.start()
     try:
         steps = write_steps(tmp_path / "s", STEPS)
-        async with Harness([steps], backend="redis", REDIS_URL=server.url,
-                           redis_prefix=f"oom-{uuid.uuid4().hex[:8]}") as app:
+        async with Harness(
+            [steps],
+            backend="redis",
+            REDIS_URL=server.url,
+            redis_prefix=f"oom-{uuid.uuid4().hex[:8]}",
+        ) as app:
             assert (await app.post("/take", json={"i": 0})).status_code == 202
             await app.drain()
             filled = _fill(server.url)

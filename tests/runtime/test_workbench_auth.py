@@ -31,8 +31,11 @@ async def test_wrong_bearer_tokens_are_logged_and_throttled(tmp_path, caplog):
         for i in range(10):
             r = await app.get("/_stepline/steps", headers={"authorization": f"Bearer guess{i}"})
             assert r.status_code == 401
-        warnings = [r.getMessage() for r in caplog.records
-                    if "wrong Workbench token from 127.0.0.1" in r.getMessage()]
+        warnings = [
+            r.getMessage()
+            for r in caplog.records
+            if "wrong Workbench token from 127.0.0.1" in r.getMessage()
+        ]
         assert len(warnings) == 10 and not any("guess" in w for w in warnings)
         # Now even the right token waits: a guesser cannot tell a hit from the throttle.
         blocked = await app.get("/_stepline/steps", headers={"authorization": f"Bearer {TOKEN}"})
@@ -74,12 +77,14 @@ async def test_a_client_trace_id_is_not_taken_in_start_but_a_traceparent_continu
         parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
         traced = await app.get("/hello", headers={"traceparent": parent})
         assert traced.json()["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
-        for bad in ("00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-                    "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-                    "zz-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "garbage"):
+        for bad in (
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "zz-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "garbage",
+        ):
             r = await app.get("/hello", headers={"traceparent": bad})
-            assert r.json()["trace_id"] not in ("4bf92f3577b34da6a3ce929d0e0e4736",
-                                                "0" * 32), bad
+            assert r.json()["trace_id"] not in ("4bf92f3577b34da6a3ce929d0e0e4736", "0" * 32), bad
 
 
 async def test_dev_still_takes_a_readable_trace_id(tmp_path):
