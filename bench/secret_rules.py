@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as `python bench/secret_rules.py`: tests/ has the helpers
     sys.path.insert(1, str(ROOT))
 
-import yaml  # noqa: E402
+import yaml  # type: ignore[import-untyped,unused-ignore]  # noqa: E402
 
 from agents.github.files import ChangedFile  # noqa: E402
 from agents.github.rules import is_config, is_test_data, review_rules  # noqa: E402
