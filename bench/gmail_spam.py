@@ -60,7 +60,7 @@ def report(label: str, rows: list[tuple[float, Sample]], threshold: float, unsur
 
     def share(xs: list[float], lo: float, hi: float = 2.0) -> str:
         n = sum(1 for x in xs if lo <= x < hi)
-        return f"{n / len(xs):6.1%} ({n}/{len(xs)})"
+        return f"{n / len(xs):6.2%} ({n}/{len(xs)})"
 
     print(
         f"{label:<26} spam caught {share(spam, threshold)}  "
