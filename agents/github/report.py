@@ -9,6 +9,7 @@ than `KEEP_DAYS` (also records nobody writes, so deleting them races with nothin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -27,7 +28,7 @@ def day_of(now: datetime | None, timezone: str) -> str:
     return moment.date().isoformat()
 
 
-def _add(kind: Kind, item: str, score: int | None):  # type: ignore[no-untyped-def]
+def _add(kind: Kind, item: str, score: int | None) -> Callable[[Any], dict[str, Any]]:
     def fn(old: Any) -> dict[str, Any]:
         rec = {"opened": [], "reviewed": {}, "merged": [], **(old or {})}
         if kind == "reviewed":

@@ -22,7 +22,7 @@ from typing import Any
 
 from github import GithubRetry
 from github.GithubException import RateLimitExceededExceedsMaxWait
-from urllib3.response import BaseHTTPResponse
+from urllib3.response import BaseHTTPResponse, HTTPResponse
 from urllib3.util.retry import Retry
 
 from agents.github.settings import ApiSettings
@@ -63,13 +63,14 @@ class BoundedRetry(GithubRetry):
 
     def new(self, **kw: Any) -> BoundedRetry:
         kw.setdefault("max_wait", self.max_wait)
-        return super().new(**kw)  # type: ignore[return-value]
+        return super().new(**kw)
 
-    def increment(
+    # Narrowed to the HTTPResponse urllib3 passes, as GithubRetry itself narrows it.
+    def increment(  # type: ignore[override]
         self,
         method: str | None = None,
         url: str | None = None,
-        response: BaseHTTPResponse | None = None,
+        response: HTTPResponse | None = None,
         *args: Any,
         **kwargs: Any,
     ) -> Retry:
@@ -91,7 +92,7 @@ class BoundedRetry(GithubRetry):
         # Skip PyGithub's own 403 handling: it reads the body, which PyGithub needs intact if
         # this was the last try, and it cannot tell a 429 primary limit from other 429s.
         following = Retry.increment(self, method, url, response, *args, **kwargs)
-        following.reset_wait = wait  # type: ignore[attr-defined]
+        following.reset_wait = wait
         return following
 
     def get_backoff_time(self) -> float:
