@@ -44,8 +44,9 @@ async def record_usage(usage: Usage, state: StateLike | None, today: str | None 
         usage.latency_ms,
         usage.ok,
     )
-    count_llm_call(usage.model, "ok" if usage.ok else "failed", usage.prompt_tokens,
-                   usage.completion_tokens)
+    count_llm_call(
+        usage.model, "ok" if usage.ok else "failed", usage.prompt_tokens, usage.completion_tokens
+    )
     if state is None:
         return
     day = today or datetime.now(UTC).strftime("%Y-%m-%d")
