@@ -23,6 +23,9 @@ _MAILER_WORD = re.compile(r"[a-z][a-z0-9]+")
 _IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}\b")
 _HOSTNAME = re.compile(r"\b[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)+\b")
 _RELAY_WORDS = ("esmtp", "smtp", "localhost", "unknown", "helo")
+# Chinese, Japanese and Korean are written without spaces: pairs of characters are the words
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]{2,}")
+_MAX_CJK_PAIRS = 300
 
 
 def _word_tokens(text: str, prefix: str = "") -> set[str]:
@@ -40,6 +43,15 @@ def _word_tokens(text: str, prefix: str = "") -> set[str]:
         else:
             # a long run is rarely the same twice; its first letter and length still tell
             out.add(f"{prefix}skip:{word[0]}{len(word) // 10 * 10}")
+    return out
+
+
+def _cjk_tokens(text: str) -> set[str]:
+    out: set[str] = set()
+    for run in _CJK.findall(text[:_MAX_TEXT]):
+        out |= {"cjk:" + run[i : i + 2] for i in range(len(run) - 1)}
+        if len(out) >= _MAX_CJK_PAIRS:
+            break
     return out
 
 
@@ -112,6 +124,7 @@ def _header_tokens(mail: ParsedEmail) -> set[str]:
 def tokens(mail: ParsedEmail) -> list[str]:
     """The features of one mail, sorted (so a model built from them is repeatable)."""
     found = _word_tokens(mail.text) | _word_tokens(mail.subject, "subject:")
+    found |= _cjk_tokens(f"{mail.subject}\n{mail.text}")
     found |= _header_tokens(mail) | _relay_tokens(mail.received)
     for link in mail.links[:50]:
         try:

@@ -113,3 +113,33 @@ def test_current_settings_reads_the_config_dir(tmp_path: Path, monkeypatch) -> N
     monkeypatch.setenv("STEPLINE_CONFIG_DIR", str(tmp_path))
     write(tmp_path / "gmail.yaml", "mode: push\npush:\n  topic: projects/p/topics/t\n")
     assert current_settings().mode == "push"
+
+
+def test_only_the_telling_tokens_count_and_each_once() -> None:
+    """Every-token naive Bayes adds a vote per token; scoring on the strongest clues ignores
+    words that say nothing (never seen, or seen as often in both), and a word repeated fifty
+    times counts once."""
+    model = trained()
+    spam = mail("Claim your free casino prize now, winner", "promo@spam.biz")
+    base = model.spam_probability(spam)
+    assert base > 0.9
+    filler = " ".join(f"word{i}x" for i in range(400))  # 400 tokens the model never saw
+    padded = spam.model_copy(update={"text": f"{spam.text} {filler}"})
+    assert model.spam_probability(padded) == pytest.approx(base)
+    shouted = spam.model_copy(update={"text": " ".join([spam.text] * 50)})
+    assert model.spam_probability(shouted) == pytest.approx(base)
+    mixed = spam.model_copy(update={"text": f"{spam.text} {' '.join(HAM)}"})
+    assert len(model.clues(mixed)) <= 150
+    assert 0.2 < model.spam_probability(mixed) < base  # mixed evidence: not sure either way
+
+
+def test_a_message_is_learned_once_and_a_changed_verdict_replaces_the_first() -> None:
+    model = trained()
+    before = (model.spam_docs, model.ham_docs)
+    message = mail("Budget planning notes, please review", "colleague@example.com")
+    assert model.learn_message("m1", message, is_spam=False) == "learned"
+    assert model.learn_message("m1", message, is_spam=False) == "known"
+    assert (model.spam_docs, model.ham_docs) == (before[0], before[1] + 1)
+    assert model.learn_message("m1", message, is_spam=True) == "relearned"
+    assert (model.spam_docs, model.ham_docs) == (before[0] + 1, before[1])
+    assert model.learned == {"m1": "spam"}
