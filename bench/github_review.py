@@ -9,22 +9,22 @@ PyGithub and openai clients against the loopback GitHub and OpenAI; the OpenAI f
 Printed per PR, with the default settings and, beside it, a single call of the same size (what
 one prompt can hold, the old behaviour): calls made, tokens estimated vs sent (as the server
 counted them), changed lines in front of the LLM (source files, and all reviewable files),
-the largest source files seen whole, and wall time.
+the largest source files seen whole, and wall time (the median of --rounds runs; every other
+figure is the same in each run).
 
     .venv/bin/python bench/github_review.py [--release httpx:0.22.0:0.23.0 ...]
+    .venv/bin/python bench/github_review.py --quick   # the generated PR only: no downloads
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import sys
+import statistics
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _util import bench_parser, parse  # also puts the repository on sys.path
 
 from agents.github.client import GithubClients
 from agents.github.files import is_ignored, is_source
@@ -90,7 +90,7 @@ def report(name: str, files: list[dict[str, Any]], multi: dict[str, Any], one: d
         ("source lines shown", "src", _pct),
         ("all reviewable lines shown", "all", _pct),
         ("5 largest sources whole", None, None),
-        ("time (s)", "seconds", lambda v: f"{v:.2f}"),
+        ("time (s), median", "seconds", lambda v: f"{v:.2f}"),
     ]
     for label, key, fmt in rows:
         if label == "estimate / sent":
@@ -108,13 +108,13 @@ def report(name: str, files: list[dict[str, Any]], multi: dict[str, Any], one: d
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser(__doc__ or "", quick="the generated PR only (no downloads), 1 round")
     parser.add_argument("--release", action="append", help="name:old:new (repeatable)")
-    args = parser.parse_args()
+    args = parse(parser)
     defaults = GithubSettings()
     one_call = GithubSettings(review={"max_calls": 1})
     cases: list[tuple[str, list[dict[str, Any]]]] = [("generated PR (tests)", big_pull_files())]
-    for spec in args.release or RELEASES:
+    for spec in args.release or ([] if args.quick else RELEASES):
         name, old, new = spec.split(":")
         try:
             files = tree_files(release_tree(name, old), release_tree(name, new))
@@ -129,8 +129,12 @@ async def main() -> None:
     )
     await measure(cases[0][1][:3], defaults)  # warm-up: imports and first connections
     for name, files in cases:
-        multi = await measure(files, defaults)
-        one = await measure(files, one_call)
+        runs = []
+        for _ in range(max(args.rounds, 1)):  # interleaved, so both see the same load
+            runs.append((await measure(files, defaults), await measure(files, one_call)))
+        multi, one = runs[0]
+        multi["seconds"] = statistics.median(m["seconds"] for m, _ in runs)
+        one["seconds"] = statistics.median(o["seconds"] for _, o in runs)
         report(name, files, multi, one)
 
 
