@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.backends.base import Backend
 from app.errors import UndeclaredTopic
 from app.logger import StepLogger
+from app.schedule import due_time
 from app.settings import Mode
 from app.state import State, jsonable
 from app.types import LogEntry, Message
@@ -50,15 +52,25 @@ class Context:
         self._subscribers = subscribers
         self._emits = emits
 
-    async def emit(self, topic: str, data: Any = None, key: str | None = None) -> None:
-        """Queue an event; it is delivered once this run commits."""
+    async def emit(
+        self,
+        topic: str,
+        data: Any = None,
+        key: str | None = None,
+        *,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Queue an event; it is delivered once this run commits, or, with `delay` (seconds)
+        or `at` (an aware datetime), no earlier than then (see app/schedule.py)."""
         if topic not in self._emits:
             raise UndeclaredTopic(self.step, topic, self._emits)
         if key is not None and not isinstance(key, str):
             raise TypeError("emit key must be a string")
+        due = due_time(delay, at, self._backend.clock())
         payload = jsonable(data, f"data emitted to {topic!r}")
         self.emitted.append(
-            Message(topic, payload, self.trace_id, self._subscribers.get(topic, ()), key)
+            Message(topic, payload, self.trace_id, self._subscribers.get(topic, ()), key, due)
         )
 
     async def stream(self, name: str, data: Any) -> None:
@@ -97,8 +109,16 @@ class SyncContext:
     def _call(self, coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def emit(self, topic: str, data: Any = None, key: str | None = None) -> None:
-        self._call(self._ctx.emit(topic, data, key))
+    def emit(
+        self,
+        topic: str,
+        data: Any = None,
+        key: str | None = None,
+        *,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        self._call(self._ctx.emit(topic, data, key, delay=delay, at=at))
 
     def stream(self, name: str, data: Any) -> None:
         self._call(self._ctx.stream(name, data))

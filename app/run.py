@@ -141,7 +141,9 @@ class Runner:
             run.outcome = outcome = Outcome(d, "ok")
             messages = ctx.emitted
         else:
-            run.outcome = outcome = failure_outcome(d, config.retries, exc, self.settings)
+            run.outcome = outcome = failure_outcome(
+                d, config.retries, exc, self.settings, self.backend.clock()
+            )
             messages = []
             span.status = "retrying" if outcome.status == "retry" else "failed"
             span.error = outcome.error
@@ -160,7 +162,11 @@ class Runner:
             await asyncio.wrap_future(running)
         assert exc is not None
         self.writer.submit_nowait(
-            Batch(outcomes=[failure_outcome(d, config.retries, exc, self.settings)])
+            Batch(
+                outcomes=[
+                    failure_outcome(d, config.retries, exc, self.settings, self.backend.clock())
+                ]
+            )
         )
 
     # -- api -----------------------------------------------------------------------------------

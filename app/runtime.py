@@ -8,6 +8,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.backends import Backend, create_backend
@@ -19,6 +20,7 @@ from app.middleware import Middleware
 from app.redact import register_known_secrets
 from app.registry import Registry, load_registry
 from app.run import Runner
+from app.schedule import due_time
 from app.settings import Mode, Settings
 from app.state import State, jsonable
 from app.types import Batch, LogEntry, Message, new_id
@@ -69,6 +71,8 @@ class Runtime:
         mask_log_records()
         self.registry = registry if registry is not None else load_registry(settings.steps)
         self.backend = backend if backend is not None else create_backend(settings)
+        if clock is not None:
+            self.backend.clock = clock  # due times of delayed emits and retries follow it
         self.state = State(self.backend)
         self.commit_hooks: list[Callable[[Batch], None]] = []
         self.writer = Writer(self.backend, max_batch=settings.batch_size,
@@ -220,18 +224,22 @@ class Runtime:
 
     # -- writes from outside a handler ---------------------------------------------------------
     def message(self, topic: str, data: Any, *, key: str | None = None,
-                trace_id: str | None = None) -> Message:
+                trace_id: str | None = None, delay: float | timedelta | None = None,
+                at: datetime | None = None) -> Message:
         """A message to `topic` for its subscribers (used by the CLI, server and tests)."""
+        due = due_time(delay, at, self.backend.clock())
         return Message(topic, jsonable(data, f"data emitted to {topic!r}"),
-                       trace_id or new_id(), self.registry.subscribers.get(topic, ()), key)
+                       trace_id or new_id(), self.registry.subscribers.get(topic, ()), key, due)
 
     async def emit(self, topic: str, data: Any, *, key: str | None = None,
-                   trace_id: str | None = None) -> str:
-        """Durably emit an event from outside any step; returns the trace id."""
+                   trace_id: str | None = None, delay: float | timedelta | None = None,
+                   at: datetime | None = None) -> str:
+        """Durably emit an event from outside any step (with `delay`/`at`, delivered no
+        earlier than then); returns the trace id."""
         if topic not in self.registry.subscribers:
             known = ", ".join(sorted(self.registry.subscribers)) or "none"
             raise NotFound(f"no step subscribes to {topic!r} (subscribed topics: {known})")
-        message = self.message(topic, data, key=key, trace_id=trace_id)
+        message = self.message(topic, data, key=key, trace_id=trace_id, delay=delay, at=at)
         await self.writer.submit(Batch(messages=[message]))
         return message.trace_id
 

@@ -22,6 +22,7 @@ import asyncio
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +89,11 @@ class Harness:
     async def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.client.post(path, **kwargs)
 
-    async def emit(self, topic: str, data: Any = None, key: str | None = None) -> str:
-        """Emit as `stepline emit` would; returns the trace id."""
-        return await self.runtime.emit(topic, data, key=key)
+    async def emit(self, topic: str, data: Any = None, key: str | None = None, *,
+                   delay: float | timedelta | None = None, at: datetime | None = None) -> str:
+        """Emit as `stepline emit` would (`delay`/`at` as for `ctx.emit`); returns the trace
+        id."""
+        return await self.runtime.emit(topic, data, key=key, delay=delay, at=at)
 
     async def run_cron(self, name: str) -> str:
         return await self.runtime.trigger_cron(name)

@@ -41,6 +41,8 @@ class Message:
     trace_id: str
     steps: tuple[str, ...] = ()
     key: str | None = None
+    due: float | None = None
+    """Epoch second it becomes due (a delayed emit); None: at once."""
 
 
 @dataclass(slots=True)

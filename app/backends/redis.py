@@ -38,7 +38,9 @@ def _payload(m: Message, now: float) -> str:
 
 
 def _message_args(m: Message, now: float) -> list[Any]:
-    return [m.topic, m.key or "", _payload(m, now), len(m.steps), *m.steps]
+    # A delayed emit waits in the step's retry set until its due time ("" = at once).
+    due = repr(m.due) if m.due is not None and m.due > now else ""
+    return [m.topic, m.key or "", _payload(m, now), due, len(m.steps), *m.steps]
 
 
 class RedisBackend(RedisState, RedisRecords, Backend):
@@ -102,7 +104,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         if not batch:
             return
         s = self.settings
-        now = time.time()
+        now = self.clock()
         args: list[Any] = [
             self.prefix, repr(now), int(s.dedup_ttl * 1000), s.dead_retention,
             s.trace_retention, s.log_retention, len(batch.messages), len(batch.outcomes),
@@ -139,7 +141,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         return out
 
     async def _claim(self, wants: Mapping[str, int], lease: Mapping[str, float]) -> list[Any]:
-        now = time.time()
+        now = self.clock()
         args: list[Any] = [self.prefix, self.consumer, repr(now), len(wants)]
         for step, n in wants.items():
             seconds = lease.get(step, self.settings.lease_seconds)
@@ -171,7 +173,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
     @guarded
     async def try_fire(self, step: str, tick: float, message: Message) -> bool:
         args = [self.prefix, step, repr(float(tick)), int(self.settings.dedup_ttl * 1000),
-                *_message_args(message, time.time())]
+                *_message_args(message, self.clock())]
         return bool(await self._scripts["fire"](args=args))
 
     @guarded

@@ -4,7 +4,8 @@ Key layout under the app's prefix P (one Redis can host many apps):
 
     P:seq              delivery sequence; a delivery lives in its step's stream as entry 0-<seq>
     P:q:<step>         stream of unsettled deliveries of one step (consumer group "stepline")
-    P:dl:<step>        sorted set of retries waiting for their time: "<id>|<attempt>|<payload>"
+    P:dl:<step>        sorted set of retries and delayed emits waiting for their time:
+                       "<id>|<attempt>|<payload>"
     P:steps            set of steps that ever got a delivery
     P:dd:<n>:<topic>:<key>   idempotency key of an emit, expires after the dedup window
     P:dead, P:deadm    hashes id -> "<step>\\n<payload>" and id -> JSON of the failure
@@ -32,19 +33,30 @@ local function enqueue(step, payload, attempt)
   redis.call('SADD', P .. ':steps', step)
 end
 
--- Reads messages from ARGV starting at i: topic, key, payload, nsteps, steps...
+-- Reads messages from ARGV starting at i: topic, key, payload, due, nsteps, steps...
+-- A message with a due time waits in each step's retry set, as a retry does, until then.
 local function messages(i, count, ttl_ms)
   for _ = 1, count do
-    local topic, key, payload, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+    local topic, key, payload, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    local n = tonumber(ARGV[i + 4])
     local fresh = true
     if key ~= '' then
       local k = P .. ':dd:' .. #topic .. ':' .. topic .. ':' .. key
       fresh = redis.call('SET', k, '1', 'NX', 'PX', ttl_ms)
     end
     if fresh then
-      for s = 1, n do enqueue(ARGV[i + 3 + s], payload, 0) end
+      for s = 1, n do
+        local step = ARGV[i + 4 + s]
+        if due == '' then
+          enqueue(step, payload, 0)
+        else
+          local seq = redis.call('INCR', P .. ':seq')
+          redis.call('ZADD', P .. ':dl:' .. step, due, seq .. '|0|' .. payload)
+          redis.call('SADD', P .. ':steps', step)
+        end
+      end
     end
-    i = i + 4 + n
+    i = i + 5 + n
   end
   return i
 end

@@ -7,7 +7,7 @@ JSON back into the records of app.types, newest first.
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from redis import exceptions as rx
@@ -41,6 +41,7 @@ def log_json(e: LogEntry) -> str:
 
 class RedisRecords:
     prefix: str
+    clock: Callable[[], float]
     where: str
     _r: aioredis.Redis
 
@@ -140,7 +141,7 @@ class RedisRecords:
 
     @guarded
     async def queued(self, limit: int = 100) -> list[dict[str, Any]]:
-        now = time.time()
+        now = self.clock()
         rows: list[dict[str, Any]] = []
         for s in await self._steps():
             q = f"{self.prefix}:q:{s}"

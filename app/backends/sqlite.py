@@ -155,7 +155,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
             self.storage_error = None  # only a real write proves the store takes writes
 
     def _write(self, conn: sqlite3.Connection, batch: Batch) -> None:
-        now = time.time()
+        now = self.clock()
         if batch.messages:
             self._enqueue(conn, batch.messages, now)
         acked: list[tuple[int]] = []
@@ -213,7 +213,8 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
                     continue
             if m.steps:
                 data = _dumps(m.data, f"data emitted to {m.topic!r}")
-                rows.extend((s, m.topic, data, m.trace_id, now, now) for s in m.steps)
+                due = now if m.due is None else m.due  # a delayed emit waits like a retry
+                rows.extend((s, m.topic, data, m.trace_id, due, now) for s in m.steps)
         if rows:
             conn.executemany(
                 "INSERT INTO deliveries (step, topic, data, trace_id, due, created_at)"
@@ -240,7 +241,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
 
     def _claim(self, conn: sqlite3.Connection, wants: Mapping[str, int],
                lease: Mapping[str, float]) -> list[Delivery]:
-        now = time.time()
+        now = self.clock()
         out: list[Delivery] = []
         for step, n in wants.items():
             if n <= 0:
@@ -280,7 +281,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
 
     async def queue_stats(self) -> QueueStats:
         def stats(conn: sqlite3.Connection) -> QueueStats:
-            now = time.time()
+            now = self.clock()
             out: QueueStats = {}
             for step, leased, due_now, n in conn.execute(
                 "SELECT step, leased, due <= ?, COUNT(*) FROM deliveries GROUP BY 1, 2, 3",
@@ -303,7 +304,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
 
     async def queued(self, limit: int = 100) -> list[dict[str, Any]]:
         def rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            now = time.time()
+            now = self.clock()
             cur = conn.execute(
                 "SELECT id, step, topic, data, trace_id, attempt, due, leased, created_at "
                 "FROM deliveries ORDER BY id LIMIT ?", (limit,))
@@ -330,7 +331,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
         def replay(conn: sqlite3.Connection) -> int:
             where, args = ("", ()) if ids is None else (
                 f"WHERE id IN ({','.join('?' * len(ids))})", tuple(int(i) for i in ids))
-            now = time.time()
+            now = self.clock()
             cur = conn.execute(
                 "INSERT INTO deliveries (step, topic, data, trace_id, due, created_at) "
                 f"SELECT step, topic, data, trace_id, ?, ? FROM dead_letters {where} ORDER BY id",
@@ -354,7 +355,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
                 "(step) DO UPDATE SET tick = excluded.tick, fired_at = excluded.fired_at",
                 (step, tick, time.time()),
             )
-            self._enqueue(conn, [message], time.time())
+            self._enqueue(conn, [message], self.clock())
             return True
 
         return await self._run(self._tx(fire))

@@ -1,0 +1,123 @@
+"""Flow control contract, run against every backend: delayed emits (`delay=`, `at=`) wait
+durably for their time, read from the runtime's clock, which these tests move by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+FLOW = {
+    "kick_step.py": """
+        from datetime import datetime
+
+        config = {"type": "event", "name": "Kick", "subscribes": ["kick"], "emits": ["later"]}
+
+        async def handler(data, ctx):
+            if "at" in data:
+                await ctx.emit("later", {"n": data["n"]}, at=datetime.fromisoformat(data["at"]))
+            else:
+                await ctx.emit("later", {"n": data["n"]}, delay=data["delay"])
+    """,
+    "later_step.py": """
+        config = {"type": "event", "name": "Later", "subscribes": ["later"], "emits": []}
+
+        async def handler(data, ctx):
+            await ctx.state.update("seen", "n", lambda v: [*(v or []), data["n"]], None)
+    """,
+}
+
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+async def until(what: str, check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+    """Poll `check` until it returns something true; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def spans_of(app: Any, step: str) -> int:
+    await app.runtime.writer.flush()
+    return len([s for s in await app.spans(step=step) if s.status == "ok"])
+
+
+async def scheduled(app: Any) -> list[dict[str, Any]]:
+    """What the Workbench's Events view reads: deliveries waiting for their time."""
+    r = await app.get("/_stepline/events")
+    assert r.status_code == 200
+    return [q for q in r.json()["queued"] if q["status"] == "scheduled"]
+
+
+async def test_delayed_emits_wait_for_their_time_and_show_as_scheduled(make_app):
+    clock = [START.timestamp()]
+    async with make_app(FLOW, clock=lambda: clock[0]) as app:
+        await app.emit("kick", {"n": 1, "delay": 600})
+        await app.emit("kick", {"n": 2, "at": (START + timedelta(minutes=20)).isoformat()})
+        await until("two Kick runs", lambda: _at_least(spans_of(app, "Kick"), 2))
+
+        waiting = await scheduled(app)
+        assert sorted((q["step"], q["data"]["n"], q["due"]) for q in waiting) == [
+            ("Later", 1, START.timestamp() + 600),
+            ("Later", 2, START.timestamp() + 1200),
+        ]
+        stats = (await app.get("/_stepline/events")).json()["stats"]
+        assert stats["Later"]["scheduled"] == 2
+        # Nothing is due yet: a claim (as any worker process would make) gets nothing.
+        assert await app.runtime.backend.claim({"Later": 10}, {"Later": 5.0}) == []
+
+        clock[0] = START.timestamp() + 601
+        app.runtime.engine.wake(None)
+        assert await until("the 10-minute emit", lambda: app.state.get("seen", "n")) == [1]
+        assert [q["data"]["n"] for q in await scheduled(app)] == [2]
+        assert await app.runtime.backend.claim({"Later": 10}, {"Later": 5.0}) == []
+
+        clock[0] = START.timestamp() + 1201
+        await app.drain()
+        assert await app.state.get("seen", "n") == [1, 2]
+        assert await scheduled(app) == []
+
+
+async def _at_least(count: Awaitable[int], n: int) -> bool:
+    return await count >= n
+
+
+async def test_a_delayed_emit_survives_a_restart(make_app):
+    clock = [START.timestamp()]
+    first = make_app(FLOW, clock=lambda: clock[0])
+    async with first:
+        await first.emit("kick", {"n": 7, "delay": 3600})
+        await until("the Kick run", lambda: spans_of(first, "Kick"))
+        assert len(await scheduled(first)) == 1
+    clock[0] += 3601
+    second = make_app(
+        FLOW, clock=lambda: clock[0], db=first.settings.db, redis_prefix=first.settings.redis_prefix
+    )
+    async with second:
+        await second.drain()
+        assert await second.state.get("seen", "n") == [7]
+
+
+async def test_emit_refuses_an_ambiguous_or_negative_time(make_app):
+    async with make_app(FLOW) as app:
+        with pytest.raises(ValueError, match="no time zone"):
+            await app.emit("later", {"n": 1}, at=datetime(2026, 3, 2, 8, 0))
+        with pytest.raises(ValueError, match=">= 0"):
+            await app.emit("later", {"n": 1}, delay=-5)
+        with pytest.raises(TypeError, match=r"delay=\.\.\. or at="):
+            await app.emit("later", {"n": 1}, delay=5, at=START)
+        with pytest.raises(TypeError, match="seconds"):
+            await app.emit("later", {"n": 1}, delay="5")  # type: ignore[arg-type]
+        # A time already past is simply due at once.
+        await app.emit("later", {"n": 3}, at=START - timedelta(days=1))
+        await app.drain()
+        assert await app.state.get("seen", "n") == [3]
