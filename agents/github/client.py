@@ -16,12 +16,24 @@ from app import Permanent
 if TYPE_CHECKING:
     from github import Auth, Github
 
-__all__ = ["GithubClients", "GithubConfigError"]
+__all__ = ["GithubClients", "GithubConfigError", "github_reason"]
 
 
 class GithubConfigError(Permanent, RuntimeError):
     """GitHub credentials are missing or unusable; the message says which variable to set.
     Retrying cannot help until the setting is fixed, so the runtime dead-letters at once."""
+
+
+def github_reason(exc: Any, default: str = "no reason given") -> str:
+    """What GitHub said when it refused a call (a `GithubException`): the messages of its
+    `errors` (REST validation strings or objects, GraphQL error objects), else its `message`."""
+    data = getattr(exc, "data", None)
+    if not isinstance(data, dict):
+        return default
+    errors = [
+        e if isinstance(e, str) else e.get("message", str(e)) for e in data.get("errors") or []
+    ]
+    return "; ".join(str(e) for e in errors) or str(data.get("message") or default)
 
 
 class GithubClients:

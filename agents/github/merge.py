@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agents.github.client import github_reason
 from agents.github.events import ReviewCompleted
 from agents.github.settings import MergePolicy
 
@@ -177,14 +178,6 @@ def merge_if_allowed(
     return _merge(pull, policy, review)
 
 
-def _github_message(exc: Any) -> str:
-    data = exc.data if isinstance(exc.data, dict) else {}
-    errors = data.get("errors") or []
-    if errors and isinstance(errors[0], dict) and errors[0].get("message"):
-        return str(errors[0]["message"])
-    return str(data.get("message") or "no reason given")
-
-
 def _merge(pull: Any, policy: MergePolicy, review: ReviewCompleted) -> MergeOutcome:
     # Imported here, not at module load, so loading the steps does not pull in PyGithub.
     from github import GithubException
@@ -195,7 +188,7 @@ def _merge(pull: Any, policy: MergePolicy, review: ReviewCompleted) -> MergeOutc
         pull.update()  # another run (or GitHub's auto-merge) may have merged it meanwhile
         if pull.merged:
             return MergeOutcome(True, ALREADY, pull.merge_commit_sha)
-        reason = f"GitHub refused the merge ({exc.status}): {_github_message(exc)}"
+        reason = f"GitHub refused the merge ({exc.status}): {github_reason(exc)}"
         return MergeOutcome(False, reason)
     return MergeOutcome(bool(status.merged), status.message or "merged", status.sha)
 
@@ -209,7 +202,7 @@ def _arm(pull: Any, policy: MergePolicy, review: ReviewCompleted, waiting: str) 
         # "... is in clean/unstable status": GitHub would merge now, because none of the checks
         # still running is required there. Waiting for them here is the stricter choice.
         return MergeOutcome(
-            False, f"{waiting}; GitHub's auto-merge not armed: {_github_message(exc)}"
+            False, f"{waiting}; GitHub's auto-merge not armed: {github_reason(exc)}"
         )
     why = f"{waiting}: GitHub's auto-merge armed, GitHub merges when the required checks pass"
     return MergeOutcome(False, why, armed=True, armed_now=True)
@@ -221,5 +214,5 @@ def _disarm(pull: Any) -> str:
     try:
         pull.disable_automerge()
     except GithubException as exc:
-        return f"GitHub's auto-merge could not be disarmed: {_github_message(exc)}"
+        return f"GitHub's auto-merge could not be disarmed: {github_reason(exc)}"
     return "GitHub's auto-merge disarmed"

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from agents.github.client import github_reason
 from agents.github.posting import Placed, Planned, PostedReview
 
 __all__ = ["find_refused", "post_file_comment", "post_review"]
@@ -25,13 +26,7 @@ log = logging.getLogger("stepline.github.publish")
 
 
 def _reason(exc: Exception) -> str:
-    data = getattr(exc, "data", None)
-    if isinstance(data, dict):
-        errors = [
-            e if isinstance(e, str) else e.get("message", str(e)) for e in data.get("errors") or []
-        ]
-        return "; ".join(str(e) for e in errors) or str(data.get("message") or "refused")
-    return "refused"
+    return github_reason(exc, "refused")
 
 
 def _is_refusal(exc: Exception) -> bool:
