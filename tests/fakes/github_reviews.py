@@ -158,7 +158,9 @@ class ReviewRules:
         valid_start = right if start_side == "RIGHT" else left if start_side == "LEFT" else {}
         if not isinstance(start, int) or start not in valid_start:
             return "Start line could not be resolved"
-        if start >= line:
+        # A range may start on a removed line (LEFT) and end on an added one (RIGHT): the two
+        # numberings differ, so only ends on the same side are compared.
+        if start_side == side and start >= line:
             return "start_line must precede line"
         if valid_start[start] != valid[line]:
             return "start_line must be part of the same hunk as the line."
