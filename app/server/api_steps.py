@@ -22,6 +22,7 @@ from app.runtime import Runtime
 from app.server.body import json_bytes, parse_json, trace_id_for
 from app.state import jsonable
 from app.step_config import ApiConfig
+from app.writer import UnstorableWrite
 
 __all__ = ["add_api_steps"]
 
@@ -83,6 +84,10 @@ def _endpoint(step: Step, runtime: Runtime) -> Any:
         try:
             run = await runtime.runner.run_request(step, req, trace_id,
                                                    lambda result: _to_response(result, config))
+        except UnstorableWrite as exc:
+            # The handler's own emits are the problem, not the store: a bug to fix, not retry.
+            return _error(500, f"the handler of {config.name} emitted what cannot be stored: "
+                          f"{exc}; nothing was accepted", trace_id)
         except Exception as exc:
             log.error("could not store the emits of %s: %s", config.name, exc)
             return _error(503, "the event store is unavailable; nothing was accepted, retry "

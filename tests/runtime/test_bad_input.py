@@ -35,6 +35,8 @@ HOSTILE = {
     "a lone surrogate": b'{"name": "\\ud800"}',
     "a lone low surrogate as a key": b'{"\\udc00": 1}',
     "a NUL character": b'{"name": "a\\u0000b"}',
+    "a surrogate sent as UTF-8 bytes": b'{"name": "\xed\xa0\x80"}',
+    "a lone surrogate in a UTF-16 body": '{"name": "\\ud800"}'.encode("utf-16"),
     "nesting 201 deep": b"[" * 201 + b"]" * 201,
     "nesting 100,000 deep": b"[" * 100_000 + b"]" * 100_000,
 }

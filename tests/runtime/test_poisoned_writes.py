@@ -90,3 +90,30 @@ async def test_an_unstorable_run_is_set_aside_and_the_rest_commit_once(make_app)
         handled = [s for s in await app.spans(step="Handle") if s.status != "ok"]
         assert {s.attempt for s in await app.spans(step="Handle")} == {1}
         assert len(handled) == 2 and all("could not be stored" in (s.error or "") for s in handled)
+
+
+BAD_API = {
+    "keyed_step.py": """
+        config = {"type": "api", "name": "Keyed", "path": "/keyed/{n}", "method": "POST",
+                  "emits": ["item"]}
+
+        async def handler(req, ctx):
+            n = int(req.path_params["n"])
+            # A key built from outside text that carries a lone surrogate.
+            key = f"k-{n}" + (chr(0xDC80) if n == 7 else "")
+            await ctx.emit("item", {"i": n, "name": "x"}, key=key)
+            return {"status": 202}
+    """,
+    "handle_step.py": STEPS["handle_step.py"],
+    "out_step.py": STEPS["out_step.py"],
+}
+
+
+async def test_an_api_handler_emitting_what_cannot_be_stored_gets_500_alone(make_app):
+    async with make_app(BAD_API) as app:
+        replies = await asyncio.gather(*(app.post(f"/keyed/{n}") for n in range(30)))
+        codes = [r.status_code for r in replies]
+        assert codes[7] == 500 and "cannot be stored" in replies[7].json()["error"]
+        assert codes[:7] + codes[8:] == [202] * 29
+        await app.drain(30)
+        assert await app.state.list("runs") == {str(n): 1 for n in range(30) if n != 7}
