@@ -6,10 +6,10 @@ label is added, a review is approved (`MergeCheck` events from the webhook). Tho
 carry no review, so the last review of each pull request is kept in state group
 `github.merge.reviews`; a pull request without one is left alone.
 
-GitHub answers `mergeable: null` until it has computed it after a push. The runtime has no
-delayed emit yet, so the re-check step raises `MergeabilityPending` and the runtime's retry
-with backoff is the delay: durable, bounded by the step's `retries`, and on the last attempt
-the step stops waiting and logs why (the next check or label delivery looks again).
+GitHub answers `mergeable: null` until it has computed it after a push. The gate then looks
+again later: `read_again` emits the check to itself with a delay (a durable delayed emit),
+doubling the wait each time, `api.mergeable_rechecks` times at most; then it stops waiting and
+logs why (the next check or label delivery looks again).
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ import asyncio
 import logging
 from typing import Any
 
-from agents.github.events import TOPIC_MERGED, MergeCheck, ReviewCompleted
+from agents.github.events import TOPIC_MERGE_CHECK, TOPIC_MERGED, MergeCheck, ReviewCompleted
 from agents.github.merge import ALREADY, MergeOutcome, merge_if_allowed
-from agents.github.settings import MergePolicy
+from agents.github.settings import ApiSettings, MergePolicy
 
 __all__ = [
     "ARMED_GROUP",
     "MERGE_REVIEWS_GROUP",
-    "MergeabilityPending",
     "announce",
     "attempt",
+    "read_again",
     "recheck",
     "remember",
 ]
@@ -37,10 +37,6 @@ log = logging.getLogger("stepline.github.automerge")
 MERGE_REVIEWS_GROUP = "github.merge.reviews"  # "<repo>#<number>" -> last ReviewCompleted
 ARMED_GROUP = "github.merge.armed"  # "<repo>#<number>" -> head sha we armed auto-merge for
 _KEEP = 30 * 24 * 3600
-
-
-class MergeabilityPending(Exception):
-    """GitHub is still computing whether the pull request can merge: read again later."""
 
 
 def _key(repo: str, number: int) -> str:
@@ -121,3 +117,14 @@ async def announce(
         "merged_by": "stepline",
     }
     await ctx.emit(TOPIC_MERGED, merged, key=f"{review.repo}#{review.number}")
+
+
+async def read_again(ctx: Any, check: MergeCheck, numbers: list[int], api: ApiSettings) -> bool:
+    """Emit `check` for `numbers` to the re-check step after a delay, unless it was read
+    again `api.mergeable_rechecks` times already; False when it stops waiting."""
+    if check.rechecks >= api.mergeable_rechecks:
+        return False
+    delay = min(api.mergeable_wait * 2**check.rechecks, 300.0)
+    again = check.model_copy(update={"numbers": numbers, "rechecks": check.rechecks + 1})
+    await ctx.emit(TOPIC_MERGE_CHECK, again.model_dump(), delay=delay)
+    return True

@@ -85,3 +85,5 @@ class MergeCheck(BaseModel):
     head_sha: str | None = None
     installation_id: int | None = None
     cause: str
+    rechecks: int = Field(0, ge=0)
+    """How many times mergeability was read again for this check already (delayed emits)."""

@@ -160,6 +160,10 @@ class ApiSettings(_Model):
     per_page: int = Field(100, ge=1, le=100)
     seconds_between_requests: float = Field(0.0, ge=0)
     seconds_between_writes: float = Field(0.5, ge=0)
+    # GitHub answers `mergeable: null` until it has computed it: read again after this many
+    # seconds, doubling each time (a delayed emit), at most `mergeable_rechecks` times.
+    mergeable_wait: float = Field(5.0, ge=0)
+    mergeable_rechecks: int = Field(5, ge=0, le=20)
 
 
 class GithubSettings(_Model):

@@ -1,11 +1,12 @@
 """Run the merge gate again when something it waits for changed (CI, label, approval).
 
-While GitHub still computes mergeability the handler raises, and the runtime's retry with
-backoff is the delay before the next read (bounded by `retries`; see agents.github.automerge).
+While GitHub still computes mergeability, the step emits the check to itself with a delay
+(`agents.github.automerge.read_again`): durable, bounded, and no attempt of `retries` is spent
+on waiting, so those stay for real failures.
 """
 
 from agents.github import services
-from agents.github.automerge import MergeabilityPending, announce, recheck
+from agents.github.automerge import announce, read_again, recheck
 from agents.github.events import TOPIC_MERGE_CHECK, TOPIC_MERGED, MergeCheck
 
 config = {
@@ -14,9 +15,8 @@ config = {
     "description": "Re-evaluates auto-merge on check, status, label and approval deliveries",
     "flows": ["github"],
     "subscribes": [TOPIC_MERGE_CHECK],
-    "emits": [TOPIC_MERGED],
+    "emits": [TOPIC_MERGED, TOPIC_MERGE_CHECK],
     "input": MergeCheck,
-    "retries": 6,
     "concurrency": 1,
 }
 
@@ -31,13 +31,11 @@ async def handler(data: MergeCheck, ctx):
     waiting = [review.number for review, outcome in results if outcome.pending]
     for review, outcome in results:
         await announce(ctx, review, outcome, policy, cause=data.cause)
-    if not waiting:
+    if not waiting or await read_again(ctx, data, waiting, settings.api):
         return
-    if ctx.attempt < config["retries"]:
-        raise MergeabilityPending(f"{data.repo} {waiting}: GitHub is computing mergeability")
     ctx.logger.warning(
         "stopped waiting for GitHub's mergeability; the next check or label delivery looks again",
         repo=data.repo,
         numbers=waiting,
-        attempts=ctx.attempt,
+        rechecks=data.rechecks,
     )

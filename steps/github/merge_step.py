@@ -41,4 +41,5 @@ async def handler(data: ReviewCompleted, ctx):
             cause="mergeability was being computed",
         )
         key = f"{data.repo}#{data.number}@{data.head_sha}:{data.trigger}:mergeable"
-        await ctx.emit(TOPIC_MERGE_CHECK, check.model_dump(), key=key)
+        wait = settings.api.mergeable_wait  # GitHub needs a moment: read again after it
+        await ctx.emit(TOPIC_MERGE_CHECK, check.model_dump(), key=key, delay=wait)
