@@ -62,9 +62,15 @@ def _chained_signals(notify: Callable[[int], object]) -> Iterator[None]:
 class Runtime:
     """Owns the pieces; `start()` begins claiming work and firing cron, `stop()` drains."""
 
-    def __init__(self, settings: Settings, *, registry: Registry | None = None,
-                 backend: Backend | None = None, clock: Callable[[], float] | None = None,
-                 middleware: list[Middleware] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: Registry | None = None,
+        backend: Backend | None = None,
+        clock: Callable[[], float] | None = None,
+        middleware: list[Middleware] | None = None,
+    ) -> None:
         self.settings = settings
         # Every process that runs steps masks what it logs and the secrets it was given.
         register_known_secrets(settings)
@@ -75,17 +81,23 @@ class Runtime:
             self.backend.clock = clock  # due times of delayed emits and retries follow it
         self.state = State(self.backend)
         self.commit_hooks: list[Callable[[Batch], None]] = []
-        self.writer = Writer(self.backend, max_batch=settings.batch_size,
-                             on_commit=self._committed)
-        self.runner = Runner(settings, self.backend, self.registry, self.writer,
-                             on_log=self.publish_log,
-                             middleware=_default_middleware(settings) + (middleware or []))
-        self.engine = Engine(settings, self.backend, self.registry, self.writer,
-                             runner=self.runner)
+        self.writer = Writer(self.backend, max_batch=settings.batch_size, on_commit=self._committed)
+        self.runner = Runner(
+            settings,
+            self.backend,
+            self.registry,
+            self.writer,
+            on_log=self.publish_log,
+            middleware=_default_middleware(settings) + (middleware or []),
+        )
+        self.engine = Engine(settings, self.backend, self.registry, self.writer, runner=self.runner)
         self.writer.claimer = self.engine
-        self.cron = CronScheduler(self.backend, self.registry,
-                                  **({"clock": clock} if clock else {}),
-                                  on_fire=lambda: self.engine.wake(None))
+        self.cron = CronScheduler(
+            self.backend,
+            self.registry,
+            **({"clock": clock} if clock else {}),
+            on_fire=lambda: self.engine.wake(None),
+        )
         self._pruner: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._opened = False
@@ -119,8 +131,9 @@ class Runtime:
                     raise
                 left = limit - (time.monotonic() - began) if limit else None
                 if left is not None and left <= 0:
-                    raise BackendUnavailable(f"{exc}; gave up after {limit:g} s "
-                                             "(STEPLINE_STARTUP_TIMEOUT)") from None
+                    raise BackendUnavailable(
+                        f"{exc}; gave up after {limit:g} s (STEPLINE_STARTUP_TIMEOUT)"
+                    ) from None
                 pause = delay if left is None else min(delay, left)
                 log.error("%s; retrying in %.1f s", exc, pause)
                 await asyncio.sleep(pause)
@@ -152,8 +165,9 @@ class Runtime:
             if not starting.done():
                 starting.cancel()
                 await asyncio.gather(starting, return_exceptions=True)
-                raise StartupAborted(f"stopped by a signal while waiting for the backend "
-                                     f"({self.startup_problem})")
+                raise StartupAborted(
+                    f"stopped by a signal while waiting for the backend ({self.startup_problem})"
+                )
             starting.result()
 
     # -- background tasks: none may end silently -----------------------------------------------
@@ -176,8 +190,9 @@ class Runtime:
         if task is not None:
             task.add_done_callback(lambda t: self._ended(name, t, start))
 
-    def _ended(self, name: str, task: asyncio.Task[None],
-               start: Callable[[], asyncio.Task[None] | None]) -> None:
+    def _ended(
+        self, name: str, task: asyncio.Task[None], start: Callable[[], asyncio.Task[None] | None]
+    ) -> None:
         if task.cancelled() or self._closing:
             return
         exc = task.exception()
@@ -188,10 +203,16 @@ class Runtime:
         self._deaths[name] = deaths
         delay = min(30.0, 0.5 * 2 ** (len(deaths) - 1))
         self.task_errors[name] = f"{type(exc).__name__}: {exc}"
-        log.error("the %s task stopped: %s; restarting it in %.1f s", name,
-                  self.task_errors[name], delay, exc_info=exc)
+        log.error(
+            "the %s task stopped: %s; restarting it in %.1f s",
+            name,
+            self.task_errors[name],
+            delay,
+            exc_info=exc,
+        )
         asyncio.get_running_loop().call_later(
-            delay, lambda: None if self._closing else self._watch(name, start))
+            delay, lambda: None if self._closing else self._watch(name, start)
+        )
 
     async def stop(self) -> None:
         self._closing = True
@@ -223,17 +244,33 @@ class Runtime:
         await self.stop()
 
     # -- writes from outside a handler ---------------------------------------------------------
-    def message(self, topic: str, data: Any, *, key: str | None = None,
-                trace_id: str | None = None, delay: float | timedelta | None = None,
-                at: datetime | None = None) -> Message:
+    def message(
+        self,
+        topic: str,
+        data: Any,
+        *,
+        key: str | None = None,
+        trace_id: str | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+    ) -> Message:
         """A message to `topic` for its subscribers (used by the CLI, server and tests)."""
         due = due_time(delay, at, self.backend.clock())
-        return Message(topic, jsonable(data, f"data emitted to {topic!r}"),
-                       trace_id or new_id(), self.registry.subscribers.get(topic, ()), key, due)
+        payload = jsonable(data, f"data emitted to {topic!r}")
+        steps = self.registry.subscribers.get(topic, ())
+        parts = self.runner.partition(steps, payload)
+        return Message(topic, payload, trace_id or new_id(), steps, key, due, parts)
 
-    async def emit(self, topic: str, data: Any, *, key: str | None = None,
-                   trace_id: str | None = None, delay: float | timedelta | None = None,
-                   at: datetime | None = None) -> str:
+    async def emit(
+        self,
+        topic: str,
+        data: Any,
+        *,
+        key: str | None = None,
+        trace_id: str | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+    ) -> str:
         """Durably emit an event from outside any step (with `delay`/`at`, delivered no
         earlier than then); returns the trace id."""
         if topic not in self.registry.subscribers:
@@ -249,9 +286,17 @@ class Runtime:
         return message.trace_id
 
     def publish_log(self, entry: LogEntry) -> None:
-        self.backend._deliver_local("_stepline.logs", {
-            "ts": entry.ts, "level": entry.level, "message": entry.message, "step": entry.step,
-            "trace_id": entry.trace_id, "fields": entry.fields})
+        self.backend._deliver_local(
+            "_stepline.logs",
+            {
+                "ts": entry.ts,
+                "level": entry.level,
+                "message": entry.message,
+                "step": entry.step,
+                "trace_id": entry.trace_id,
+                "fields": entry.fields,
+            },
+        )
 
     def _committed(self, batch: Batch) -> None:
         # An empty set still wakes an engine that was waiting for the writer to catch up.

@@ -26,8 +26,7 @@ QueueStats = dict[str, dict[str, int]]
 def valid_ids(ids: list[str]) -> bool:
     """Dead-letter ids are row numbers: ASCII digits within a signed 64-bit integer (Python's
     `isdigit` and `int` would also take Arabic-Indic digits, and SQLite overflows past it)."""
-    return all(isinstance(i, str) and 0 < len(i) <= 18 and i.isascii() and i.isdigit()
-               for i in ids)
+    return all(isinstance(i, str) and 0 < len(i) <= 18 and i.isascii() and i.isdigit() for i in ids)
 
 
 @overload

@@ -33,8 +33,11 @@ _SEP = (",", ":")
 
 
 def _payload(m: Message, now: float) -> str:
-    return dump_json({"t": m.topic, "d": m.data, "tr": m.trace_id, "c": now},
-                     f"data emitted to {m.topic!r}", separators=_SEP)
+    return dump_json(
+        {"t": m.topic, "d": m.data, "tr": m.trace_id, "c": now},
+        f"data emitted to {m.topic!r}",
+        separators=_SEP,
+    )
 
 
 def _message_args(m: Message, now: float) -> list[Any]:
@@ -106,9 +109,16 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         s = self.settings
         now = self.clock()
         args: list[Any] = [
-            self.prefix, repr(now), int(s.dedup_ttl * 1000), s.dead_retention,
-            s.trace_retention, s.log_retention, len(batch.messages), len(batch.outcomes),
-            len(batch.spans), len(batch.logs),
+            self.prefix,
+            repr(now),
+            int(s.dedup_ttl * 1000),
+            s.dead_retention,
+            s.trace_retention,
+            s.log_retention,
+            len(batch.messages),
+            len(batch.outcomes),
+            len(batch.spans),
+            len(batch.logs),
         ]
         for m in batch.messages:
             args += _message_args(m, now)
@@ -116,8 +126,14 @@ class RedisBackend(RedisState, RedisRecords, Backend):
             d = o.delivery
             meta = ""
             if o.status == "dead":
-                meta = json.dumps({"attempts": d.attempt, "error": o.error or "",
-                                   "traceback": o.traceback or "", "failed_at": now})
+                meta = json.dumps(
+                    {
+                        "attempts": d.attempt,
+                        "error": o.error or "",
+                        "traceback": o.traceback or "",
+                        "failed_at": now,
+                    }
+                )
             retry_at = o.retry_at if o.retry_at is not None else now
             args += [d.step, d.id, o.status, repr(retry_at), d.attempt, meta]
         for sp in batch.spans:
@@ -135,7 +151,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         rows = await self._claim(wants, lease)
         out: list[Delivery] = []
         for i in range(0, len(rows), 4):
-            step, seq, raw, attempt = rows[i: i + 4]
+            step, seq, raw, attempt = rows[i : i + 4]
             p = json.loads(raw)
             out.append(Delivery(seq, step, p["t"], p["d"], p["tr"], int(attempt), p["c"]))
         return out
@@ -172,8 +188,13 @@ class RedisBackend(RedisState, RedisRecords, Backend):
     # -- cron --------------------------------------------------------------------------------
     @guarded
     async def try_fire(self, step: str, tick: float, message: Message) -> bool:
-        args = [self.prefix, step, repr(float(tick)), int(self.settings.dedup_ttl * 1000),
-                *_message_args(message, self.clock())]
+        args = [
+            self.prefix,
+            step,
+            repr(float(tick)),
+            int(self.settings.dedup_ttl * 1000),
+            *_message_args(message, self.clock()),
+        ]
         return bool(await self._scripts["fire"](args=args))
 
     @guarded

@@ -30,7 +30,7 @@ _DOWN = (rx.ConnectionError, rx.TimeoutError, ConnectionError, TimeoutError, OSE
 # Refusals that hold for every write until an operator acts (memory, replica, failed save).
 _STORAGE = {
     "OOM": "Redis is out of memory (used memory > maxmemory) and refuses writes; raise "
-           "maxmemory, free memory or add capacity",
+    "maxmemory, free memory or add capacity",
     "READONLY": "Redis is a read-only replica; point REDIS_URL at the primary",
     "MISCONF": "Redis refuses writes because it cannot save to disk; see its log",
     "BUSY": "Redis is busy running a long script",
@@ -95,9 +95,13 @@ def guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[An
             raise error from exc
         except rx.RedisError as exc:
             # redis-py turns OOM and READONLY replies into their own classes, without the code.
-            code = ("OOM" if isinstance(exc, rx.OutOfMemoryError)
-                    else "READONLY" if isinstance(exc, rx.ReadOnlyError)
-                    else str(exc).split(" ", 1)[0])
+            code = (
+                "OOM"
+                if isinstance(exc, rx.OutOfMemoryError)
+                else "READONLY"
+                if isinstance(exc, rx.ReadOnlyError)
+                else str(exc).split(" ", 1)[0]
+            )
             reason = _STORAGE.get(code)
             if reason is not None:
                 self.storage_error = f"Redis at {self.where}: {reason} ({exc})"
@@ -114,17 +118,27 @@ async def check_config(client: aioredis.Redis, where: str, settings: Settings) -
         policy = (await client.config_get("maxmemory-policy")).get("maxmemory-policy")
         appendonly = (await client.config_get("appendonly")).get("appendonly")
     except rx.ResponseError as exc:
-        log.warning("cannot read the configuration of Redis at %s (%s); make sure its "
-                    "maxmemory-policy is noeviction, or events can be evicted", where, exc)
+        log.warning(
+            "cannot read the configuration of Redis at %s (%s); make sure its "
+            "maxmemory-policy is noeviction, or events can be evicted",
+            where,
+            exc,
+        )
         return
     if policy not in (None, "noeviction"):
-        message = (f"Redis at {where} has maxmemory-policy {policy}: when memory is full it "
-                   "evicts keys, which loses events and emit keys without a trace. Set "
-                   "`maxmemory-policy noeviction` (redis.conf or CONFIG SET)")
+        message = (
+            f"Redis at {where} has maxmemory-policy {policy}: when memory is full it "
+            "evicts keys, which loses events and emit keys without a trace. Set "
+            "`maxmemory-policy noeviction` (redis.conf or CONFIG SET)"
+        )
         if not settings.redis_allow_eviction:
-            raise BackendError(message + ", or set STEPLINE_REDIS_ALLOW_EVICTION=1 if you "
-                               "accept that")
+            raise BackendError(
+                message + ", or set STEPLINE_REDIS_ALLOW_EVICTION=1 if you accept that"
+            )
         log.warning("%s; STEPLINE_REDIS_ALLOW_EVICTION is set, going on", message)
     if appendonly == "no" and str(settings.mode) in ("start", "server", "worker"):
-        log.warning("Redis at %s runs with appendonly no: a Redis restart loses the events of "
-                    "the last snapshot interval; set `appendonly yes` for durability", where)
+        log.warning(
+            "Redis at %s runs with appendonly no: a Redis restart loses the events of "
+            "the last snapshot interval; set `appendonly yes` for durability",
+            where,
+        )

@@ -84,7 +84,9 @@ end
 # ARGV: prefix, now, dedup_ms, dead_keep, span_keep, log_keep, nmsg, nout, nspan, nlog, then
 # messages (see `messages`), outcomes (step, id, status, retry_at, attempt, meta),
 # spans and logs (trace, step, json).
-WRITE = _PRELUDE + """
+WRITE = (
+    _PRELUDE
+    + """
 local now, ttl = ARGV[2], ARGV[3]
 local dead_keep, span_keep, log_keep = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local nmsg, nout, nspan, nlog = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]),
@@ -156,10 +158,13 @@ records('sp', nspan, span_keep)
 records('lg', nlog, log_keep)
 return 1
 """
+)
 
 # ARGV: prefix, consumer, now, nsteps, then per step: step, n, lease_ms, reclaim.
 # Returns a flat list: step, seq, payload, attempt for each claimed delivery.
-CLAIM = _PRELUDE + """
+CLAIM = (
+    _PRELUDE
+    + """
 local consumer, now, nsteps = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local out = {}
 local function add(step, entry, attempt)
@@ -209,9 +214,12 @@ for _ = 1, nsteps do
 end
 return out
 """
+)
 
 # ARGV: prefix, count, then step, seq, attempt per delivery. Due at once, attempt not counted.
-RELEASE = _PRELUDE + """
+RELEASE = (
+    _PRELUDE
+    + """
 local i = 3
 for _ = 1, tonumber(ARGV[2]) do
   local step, id = ARGV[i], '0-' .. ARGV[i + 1]
@@ -225,9 +233,12 @@ for _ = 1, tonumber(ARGV[2]) do
 end
 return 1
 """
+)
 
 # ARGV: prefix, all ('1' or '0'), ids... Returns how many dead letters went back to the queue.
-REPLAY = _PRELUDE + """
+REPLAY = (
+    _PRELUDE
+    + """
 local ids = {}
 if ARGV[2] == '1' then
   ids = redis.call('ZRANGE', P .. ':deadz', 0, -1)
@@ -250,9 +261,12 @@ for _, did in ipairs(ids) do
 end
 return count
 """
+)
 
 # ARGV: prefix, step, tick, dedup_ms, then one message. 1 when this call fired the tick.
-FIRE = _PRELUDE + """
+FIRE = (
+    _PRELUDE
+    + """
 local k = P .. ':cron:' .. ARGV[2]
 local last = redis.call('GET', k)
 if last and tonumber(last) >= tonumber(ARGV[3]) then return 0 end
@@ -260,9 +274,12 @@ redis.call('SET', k, ARGV[3])
 messages(5, 1, ARGV[4])
 return 1
 """
+)
 
 # ARGV: prefix, state key, group index, group, field, by, by_is_float. Returns the new JSON.
-INCREMENT = _PRELUDE + """
+INCREMENT = (
+    _PRELUDE
+    + """
 local k, by = ARGV[2], tonumber(ARGV[6])
 local v = redis.call('GET', k)
 local old, float = 0, ARGV[7] == '1'
@@ -288,10 +305,13 @@ else
 end
 return text
 """
+)
 
 # ARGV: prefix, group index, group, key prefix. Deletes every key of a group; returns how many
 # were still alive.
-CLEAR = _PRELUDE + """
+CLEAR = (
+    _PRELUDE
+    + """
 local idx = ARGV[2]
 local live = 0
 local keys = redis.call('ZRANGE', idx, 0, -1)
@@ -300,9 +320,12 @@ redis.call('DEL', idx)
 redis.call('SREM', P .. ':sgroups', ARGV[3])
 return live
 """
+)
 
 # ARGV: prefix, now_ms. Drops expired keys from the state indexes, and groups left empty.
-PRUNE = _PRELUDE + """
+PRUNE = (
+    _PRELUDE
+    + """
 for _, g in ipairs(redis.call('SMEMBERS', P .. ':sgroups')) do
   local idx = P .. ':sk:' .. #g .. ':' .. g
   redis.call('ZREMRANGEBYSCORE', idx, '-inf', ARGV[2])
@@ -310,3 +333,4 @@ for _, g in ipairs(redis.call('SMEMBERS', P .. ':sgroups')) do
 end
 return 1
 """
+)

@@ -27,8 +27,13 @@ log = logging.getLogger("stepline.redis")
 
 
 class Fanout:
-    def __init__(self, client: aioredis.Redis, prefix: str, where: str,
-                 deliver: Callable[[str, dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str,
+        where: str,
+        deliver: Callable[[str, dict[str, Any]], None],
+    ) -> None:
         self._r = client
         self._channel = f"{prefix}:ps:"
         # The prefix is the user's; glob characters in it must match literally.
@@ -78,8 +83,12 @@ class Fanout:
                 raise
             except (rx.RedisError, OSError) as exc:
                 self._ready.clear()
-                log.error("stream fan-out lost Redis at %s (%s); retrying in %.1fs",
-                          self._where, type(exc).__name__, delay)
+                log.error(
+                    "stream fan-out lost Redis at %s (%s); retrying in %.1fs",
+                    self._where,
+                    type(exc).__name__,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
@@ -91,4 +100,4 @@ class Fanout:
             payload = json.loads(data)
         except ValueError:
             return
-        self._deliver(channel[len(self._channel):], payload)
+        self._deliver(channel[len(self._channel) :], payload)

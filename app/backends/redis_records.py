@@ -22,8 +22,19 @@ if TYPE_CHECKING:
 __all__ = ["RedisRecords", "log_json", "span_json"]
 
 GROUP = "stepline"
-_SPAN_FIELDS = ("trace_id", "step", "kind", "started_at", "span_id", "topic", "attempt",
-                "duration_ms", "status", "error", "emitted")
+_SPAN_FIELDS = (
+    "trace_id",
+    "step",
+    "kind",
+    "started_at",
+    "span_id",
+    "topic",
+    "attempt",
+    "duration_ms",
+    "status",
+    "error",
+    "emitted",
+)
 
 
 # JSON escapes a lone surrogate, so Redis would store it and hand it back to readers (the
@@ -35,8 +46,11 @@ def span_json(s: Span) -> str:
 
 
 def log_json(e: LogEntry) -> str:
-    return json.dumps([e.level, safe_text(e.message), e.step, e.trace_id, e.span_id, e.fields,
-                       e.ts], separators=(",", ":"), default=str)
+    return json.dumps(
+        [e.level, safe_text(e.message), e.step, e.trace_id, e.span_id, e.fields, e.ts],
+        separators=(",", ":"),
+        default=str,
+    )
 
 
 class RedisRecords:
@@ -45,8 +59,9 @@ class RedisRecords:
     where: str
     _r: aioredis.Redis
 
-    async def _newest(self, kind: str, trace_id: str | None, step: str | None,
-                      keep: Any, limit: int) -> list[str]:
+    async def _newest(
+        self, kind: str, trace_id: str | None, step: str | None, keep: Any, limit: int
+    ) -> list[str]:
         """JSON of up to `limit` records of `kind` ("sp" or "lg") accepted by `keep`."""
         h = f"{self.prefix}:{kind}"
         if trace_id:
@@ -69,8 +84,14 @@ class RedisRecords:
         return out[:limit]
 
     @guarded
-    async def spans(self, *, trace_id: str | None = None, step: str | None = None,
-                    status: str | None = None, limit: int = 200) -> list[Span]:
+    async def spans(
+        self,
+        *,
+        trace_id: str | None = None,
+        step: str | None = None,
+        status: str | None = None,
+        limit: int = 200,
+    ) -> list[Span]:
         def keep(raw: str) -> bool:
             values = json.loads(raw)
             return (not step or values[1] == step) and (not status or values[8] == status)
@@ -79,8 +100,9 @@ class RedisRecords:
         return [Span(**dict(zip(_SPAN_FIELDS, json.loads(r), strict=True))) for r in found]
 
     @guarded
-    async def logs(self, *, trace_id: str | None = None, step: str | None = None,
-                   limit: int = 200) -> list[LogEntry]:
+    async def logs(
+        self, *, trace_id: str | None = None, step: str | None = None, limit: int = 200
+    ) -> list[LogEntry]:
         def keep(raw: str) -> bool:
             return not step or json.loads(raw)[2] == step
 
@@ -100,8 +122,19 @@ class RedisRecords:
                 continue
             step, payload = body.split("\n", 1)
             p, m = json.loads(payload), json.loads(meta)
-            out.append(DeadLetter(did, step, p["t"], p["d"], p["tr"], m["attempts"],
-                                  m["error"], m["traceback"], m["failed_at"]))
+            out.append(
+                DeadLetter(
+                    did,
+                    step,
+                    p["t"],
+                    p["d"],
+                    p["tr"],
+                    m["attempts"],
+                    m["error"],
+                    m["traceback"],
+                    m["failed_at"],
+                )
+            )
         return out
 
     async def _steps(self) -> list[str]:
@@ -128,15 +161,20 @@ class RedisRecords:
             *rows, dead = await _run(pipe)
         out: QueueStats = {}
         for n, s in enumerate(steps):
-            length, scheduled, summary = rows[3 * n: 3 * n + 3]
+            length, scheduled, summary = rows[3 * n : 3 * n + 3]
             flying = summary["pending"] if isinstance(summary, dict) else 0
             if length or scheduled:
-                out[s] = {"queued": length - flying, "scheduled": scheduled,
-                          "in_flight": flying, "dead": 0}
+                out[s] = {
+                    "queued": length - flying,
+                    "scheduled": scheduled,
+                    "in_flight": flying,
+                    "dead": 0,
+                }
         for s, n in dead.items():
             if int(n) > 0:
-                out.setdefault(s, {"queued": 0, "scheduled": 0, "in_flight": 0,
-                                   "dead": 0})["dead"] = int(n)
+                out.setdefault(s, {"queued": 0, "scheduled": 0, "in_flight": 0, "dead": 0})[
+                    "dead"
+                ] = int(n)
         return out
 
     @guarded
@@ -145,27 +183,49 @@ class RedisRecords:
         rows: list[dict[str, Any]] = []
         for s in await self._steps():
             q = f"{self.prefix}:q:{s}"
-            flying = {p["message_id"]: p["times_delivered"] for p in await _pending_of(
-                self._r, q, limit)}
+            flying = {
+                p["message_id"]: p["times_delivered"] for p in await _pending_of(self._r, q, limit)
+            }
             entries = cast(list[tuple[str, dict[str, str]]], await self._r.xrange(q, count=limit))
             for entry_id, fields in entries:
                 seq = entry_id.split("-", 1)[1]
                 p = json.loads(fields["p"])
                 n = flying.get(entry_id, 0)
-                rows.append({"id": seq, "step": s, "topic": p["t"], "data": p["d"],
-                             "trace_id": p["tr"], "attempt": int(fields["a"]) + n,
-                             "due": p["c"] if not n else None, "created_at": p["c"],
-                             "status": "in_flight" if n else "queued", "_order": int(seq)})
-            scheduled = cast(list[tuple[str, float]], await self._r.zrange(
-                f"{self.prefix}:dl:{s}", 0, limit - 1, withscores=True))
+                rows.append(
+                    {
+                        "id": seq,
+                        "step": s,
+                        "topic": p["t"],
+                        "data": p["d"],
+                        "trace_id": p["tr"],
+                        "attempt": int(fields["a"]) + n,
+                        "due": p["c"] if not n else None,
+                        "created_at": p["c"],
+                        "status": "in_flight" if n else "queued",
+                        "_order": int(seq),
+                    }
+                )
+            scheduled = cast(
+                list[tuple[str, float]],
+                await self._r.zrange(f"{self.prefix}:dl:{s}", 0, limit - 1, withscores=True),
+            )
             for member, due in scheduled:
                 seq, attempt, payload = member.split("|", 2)
                 p = json.loads(payload)
-                rows.append({"id": seq, "step": s, "topic": p["t"], "data": p["d"],
-                             "trace_id": p["tr"], "attempt": int(attempt), "due": due,
-                             "created_at": p["c"],
-                             "status": "queued" if due <= now else "scheduled",
-                             "_order": int(seq)})
+                rows.append(
+                    {
+                        "id": seq,
+                        "step": s,
+                        "topic": p["t"],
+                        "data": p["d"],
+                        "trace_id": p["tr"],
+                        "attempt": int(attempt),
+                        "due": due,
+                        "created_at": p["c"],
+                        "status": "queued" if due <= now else "scheduled",
+                        "_order": int(seq),
+                    }
+                )
         rows.sort(key=lambda r: r["_order"])
         for r in rows:
             del r["_order"]

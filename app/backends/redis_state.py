@@ -71,8 +71,9 @@ class RedisState:
 
     @guarded
     async def state_list(self, group: str) -> dict[str, Any]:
-        names = cast(list[str], await self._r.zrangebyscore(
-            self._sindex(group), time.time() * 1000, "+inf"))
+        names = cast(
+            list[str], await self._r.zrangebyscore(self._sindex(group), time.time() * 1000, "+inf")
+        )
         if not names:
             return {}
         values = await self._r.mget([self._skey(group, k) for k in names])
@@ -118,8 +119,7 @@ class RedisState:
                         pipe.sadd(f"{self.prefix}:sgroups", group)
                     else:
                         # An existing key keeps its expiry, as on SQLite.
-                        pipe.set(skey, dump_json(new, f"state value {group}/{key}"),
-                                 keepttl=True)
+                        pipe.set(skey, dump_json(new, f"state value {group}/{key}"), keepttl=True)
                     await pipe.execute()
                     return new
                 except rx.WatchError:
@@ -131,8 +131,15 @@ class RedisState:
 
     @guarded
     async def state_increment(self, group: str, key: str, by: int | float) -> int | float:
-        args = [self.prefix, self._skey(group, key), self._sindex(group), group, key,
-                repr(by), "1" if isinstance(by, float) else "0"]
+        args = [
+            self.prefix,
+            self._skey(group, key),
+            self._sindex(group),
+            group,
+            key,
+            repr(by),
+            "1" if isinstance(by, float) else "0",
+        ]
         try:
             text = await self._scripts["increment"](args=args)
         except rx.ResponseError as exc:

@@ -24,51 +24,69 @@ class SQLiteState:
     _tx: Callable[[Callable[[sqlite3.Connection], Any]], Callable[[sqlite3.Connection], Any]]
 
     async def state_get(self, group: str, key: str) -> tuple[bool, Any]:
-        row = await self._run(lambda c: c.execute(
-            f"SELECT value FROM state WHERE grp = ? AND key = ? AND {_LIVE}",
-            (group, key, time.time())).fetchone())
+        row = await self._run(
+            lambda c: c.execute(
+                f"SELECT value FROM state WHERE grp = ? AND key = ? AND {_LIVE}",
+                (group, key, time.time()),
+            ).fetchone()
+        )
         return (False, None) if row is None else (True, json.loads(row[0]))
 
     async def state_set(self, group: str, key: str, value: Any, ttl: float | None) -> None:
         text = dump_json(value, f"state value {group}/{key}")
         expires = None if ttl is None else time.time() + ttl
-        await self._run(lambda c: c.execute(
-            "INSERT INTO state (grp, key, value, expires_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, "
-            "expires_at = excluded.expires_at", (group, key, text, expires)))
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO state (grp, key, value, expires_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, "
+                "expires_at = excluded.expires_at",
+                (group, key, text, expires),
+            )
+        )
 
     async def state_delete(self, group: str, key: str) -> bool:
         def delete(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(f"DELETE FROM state WHERE grp = ? AND key = ? AND {_LIVE}",
-                               (group, key, time.time()))
+            cur = conn.execute(
+                f"DELETE FROM state WHERE grp = ? AND key = ? AND {_LIVE}",
+                (group, key, time.time()),
+            )
             return cur.rowcount > 0
 
         return await self._run(delete)
 
     async def state_list(self, group: str) -> dict[str, Any]:
-        rows = await self._run(lambda c: c.execute(
-            f"SELECT key, value FROM state WHERE grp = ? AND {_LIVE} ORDER BY key",
-            (group, time.time())).fetchall())
+        rows = await self._run(
+            lambda c: c.execute(
+                f"SELECT key, value FROM state WHERE grp = ? AND {_LIVE} ORDER BY key",
+                (group, time.time()),
+            ).fetchall()
+        )
         return {k: json.loads(v) for k, v in rows}
 
     async def state_clear(self, group: str) -> int:
         def clear(conn: sqlite3.Connection) -> int:
-            live = conn.execute(f"SELECT COUNT(*) FROM state WHERE grp = ? AND {_LIVE}",
-                                (group, time.time())).fetchone()[0]
+            live = conn.execute(
+                f"SELECT COUNT(*) FROM state WHERE grp = ? AND {_LIVE}", (group, time.time())
+            ).fetchone()[0]
             conn.execute("DELETE FROM state WHERE grp = ?", (group,))
             return int(live)
 
         return await self._run(self._tx(clear))
 
     async def state_groups(self) -> list[str]:
-        rows = await self._run(lambda c: c.execute(
-            f"SELECT DISTINCT grp FROM state WHERE {_LIVE} ORDER BY grp",
-            (time.time(),)).fetchall())
+        rows = await self._run(
+            lambda c: c.execute(
+                f"SELECT DISTINCT grp FROM state WHERE {_LIVE} ORDER BY grp", (time.time(),)
+            ).fetchall()
+        )
         return [r[0] for r in rows]
 
     async def state_ttl(self, group: str, key: str) -> float | None:
-        row = await self._run(lambda c: c.execute(
-            "SELECT expires_at FROM state WHERE grp = ? AND key = ?", (group, key)).fetchone())
+        row = await self._run(
+            lambda c: c.execute(
+                "SELECT expires_at FROM state WHERE grp = ? AND key = ?", (group, key)
+            ).fetchone()
+        )
         if row is None or row[0] is None:
             return None
         return max(0.0, row[0] - time.time())
@@ -78,8 +96,9 @@ class SQLiteState:
     ) -> Any:
         def update(conn: sqlite3.Connection) -> Any:
             now = time.time()
-            row = conn.execute("SELECT value, expires_at FROM state WHERE grp = ? AND key = ?",
-                               (group, key)).fetchone()
+            row = conn.execute(
+                "SELECT value, expires_at FROM state WHERE grp = ? AND key = ?", (group, key)
+            ).fetchone()
             live = row is not None and (row[1] is None or row[1] > now)
             old = json.loads(row[0]) if live else default
             new = fn(old)
@@ -87,8 +106,12 @@ class SQLiteState:
                 "INSERT INTO state (grp, key, value, expires_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, "
                 "expires_at = excluded.expires_at",
-                (group, key, dump_json(new, f"state value {group}/{key}"),
-                 row[1] if live else None),
+                (
+                    group,
+                    key,
+                    dump_json(new, f"state value {group}/{key}"),
+                    row[1] if live else None,
+                ),
             )
             return new
 

@@ -37,8 +37,7 @@ DeadLetterId = Annotated[str, Field(pattern=r"^[0-9]{1,18}$")]
 
 
 class ReplayBody(BaseModel):
-    ids: list[DeadLetterId] | None = Field(None, description="Dead-letter ids; omit to "
-                                           "replay all.")
+    ids: list[DeadLetterId] | None = Field(None, description="Dead-letter ids; omit to replay all.")
 
 
 def _span(span: Span) -> dict[str, Any]:
@@ -56,18 +55,27 @@ def admin_router(runtime: Runtime) -> APIRouter:
 
     @router.get("/steps")
     async def steps(_: AdminGuard) -> dict[str, Any]:
-        return {"steps": [step_view(s) for s in registry.steps.values()],
-                "errors": [{"file": e.file, "field": e.field, "error": e.reason}
-                           for e in registry.errors],
-                "warnings": registry.warnings(), "flows": registry.flows}
+        return {
+            "steps": [step_view(s) for s in registry.steps.values()],
+            "errors": [
+                {"file": e.file, "field": e.field, "error": e.reason} for e in registry.errors
+            ],
+            "warnings": registry.warnings(),
+            "flows": registry.flows,
+        }
 
     @router.get("/flows")
     async def flows(_: AdminGuard) -> dict[str, Any]:
         return flow_graph(registry)
 
     @router.get("/traces")
-    async def traces(_: AdminGuard, step: str | None = None, status: str | None = None,
-                     flow: str | None = None, limit: Limit = 50) -> dict[str, Any]:
+    async def traces(
+        _: AdminGuard,
+        step: str | None = None,
+        status: str | None = None,
+        flow: str | None = None,
+        limit: Limit = 50,
+    ) -> dict[str, Any]:
         by_trace: dict[str, list[Span]] = {}
         if step:
             # A trace that contains the step is shown whole: its status and span count are the
@@ -84,15 +92,28 @@ def admin_router(runtime: Runtime) -> APIRouter:
         for trace_id, group in by_trace.items():
             if members is not None and not members & {s.step for s in group}:
                 continue
-            worst = ("failed" if any(s.status == "failed" for s in group) else
-                     "retrying" if any(s.status == "retrying" for s in group) else "ok")
+            worst = (
+                "failed"
+                if any(s.status == "failed" for s in group)
+                else "retrying"
+                if any(s.status == "retrying" for s in group)
+                else "ok"
+            )
             if status and worst != status:
                 continue
             first = min(group, key=lambda s: s.started_at)
             end = max(s.started_at + s.duration_ms / 1000 for s in group)
-            out.append({"trace_id": trace_id, "root": first.step, "started_at": first.started_at,
-                        "duration_ms": (end - first.started_at) * 1000, "status": worst,
-                        "spans": len(group), "steps": sorted({s.step for s in group})})
+            out.append(
+                {
+                    "trace_id": trace_id,
+                    "root": first.step,
+                    "started_at": first.started_at,
+                    "duration_ms": (end - first.started_at) * 1000,
+                    "status": worst,
+                    "spans": len(group),
+                    "steps": sorted({s.step for s in group}),
+                }
+            )
         # Newest first by when the trace started, not by its latest span.
         out.sort(key=lambda t: t["started_at"], reverse=True)
         return {"traces": out[:limit]}
@@ -103,17 +124,27 @@ def admin_router(runtime: Runtime) -> APIRouter:
         if not spans:
             raise HTTPException(404, f"no trace {trace_id!r} (it may have been pruned)")
         logs = await backend.logs(trace_id=trace_id, limit=2000)
-        return {"trace_id": trace_id,
-                "spans": sorted((_span(s) for s in spans), key=lambda s: s["started_at"]),
-                "logs": sorted((_log(e) for e in logs), key=lambda e: e["ts"])}
+        return {
+            "trace_id": trace_id,
+            "spans": sorted((_span(s) for s in spans), key=lambda s: s["started_at"]),
+            "logs": sorted((_log(e) for e in logs), key=lambda e: e["ts"]),
+        }
 
     @router.get("/logs")
-    async def logs(_: AdminGuard, trace_id: str | None = None, step: str | None = None,
-                   level: str | None = None, q: str | None = None,
-                   limit: Limit = 200) -> dict[str, Any]:
+    async def logs(
+        _: AdminGuard,
+        trace_id: str | None = None,
+        step: str | None = None,
+        level: str | None = None,
+        q: str | None = None,
+        limit: Limit = 200,
+    ) -> dict[str, Any]:
         entries = await backend.logs(trace_id=trace_id, step=step, limit=limit * 5)
-        picked = [e for e in entries if (not level or e.level == level)
-                  and (not q or q.lower() in e.message.lower())][:limit]
+        picked = [
+            e
+            for e in entries
+            if (not level or e.level == level) and (not q or q.lower() in e.message.lower())
+        ][:limit]
         return {"logs": [_log(e) for e in picked]}
 
     @router.get("/logs/stream")
@@ -122,8 +153,8 @@ def admin_router(runtime: Runtime) -> APIRouter:
             # Polling the store (not in-process pub/sub) shows logs of every worker process.
             # The last 1,000 entries sent, oldest first, so the bound drops the oldest.
             seen: deque[tuple[float, str]] = deque(
-                ((e.ts, e.message) for e in reversed(await backend.logs(limit=50))),
-                maxlen=1000)
+                ((e.ts, e.message) for e in reversed(await backend.logs(limit=50))), maxlen=1000
+            )
             while True:
                 await asyncio.sleep(0.5)
                 for e in reversed(await backend.logs(limit=200)):
@@ -136,9 +167,11 @@ def admin_router(runtime: Runtime) -> APIRouter:
     @router.get("/events")
     async def events(_: AdminGuard, limit: Limit = 100) -> dict[str, Any]:
         dead = await backend.dead_letters(limit)
-        return {"stats": await backend.queue_stats(),
-                "queued": redact(await backend.queued(limit)),
-                "dead": [redact(asdict(d)) for d in dead]}
+        return {
+            "stats": await backend.queue_stats(),
+            "queued": redact(await backend.queued(limit)),
+            "dead": [redact(asdict(d)) for d in dead],
+        }
 
     @router.post("/events/replay")
     async def replay(body: ReplayBody, _: AdminGuard) -> dict[str, int]:

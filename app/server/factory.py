@@ -51,9 +51,14 @@ def create_app(runtime: Runtime, *, manage: bool = True, work: bool = True) -> F
             if manage:
                 await runtime.stop()
 
-    app = FastAPI(title="Stepline", version=__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None,  # served from local files by add_ops_routes
-                  description="API steps of this Stepline app.")
+    app = FastAPI(
+        title="Stepline",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,  # served from local files by add_ops_routes
+        description="API steps of this Stepline app.",
+    )
     app.state.settings = runtime.settings
     app.state.runtime = runtime
 
@@ -62,21 +67,28 @@ def create_app(runtime: Runtime, *, manage: bool = True, work: bool = True) -> F
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             reason = "; ".join(str(e.get("ctx", {}).get("error", e.get("msg"))) for e in errors)
-            return JSONResponse({"error": f"request body is not valid JSON: {reason}"},
-                                status_code=400)
-        return JSONResponse({"error": "invalid request",
-                             "detail": jsonable_encoder(errors)}, status_code=422)
+            return JSONResponse(
+                {"error": f"request body is not valid JSON: {reason}"}, status_code=400
+            )
+        return JSONResponse(
+            {"error": "invalid request", "detail": jsonable_encoder(errors)}, status_code=422
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"error": exc.detail},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(BackendError)
     async def backend_down(_: Request, exc: BackendError) -> JSONResponse:
         log.error("backend error: %s", exc)
-        return JSONResponse({"error": f"the {runtime.backend.name} backend is unavailable; "
-                             "retry later"}, status_code=503)
+        return JSONResponse(
+            {"error": f"the {runtime.backend.name} backend is unavailable; retry later"},
+            status_code=503,
+        )
 
     app.include_router(health_router(runtime))
     add_api_steps(app, runtime)  # first: the hot routes are matched before the admin ones
@@ -100,8 +112,9 @@ def _with_path_parameters(app: FastAPI) -> dict[str, Any]:
     not declared is an invalid OpenAPI document."""
     if app.openapi_schema is not None:
         return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                         routes=app.routes)
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
     for path, operations in schema.get("paths", {}).items():
         names = _PARAM.findall(path)
         for operation in operations.values():
@@ -109,7 +122,8 @@ def _with_path_parameters(app: FastAPI) -> dict[str, Any]:
             missing = [n for n in names if n not in declared]
             operation.setdefault("parameters", []).extend(
                 {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                for n in missing)
+                for n in missing
+            )
             if not operation["parameters"]:
                 del operation["parameters"]
     app.openapi_schema = schema

@@ -40,6 +40,10 @@ def app_from_env() -> FastAPI:
             log.warning("%s", p)
     runtime = Runtime(settings, registry=registry)
     work = settings.mode != "server"
-    log.info("%d steps loaded from %s; backend %s", len(registry.steps),
-             ":".join(map(str, settings.steps)), settings.backend)
+    log.info(
+        "%d steps loaded from %s; backend %s",
+        len(registry.steps),
+        ":".join(map(str, settings.steps)),
+        settings.backend,
+    )
     return create_app(runtime, work=work)

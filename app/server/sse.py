@@ -19,8 +19,9 @@ __all__ = ["sse_response", "streams_router"]
 HEARTBEAT = 15.0
 
 
-def sse_response(source: AsyncIterator[dict[str, Any]], request: Request,
-                 event: str = "message") -> StreamingResponse:
+def sse_response(
+    source: AsyncIterator[dict[str, Any]], request: Request, event: str = "message"
+) -> StreamingResponse:
     async def body() -> AsyncIterator[str]:
         yield ": connected\n\n"
         iterator = source.__aiter__()
@@ -45,8 +46,11 @@ def sse_response(source: AsyncIterator[dict[str, Any]], request: Request,
             if close is not None:
                 await close()
 
-    return StreamingResponse(body(), media_type="text/event-stream",
-                             headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    )
 
 
 def streams_router(backend: Backend) -> APIRouter:
@@ -54,8 +58,9 @@ def streams_router(backend: Backend) -> APIRouter:
 
     # Behind the same guard as the Workbench: stream messages are handlers' data.
     @router.get("/streams/{name}", summary="Live messages pushed with ctx.stream (SSE)")
-    async def stream(name: str, request: Request, _: AdminGuard, trace_id: str | None = None
-                     ) -> StreamingResponse:
+    async def stream(
+        name: str, request: Request, _: AdminGuard, trace_id: str | None = None
+    ) -> StreamingResponse:
         async def filtered() -> AsyncIterator[dict[str, Any]]:
             async for item in backend.subscribe(f"stream:{name}"):
                 if trace_id is None or item.get("trace_id") == trace_id:

@@ -23,18 +23,34 @@ def step_view(step: Step) -> dict[str, Any]:
 
 def flow_graph(registry: Registry) -> dict[str, Any]:
     """Nodes are steps, edges join an emitter to each subscriber of the topic."""
-    nodes = [{"id": s.name, "kind": s.kind, "flows": s.config.flows or ["default"],
-              "emits": s.emits, "subscribes": getattr(s.config, "subscribes", [])}
-             for s in registry.steps.values()]
-    edges = [{"from": s.name, "to": sub, "topic": topic}
-             for s in registry.steps.values() for topic in s.emits
-             for sub in registry.subscribers.get(topic, ())]
+    nodes = [
+        {
+            "id": s.name,
+            "kind": s.kind,
+            "flows": s.config.flows or ["default"],
+            "emits": s.emits,
+            "subscribes": getattr(s.config, "subscribes", []),
+        }
+        for s in registry.steps.values()
+    ]
+    edges = [
+        {"from": s.name, "to": sub, "topic": topic}
+        for s in registry.steps.values()
+        for topic in s.emits
+        for sub in registry.subscribers.get(topic, ())
+    ]
     from app.plugins import declared_outputs
 
     emitted = {t for s in registry.steps.values() for t in s.emits}
     # Outputs a flow declares for users' own steps are drawn as such, not as warnings.
     outputs = sorted((emitted - set(registry.subscribers)) & declared_outputs())
-    return {"nodes": nodes, "edges": edges, "flows": registry.flows, "outputs": outputs,
-            "orphans": {"no_subscriber": sorted(emitted - set(registry.subscribers)
-                                                - set(outputs)),
-                        "no_emitter": sorted(set(registry.subscribers) - emitted)}}
+    return {
+        "nodes": nodes,
+        "edges": edges,
+        "flows": registry.flows,
+        "outputs": outputs,
+        "orphans": {
+            "no_subscriber": sorted(emitted - set(registry.subscribers) - set(outputs)),
+            "no_emitter": sorted(set(registry.subscribers) - emitted),
+        },
+    }
