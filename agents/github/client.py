@@ -44,6 +44,7 @@ class GithubClients:
         self.api = api or ApiSettings()
         self._lock = threading.Lock()
         self._cache: dict[int | None, Github] = {}
+        self._logins: dict[int | None, str] = {}
 
     @property
     def configured(self) -> bool:
@@ -62,20 +63,24 @@ class GithubClients:
             "lazy": True,
         }
 
+    def _app_auth(self) -> Auth.AppAuth:
+        from github import Auth
+
+        path = self.env.app_private_key_file
+        assert path is not None
+        try:
+            key = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise GithubConfigError(
+                f"cannot read GITHUB_APP_PRIVATE_KEY_FILE ({path}): {exc.strerror}"
+            ) from None
+        return Auth.AppAuth(str(self.env.app_id), key)
+
     def _auth(self, installation_id: int | None) -> Auth.Auth:
         from github import Auth
 
         if self.env.uses_app and installation_id is not None:
-            path = self.env.app_private_key_file
-            assert path is not None
-            try:
-                key = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise GithubConfigError(
-                    f"cannot read GITHUB_APP_PRIVATE_KEY_FILE ({path}): {exc.strerror}"
-                ) from None
-            app = Auth.AppAuth(str(self.env.app_id), key)
-            return Auth.AppInstallationAuth(app, installation_id)
+            return Auth.AppInstallationAuth(self._app_auth(), installation_id)
         if self.env.token:
             return Auth.Token(self.env.token.get_secret_value())
         if self.env.uses_app:
@@ -98,6 +103,28 @@ class GithubClients:
             if gh is None:
                 gh = self._cache[key] = Github(auth=self._auth(key), **self._kwargs())
             return gh
+
+    def login(self, installation_id: int | None = None) -> str:
+        """The login this client posts as (`<app-slug>[bot]` for an App), asked once.
+
+        Anyone can review a public pull request, so the hidden markers a review is found again
+        by are trusted only in this account's own reviews and comments. Blocking (PyGithub)."""
+        key = installation_id if self.env.uses_app else None
+        with self._lock:
+            known = self._logins.get(key)
+        if known is not None:
+            return known
+        if key is None:
+            login = str(self.for_installation(None).get_user().login)
+        else:
+            # An installation token cannot read /user; the App's own JWT reads /app.
+            from github import GithubIntegration
+
+            app = GithubIntegration(auth=self._app_auth(), **self._kwargs())
+            login = f"{app.get_app().slug}[bot]"
+        with self._lock:
+            self._logins[key] = login
+        return login
 
     def close(self) -> None:
         with self._lock:

@@ -60,9 +60,20 @@ class PostedReview:
     already: bool
 
 
-def find_posted(pull: Any, head: str, trigger: str) -> PostedReview | None:
-    """The review this flow already posted for `head` and `trigger`, reading all pages."""
+def _by(item: Any, author: str | None) -> bool:
+    """Whether `item` (a review or comment) was written by `author` (any author when None)."""
+    login = getattr(getattr(item, "user", None), "login", None)
+    return author is None or str(login or "").lower() == author.lower()
+
+
+def find_posted(
+    pull: Any, head: str, trigger: str, author: str | None = None
+) -> PostedReview | None:
+    """The review this flow already posted for `head` and `trigger`, reading all pages; only
+    `author`'s reviews count (anyone can post a review with a copied marker)."""
     for review in pull.get_reviews():
+        if not _by(review, author):
+            continue
         found = _MARKER.search(review.body or "")
         if found and found["head"] == head and found["trigger"] == trigger:
             return PostedReview(
@@ -79,10 +90,15 @@ def find_posted(pull: Any, head: str, trigger: str) -> PostedReview | None:
 _FINDING = re.compile(r"<!-- stepline-finding (?P<fp>[0-9a-f]{16}) -->")
 
 
-def posted_findings(pull: Any) -> set[str]:
-    """Fingerprints hidden in the review comments already on the pull request (every page):
+def posted_findings(pull: Any, author: str | None = None) -> set[str]:
+    """Fingerprints hidden in `author`'s review comments on the pull request (every page):
     what was posted, even when the state that remembers it was lost."""
-    return {m["fp"] for c in pull.get_review_comments() for m in _FINDING.finditer(c.body or "")}
+    return {
+        m["fp"]
+        for c in pull.get_review_comments()
+        if _by(c, author)
+        for m in _FINDING.finditer(c.body or "")
+    }
 
 
 def fingerprint(path: str, code: str | None, problem: str) -> str:

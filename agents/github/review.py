@@ -99,10 +99,11 @@ class Reviewer:
             [],
             None,
         )
-        fetched.posted = find_posted(pull, head, trigger)
+        me = self.clients.login(req.installation_id)
+        fetched.posted = find_posted(pull, head, trigger, me)
         if fetched.posted is not None:
             return fetched
-        fetched.findings = posted_findings(pull)
+        fetched.findings = posted_findings(pull, me)
         fetched.pr_files = [ChangedFile.from_api(f) for f in pull.get_files()]
         fetched.review_files = fetched.pr_files
         since = last_head if req.action == "synchronize" and trigger == "auto" else None

@@ -79,6 +79,7 @@ class ReviewRules:
     _page: Callable[..., tuple[list[Any], dict[str, str]]]
     _base: Callable[[FakeRequest], str]
     not_found: Callable[[FakeRequest], Reply]
+    actor: Callable[[FakeRequest], dict[str, str]]
 
     def _review_routes(self) -> None:
         self.reviews: list[dict[str, Any]] = []
@@ -114,14 +115,15 @@ class ReviewRules:
                     continue
                 for k, c in enumerate(review.get("comments") or []):
                     cid = review["id"] * 100 + k
-                    items.append({"id": cid, "pull_request_review_id": review["id"], **c})
+                    rid = review["id"]
+                    items.append(
+                        {"id": cid, "pull_request_review_id": rid, "user": review["user"], **c}
+                    )
             items += [
                 {k: v for k, v in c.items() if k not in ("repo", "number")}
                 for c in self.review_comments
                 if c["repo"].lower() == f"{owner}/{name}".lower() and c["number"] == pr.number
             ]
-        for item in items:
-            item.setdefault("user", {"login": "stepline[bot]", "type": "Bot"})
         chunk, headers = self._page(req, items)
         return Reply.json(chunk, headers=headers)
 
@@ -197,7 +199,7 @@ class ReviewRules:
         review = {
             "id": rid,
             "node_id": f"PRR_{rid}",
-            "user": {"login": "stepline[bot]", "type": "Bot"},
+            "user": self.actor(req),
             "body": data.get("body") or "",
             "state": states.get(event, "COMMENTED"),
             "commit_id": data.get("commit_id") or pr.head_sha,
@@ -244,7 +246,7 @@ class ReviewRules:
         comment = {
             "id": cid,
             "node_id": f"PRRC_{cid}",
-            "user": {"login": "stepline[bot]", "type": "Bot"},
+            "user": self.actor(req),
             "html_url": f"https://github.com/{owner}/{name}/pull/{pr.number}#discussion_r{cid}",
             "subject_type": data.get("subject_type") or "line",
             **{k: data.get(k) for k in ("body", "commit_id", "path", "line", "side")},

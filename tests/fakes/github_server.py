@@ -9,6 +9,9 @@
   with `x-ratelimit-remaining: 0` and the reset epoch, no Retry-After, until the reset passes;
 - `secondary_rate_limit(path, status, retry_after)`: 403/429, `retry-after`, secondary message;
 - tokens are checked (401 "Bad credentials"); App installations mint `ghs_` tokens from a JWT;
+  what a token writes is written by its account: `token_login` (a user, `GET /user`) for a
+  plain token, `<app_slug>[bot]` for an installation's (`GET /user` refused; the App's JWT
+  reads `GET /app`);
 - everything written is kept in `reviews`, `merges` and `tokens_issued` for assertions.
 """
 
@@ -84,6 +87,8 @@ class FakeGithub(ReviewRules, MergeRules, FakeService):
         self.merges: list[dict[str, Any]] = []
         self.tokens_issued: list[tuple[int, str]] = []
         self._ids = itertools.count(1000)
+        self.token_login = "stepline-bot"  # the account behind the plain tokens
+        self.app_slug = "stepline"
         self.quota = 5000
         self.quota_used = 0
         self.quota_reset = int(time.time()) + 3600
@@ -96,6 +101,8 @@ class FakeGithub(ReviewRules, MergeRules, FakeService):
         self.route("GET", REPO + r"/compare/(?P<base>[^.]+)\.\.\.(?P<head>.+)", self.compare)
         self._merge_routes()
         self.route("POST", r"/app/installations/(?P<inst>\d+)/access_tokens", self.access_token)
+        self.route("GET", r"/app", self.get_app)
+        self.route("GET", r"/user", self.get_user)
 
     # ---- scripting -------------------------------------------------------------------------
     def add_pull(self, repo: str, pull: FakePull) -> FakePull:
@@ -143,11 +150,12 @@ class FakeGithub(ReviewRules, MergeRules, FakeService):
 
     # ---- plumbing --------------------------------------------------------------------------
     def __call__(self, req: FakeRequest) -> Reply:
-        if not req.path.startswith("/app/") and not self._authorised(req):
+        as_app = req.path == "/app" or req.path.startswith("/app/")  # the App's JWT, no token
+        if not as_app and not self._authorised(req):
             with self.lock:
                 self.requests.append(req)
             return Reply.json({"message": "Bad credentials", "documentation_url": DOCS}, 401)
-        if req.path.startswith("/app/"):
+        if as_app:
             return super().__call__(req)
         refused = self._primary_limited(req)
         if refused is not None:
@@ -164,6 +172,17 @@ class FakeGithub(ReviewRules, MergeRules, FakeService):
         value = req.headers.get("authorization", "")
         scheme, _, token = value.partition(" ")
         return scheme.lower() in ("token", "bearer") and token in self.tokens
+
+    def _installation_token(self, req: FakeRequest) -> bool:
+        token = req.headers.get("authorization", "").partition(" ")[2]
+        with self.lock:
+            return any(minted == token for _, minted in self.tokens_issued)
+
+    def actor(self, req: FakeRequest) -> dict[str, str]:
+        """The account a request acts as, as GitHub shows it on what it writes."""
+        if self._installation_token(req):
+            return {"login": f"{self.app_slug}[bot]", "type": "Bot"}
+        return {"login": self.token_login, "type": "User"}
 
     def not_found(self, req: FakeRequest) -> Reply:
         return Reply.json({"message": "Not Found", "documentation_url": DOCS}, 404)
@@ -254,16 +273,39 @@ class FakeGithub(ReviewRules, MergeRules, FakeService):
         urls = {"url": f"{api}/repos/{where}", "html_url": f"https://github.com/{where}"}
         return Reply.json({**counts, **urls, "commits": [], "files": files})
 
-    def access_token(self, req: FakeRequest, inst: str) -> Reply:
+    def _app_id(self, req: FakeRequest) -> str | None:
+        """The App whose valid JWT signs the request, else None."""
         token = req.headers.get("authorization", "").partition(" ")[2]
         try:
             claims = jwt.decode(token, options={"verify_signature": False})
-            key = self.app_keys[str(claims["iss"])]
-            jwt.decode(token, key, algorithms=["RS256"])
+            app_id = str(claims["iss"])
+            jwt.decode(token, self.app_keys[app_id], algorithms=["RS256"])
         except (jwt.PyJWTError, KeyError):
-            return Reply.json(
-                {"message": "A JSON web token could not be decoded", "documentation_url": DOCS}, 401
-            )
+            return None
+        return app_id
+
+    def _bad_jwt(self) -> Reply:
+        body = {"message": "A JSON web token could not be decoded", "documentation_url": DOCS}
+        return Reply.json(body, 401)
+
+    def get_app(self, req: FakeRequest) -> Reply:
+        app_id = self._app_id(req)
+        if app_id is None:
+            return self._bad_jwt()
+        owner = {"login": "acme", "type": "Organization"}
+        return Reply.json(
+            {"id": int(app_id), "slug": self.app_slug, "name": "Stepline", "owner": owner}
+        )
+
+    def get_user(self, req: FakeRequest) -> Reply:
+        if self._installation_token(req):
+            message = "Resource not accessible by integration"
+            return Reply.json({"message": message, "documentation_url": DOCS}, 403)
+        return Reply.json({"id": 1, **self.actor(req)})
+
+    def access_token(self, req: FakeRequest, inst: str) -> Reply:
+        if self._app_id(req) is None:
+            return self._bad_jwt()
         minted = f"ghs_fake{inst}{next(self._ids)}"
         with self.lock:
             self.tokens.add(minted)
