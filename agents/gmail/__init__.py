@@ -1,8 +1,11 @@
-"""Gmail triage: connect an inbox, score spam, flag urgent mail, alert, clean up.
+"""Gmail triage: connect an inbox, score spam, flag urgent mail, alert, clean up, learn.
 
-Modules, one concept each: settings (config/gmail.yaml, hot reload), oauth, api, parse,
-rules / bayes / spam (the spam score), priority, classify (both verdicts, shared by the flow
-and the CLI), pubsub (push verification), counters, flow (what the steps do), services
+Modules, one concept each: settings (config/gmail.yaml, hot reload), env (GMAIL_* variables,
+`.env`), oauth, api, message (the parsed mail), parse and html (mail that never fails to
+parse), rules / rules_headers / rules_content (the built-in spam signs and their weights),
+tokens and bayes (the trained model), evidence and spam (the combined verdict), priority,
+classify (both verdicts, shared by the flow and the CLI), learning (from the user's label
+changes), pubsub (push verification), counters, flow (what the steps do), services
 (per-process clients), cli and plugin (`stepline gmail`, start-up check).
 """
 
