@@ -25,9 +25,13 @@ from dataclasses import dataclass, field
 from agents.github.diff import parse_patch
 from agents.github.files import ChangedFile, relevance, render_header, render_hunk
 
-__all__ = ["Call", "Piece", "Plan", "make_plan"]
+__all__ = ["Call", "Piece", "Plan", "PlanError", "make_plan"]
 
 Count = Callable[[str], int]
+
+
+class PlanError(ValueError):
+    """No call can hold any diff: the message names the setting to raise."""
 
 
 @dataclass(frozen=True)
@@ -181,9 +185,10 @@ def make_plan(
 ) -> Plan:
     """Plan calls whose diff text is at most `room` tokens each, for `fixed_tokens` more each."""
     if room < 50:
-        raise ValueError(
+        raise PlanError(
             f"only {room} tokens are left for the diff in one call: raise "
-            "review.max_input_tokens in config/github.yaml (the prompt's fixed part needs the rest)"
+            "review.max_input_tokens in config/github.yaml, or shorten the instructions in "
+            ".stepline.yml (the prompt's fixed part needs the rest)"
         )
     pieces = [p for f in files for p in _pieces(f, room, count)]
     by_priority = sorted(pieces, key=lambda p: (-p.rank, -p.file_changed, p.path, p.index))

@@ -23,6 +23,7 @@ from agents.github.memory import (
     remember_fingerprints,
     save_draft,
 )
+from agents.github.plan import PlanError
 from agents.github.posting import (
     Placed,
     find_posted,
@@ -235,13 +236,13 @@ class Reviewer:
                 llm, plan, frame, max_input_tokens=review.max_input_tokens, state=state
             )
         except Exception as exc:  # LLMError, a plan that cannot be made: the rules still review
+            # A plan's refusal names the setting to change: the log and the review say it.
+            why = str(exc) if isinstance(exc, PlanError) else exc.__class__.__name__
             log.warning(
-                "LLM review of %s#%s failed, using built-in rules: %s",
-                req.repo,
-                req.number,
-                exc.__class__.__name__,
+                "LLM review of %s#%s failed, using built-in rules: %s", req.repo, req.number, why
             )
-            return Draft(None, "built-in rules (AI review failed)", [_AI_FAILED])
+            notes = [f"{_AI_FAILED}: {why}" if isinstance(exc, PlanError) else _AI_FAILED]
+            return Draft(None, "built-in rules (AI review failed)", notes)
         if done.result is None:
             return Draft(None, "built-in rules (AI review failed)", [_AI_FAILED])
         return Draft(done.result, "AI reviewer + built-in rules", plan.not_reviewed + done.notes)

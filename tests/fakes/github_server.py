@@ -42,6 +42,7 @@ class FakePull:
     head_sha: str
     base_sha: str = "base0000"
     title: str = "A change"
+    body: str | None = None  # the description; GitHub sends null for an empty one
     author: str = "octocat"
     draft: bool = False
     state: str = "open"
@@ -233,6 +234,7 @@ class FakeGithub(ReviewRules, MergeRules, FakeService):
             "number": pr.number,
             "url": url,
             "title": pr.title,
+            "body": pr.body,
             "html_url": f"https://github.com/{full}/pull/{pr.number}",
             "state": pr.state,
             "draft": pr.draft,

@@ -160,3 +160,24 @@ def test_the_server_stays_the_ceiling_for_merging(fake_github, clients):
     # With no file in the way the same review merges: the refusals above were the file's.
     add_pull(fake, base="base3333", labels=["automerge"])
     assert merge_if_allowed(clients, on, review, cache).merged
+
+
+async def test_instructions_that_leave_no_room_for_the_diff_say_which_setting(
+    fake_github, clients, memory_state
+):
+    fake, _ = fake_github
+    line = '  Flag os.environ["X"], eval(), exec() and pickle.loads() in every handler.\n'
+    long = "instructions: |\n" + line * 50  # within the key's 4,000 characters
+    fake.repo_files[(REPO, "base0000")] = {".stepline.yml": long}
+    add_pull(fake, body="Hardens the handlers against untrusted input. " * 40)
+    ai = FakeOpenAI()
+    with LoopbackServer(ai) as server:
+        settings = LLMSettings(api_key=ai.api_key, base_url=f"{server.url}/v1", max_retries=0)
+        async with LLMClient(settings) as llm:
+            small = GithubSettings(review={"max_input_tokens": 2000})
+            request = ReviewRequest(repo=REPO, number=7, action="opened")
+            done = await Reviewer(small, clients, llm).run(request, memory_state)
+    assert not isinstance(done, Skipped) and done.reviewer.startswith("built-in rules")
+    assert ai.completion_requests() == []
+    [review] = fake.reviews
+    assert "raise review.max_input_tokens" in review["body"] and ".stepline.yml" in review["body"]
