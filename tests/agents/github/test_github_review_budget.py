@@ -160,4 +160,5 @@ async def test_a_server_without_json_schema_still_gets_every_planned_call(fake_g
     accepted = [
         r for r in run.requests if r.get("response_format", {}).get("type") != "json_schema"
     ]
-    assert max(prompt_token_count(r["messages"], {}) for r in accepted) <= 12_000
+    budget = GithubSettings().review.max_input_tokens
+    assert max(prompt_token_count(r["messages"], {}) for r in accepted) <= budget
