@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from app.flow import describe
 from app.registry import Registry
 from app.step_config import ApiConfig, CronConfig, EventConfig
 
@@ -23,8 +24,9 @@ def print_steps(registry: Registry) -> None:
     for step in sorted(registry.steps.values(), key=lambda s: (s.kind, s.name)):
         c = step.config
         trigger = _trigger(c)
-        table.add_row(step.name, step.kind, trigger, ", ".join(step.emits),
-                      ", ".join(c.flows), str(step.file))
+        table.add_row(
+            step.name, step.kind, trigger, ", ".join(step.emits), ", ".join(c.flows), str(step.file)
+        )
     out.print(table)
     for flow, names in sorted(registry.flows.items()):
         out.print(f"[bold]flow {flow}[/bold]: {', '.join(names)}")
@@ -38,5 +40,6 @@ def _trigger(config: ApiConfig | EventConfig | CronConfig) -> str:
     if isinstance(config, ApiConfig):
         return f"{config.method} {config.path}"
     if isinstance(config, EventConfig):
-        return ", ".join(config.subscribes)
+        control = describe(config)
+        return ", ".join(config.subscribes) + (f" ({control})" if control else "")
     return f"{config.cron} ({config.timezone})"

@@ -16,7 +16,10 @@ from app.settings import Mode
 from app.state import State, jsonable
 from app.types import LogEntry, Message
 
-__all__ = ["Context", "SyncContext"]
+__all__ = ["Context", "Partition", "SyncContext"]
+
+Partition = Callable[[tuple[str, ...], Any], dict[str, tuple[str, int]] | None]
+"""Ordering keys of a message for its subscribing steps (app.flow.partitions, bound)."""
 
 
 class Context:
@@ -35,6 +38,7 @@ class Context:
         topic: str | None = None,
         on_log: Callable[[LogEntry], None] | None = None,
         mode: Mode = Mode.START,
+        partition: Partition | None = None,
     ) -> None:
         self.step = step
         self.mode = mode
@@ -51,6 +55,7 @@ class Context:
         self._backend = backend
         self._subscribers = subscribers
         self._emits = emits
+        self._partition = partition
 
     async def emit(
         self,
@@ -69,9 +74,9 @@ class Context:
             raise TypeError("emit key must be a string")
         due = due_time(delay, at, self._backend.clock())
         payload = jsonable(data, f"data emitted to {topic!r}")
-        self.emitted.append(
-            Message(topic, payload, self.trace_id, self._subscribers.get(topic, ()), key, due)
-        )
+        steps = self._subscribers.get(topic, ())
+        parts = self._partition(steps, payload) if self._partition is not None else None
+        self.emitted.append(Message(topic, payload, self.trace_id, steps, key, due, parts))
 
     async def stream(self, name: str, data: Any) -> None:
         """Push a live update to clients of GET /streams/{name}."""

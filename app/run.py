@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -19,7 +20,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from app.backends.base import Backend
-from app.context import Context
+from app.context import Context, Partition
+from app.flow import partitions
 from app.http import Request
 from app.invoke import HandlerTimeout, SyncPools, invoke
 from app.middleware import Middleware, MiddlewareChain, Run
@@ -56,6 +58,8 @@ class Runner:
         self.on_log = on_log
         self.chain = MiddlewareChain(middleware)
         self.pools = SyncPools(settings.sync_threads)
+        configs = {name: step.config for name, step in registry.steps.items()}
+        self.partition: Partition = functools.partial(partitions, configs)
 
     def add_middleware(self, mw: Middleware) -> None:
         self.chain.add(mw)
@@ -82,6 +86,7 @@ class Runner:
             topic=delivery.topic if delivery is not None else None,
             on_log=self.on_log,
             mode=self.settings.mode,
+            partition=self.partition,
         )
         return Run(step, ctx, span, delivery=delivery, request=request)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["ApiConfig", "CronConfig", "EventConfig", "StepConfig"]
 
@@ -88,8 +89,30 @@ class EventConfig(_Common):
     retries: int = Field(3, ge=1, le=100)
     timeout: float = Field(30.0, gt=0)
     concurrency: int | None = Field(None, ge=1)
+    # Flow control (app/flow.py): deliveries with one key run at most this many at a time.
+    key: str | Callable[[Any], Any] | None = None
+    concurrency_per_key: int | None = Field(None, ge=1)
 
     _input = field_validator("input")(classmethod(lambda cls, v: _model_class(v)))
+
+    @field_validator("key")
+    @classmethod
+    def _check_key(cls, value: Any) -> Any:
+        if isinstance(value, str) and (not value or any(not p for p in value.split("/"))):
+            raise ValueError(
+                f"{value!r} is not a key path: name fields of the event data joined by '/', "
+                "e.g. 'repo/number', or pass a function of the data"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _key_needed(self) -> EventConfig:
+        if self.concurrency_per_key is not None and self.key is None:
+            raise ValueError(
+                "concurrency_per_key needs `key`: the path into the event data (e.g. "
+                "'repo/number') or function that says which deliveries share a key"
+            )
+        return self
 
 
 _CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31),

@@ -43,6 +43,8 @@ class Message:
     key: str | None = None
     due: float | None = None
     """Epoch second it becomes due (a delayed emit); None: at once."""
+    partitions: dict[str, tuple[str, int]] | None = None
+    """Per subscribing step that orders by key: (key, concurrency_per_key); see app/flow.py."""
 
 
 @dataclass(slots=True)
@@ -56,6 +58,9 @@ class Delivery:
     trace_id: str
     attempt: int
     created_at: float
+    key: str | None = None
+    """Its ordering key, when its step has `concurrency_per_key` (settling frees the key)."""
+    key_limit: int = 0
 
 
 @dataclass(slots=True)

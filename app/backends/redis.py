@@ -43,7 +43,12 @@ def _payload(m: Message, now: float) -> str:
 def _message_args(m: Message, now: float) -> list[Any]:
     # A delayed emit waits in the step's retry set until its due time ("" = at once).
     due = repr(m.due) if m.due is not None and m.due > now else ""
-    return [m.topic, m.key or "", _payload(m, now), due, len(m.steps), *m.steps]
+    parts = m.partitions or {}
+    steps: list[Any] = []
+    for step in m.steps:
+        key, limit = parts.get(step, ("", 0))
+        steps += [step, key, limit]
+    return [m.topic, m.key or "", _payload(m, now), due, len(m.steps), *steps]
 
 
 class RedisBackend(RedisState, RedisRecords, Backend):
@@ -135,7 +140,8 @@ class RedisBackend(RedisState, RedisRecords, Backend):
                     }
                 )
             retry_at = o.retry_at if o.retry_at is not None else now
-            args += [d.step, d.id, o.status, repr(retry_at), d.attempt, meta]
+            args += [d.step, d.id, o.status, repr(retry_at), d.attempt, meta, d.key or "",
+                     d.key_limit]
         for sp in batch.spans:
             args += [sp.trace_id or "", sp.step or "", span_json(sp)]
         for e in batch.logs:
@@ -153,7 +159,8 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         for i in range(0, len(rows), 4):
             step, seq, raw, attempt = rows[i : i + 4]
             p = json.loads(raw)
-            out.append(Delivery(seq, step, p["t"], p["d"], p["tr"], int(attempt), p["c"]))
+            out.append(Delivery(seq, step, p["t"], p["d"], p["tr"], int(attempt), p["c"],
+                                p.get("k"), p.get("kl", 0)))
         return out
 
     async def _claim(self, wants: Mapping[str, int], lease: Mapping[str, float]) -> list[Any]:

@@ -7,6 +7,7 @@ Key layout under the app's prefix P (one Redis can host many apps):
     P:dl:<step>        sorted set of retries and delayed emits waiting for their time:
                        "<id>|<attempt>|<payload>"
     P:steps            set of steps that ever got a delivery
+    P:ka:<step>, P:kw:...   ordering keys of steps with concurrency_per_key (redis_keys.py)
     P:dd:<n>:<topic>:<key>   idempotency key of an emit, expires after the dedup window
     P:dead, P:deadm    hashes id -> "<step>\\n<payload>" and id -> JSON of the failure
     P:deadz, P:deadn   sorted set of dead ids (oldest first), hash step -> count
@@ -21,6 +22,8 @@ unique across steps, as the SQLite backend's row ids are.
 
 from __future__ import annotations
 
+from app.backends.redis_keys import KEYED
+
 __all__ = ["CLAIM", "CLEAR", "FIRE", "INCREMENT", "PRUNE", "RELEASE", "REPLAY", "WRITE"]
 
 _PRELUDE = """
@@ -32,9 +35,10 @@ local function enqueue(step, payload, attempt)
   redis.call('XADD', P .. ':q:' .. step, '0-' .. seq, 'p', payload, 'a', attempt)
   redis.call('SADD', P .. ':steps', step)
 end
-
--- Reads messages from ARGV starting at i: topic, key, payload, due, nsteps, steps...
--- A message with a due time waits in each step's retry set, as a retry does, until then.
+""" + KEYED + """
+-- Reads messages from ARGV starting at i: topic, key, payload, due, nsteps, then per step:
+-- step, ordering key ('' for none), its limit. A message with a due time waits in each
+-- step's retry set, as a retry does, until then; keyed ones also wait for their key's turn.
 local function messages(i, count, ttl_ms)
   for _ = 1, count do
     local topic, key, payload, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -46,17 +50,15 @@ local function messages(i, count, ttl_ms)
     end
     if fresh then
       for s = 1, n do
-        local step = ARGV[i + 4 + s]
-        if due == '' then
-          enqueue(step, payload, 0)
+        local j = i + 2 + 3 * s
+        if ARGV[j + 1] == '' then
+          place(ARGV[j], payload, due)
         else
-          local seq = redis.call('INCR', P .. ':seq')
-          redis.call('ZADD', P .. ':dl:' .. step, due, seq .. '|0|' .. payload)
-          redis.call('SADD', P .. ':steps', step)
+          place_keyed(ARGV[j], payload, due, ARGV[j + 1], ARGV[j + 2])
         end
       end
     end
-    i = i + 5 + n
+    i = i + 5 + 3 * n
   end
   return i
 end
@@ -82,7 +84,8 @@ end
 """
 
 # ARGV: prefix, now, dedup_ms, dead_keep, span_keep, log_keep, nmsg, nout, nspan, nlog, then
-# messages (see `messages`), outcomes (step, id, status, retry_at, attempt, meta),
+# messages (see `messages`), outcomes (step, id, status, retry_at, attempt, meta, ordering
+# key or '', its limit),
 # spans and logs (trace, step, json).
 WRITE = (
     _PRELUDE
@@ -100,8 +103,13 @@ for _ = 1, nout do
   -- Only the first settlement of a delivery counts: a late one after a reclaim is ignored.
   if ack(q, id) == 1 then
     local payload = nil
+    local pk, pl = ARGV[i + 6], ARGV[i + 7]
     if status ~= 'ok' then payload = payload_of(q, id) end
     redis.call('XDEL', q, id)
+    if pk ~= '' and status ~= 'retry' then
+      free_key(step, pk, now)
+      if payload then payload = unkey(payload, pk, pl) end
+    end
     if payload and status == 'retry' then
       redis.call('ZADD', P .. ':dl:' .. step, ARGV[i + 3],
         ARGV[i + 1] .. '|' .. ARGV[i + 4] .. '|' .. payload)
@@ -114,7 +122,7 @@ for _ = 1, nout do
       dead_added = true
     end
   end
-  i = i + 6
+  i = i + 8
 end
 
 if dead_added then

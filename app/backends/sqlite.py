@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from app.backends.base import Backend, QueueStats, dump_json, valid_ids
+from app.backends.sqlite_keys import CLAIMABLE, add_key_columns
 from app.backends.sqlite_records import SQLiteRecords
 from app.backends.sqlite_schema import PRAGMAS, SCHEMA
 from app.backends.sqlite_state import SQLiteState
@@ -117,6 +118,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._connect(15_000)
             conn.executescript(SCHEMA)
+            add_key_columns(conn)
             return conn
 
         loop = asyncio.get_running_loop()
@@ -214,11 +216,13 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
             if m.steps:
                 data = _dumps(m.data, f"data emitted to {m.topic!r}")
                 due = now if m.due is None else m.due  # a delayed emit waits like a retry
-                rows.extend((s, m.topic, data, m.trace_id, due, now) for s in m.steps)
+                parts = m.partitions or {}
+                rows.extend((s, m.topic, data, m.trace_id, due, now, *parts.get(s, (None, None)))
+                            for s in m.steps)
         if rows:
             conn.executemany(
-                "INSERT INTO deliveries (step, topic, data, trace_id, due, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO deliveries (step, topic, data, trace_id, due, created_at, pkey, "
+                "plimit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -248,8 +252,8 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
                 continue
             rows = conn.execute(
                 "UPDATE deliveries SET due = ?, attempt = attempt + 1, leased = 1 "
-                "WHERE id IN (SELECT id FROM deliveries WHERE step = ? AND due <= ? "
-                "ORDER BY due LIMIT ?) "
+                "WHERE id IN (SELECT id FROM deliveries d WHERE step = ? AND due <= ? "
+                f"AND {CLAIMABLE} ORDER BY due LIMIT ?) "
                 "RETURNING id, step, topic, data, trace_id, attempt, created_at",
                 (now + lease.get(step, self.settings.lease_seconds), step, now, n),
             ).fetchall()

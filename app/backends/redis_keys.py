@@ -1,0 +1,90 @@
+"""Ordering keys in the Redis backend (see app/flow.py for what they mean), as Lua functions
+shared by the scripts of redis_lua.py.
+
+Keys under the app's prefix P, for a step that declares `concurrency_per_key`:
+
+    P:ka:<step>                   hash key -> deliveries of that key let go (at most its limit)
+    P:kw:<len>:<step>:<key>       list, in emit order, of deliveries of the key waiting for a
+                                  turn: "<due>|<retry-set member>"
+
+A keyed delivery carries its key in its payload ("k", and its limit as "kl"). One that may go
+is placed like any other (the stream, or the retry set when delayed); one that may not waits in
+the retry set under a score no clock reaches (so it is counted and shown as unsettled) and in
+its key's list. Each acknowledgement or dead letter of a keyed delivery lets the next one of
+its key go; a retry, a lease takeover or a release keeps its turn. The scripts run atomically,
+so the order holds across every process sharing the Redis.
+"""
+
+from __future__ import annotations
+
+__all__ = ["KEYED", "WAITING"]
+
+WAITING = 1e18
+"""Retry-set score of a delivery waiting for its key: later than any due time."""
+
+KEYED = """
+local WAITING = '1e18'
+
+local function key_list(step, pk)
+  return P .. ':kw:' .. #step .. ':' .. step .. ':' .. pk
+end
+
+local function place(step, payload, due)
+  if due == '' then
+    enqueue(step, payload, 0)
+  else
+    local seq = redis.call('INCR', P .. ':seq')
+    redis.call('ZADD', P .. ':dl:' .. step, due, seq .. '|0|' .. payload)
+    redis.call('SADD', P .. ':steps', step)
+  end
+end
+
+local function key_tail(pk, pl)
+  return ',"k":' .. cjson.encode(pk) .. ',"kl":' .. pl .. '}'
+end
+
+-- The payload without its key: a dead letter is replayed without one.
+local function unkey(payload, pk, pl)
+  local tail = key_tail(pk, pl)
+  if string.sub(payload, -#tail) == tail then
+    return string.sub(payload, 1, -#tail - 1) .. '}'
+  end
+  return payload
+end
+
+local function place_keyed(step, payload, due, pk, pl)
+  local body = string.sub(payload, 1, -2) .. key_tail(pk, pl)
+  local active = P .. ':ka:' .. step
+  if tonumber(redis.call('HGET', active, pk) or '0') < tonumber(pl) then
+    redis.call('HINCRBY', active, pk, 1)
+    place(step, body, due)
+  else
+    local member = redis.call('INCR', P .. ':seq') .. '|0|' .. body
+    redis.call('ZADD', P .. ':dl:' .. step, WAITING, member)
+    redis.call('SADD', P .. ':steps', step)
+    redis.call('RPUSH', key_list(step, pk), due .. '|' .. member)
+  end
+end
+
+-- A keyed delivery settled: the next waiting one of its key takes its turn.
+local function free_key(step, pk, now)
+  local nxt = redis.call('LPOP', key_list(step, pk))
+  if not nxt then
+    if redis.call('HINCRBY', P .. ':ka:' .. step, pk, -1) <= 0 then
+      redis.call('HDEL', P .. ':ka:' .. step, pk)
+    end
+    return
+  end
+  local cut = string.find(nxt, '|', 1, true)
+  local due, member = string.sub(nxt, 1, cut - 1), string.sub(nxt, cut + 1)
+  local dl = P .. ':dl:' .. step
+  redis.call('ZREM', dl, member)
+  if due ~= '' and tonumber(due) > tonumber(now) then
+    redis.call('ZADD', dl, due, member)
+  else
+    local a = string.find(member, '|', 1, true)
+    local b = string.find(member, '|', a + 1, true)
+    enqueue(step, string.sub(member, b + 1), 0)
+  end
+end
+"""
