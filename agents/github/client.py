@@ -115,7 +115,18 @@ class GithubClients:
         if known is not None:
             return known
         if key is None:
-            login = str(self.for_installation(None).get_user().login)
+            from github import GithubException
+
+            try:
+                login = str(self.for_installation(None).get_user().login)
+            except GithubException as exc:
+                if exc.status not in (401, 403):
+                    raise
+                raise GithubConfigError(
+                    f"GitHub answered {exc.status} to GET /user with GITHUB_TOKEN "
+                    f"({github_reason(exc)}): use a personal access token (classic or "
+                    "fine-grained), or a GitHub App (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_FILE)"
+                ) from None
         else:
             # An installation token cannot read /user; the App's own JWT reads /app.
             from github import GithubIntegration

@@ -225,3 +225,20 @@ async def test_marks_copied_into_someone_elses_review_are_not_trusted(fake_githu
     (posted,) = [r for r in fake.reviews if r["number"] == 7]
     assert posted["user"]["login"] == fake.token_login
     assert "already posted earlier" not in posted["body"]
+
+
+async def test_a_token_that_cannot_say_who_it_is_is_a_setting_to_fix(fake_github, clients):
+    """An installation's token (GitHub Actions' GITHUB_TOKEN) cannot read /user: without our
+    own login no marker could be trusted, so the review stops with what to set instead."""
+    from agents.github.client import GithubConfigError
+
+    fake, _ = fake_github
+    fake.add_pull("acme/api", FakePull(number=7, head_sha="head1111", files=FILES))
+    refused = {"message": "Resource not accessible by integration"}
+    fake.inject(r"/user", Reply.json(refused, 403), method="GET")
+    with pytest.raises(GithubConfigError, match="personal access token") as err:
+        await Reviewer(GithubSettings(), clients, None).run(
+            ReviewRequest(repo="acme/api", number=7, action="opened")
+        )
+    assert "Resource not accessible by integration" in str(err.value)
+    assert fake.reviews == []
