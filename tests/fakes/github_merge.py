@@ -52,6 +52,7 @@ class MergeRules:
     _pull_json: Callable[..., dict[str, Any]]
     _page: Callable[..., tuple[list[Any], dict[str, str]]]
     not_found: Callable[[FakeRequest], Reply]
+    actor: Callable[[FakeRequest], dict[str, str]]
 
     def _merge_routes(self) -> None:
         self.check_runs: dict[str, list[dict[str, Any]]] = {}
@@ -223,7 +224,7 @@ class MergeRules:
                 return Reply.json({"data": {mutation: {"clientMutationId": None}}})
             if mutation != "enablePullRequestAutoMerge":
                 return _gql_error("UNSUPPORTED", f"the fake does not implement {mutation!r}")
-            return self._enable_auto_merge(repo, pr, variables)
+            return self._enable_auto_merge(repo, pr, variables, self.actor(req))
 
     def _by_node(self, node_id: str) -> tuple[str, Any] | None:
         for (repo, _), pr in self.pulls.items():
@@ -231,7 +232,9 @@ class MergeRules:
                 return repo, pr
         return None
 
-    def _enable_auto_merge(self, repo: str, pr: Any, variables: dict[str, Any]) -> Reply:
+    def _enable_auto_merge(
+        self, repo: str, pr: Any, variables: dict[str, Any], by: dict[str, str]
+    ) -> Reply:
         if not self.allow_auto_merge.get(repo, False):
             return _gql_error("UNPROCESSABLE", "Auto merge is not allowed for this repository")
         expected = variables.get("expectedHeadOid")
@@ -246,13 +249,13 @@ class MergeRules:
         method = str(variables.get("mergeMethod") or "MERGE").lower()
         # As the REST pull request shows it (`auto_merge`), plus the head it was pinned to.
         pr.auto_merge = {
-            "enabled_by": {"login": "stepline[bot]", "type": "Bot"},
+            "enabled_by": by,
             "merge_method": method,
             "commit_title": None,
             "commit_message": None,
             "expected_head": expected,
         }
-        actor = {"login": "stepline[bot]", "avatarUrl": "", "resourcePath": "", "url": ""}
+        actor = {"login": by["login"], "avatarUrl": "", "resourcePath": "", "url": ""}
         payload = {"actor": actor, "clientMutationId": None}
         return Reply.json({"data": {"enablePullRequestAutoMerge": payload}})
 
