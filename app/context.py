@@ -14,12 +14,12 @@ from app.logger import StepLogger
 from app.schedule import due_time
 from app.settings import Mode
 from app.state import State, jsonable
-from app.types import LogEntry, Message
+from app.types import FlowPlan, LogEntry, Message
 
 __all__ = ["Context", "Partition", "SyncContext"]
 
-Partition = Callable[[tuple[str, ...], Any], dict[str, tuple[str, int]] | None]
-"""Ordering keys of a message for its subscribing steps (app.flow.partitions, bound)."""
+Partition = Callable[[tuple[str, ...], Any], dict[str, FlowPlan] | None]
+"""Flow control of a message for its subscribing steps (app.flow.partitions, bound)."""
 
 
 class Context:

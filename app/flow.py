@@ -1,4 +1,4 @@
-"""Ordering keys: which deliveries of a step must run one after another.
+"""Flow control fixed at emit time: ordering keys and debounce.
 
 An event step that declares `key` (a `/`-separated path into the event data, or a function of
 the data) and `concurrency_per_key: n` has each delivery stamped with its key when it is
@@ -8,6 +8,10 @@ while other keys run in parallel. A delivery that fails keeps its place (and hol
 through its retries, until it succeeds or is dead-lettered; a dead letter frees the key and is
 replayed without one. The key is computed when the event is emitted, so a path missing from
 the data fails the emitting run with a reason, rather than a delivery later.
+
+A step with `debounce` keeps one waiting delivery per debounce key: each emit of that key
+replaces its data and moves its due time to the end of a new quiet time, capped at the
+burst's first emit + `max_wait`. Once due it takes its ordering key's turn like any other.
 """
 
 from __future__ import annotations
@@ -17,17 +21,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.step_config import EventConfig
+from app.types import FlowPlan
 
-__all__ = ["KeyMissing", "describe", "key_value", "partitions"]
+__all__ = ["KeyMissing", "describe", "key_value", "partitions", "plan"]
 
 
 class KeyMissing(ValueError):
     """The ordering key of a step cannot be read from the emitted data."""
 
 
-def key_value(config: EventConfig, data: Any) -> str:
-    """The key of `data` for the step of `config` (which declares one)."""
-    spec = config.key
+def key_value(config: EventConfig, data: Any, spec: Any = None) -> str:
+    """The key of `data` for the step of `config`: by `spec`, else the step's `key`."""
+    spec = spec if spec is not None else config.key
     if spec is None:
         raise KeyMissing(f"event step {config.name!r} declares no key")
     if callable(spec):
@@ -53,27 +58,46 @@ def key_value(config: EventConfig, data: Any) -> str:
         where = f"the data has nothing at {spec!r}"
     if value is None:
         raise KeyMissing(
-            f"event step {config.name!r} orders its deliveries by key, but {where}; emit data "
-            "that carries it, or change the step's `key`"
+            f"event step {config.name!r} keys its deliveries (key, debounce), but {where}; "
+            "emit data that carries it, or change the step's `key`"
         )
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
+def plan(config: EventConfig, data: Any) -> FlowPlan | None:
+    """The flow control of one delivery of `data` to the step of `config`, if it has any."""
+    ordered = config.concurrency_per_key is not None
+    bounce = config.debounce
+    if not ordered and bounce is None:
+        return None
+    key = key_value(config, data) if ordered else None
+    if bounce is None:
+        return FlowPlan(key, config.concurrency_per_key)
+    spec = bounce.key if bounce.key is not None else config.key
+    # No key at all: the step's deliveries form one burst.
+    bkey = key_value(config, data, spec) if spec is not None else ""
+    return FlowPlan(key, config.concurrency_per_key, bkey, bounce.seconds, bounce.max_wait or 0.0)
+
+
 def partitions(
     configs: Mapping[str, Any], steps: tuple[str, ...], data: Any
-) -> dict[str, tuple[str, int]] | None:
-    """For each of `steps` that limits concurrency per key: (its key of `data`, the limit)."""
-    out: dict[str, tuple[str, int]] = {}
+) -> dict[str, FlowPlan] | None:
+    """The flow plan of `data` for each of `steps` that declares flow control."""
+    out: dict[str, FlowPlan] = {}
     for name in steps:
         config = configs.get(name)
-        if isinstance(config, EventConfig) and config.concurrency_per_key:
-            out[name] = (key_value(config, data), config.concurrency_per_key)
+        if isinstance(config, EventConfig) and (found := plan(config, data)) is not None:
+            out[name] = found
     return out or None
 
 
 def describe(config: EventConfig) -> str:
     """The flow control of an event step in a few words (`stepline steps`), or ""."""
-    if not config.concurrency_per_key or config.key is None:
-        return ""
     key = config.key if isinstance(config.key, str) else getattr(config.key, "__name__", "fn")
-    return f"key {key}: {config.concurrency_per_key} at a time"
+    parts = []
+    if config.concurrency_per_key:
+        parts.append(f"key {key}: {config.concurrency_per_key} at a time")
+    if config.debounce is not None:
+        wait = f", at most {config.debounce.max_wait:g} s" if config.debounce.max_wait else ""
+        parts.append(f"debounce {config.debounce.seconds:g} s{wait}")
+    return "; ".join(parts)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["ApiConfig", "CronConfig", "EventConfig", "StepConfig"]
+__all__ = ["ApiConfig", "CronConfig", "Debounce", "EventConfig", "StepConfig"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _TOPIC = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
@@ -69,8 +69,9 @@ class ApiConfig(_Common):
     def _check_path(cls, value: str) -> str:
         if not value.startswith("/"):
             raise ValueError("must start with '/'")
-        if value.startswith(("/_stepline", "/workbench", "/streams/", "/healthz", "/docs",
-                             "/openapi.json")):
+        if value.startswith(
+            ("/_stepline", "/workbench", "/streams/", "/healthz", "/docs", "/openapi.json")
+        ):
             raise ValueError("is reserved by Stepline; choose another path")
         if value.startswith("/{"):
             # Step routes are matched first; a leading parameter would swallow /workbench.
@@ -78,6 +79,34 @@ class ApiConfig(_Common):
         return value
 
     _body = field_validator("body", "response")(classmethod(lambda cls, v: _model_class(v)))
+
+
+def _check_key_path(value: Any) -> Any:
+    if isinstance(value, str) and (not value or any(not p for p in value.split("/"))):
+        raise ValueError(
+            f"{value!r} is not a key path: name fields of the event data joined by '/', "
+            "e.g. 'repo/number', or pass a function of the data"
+        )
+    return value
+
+
+class Debounce(BaseModel):
+    """Run a burst of deliveries of one key once, on the last, after `seconds` of quiet (but
+    no later than `max_wait` seconds after the first). The key: `key` here, else the step's."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+
+    seconds: float = Field(gt=0)
+    max_wait: float | None = Field(None, gt=0)
+    key: str | Callable[[Any], Any] | None = None
+
+    _key = field_validator("key")(classmethod(lambda cls, v: _check_key_path(v)))
+
+    @model_validator(mode="after")
+    def _wait_covers_quiet(self) -> Debounce:
+        if self.max_wait is not None and self.max_wait < self.seconds:
+            raise ValueError("max_wait must be at least `seconds` (the quiet time it caps)")
+        return self
 
 
 class EventConfig(_Common):
@@ -92,18 +121,10 @@ class EventConfig(_Common):
     # Flow control (app/flow.py): deliveries with one key run at most this many at a time.
     key: str | Callable[[Any], Any] | None = None
     concurrency_per_key: int | None = Field(None, ge=1)
+    debounce: Debounce | None = None
 
     _input = field_validator("input")(classmethod(lambda cls, v: _model_class(v)))
-
-    @field_validator("key")
-    @classmethod
-    def _check_key(cls, value: Any) -> Any:
-        if isinstance(value, str) and (not value or any(not p for p in value.split("/"))):
-            raise ValueError(
-                f"{value!r} is not a key path: name fields of the event data joined by '/', "
-                "e.g. 'repo/number', or pass a function of the data"
-            )
-        return value
+    _key = field_validator("key")(classmethod(lambda cls, v: _check_key_path(v)))
 
     @model_validator(mode="after")
     def _key_needed(self) -> EventConfig:
@@ -115,8 +136,13 @@ class EventConfig(_Common):
         return self
 
 
-_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31),
-                ("month", 1, 12), ("day of week", 0, 7))
+_CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+)
 _CRON_NUMBER = re.compile(r"\d+")
 
 
@@ -145,8 +171,10 @@ class CronConfig(_Common):
     def _check_cron(cls, value: str) -> str:
         fields = value.split()
         if len(fields) != 5:
-            raise ValueError(f"{value!r} has {len(fields)} fields; a cron expression has 5: "
-                             "minute hour day-of-month month day-of-week (e.g. '0 9 * * *')")
+            raise ValueError(
+                f"{value!r} has {len(fields)} fields; a cron expression has 5: "
+                "minute hour day-of-month month day-of-week (e.g. '0 9 * * *')"
+            )
         for text, (label, low, high) in zip(fields, _CRON_FIELDS, strict=True):
             _check_cron_field(value, text, label, low, high)
         if not croniter.is_valid(value):

@@ -6,12 +6,13 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "Batch",
     "DeadLetter",
     "Delivery",
+    "FlowPlan",
     "LogEntry",
     "Message",
     "Outcome",
@@ -32,6 +33,18 @@ def new_id() -> str:
     return f"{_random(128) or 1:032x}"
 
 
+class FlowPlan(NamedTuple):
+    """The flow control of one delivery, fixed when it is emitted (app/flow.py)."""
+
+    key: str | None = None
+    """Ordering key, with `limit` = the step's concurrency_per_key; None: unordered."""
+    limit: int | None = None
+    debounce_key: str | None = None
+    """Debounce key, with `quiet` and `max_wait` (0: none) seconds; None: not debounced."""
+    quiet: float = 0.0
+    max_wait: float = 0.0
+
+
 @dataclass(slots=True)
 class Message:
     """One emitted event, before the backend fans it out to `steps` (its subscribers)."""
@@ -43,8 +56,8 @@ class Message:
     key: str | None = None
     due: float | None = None
     """Epoch second it becomes due (a delayed emit); None: at once."""
-    partitions: dict[str, tuple[str, int]] | None = None
-    """Per subscribing step that orders by key: (key, concurrency_per_key); see app/flow.py."""
+    partitions: dict[str, FlowPlan] | None = None
+    """Per subscribing step with flow control: its keys and limits (see app/flow.py)."""
 
 
 @dataclass(slots=True)

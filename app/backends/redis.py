@@ -25,7 +25,7 @@ from app.backends.redis_pubsub import Fanout
 from app.backends.redis_records import RedisRecords, log_json, span_json
 from app.backends.redis_state import RedisState
 from app.settings import Settings
-from app.types import Batch, Delivery, Message
+from app.types import Batch, Delivery, FlowPlan, Message
 
 __all__ = ["RedisBackend"]
 
@@ -40,14 +40,18 @@ def _payload(m: Message, now: float) -> str:
     )
 
 
+_NO_PLAN = FlowPlan()
+
+
 def _message_args(m: Message, now: float) -> list[Any]:
     # A delayed emit waits in the step's retry set until its due time ("" = at once).
     due = repr(m.due) if m.due is not None and m.due > now else ""
     parts = m.partitions or {}
     steps: list[Any] = []
     for step in m.steps:
-        key, limit = parts.get(step, ("", 0))
-        steps += [step, key, limit]
+        p = parts.get(step) or _NO_PLAN
+        quiet = "" if p.debounce_key is None else repr(p.quiet)
+        steps += [step, p.key or "", p.limit or 0, p.debounce_key or "", quiet, repr(p.max_wait)]
     return [m.topic, m.key or "", _payload(m, now), due, len(m.steps), *steps]
 
 

@@ -87,4 +87,48 @@ local function free_key(step, pk, now)
     enqueue(step, string.sub(member, b + 1), 0)
   end
 end
+
+-- A debounced delivery: the newest of its key's burst waits in the retry set until its key
+-- has been quiet (P:db:<step> key -> "<first emit>|<member>", P:dm:<step> member -> keys).
+local function place_debounced(step, payload, pk, pl, dk, quiet, max_wait, now)
+  local db, dl, dm = P .. ':db:' .. step, P .. ':dl:' .. step, P .. ':dm:' .. step
+  local first = tonumber(now)
+  local prev = redis.call('HGET', db, dk)
+  if prev then
+    local cut = string.find(prev, '|', 1, true)
+    local member = string.sub(prev, cut + 1)
+    if redis.call('ZSCORE', dl, member) then
+      first = tonumber(string.sub(prev, 1, cut - 1))
+      redis.call('ZREM', dl, member)
+      redis.call('HDEL', dm, member)
+    end
+  end
+  local due = tonumber(now) + tonumber(quiet)
+  if tonumber(max_wait) > 0 then due = math.min(due, first + tonumber(max_wait)) end
+  local member = redis.call('INCR', P .. ':seq') .. '|0|' .. payload
+  redis.call('ZADD', dl, string.format('%.17g', due), member)
+  redis.call('SADD', P .. ':steps', step)
+  redis.call('HSET', db, dk, string.format('%.17g', first) .. '|' .. member)
+  redis.call('HSET', dm, member, cjson.encode({pk, pl}))
+end
+
+-- A retry-set entry whose time came goes to the stream; a debounced one takes its key's turn.
+local function due_entry(step, m)
+  local a = string.find(m, '|', 1, true)
+  local b = string.find(m, '|', a + 1, true)
+  local payload = string.sub(m, b + 1)
+  local dm = P .. ':dm:' .. step
+  local meta = redis.call('HGET', dm, m)
+  if not meta then
+    enqueue(step, payload, string.sub(m, a + 1, b - 1))
+    return
+  end
+  redis.call('HDEL', dm, m)
+  local keys = cjson.decode(meta)
+  if keys[1] == '' then
+    enqueue(step, payload, 0)
+  else
+    place_keyed(step, payload, '', keys[1], keys[2])
+  end
+end
 """

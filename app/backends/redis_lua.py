@@ -37,9 +37,10 @@ local function enqueue(step, payload, attempt)
 end
 """ + KEYED + """
 -- Reads messages from ARGV starting at i: topic, key, payload, due, nsteps, then per step:
--- step, ordering key ('' for none), its limit. A message with a due time waits in each
+-- step, ordering key ('' for none), its limit, debounce key, quiet seconds ('' for no
+-- debounce), max wait (0 for none). A message with a due time waits in each
 -- step's retry set, as a retry does, until then; keyed ones also wait for their key's turn.
-local function messages(i, count, ttl_ms)
+local function messages(i, count, ttl_ms, now)
   for _ = 1, count do
     local topic, key, payload, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
     local n = tonumber(ARGV[i + 4])
@@ -50,15 +51,18 @@ local function messages(i, count, ttl_ms)
     end
     if fresh then
       for s = 1, n do
-        local j = i + 2 + 3 * s
-        if ARGV[j + 1] == '' then
-          place(ARGV[j], payload, due)
+        local j = i - 1 + 6 * s
+        local step, pk, pl = ARGV[j], ARGV[j + 1], ARGV[j + 2]
+        if ARGV[j + 4] ~= '' then
+          place_debounced(step, payload, pk, pl, ARGV[j + 3], ARGV[j + 4], ARGV[j + 5], now)
+        elseif pk == '' then
+          place(step, payload, due)
         else
-          place_keyed(ARGV[j], payload, due, ARGV[j + 1], ARGV[j + 2])
+          place_keyed(step, payload, due, pk, pl)
         end
       end
     end
-    i = i + 5 + 3 * n
+    i = i + 5 + 6 * n
   end
   return i
 end
@@ -94,7 +98,7 @@ local now, ttl = ARGV[2], ARGV[3]
 local dead_keep, span_keep, log_keep = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local nmsg, nout, nspan, nlog = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]),
   tonumber(ARGV[10])
-local i = messages(11, nmsg, ttl)
+local i = messages(11, nmsg, ttl, now)
 
 local dead_added = false
 for _ = 1, nout do
@@ -187,9 +191,7 @@ for _ = 1, nsteps do
   local q, dl = P .. ':q:' .. step, P .. ':dl:' .. step
   -- Retries whose time has come go back to the stream first, keeping their attempt count.
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', dl, '-inf', now, 'LIMIT', 0, 1000)) do
-    local a = string.find(m, '|', 1, true)
-    local b = string.find(m, '|', a + 1, true)
-    enqueue(step, string.sub(m, b + 1), string.sub(m, a + 1, b - 1))
+    due_entry(step, m)
     redis.call('ZREM', dl, m)
   end
   local got = 0

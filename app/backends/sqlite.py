@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from app.backends import sqlite_keys as keys
 from app.backends.base import Backend, QueueStats, dump_json, valid_ids
-from app.backends.sqlite_keys import CLAIMABLE, add_key_columns
 from app.backends.sqlite_records import SQLiteRecords
 from app.backends.sqlite_schema import PRAGMAS, SCHEMA
 from app.backends.sqlite_state import SQLiteState
@@ -118,7 +118,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._connect(15_000)
             conn.executescript(SCHEMA)
-            add_key_columns(conn)
+            keys.add_key_columns(conn)
             return conn
 
         loop = asyncio.get_running_loop()
@@ -216,15 +216,11 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
             if m.steps:
                 data = _dumps(m.data, f"data emitted to {m.topic!r}")
                 due = now if m.due is None else m.due  # a delayed emit waits like a retry
-                parts = m.partitions or {}
-                rows.extend((s, m.topic, data, m.trace_id, due, now, *parts.get(s, (None, None)))
-                            for s in m.steps)
+                rows.extend(keys.row(m, s, data, due, now) for s in m.steps
+                            if not keys.debounced(conn, m, s, data, now))
         if rows:
-            conn.executemany(
-                "INSERT INTO deliveries (step, topic, data, trace_id, due, created_at, pkey, "
-                "plimit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            conn.executemany(f"INSERT INTO deliveries ({keys.COLUMNS}) VALUES "
+                             "(?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     async def claim(self, wants: Mapping[str, int], lease: Mapping[str, float]) -> list[Delivery]:
         wants = {s: n for s, n in wants.items() if n > 0}
@@ -253,7 +249,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
             rows = conn.execute(
                 "UPDATE deliveries SET due = ?, attempt = attempt + 1, leased = 1 "
                 "WHERE id IN (SELECT id FROM deliveries d WHERE step = ? AND due <= ? "
-                f"AND {CLAIMABLE} ORDER BY due LIMIT ?) "
+                f"AND {keys.CLAIMABLE} ORDER BY due LIMIT ?) "
                 "RETURNING id, step, topic, data, trace_id, attempt, created_at",
                 (now + lease.get(step, self.settings.lease_seconds), step, now, n),
             ).fetchall()

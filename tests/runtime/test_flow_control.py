@@ -121,3 +121,46 @@ async def test_emit_refuses_an_ambiguous_or_negative_time(make_app):
         await app.emit("later", {"n": 3}, at=START - timedelta(days=1))
         await app.drain()
         assert await app.state.get("seen", "n") == [3]
+
+
+DEBOUNCED = {
+    "quiet_step.py": """
+        config = {"type": "event", "name": "Quiet", "subscribes": ["push"], "emits": [],
+                  "key": "pr", "concurrency_per_key": 1,
+                  "debounce": {"seconds": 30, "max_wait": 120}}
+
+        async def handler(data, ctx):
+            await ctx.state.update("heads", str(data["pr"]), lambda v: [*(v or []), data["head"]])
+    """,
+}
+
+
+async def test_debounce_runs_a_burst_once_on_its_last_delivery(make_app):
+    t0 = START.timestamp()
+    clock = [t0]
+    async with make_app(DEBOUNCED, clock=lambda: clock[0]) as app:
+        for n, head in enumerate(["a", "b", "c"]):  # three pushes in quick succession
+            clock[0] = t0 + n
+            await app.emit("push", {"pr": 1, "head": head})
+        await app.emit("push", {"pr": 2, "head": "x"})
+        waiting = {q["data"]["pr"]: (q["data"]["head"], q["due"]) for q in await scheduled(app)}
+        assert waiting == {1: ("c", t0 + 2 + 30), 2: ("x", t0 + 2 + 30)}
+        assert await app.runtime.backend.claim({"Quiet": 10}, {"Quiet": 5.0}) == []
+        clock[0] = t0 + 33
+        await app.drain()
+        assert await app.state.list("heads") == {"1": ["c"], "2": ["x"]}
+
+        t1 = t0 + 100
+        for t in range(0, 101, 20):  # pushes every 20 s never leave 30 s of quiet
+            clock[0] = t1 + t
+            await app.emit("push", {"pr": 3, "head": f"h{t}"})
+        # Due max_wait after the burst's first push, not 30 s after its last.
+        assert [(q["data"]["head"], q["due"]) for q in await scheduled(app)] == [("h100", t1 + 120)]
+        clock[0] = t1 + 121
+        await app.drain()
+        assert await app.state.get("heads", "3") == ["h100"]
+
+        await app.emit("push", {"pr": 1, "head": "d"})  # a new burst runs again
+        clock[0] = t1 + 152
+        await app.drain()
+        assert await app.state.get("heads", "1") == ["c", "d"]
