@@ -256,10 +256,14 @@ class Runtime:
     ) -> Message:
         """A message to `topic` for its subscribers (used by the CLI, server and tests)."""
         due = due_time(delay, at, self.backend.clock())
-        payload = jsonable(data, f"data emitted to {topic!r}")
-        steps = self.registry.subscribers.get(topic, ())
-        parts = self.runner.partition(steps, payload)
-        return Message(topic, payload, trace_id or new_id(), steps, key, due, parts)
+        return Message(
+            topic,
+            jsonable(data, f"data emitted to {topic!r}"),
+            trace_id or new_id(),
+            self.registry.subscribers.get(topic, ()),
+            key,
+            due,
+        )
 
     async def emit(
         self,
