@@ -6,11 +6,12 @@ import asyncio
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from app.backends.base import Backend
 from app.errors import UndeclaredTopic
 from app.logger import StepLogger
+from app.retries import Retry
 from app.schedule import due_time
 from app.settings import Mode
 from app.state import State, jsonable
@@ -78,6 +79,11 @@ class Context:
         parts = self._partition(steps, payload) if self._partition is not None else None
         self.emitted.append(Message(topic, payload, self.trace_id, steps, key, due, parts))
 
+    def retry_after(self, seconds: float, reason: str = "the provider said later") -> NoReturn:
+        """End this run and run the delivery again in `seconds`, without counting an attempt
+        (as `raise Retry(delay=seconds)`: for a provider's Retry-After)."""
+        raise Retry(delay=seconds, reason=reason)
+
     async def stream(self, name: str, data: Any) -> None:
         """Push a live update to clients of GET /streams/{name}."""
         await self._backend.publish(
@@ -110,6 +116,7 @@ class SyncContext:
         self.topic = ctx.topic
         self.logger = ctx.logger
         self.state = _SyncState(ctx.state, self._call)
+        self.retry_after = ctx.retry_after
 
     def _call(self, coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()

@@ -20,10 +20,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from app.registry import Registry
 from app.step_config import EventConfig
 from app.types import FlowPlan
 
-__all__ = ["KeyMissing", "describe", "key_value", "partitions", "plan"]
+__all__ = ["KeyMissing", "describe", "key_value", "partitions", "plan", "rate_limits"]
 
 
 class KeyMissing(ValueError):
@@ -91,6 +92,15 @@ def partitions(
     return out or None
 
 
+def rate_limits(registry: Registry) -> dict[str, tuple[int, float]]:
+    """Per step with a rate limit: (n, window seconds), as the backends enforce it."""
+    return {
+        step.name: step.config.rate_limit.window
+        for step in registry.steps.values()
+        if isinstance(step.config, EventConfig) and step.config.rate_limit is not None
+    }
+
+
 def describe(config: EventConfig) -> str:
     """The flow control of an event step in a few words (`stepline steps`), or ""."""
     key = config.key if isinstance(config.key, str) else getattr(config.key, "__name__", "fn")
@@ -100,4 +110,7 @@ def describe(config: EventConfig) -> str:
     if config.debounce is not None:
         wait = f", at most {config.debounce.max_wait:g} s" if config.debounce.max_wait else ""
         parts.append(f"debounce {config.debounce.seconds:g} s{wait}")
+    if config.rate_limit is not None:
+        n, window = config.rate_limit.window
+        parts.append(f"at most {n} per {'second' if window == 1 else 'minute'}")
     return "; ".join(parts)

@@ -15,6 +15,7 @@ from app.backends import Backend, create_backend
 from app.cron import CronScheduler
 from app.engine import Engine
 from app.errors import BackendUnavailable, NotFound, SteplineError
+from app.flow import rate_limits
 from app.logger import mask_log_records
 from app.middleware import Middleware
 from app.redact import register_known_secrets
@@ -79,6 +80,7 @@ class Runtime:
         self.backend = backend if backend is not None else create_backend(settings)
         if clock is not None:
             self.backend.clock = clock  # due times of delayed emits and retries follow it
+        self.backend.rate_limits = rate_limits(self.registry)
         self.state = State(self.backend)
         self.commit_hooks: list[Callable[[Batch], None]] = []
         self.writer = Writer(self.backend, max_batch=settings.batch_size, on_commit=self._committed)
@@ -256,14 +258,10 @@ class Runtime:
     ) -> Message:
         """A message to `topic` for its subscribers (used by the CLI, server and tests)."""
         due = due_time(delay, at, self.backend.clock())
-        return Message(
-            topic,
-            jsonable(data, f"data emitted to {topic!r}"),
-            trace_id or new_id(),
-            self.registry.subscribers.get(topic, ()),
-            key,
-            due,
-        )
+        payload = jsonable(data, f"data emitted to {topic!r}")
+        steps = self.registry.subscribers.get(topic, ())
+        parts = self.runner.partition(steps, payload)
+        return Message(topic, payload, trace_id or new_id(), steps, key, due, parts)
 
     async def emit(
         self,

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["ApiConfig", "CronConfig", "Debounce", "EventConfig", "StepConfig"]
+__all__ = ["ApiConfig", "CronConfig", "Debounce", "EventConfig", "RateLimit", "StepConfig"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _TOPIC = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
@@ -109,6 +109,29 @@ class Debounce(BaseModel):
         return self
 
 
+class RateLimit(BaseModel):
+    """At most `per_second` or `per_minute` runs of the step start, across all processes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_second: int | None = Field(None, ge=1)
+    per_minute: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> RateLimit:
+        if (self.per_second is None) == (self.per_minute is None):
+            raise ValueError("give one of per_second or per_minute, e.g. {'per_minute': 60}")
+        return self
+
+    @property
+    def window(self) -> tuple[int, float]:
+        """(n, seconds): at most n claims per sliding window of that many seconds."""
+        if self.per_second is not None:
+            return self.per_second, 1.0
+        assert self.per_minute is not None
+        return self.per_minute, 60.0
+
+
 class EventConfig(_Common):
     """A subscriber: `async def handler(data, ctx)`."""
 
@@ -122,6 +145,7 @@ class EventConfig(_Common):
     key: str | Callable[[Any], Any] | None = None
     concurrency_per_key: int | None = Field(None, ge=1)
     debounce: Debounce | None = None
+    rate_limit: RateLimit | None = None
 
     _input = field_validator("input")(classmethod(lambda cls, v: _model_class(v)))
     _key = field_validator("key")(classmethod(lambda cls, v: _check_key_path(v)))

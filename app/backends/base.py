@@ -67,6 +67,8 @@ class Backend(ABC):
         self._subscribers: dict[str, set[asyncio.Queue[Any]]] = {}
         self.clock: Callable[[], float] = time.time
         """What "now" is for due times (delayed emits, retries, leases); tests inject one."""
+        self.rate_limits: dict[str, tuple[int, float]] = {}
+        """Per step: (n, window seconds): at most n claims of it per window, across processes."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     @abstractmethod

@@ -177,7 +177,8 @@ class RedisBackend(RedisState, RedisRecords, Backend):
             reclaim = now - self._reclaimed_at.get(step, 0.0) >= min(seconds / 4, 1.0)
             if reclaim:
                 self._reclaimed_at[step] = now
-            args += [step, n, max(1, int(seconds * 1000)), "1" if reclaim else "0"]
+            rate, window = self.rate_limits.get(step, (0, 0.0))
+            args += [step, n, max(1, int(seconds * 1000)), "1" if reclaim else "0", rate, window]
         return await self._scripts["claim"](args=args)
 
     @guarded

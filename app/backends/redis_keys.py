@@ -6,6 +6,8 @@ Keys under the app's prefix P, for a step that declares `concurrency_per_key`:
     P:ka:<step>                   hash key -> deliveries of that key let go (at most its limit)
     P:kw:<len>:<step>:<key>       list, in emit order, of deliveries of the key waiting for a
                                   turn: "<due>|<retry-set member>"
+    P:db:<step>, P:dm:<step>      debounce: key -> "<first emit>|<member>", member -> keys
+    P:rl:<step>                   rate limit: claim times within the window
 
 A keyed delivery carries its key in its payload ("k", and its limit as "kl"). One that may go
 is placed like any other (the stream, or the retry set when delayed); one that may not waits in
@@ -130,5 +132,21 @@ local function due_entry(step, m)
   else
     place_keyed(step, payload, '', keys[1], keys[2])
   end
+end
+
+-- Rate limits: P:rl:<step> holds the claim times of the window (sliding), so every process
+-- sees the others' claims; a claim takes no more than what the window has left.
+local function rate_allowance(step, n, rate_n, window, now)
+  local rl = P .. ':rl:' .. step
+  redis.call('ZREMRANGEBYSCORE', rl, '-inf', tonumber(now) - window)
+  return math.max(0, math.min(n, rate_n - redis.call('ZCARD', rl)))
+end
+
+local function rate_spent(step, out, before, now)
+  local rl = P .. ':rl:' .. step
+  for k = before + 1, #out, 4 do
+    redis.call('ZADD', rl, now, out[k + 1] .. ':' .. out[k + 3])
+  end
+  redis.call('EXPIRE', rl, 3600)
 end
 """

@@ -172,7 +172,8 @@ return 1
 """
 )
 
-# ARGV: prefix, consumer, now, nsteps, then per step: step, n, lease_ms, reclaim.
+# ARGV: prefix, consumer, now, nsteps, then per step: step, n, lease_ms, reclaim, rate limit
+# (0: none) and its window in seconds.
 # Returns a flat list: step, seq, payload, attempt for each claimed delivery.
 CLAIM = (
     _PRELUDE
@@ -189,6 +190,8 @@ local i = 5
 for _ = 1, nsteps do
   local step, n, lease_ms = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local q, dl = P .. ':q:' .. step, P .. ':dl:' .. step
+  local before, rate_n = #out, tonumber(ARGV[i + 4])
+  if rate_n > 0 then n = rate_allowance(step, n, rate_n, tonumber(ARGV[i + 5]), now) end
   -- Retries whose time has come go back to the stream first, keeping their attempt count.
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', dl, '-inf', now, 'LIMIT', 0, 1000)) do
     due_entry(step, m)
@@ -196,7 +199,7 @@ for _ = 1, nsteps do
   end
   local got = 0
   local stale = {}
-  if ARGV[i + 3] == '1' then
+  if ARGV[i + 3] == '1' and n > 0 then
     stale = redis.pcall('XPENDING', q, G, 'IDLE', lease_ms, '-', '+', n)
     if stale.err then stale = {} end
   end
@@ -220,7 +223,8 @@ for _ = 1, nsteps do
       for _, e in ipairs(r[1][2]) do add(step, e, tonumber(e[2][4]) + 1) end
     end
   end
-  i = i + 4
+  if rate_n > 0 then rate_spent(step, out, before, now) end
+  i = i + 6
 end
 return out
 """

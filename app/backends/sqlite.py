@@ -244,6 +244,8 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
         now = self.clock()
         out: list[Delivery] = []
         for step, n in wants.items():
+            if step in self.rate_limits:
+                n = keys.rate_allowance(conn, step, n, self.rate_limits[step], now)
             if n <= 0:
                 continue
             rows = conn.execute(
@@ -253,6 +255,8 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
                 "RETURNING id, step, topic, data, trace_id, attempt, created_at",
                 (now + lease.get(step, self.settings.lease_seconds), step, now, n),
             ).fetchall()
+            if rows and step in self.rate_limits:
+                keys.rate_spent(conn, step, len(rows), now)
             out.extend(
                 Delivery(str(r[0]), r[1], r[2], _loads(r[3]), r[4], r[5], r[6]) for r in rows
             )

@@ -18,7 +18,15 @@ from typing import Any
 
 from app.types import FlowPlan, Message
 
-__all__ = ["CLAIMABLE", "COLUMNS", "add_key_columns", "debounced", "row"]
+__all__ = [
+    "CLAIMABLE",
+    "COLUMNS",
+    "add_key_columns",
+    "debounced",
+    "rate_allowance",
+    "rate_spent",
+    "row",
+]
 
 COLUMNS = "step, topic, data, trace_id, due, created_at, pkey, plimit, dkey"
 _INSERT = f"INSERT INTO deliveries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -48,6 +56,24 @@ def add_key_columns(conn: sqlite3.Connection) -> None:
         "CREATE INDEX IF NOT EXISTS deliveries_step_dkey ON deliveries (step, dkey) "
         "WHERE dkey IS NOT NULL"
     )
+    conn.execute("CREATE TABLE IF NOT EXISTS rate_log (step TEXT NOT NULL, at REAL NOT NULL)")
+    conn.execute("CREATE INDEX IF NOT EXISTS rate_log_step_at ON rate_log (step, at)")
+
+
+# A rate limit counts claims in a sliding window, inside the claim's write transaction, so
+# processes sharing the file see each other's claims and never exceed it together.
+def rate_allowance(
+    conn: sqlite3.Connection, step: str, wants: int, limit: tuple[int, float], now: float
+) -> int:
+    """How many of `wants` deliveries of `step` may be claimed now under its rate limit."""
+    n, window = limit
+    conn.execute("DELETE FROM rate_log WHERE step = ? AND at <= ?", (step, now - window))
+    (used,) = conn.execute("SELECT COUNT(*) FROM rate_log WHERE step = ?", (step,)).fetchone()
+    return min(wants, n - used)
+
+
+def rate_spent(conn: sqlite3.Connection, step: str, count: int, now: float) -> None:
+    conn.executemany("INSERT INTO rate_log (step, at) VALUES (?, ?)", [(step, now)] * count)
 
 
 def row(m: Message, step: str, data: str, due: float, now: float) -> tuple[Any, ...]:

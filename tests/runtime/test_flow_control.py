@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from app.types import Batch
+
 FLOW = {
     "kick_step.py": """
         from datetime import datetime
@@ -164,3 +166,43 @@ async def test_debounce_runs_a_burst_once_on_its_last_delivery(make_app):
         clock[0] = t1 + 152
         await app.drain()
         assert await app.state.get("heads", "1") == ["c", "d"]
+
+
+LIMITED = {
+    "limited_step.py": """
+        config = {"type": "event", "name": "Limited", "subscribes": ["call"], "emits": [],
+                  "rate_limit": {"per_second": 5}}
+
+        async def handler(data, ctx):
+            await ctx.state.increment("calls", "n")
+    """,
+}
+
+
+async def test_a_rate_limit_holds_across_two_processes(make_app):
+    t0 = START.timestamp()
+    clock = [t0]
+    first = make_app(LIMITED, clock=lambda: clock[0])
+    second = make_app(
+        LIMITED,
+        clock=lambda: clock[0],
+        db=first.settings.db,
+        redis_prefix=first.settings.redis_prefix,
+    )
+    async with first, second:
+        messages = [first.runtime.message("call", {"i": i}) for i in range(12)]
+        await first.runtime.backend.write(Batch(messages=messages))
+
+        async def calls_and_left(n: int, left: int) -> bool:
+            for app in (first, second):
+                app.runtime.engine.wake(None)
+            runs = await first.state.get("calls", "n")
+            return runs == n and await first.runtime.backend.pending("Limited") == left
+
+        for second_no, (runs, left) in enumerate([(5, 7), (10, 2), (12, 0)]):
+            clock[0] = t0 + 1.001 * second_no
+            await until(f"{runs} calls", lambda r=runs, lf=left: calls_and_left(r, lf))
+            # The window is spent: neither process may start another run within it.
+            for app in (first, second):
+                assert await app.runtime.backend.claim({"Limited": 10}, {"Limited": 5.0}) == []
+        assert await first.state.get("calls", "n") == 12

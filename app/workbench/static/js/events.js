@@ -28,11 +28,11 @@ export async function mount(root) {
     h("div", { class: "events-grid" },
       h("section", {}, h("h2", {}, "Queues by step"),
         h("table", { class: "table compact" }, h("thead", {}, h("tr", {},
-          ["Step", "Queued", "Retrying", "In flight", "Dead"].map((t) => h("th", {}, t)))), stats)),
+          ["Step", "Queued", "Scheduled", "In flight", "Dead"].map((t) => h("th", {}, t)))), stats)),
       emitForm(catalog)),
     h("section", {}, h("h2", {}, "Queued and in flight"),
       h("table", { class: "table compact" }, h("thead", {}, h("tr", {},
-        ["Created", "Step", "Topic", "Status", "Attempt", "Trace"].map((t) => h("th", {}, t)))),
+        ["Created", "Step", "Topic", "Status (due)", "Attempt", "Trace"].map((t) => h("th", {}, t)))),
       queued)),
     h("section", { class: "dead" }, h("div", { class: "view-head" },
       h("h2", {}, "Dead letters ", deadCount), replayAll),
@@ -59,7 +59,8 @@ export async function mount(root) {
     }) : h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No deliveries yet.")));
     clear(queued, data.queued.length ? data.queued.map((q) => h("tr", {},
       h("td", {}, fmtTime(q.created_at)), h("td", {}, q.step), h("td", { class: "mono" }, q.topic),
-      h("td", {}, badge(q.status)), h("td", {}, String(q.attempt)),
+      h("td", {}, badge(q.status), q.status === "scheduled" ? dueText(q.due) : ""),
+      h("td", {}, String(q.attempt)),
       h("td", {}, traceLink(q.trace_id))))
       : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "Nothing waiting.")));
     deadCount.textContent = String(data.dead.length);
@@ -116,4 +117,11 @@ function emitForm(catalog) {
       h("datalist", { id: "emit-topics" }, topics.map((t) => h("option", { value: t })))),
     h("label", { class: "field" }, h("span", {}, "Data (JSON)"), data),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Emit")), result));
+}
+
+// A delayed emit, a retry or a debounced delivery: when it runs. (Redis parks a delivery that
+// waits for its ordering key's turn at a time no clock reaches.)
+function dueText(due) {
+  if (typeof due !== "number") return "";
+  return due >= 1e17 ? " waits for its key" : ` ${fmtTime(due)}`;
 }
