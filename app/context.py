@@ -88,8 +88,13 @@ class Context:
         """Push a live update to clients of GET /streams/{name}."""
         await self._backend.publish(
             f"stream:{name}",
-            {"stream": name, "data": jsonable(data, "stream data"), "trace_id": self.trace_id,
-             "step": self.step, "ts": time.time()},
+            {
+                "stream": name,
+                "data": jsonable(data, "stream data"),
+                "trace_id": self.trace_id,
+                "step": self.step,
+                "ts": time.time(),
+            },
         )
 
 
