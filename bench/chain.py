@@ -116,11 +116,18 @@ async def sequential(runtime: Runtime, chains: int) -> None:
 
 
 async def stepline_chain(
-    chains: int, produce: Producer, tmp: Path, *, backend: str = "sqlite", report: bool = False
+    chains: int,
+    produce: Producer,
+    tmp: Path,
+    *,
+    backend: str = "sqlite",
+    report: bool = False,
+    steps: dict[str, str] | None = None,
 ) -> float:
-    """One run in a fresh database (or Redis prefix); chains per second."""
+    """One run in a fresh database (or Redis prefix); chains per second. `steps` replaces
+    the chain's step files (same names and topics, other configs)."""
     with scratch("run", tmp) as run_dir:
-        write_steps(run_dir / "steps", STEPS)
+        write_steps(run_dir / "steps", {**STEPS, **(steps or {})})
         sink = Sink(chains)
         sys.modules["bench_inprocess_sink"] = sink  # type: ignore[assignment]
         prefix = f"bench-chain-{uuid.uuid4().hex[:8]}"
