@@ -57,3 +57,9 @@ def test_interrupted_bench_removes_its_scratch_directory(tmp_path: Path) -> None
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     assert leftovers(tmp_path) == []
+
+
+def test_flow_control_bench_prints_each_ratio_to_the_plain_chain(tmp_path: Path) -> None:
+    out = finish(bench(tmp_path, "flow_control.py", "--quick"))
+    assert "key, 1 per key / plain:" in out and "key + rate limit / plain:" in out
+    assert leftovers(tmp_path) == []
