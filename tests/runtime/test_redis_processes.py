@@ -29,7 +29,9 @@ COUNT_STEP = """
     import asyncio
     import os
 
-    config = {"type": "event", "name": "Count", "subscribes": ["work"], "timeout": 0.5,
+    # A time limit well above a run's length: a run cut short by a starved CPU would be run
+    # again (at least once), which is not what the exactly-once count below is about.
+    config = {"type": "event", "name": "Count", "subscribes": ["work"], "timeout": 5,
               "retries": 10}
 
     async def handler(data, ctx):
@@ -54,7 +56,7 @@ class Cluster:
     def env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, "STEPLINE_BACKEND": "redis", "REDIS_URL": URL,
                 "STEPLINE_REDIS_PREFIX": self.prefix, "STEPLINE_STEPS": str(self.steps),
-                # Leases end soon after the step's 0.5 s time limit, so a killed worker's
+                # Leases end soon after the step's 5 s time limit, so a killed worker's
                 # deliveries come back within seconds.
                 "STEPLINE_LEASE_SECONDS": "1", "STEPLINE_LOG_LEVEL": "INFO", **extra}
 
