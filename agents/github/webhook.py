@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,7 +32,6 @@ __all__ = [
     "is_command",
     "parse_body",
     "receive",
-    "runtime_is_dev",
     "signature_valid",
 ]
 
@@ -63,13 +61,6 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
         return False
     expected = "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode("ascii"), header.strip().encode("ascii", "replace"))
-
-
-def runtime_is_dev(env: Mapping[str, str] | None = None) -> bool:
-    """True under `stepline dev`. The CLI exports STEPLINE_MODE; the test harness sets none, and
-    runs in process like `dev`, so a missing value counts as dev."""
-    mode = (os.environ if env is None else env).get("STEPLINE_MODE") or "dev"
-    return mode.strip().lower() == "dev"
 
 
 def is_command(body: str, command: str) -> bool:

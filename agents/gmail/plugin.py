@@ -7,11 +7,11 @@ Entry point in pyproject.toml, group "stepline.plugins": gmail = "agents.gmail.p
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from agents.common.credentials import slack_problems
 from agents.gmail.cli import app as cli
+from agents.gmail.env import gmail_env
 from agents.gmail.oauth import credentials_file, token_file
 from agents.gmail.settings import config_path, settings_file
 from app.plugins import FlowStatus
@@ -49,7 +49,7 @@ def status() -> FlowStatus:
                 problems.append(f"push mode needs {keys} in {path} (or use `mode: polling`)")
     token = token_file()
     client = credentials_file()
-    client_named = bool(os.environ.get("GMAIL_CREDENTIALS_FILE"))
+    client_named = "credentials_file" in gmail_env().model_fields_set  # .env counts too
     if token.exists():
         problems += _grant_problems(token)
     else:

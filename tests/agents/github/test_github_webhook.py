@@ -13,7 +13,6 @@ from agents.github.webhook import (
     is_command,
     parse_body,
     receive,
-    runtime_is_dev,
     signature_valid,
 )
 
@@ -116,12 +115,6 @@ def test_review_command_is_a_whole_word() -> None:
         assert not is_command(text, "/review"), text
     other = decide("issue_comment", issue_comment("/reviewer", association="OWNER"), ALL)
     assert other.emits == [] and "not a review command" in other.reason
-
-
-def test_runtime_mode_missing_counts_as_dev() -> None:
-    assert runtime_is_dev({}) and runtime_is_dev({"STEPLINE_MODE": "dev"})
-    for mode in ("start", "server", "worker"):
-        assert not runtime_is_dev({"STEPLINE_MODE": mode})
 
 
 def test_unsigned_delivery_refused_outside_dev() -> None:

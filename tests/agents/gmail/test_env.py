@@ -52,3 +52,13 @@ def test_the_environment_wins_over_dotenv_and_defaults_apply(
     assert api_url() == "https://gmail.googleapis.com/"
     assert str(credentials_file()) == "credentials.json"
     assert "hook-secret" not in repr(GmailEnv(webhook_token="hook-secret"))  # never printed
+
+
+def test_a_client_file_named_only_in_dotenv_turns_the_flow_on(project: Path) -> None:
+    from agents.gmail import plugin
+
+    assert not plugin.status().configured
+    (project / ".env").write_text("GMAIL_CREDENTIALS_FILE=/secrets/missing-client.json\n")
+    status = plugin.status()
+    assert status.configured
+    assert any("missing-client.json does not exist" in p for p in status.problems)
