@@ -11,7 +11,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["ApiConfig", "CronConfig", "Debounce", "EventConfig", "RateLimit", "StepConfig"]
+__all__ = [
+    "ApiConfig",
+    "CronConfig",
+    "Debounce",
+    "EventConfig",
+    "RateLimit",
+    "StepConfig",
+    "check_cron_expression",
+]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _TOPIC = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
@@ -181,6 +189,26 @@ def _check_cron_field(expr: str, text: str, label: str, low: int, high: int) -> 
                 raise ValueError(f"{expr!r}: {label} {number} is out of range {low}-{high}")
 
 
+def check_cron_expression(value: str) -> str:
+    """Validate a 5-field cron expression; the error names the field and its range.
+
+    Public so that flow settings holding a schedule (e.g. Gmail's `cleanup.schedule`) give the
+    same message as a step's `cron`.
+    """
+    fields = value.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"{value!r} has {len(fields)} fields; a cron expression has 5: "
+            "minute hour day-of-month month day-of-week (e.g. '0 9 * * *')"
+        )
+    for text, (label, low, high) in zip(fields, _CRON_FIELDS, strict=True):
+        _check_cron_field(value, text, label, low, high)
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a valid cron expression (e.g. '0 9 * * *')")
+    croniter(value, datetime(2000, 1, 1))
+    return value
+
+
 class CronConfig(_Common):
     """A schedule: `async def handler(ctx)`."""
 
@@ -193,18 +221,7 @@ class CronConfig(_Common):
     @field_validator("cron")
     @classmethod
     def _check_cron(cls, value: str) -> str:
-        fields = value.split()
-        if len(fields) != 5:
-            raise ValueError(
-                f"{value!r} has {len(fields)} fields; a cron expression has 5: "
-                "minute hour day-of-month month day-of-week (e.g. '0 9 * * *')"
-            )
-        for text, (label, low, high) in zip(fields, _CRON_FIELDS, strict=True):
-            _check_cron_field(value, text, label, low, high)
-        if not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a valid cron expression (e.g. '0 9 * * *')")
-        croniter(value, datetime(2000, 1, 1))
-        return value
+        return check_cron_expression(value)
 
     @field_validator("timezone")
     @classmethod

@@ -13,11 +13,11 @@ import threading
 from pathlib import Path
 from typing import Literal
 
-from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.common.yaml_settings import YamlSettings, describe_validation_error
 from agents.common.yaml_settings import config_path as shared_config_path
+from app.step_config import check_cron_expression
 
 __all__ = [
     "CleanupSettings",
@@ -41,12 +41,6 @@ _ADDRESS = re.compile(r"^(\*@[^@\s]+\.[^@\s]+|[^@\s*]+@[^@\s]+\.[^@\s]+)$")
 class _Section(BaseModel):
     # A misspelt key must be an error that names it, not a silently ignored setting.
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_cron(value: str) -> str:
-    if not croniter.is_valid(value) or len(value.split()) != 5:
-        raise ValueError(f"{value!r} is not a 5-field cron expression such as '0 23 * * *'")
-    return value
 
 
 class PushSettings(_Section):
@@ -133,7 +127,7 @@ class CleanupSettings(_Section):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        return _check_cron(value)
+        return check_cron_expression(value)
 
 
 class ReportSettings(_Section):

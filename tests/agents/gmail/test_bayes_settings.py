@@ -109,6 +109,25 @@ def test_invalid_settings_name_the_key(tmp_path: Path, yaml_text: str, key: str)
         SettingsFile(path).load_strict()
 
 
+@pytest.mark.parametrize(
+    ("schedule", "reason"),
+    [
+        ("0 25 * * *", "hour 25 is out of range 0-23"),
+        ("61 9 * * *", "minute 61 is out of range 0-59"),
+        ("0 9 * *", "has 4 fields; a cron expression has 5"),
+    ],
+)
+def test_cleanup_schedule_error_names_the_field_like_a_cron_step(
+    tmp_path: Path, schedule: str, reason: str
+) -> None:
+    path = tmp_path / "gmail.yaml"
+    path.write_text(f"cleanup:\n  schedule: '{schedule}'\n")
+    with pytest.raises(ValueError) as caught:
+        SettingsFile(path).load_strict()
+    assert "cleanup.schedule" in str(caught.value) and reason in str(caught.value)
+    assert "5-field" not in str(caught.value)
+
+
 def test_current_settings_reads_the_config_dir(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("STEPLINE_CONFIG_DIR", str(tmp_path))
     write(tmp_path / "gmail.yaml", "mode: push\npush:\n  topic: projects/p/topics/t\n")
