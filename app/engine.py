@@ -43,6 +43,9 @@ class Engine:
             s.name: float(getattr(s.config, "timeout", settings.lease_seconds))
             for s in self._steps}
         self._running: dict[str, int] = {s.name: 0 for s in self._steps}
+        # Settling a keyed delivery lets the next one of its key go: claim it in that commit.
+        self._keyed = {s.name for s in self._steps
+                       if getattr(s.config, "concurrency_per_key", None)}
         self._ids: set[tuple[str, str]] = set()
         self._reserved: dict[str, int] = dict.fromkeys(self._running, 0)
         self._reserved_total = 0
@@ -142,6 +145,8 @@ class Engine:
         if self._loop_task is None or self._stopping:
             return {}, {}
         fed = {s for m in batch.messages for s in m.steps} | self._more
+        if self._keyed:
+            fed |= {o.delivery.step for o in batch.outcomes} & self._keyed
         wants = self._reserve([s for s in self._steps if s.name in fed])
         return wants, self._leases(wants)
 
