@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+from app.errors import SteplineError
 from app.registry import load_registry
 from app.runtime import Runtime
 from app.settings import Settings
@@ -48,8 +49,7 @@ async def _watch_parent(stop: asyncio.Event) -> None:
         return
     while not stop.is_set():
         if os.getppid() != int(expected):
-            log.warning("the process that started this worker (pid %s) is gone; stopping",
-                        expected)
+            log.warning("the process that started this worker (pid %s) is gone; stopping", expected)
             stop.set()
             return
         with contextlib.suppress(TimeoutError):
@@ -65,7 +65,7 @@ def run_worker(settings: Settings) -> int:
 
     _die_with_parent()
 
-    async def main() -> None:
+    async def main() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -73,20 +73,27 @@ def run_worker(settings: Settings) -> int:
         parent = asyncio.create_task(_watch_parent(stop))
         runtime = Runtime(settings, registry=registry)
         start = asyncio.create_task(runtime.start(wait=True))
-        await asyncio.wait([start, asyncio.create_task(stop.wait())],
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            [start, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
         if not start.done():
             start.cancel()
-            return
-        start.result()
+            return 0
+        try:
+            start.result()
+        except SteplineError as exc:
+            # One line, as `stepline start` reports it, not a traceback.
+            log.error("cannot start: %s", exc)
+            parent.cancel()
+            return 1
         log.info("worker running %d steps on %s", len(registry.steps), settings.backend)
         await stop.wait()
         parent.cancel()
         log.info("stopping: running handlers get %.0f s", settings.shutdown_grace)
         await runtime.stop()
+        return 0
 
-    asyncio.run(main())
-    return 0
+    return asyncio.run(main())
 
 
 class WorkerPool:
@@ -98,12 +105,13 @@ class WorkerPool:
         self.children: list[subprocess.Popen[bytes]] = []
         self._stopping = threading.Event()
         self._restarts: list[float] = []
-        self._watcher = threading.Thread(target=self._watch, name="stepline-workers",
-                                         daemon=True)
+        self._watcher = threading.Thread(target=self._watch, name="stepline-workers", daemon=True)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "app", "worker"],
-                                env={**os.environ, PARENT_ENV: str(os.getpid())})
+        return subprocess.Popen(
+            [sys.executable, "-m", "app", "worker"],
+            env={**os.environ, PARENT_ENV: str(os.getpid())},
+        )
 
     def start(self) -> None:
         self.children = [self._spawn() for _ in range(self.count)]
@@ -120,8 +128,12 @@ class WorkerPool:
                 now = time.monotonic()
                 self._restarts = [t for t in self._restarts if now - t < 60] + [now]
                 if len(self._restarts) > 5 * self.count:
-                    log.error("worker %d exited with %s; too many restarts in a minute, "
-                              "not restarting (see its log above)", child.pid, code)
+                    log.error(
+                        "worker %d exited with %s; too many restarts in a minute, "
+                        "not restarting (see its log above)",
+                        child.pid,
+                        code,
+                    )
                     continue
                 log.error("worker %d exited with %s; starting another", child.pid, code)
                 self.children[i] = self._spawn()
@@ -144,6 +156,7 @@ def stop_on_signals() -> Iterator[None]:
     workers) run. Uvicorn handles both while it serves and, once stopped, raises the signal
     again for the handler it found: this one, not the default that would kill the process
     before the workers were stopped."""
+
     def graceful(sig: int, frame: object) -> None:
         raise SystemExit(0)
 

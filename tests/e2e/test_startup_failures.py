@@ -33,9 +33,9 @@ needs_redis_server = pytest.mark.skipif(
 
 
 class Start:
-    """`stepline start` as a subprocess, its output in a file."""
+    """`stepline start` (or `worker`) as a subprocess, its output in a file."""
 
-    def __init__(self, tmp: Path, **env: str) -> None:
+    def __init__(self, tmp: Path, *, command: str = "start", **env: str) -> None:
         self.port = free_port()
         self.log = tmp / f"start-{self.port}.log"
         base = {
@@ -50,13 +50,14 @@ class Start:
                     sys.executable,
                     "-m",
                     "app",
-                    "start",
+                    command,
                     "--steps",
                     str(steps),
-                    "--port",
-                    str(self.port),
-                    "--host",
-                    "127.0.0.1",
+                    *(
+                        ["--port", str(self.port), "--host", "127.0.0.1"]
+                        if command == "start"
+                        else []
+                    ),
                 ],
                 env={**base, "STEPLINE_DB": str(tmp / "s.db"), "PYTHONUNBUFFERED": "1", **env},
                 cwd=tmp,
@@ -128,6 +129,19 @@ def test_the_wait_for_an_unreachable_backend_is_bounded(tmp_path):
     assert code != 0
     lines = [line for line in out.splitlines() if "cannot start:" in line]
     assert len(lines) == 1 and "gave up after 1 s" in lines[0] and "REDIS_URL" in lines[0], out
+
+
+@pytest.mark.parametrize("env", [{}, {"STEPLINE_STARTUP_TIMEOUT": "1", **_unreachable_redis()}])
+def test_a_worker_that_cannot_start_says_so_on_one_line(tmp_path, env):
+    if not env:
+        (tmp_path / "s.db").write_text("not a database, just notes\n" * 200)
+    worker = Start(tmp_path, command="worker", **env)
+    code = worker.wait_exit(60, "as a worker whose backend cannot be opened")
+    out = worker.output()
+    lines = [line for line in out.splitlines() if "cannot start:" in line]
+    assert code == 1 and len(lines) == 1, out
+    assert ("gave up after 1 s" in lines[0]) if env else ("not a database" in lines[0]), out
+    assert "Traceback" not in out
 
 
 @needs_redis_server
