@@ -32,9 +32,12 @@ COLUMNS = "step, topic, data, trace_id, due, created_at, pkey, plimit, dkey"
 _INSERT = f"INSERT INTO deliveries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _NONE = FlowPlan()
 
+# With a limit of 1 a row may go when it is the first of its key: one index seek per candidate.
+# A larger limit counts the rows before it, which is quadratic in one key's queue length.
 CLAIMABLE = (
-    "(pkey IS NULL OR (SELECT COUNT(*) FROM deliveries e WHERE e.step = d.step "
-    "AND e.pkey = d.pkey AND e.id < d.id) < d.plimit)"
+    "(pkey IS NULL OR (plimit = 1 AND d.id = (SELECT MIN(e.id) FROM deliveries e "
+    "WHERE e.step = d.step AND e.pkey = d.pkey)) OR (plimit > 1 AND (SELECT COUNT(*) "
+    "FROM deliveries e WHERE e.step = d.step AND e.pkey = d.pkey AND e.id < d.id) < d.plimit))"
 )
 """SQL condition on a `deliveries d` row: its key (if any) lets it run now."""
 
