@@ -206,3 +206,31 @@ async def test_a_rate_limit_holds_across_two_processes(make_app):
             for app in (first, second):
                 assert await app.runtime.backend.claim({"Limited": 10}, {"Limited": 5.0}) == []
         assert await first.state.get("calls", "n") == 12
+
+
+LATER_PLEASE = {
+    "provider_step.py": """
+        config = {"type": "event", "name": "Provider", "subscribes": ["ask"], "emits": [],
+                  "retries": 1}
+
+        async def handler(data, ctx):
+            if await ctx.state.increment("asks", "n") == 1:
+                ctx.retry_after(30, "429 Too Many Requests, Retry-After: 30")
+            await ctx.state.set("asks", "attempt", ctx.attempt)
+    """,
+}
+
+
+async def test_retry_after_reschedules_without_using_an_attempt(make_app):
+    t0 = START.timestamp()
+    clock = [t0]
+    async with make_app(LATER_PLEASE, clock=lambda: clock[0]) as app:
+        await app.emit("ask", {})
+        await until("the first run", lambda: app.state.get("asks", "n"))
+        [waiting] = await until("the retry to be scheduled", lambda: scheduled(app))
+        assert waiting["due"] == t0 + 30
+        clock[0] = t0 + 31
+        await app.drain()
+        # retries=1 allows one attempt: the "later" did not spend it.
+        assert await app.state.get("asks", "attempt") == 1
+        assert await app.dead_letters() == []
