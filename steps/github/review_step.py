@@ -16,6 +16,10 @@ config = {
     # A large pull request is read in several LLM calls (review.max_calls, a few at a time).
     "timeout": 600,
     "concurrency": 4,
+    # One review of a pull request at a time, in the order its pushes arrived (across every
+    # process), so a review of an older head never posts after one of a newer head.
+    "key": lambda d: f"{d['repo'].lower()}#{d['number']}",
+    "concurrency_per_key": 1,
 }
 
 
