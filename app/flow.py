@@ -103,7 +103,8 @@ def rate_limits(registry: Registry) -> dict[str, tuple[int, float]]:
 
 def describe(config: EventConfig) -> str:
     """The flow control of an event step in a few words (`stepline steps`), or ""."""
-    key = config.key if isinstance(config.key, str) else getattr(config.key, "__name__", "fn")
+    name = getattr(config.key, "__name__", "<lambda>")
+    key = config.key if isinstance(config.key, str) else f"{name}()".replace("<lambda>()", "fn")
     parts = []
     if config.concurrency_per_key:
         parts.append(f"key {key}: {config.concurrency_per_key} at a time")
