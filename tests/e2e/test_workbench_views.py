@@ -18,15 +18,16 @@ from tests.e2e.conftest import Server
 from tests.support import write_steps
 
 CHAIN = {
-    "start_step.py": '''
+    "start_step.py": """
         config = {"type": "api", "name": "Start", "path": "/start", "flows": ["chain"],
                   "emits": ["chain.begun"]}
 
         async def handler(req, ctx):
+            ctx.logger.info("chain started")
             await ctx.emit("chain.begun", req.body)
             return {"status": 202, "body": {"trace_id": ctx.trace_id}}
-    ''',
-    "middle_step.py": '''
+    """,
+    "middle_step.py": """
         import asyncio
 
         config = {"type": "event", "name": "Middle", "flows": ["chain"],
@@ -36,15 +37,15 @@ CHAIN = {
             while data.get("slow") and not await ctx.state.get("chain", "go"):
                 await asyncio.sleep(0.05)   # held until the test lets it go
             await ctx.emit("chain.checked", data)
-    ''',
-    "breaks_step.py": '''
+    """,
+    "breaks_step.py": """
         config = {"type": "event", "name": "Breaks", "flows": ["chain"], "retries": 1,
                   "subscribes": ["chain.checked"]}
 
         async def handler(data, ctx):
             if data.get("fail"):
                 raise RuntimeError("the last step broke")
-    ''',
+    """,
 }
 
 
@@ -90,14 +91,62 @@ def test_step_filter_shows_the_whole_trace_and_status_agrees(page: Any, chain: S
     expect(page.locator(".trace-summary")).to_contain_text("3 spans")
 
 
+def test_trace_ids_tell_rows_apart_and_the_logs_filter_needs_8_characters(
+    page: Any, chain: Server
+) -> None:
+    ids = [httpx.post(f"{chain.url}/start", json={}).json()["trace_id"] for _ in range(3)]
+    for trace in ids:
+        wait_spans(chain, trace, 3)
+    page.goto(f"{chain.url}/workbench#/logs")
+    lines = page.locator("table.logs tbody tr", has_text="chain started")
+    expect(lines).to_have_count(3)
+    links = lines.locator(".trace-ref a")
+    shown = {links.nth(i).inner_text(): links.nth(i).get_attribute("title") for i in range(3)}
+    assert sorted(shown.values()) == sorted(ids)  # the full id in the tooltip
+    assert all(text == f"{full[:8]}…{full[-4:]}" for text, full in shown.items())
+    buttons = lines.locator("button.copy")
+    assert sorted(buttons.nth(i).get_attribute("data-copy") for i in range(3)) == sorted(ids)
+
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    buttons.first.click()
+    expect(buttons.first).to_have_text("✓")
+    assert page.evaluate("navigator.clipboard.readText()") == buttons.first.get_attribute(
+        "data-copy"
+    )
+    assert page.url.endswith("#/logs")  # copying does not open the trace
+
+    field = page.locator('input[name="trace_id"]')
+    hint = page.locator(".field .hint")
+    field.fill(ids[0][:7])  # too short to tell traces apart: no filtering, and a hint why
+    expect(hint).to_contain_text("at least 8 characters")
+    expect(lines.locator("visible=true")).to_have_count(3)
+    field.fill(ids[0][:8])
+    expect(hint).to_have_text("ids starting with this")
+    expect(lines.locator("visible=true")).to_have_count(1)
+    field.fill(ids[1])
+    expect(hint).to_have_text("exact id")
+    visible = lines.locator("visible=true")
+    expect(visible).to_have_count(1)
+    assert visible.locator(".trace-ref a").get_attribute("title") == ids[1]
+    field.fill(ids[1][:-1] + ("0" if ids[1][-1] != "0" else "1"))  # one character off: no match
+    expect(lines.locator("visible=true")).to_have_count(0)
+    # Close the live tail before the fixture stops the server: an open /logs/stream holds up
+    # its graceful shutdown.
+    page.goto("about:blank")
+
+
 VIEWS = ["flows/orders", "endpoints", "traces", "logs", "state", "events", "streams"]
 
 
 def test_every_view_fits_1024_by_768(page: Any, dev_server: Server) -> None:
     batch = uuid.uuid4().hex
-    httpx.post(f"{dev_server.url}/_stepline/emit", json={
-        "topic": "import.requested",
-        "data": {"batch": f"{batch}-with-a-long-name-that-makes-the-error-text-very-long"}})
+    httpx.post(
+        f"{dev_server.url}/_stepline/emit",
+        json={
+            "topic": "import.requested",
+            "data": {"batch": f"{batch}-with-a-long-name-that-makes-the-error-text-very-long"},
+        },
+    )
     page.set_viewport_size({"width": 1024, "height": 768})
     page.goto(f"{dev_server.url}/workbench#/events")
     expect(page.locator("tr[data-dead]", has_text=batch)).to_be_visible()

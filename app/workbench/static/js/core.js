@@ -163,11 +163,47 @@ export function select(name, label, options, value, onchange) {
       options.map(([v, text]) => h("option", { value: v, selected: v === value }, text))));
 }
 
-// Ids of one process share their first half (a prefix, then a counter): the short form keeps
-// the first 4 and the last 6 characters, which tell traces apart.
+// Trace ids are 128 random bits: the first 8 and last 4 hex characters tell rows apart at a
+// glance, and 8 is the shortest prefix the Logs filter accepts, so what is shown can be typed.
+export function shortTraceId(traceId) {
+  return traceId.length > 14 ? `${traceId.slice(0, 8)}…${traceId.slice(-4)}` : traceId;
+}
+
+// A link to the trace, its full id in the tooltip, and a button that copies the full id.
 export function traceLink(traceId, text) {
-  return h("a", { href: `#/traces/${encodeURIComponent(traceId)}`, class: "mono",
-    title: traceId }, text || `${traceId.slice(0, 4)}…${traceId.slice(-6)}`);
+  return h("span", { class: "trace-ref" },
+    h("a", { href: `#/traces/${encodeURIComponent(traceId)}`, class: "mono", title: traceId },
+      text || shortTraceId(traceId)),
+    copyButton(traceId, "Copy the full trace id"));
+}
+
+export function copyButton(value, label) {
+  const button = h("button", { type: "button", class: "copy", title: label, "aria-label": label,
+    dataset: { copy: value }, onclick: async (ev) => {
+      // Inside a clickable table row: copying must not also open the row.
+      ev.preventDefault();
+      ev.stopPropagation();
+      const done = await copyText(value);
+      button.textContent = done ? "✓" : "!";
+      button.title = done ? "Copied" : `Copy failed; the id is ${value}`;
+      setTimeout(() => { button.textContent = "⧉"; button.title = label; }, 1500);
+    } }, "⧉");
+  return button;
+}
+
+async function copyText(value) {
+  try {
+    await navigator.clipboard.writeText(value);
+    return true;
+  } catch {
+    // No Clipboard API outside a secure context (plain http to a non-local host).
+    const area = h("textarea", { class: "offscreen", readonly: true }, value);
+    document.body.append(area);
+    area.select();
+    const done = document.execCommand("copy");
+    area.remove();
+    return done;
+  }
 }
 
 export function kindIcon(kind) {

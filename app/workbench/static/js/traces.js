@@ -1,7 +1,7 @@
 // Traces: newest first with filters; one trace as a timeline of spans with emits and logs.
 import {
-  api, badge, clear, errorBox, every, fmtMs, fmtTime, h, kindIcon, plural, pretty, select,
-  steps, traceLink,
+  api, badge, clear, copyButton, errorBox, every, fmtMs, fmtTime, h, kindIcon, plural, pretty,
+  select, steps, traceLink,
 } from "./core.js";
 
 export async function mount(root, args, query) {
@@ -55,7 +55,8 @@ export async function mount(root, args, query) {
 
 async function mountTrace(root, traceId) {
   const head = h("div", { class: "view-head" },
-    h("h1", {}, "Trace ", h("span", { class: "mono" }, traceId)),
+    h("h1", {}, "Trace ", h("span", { class: "mono" }, traceId),
+      copyButton(traceId, "Copy the trace id")),
     h("a", { href: "#/traces", class: "button secondary" }, "← All traces"));
   const box = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   clear(root, head, box);
