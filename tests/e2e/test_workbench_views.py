@@ -24,6 +24,8 @@ CHAIN = {
 
         async def handler(req, ctx):
             ctx.logger.info("chain started")
+            for i in range(req.body.get("noise", 0)):
+                ctx.logger.info("noise", i=i)
             await ctx.emit("chain.begun", req.body)
             return {"status": 202, "body": {"trace_id": ctx.trace_id}}
     """,
@@ -130,6 +132,17 @@ def test_trace_ids_tell_rows_apart_and_the_logs_filter_needs_8_characters(
     assert visible.locator(".trace-ref a").get_attribute("title") == ids[1]
     field.fill(ids[1][:-1] + ("0" if ids[1][-1] != "0" else "1"))  # one character off: no match
     expect(lines.locator("visible=true")).to_have_count(0)
+
+    # Newer lines push a trace's own out of the 300 the page loads: its full id fetches them.
+    noisy = httpx.post(f"{chain.url}/start", json={"noise": 320}).json()["trace_id"]
+    wait_spans(chain, noisy, 3)
+    page.goto("about:blank")
+    page.goto(f"{chain.url}/workbench#/logs")
+    expect(page.locator("table.logs tbody tr", has_text="noise").first).to_be_visible()
+    expect(lines).to_have_count(0)
+    page.locator('input[name="trace_id"]').fill(ids[2])
+    expect(lines.locator("visible=true")).to_have_count(1)
+    assert lines.locator(".trace-ref a").first.get_attribute("title") == ids[2]
     # Close the live tail before the fixture stops the server: an open /logs/stream holds up
     # its graceful shutdown.
     page.goto("about:blank")
