@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from typing import Any
 
@@ -59,7 +60,7 @@ class State:
         _check(group)
         return await self._backend.state_clear(group)
 
-    async def groups(self) -> list[str]:
+    async def groups(self) -> builtins.list[str]:  # `list` here is the method above
         return await self._backend.state_groups()
 
     async def ttl(self, group: str, key: str) -> float | None:

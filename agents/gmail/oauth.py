@@ -178,7 +178,7 @@ def connect(
         )
     except ValueError as exc:
         raise GmailError(f"{client_file} is not an OAuth client file: {exc}") from None
-    flow.on_url = on_url  # type: ignore[attr-defined]
+    flow.on_url = on_url
     creds = flow.run_local_server(
         host=host,
         port=port,

@@ -57,7 +57,10 @@ class RedisRecords:
     prefix: str
     clock: Callable[[], float]
     where: str
-    _r: aioredis.Redis
+
+    @property
+    def _r(self) -> aioredis.Redis:  # the open client, provided by RedisBackend
+        raise NotImplementedError
 
     async def _newest(
         self, kind: str, trace_id: str | None, step: str | None, keep: Any, limit: int

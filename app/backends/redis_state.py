@@ -32,7 +32,10 @@ class RedisState:
 
     prefix: str
     where: str
-    _r: aioredis.Redis
+
+    @property
+    def _r(self) -> aioredis.Redis:  # the open client, provided by RedisBackend
+        raise NotImplementedError
     _scripts: dict[str, AsyncScript]
 
     def _skey(self, group: str, key: str) -> str:
