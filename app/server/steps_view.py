@@ -14,11 +14,21 @@ __all__ = ["flow_graph", "step_view"]
 def step_view(step: Step) -> dict[str, Any]:
     out: dict[str, Any] = {"file": str(step.file), "async": step.is_async}
     for name, value in step.config:
-        if isinstance(value, type) and issubclass(value, BaseModel):
-            out[name] = {"model": value.__name__, "schema": value.model_json_schema()}
-        else:
-            out[name] = value
+        out[name] = _plain(value)
     return out
+
+
+def _plain(value: Any) -> Any:
+    """A config value as JSON can carry it: a model class as its schema, a key function
+    (`key=lambda data: ...`) by its name, since a function cannot be serialised."""
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        return {"model": value.__name__, "schema": value.model_json_schema()}
+    if isinstance(value, BaseModel):
+        return {name: _plain(item) for name, item in value}
+    if callable(value):
+        name = getattr(value, "__name__", "<lambda>")
+        return "fn()" if name == "<lambda>" else f"{name}()"
+    return value
 
 
 def flow_graph(registry: Registry) -> dict[str, Any]:

@@ -91,3 +91,28 @@ async def test_admin_bounds_and_client_trace_ids(tmp_path):
         plain = await app.post("/login", content=b'{"user": "a", "password": "b"}',
                                headers={"content-type": "text/plain"})
         assert plain.status_code == 200
+
+
+KEYED = {
+    "keyed_step.py": """
+        def pull_request(data):
+            return data["number"]
+
+        config = {"type": "event", "name": "Keyed", "subscribes": ["pr.changed"],
+                  "key": pull_request, "concurrency_per_key": 1,
+                  "debounce": {"seconds": 5, "key": lambda data: data["repo"]}}
+
+        async def handler(data, ctx):
+            pass
+    """,
+}
+
+
+async def test_a_step_keyed_by_a_function_is_listed_with_its_name(tmp_path):
+    # The Workbench reads /_stepline/steps first: a key function must not make it a 500.
+    async with Harness([write_steps(tmp_path / "s", KEYED)]) as app:
+        r = await app.get("/_stepline/steps")
+        assert r.status_code == 200, r.text
+        (step,) = r.json()["steps"]
+        assert step["key"] == "pull_request()" and step["debounce"]["key"] == "fn()"
+        assert step["debounce"]["seconds"] == 5 and step["concurrency_per_key"] == 1
