@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from app.backends import sqlite_keys as keys
 from app.backends.base import Backend, QueueStats, dump_json, valid_ids
 from app.backends.sqlite_records import SQLiteRecords
+from app.backends.sqlite_retention import release_free_pages, trim
 from app.backends.sqlite_schema import PRAGMAS, SCHEMA
 from app.backends.sqlite_state import SQLiteState
 from app.errors import BackendError, BackendUnavailable
@@ -102,8 +103,10 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
 
         return wrapped
 
-    def _connect(self, busy_ms: int) -> sqlite3.Connection:
+    def _connect(self, busy_ms: int, *, new_file: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        if new_file:  # before WAL mode writes the header; see sqlite_retention for older files
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         for pragma in PRAGMAS:
             conn.execute(pragma)
         conn.execute(f"PRAGMA busy_timeout={busy_ms}")
@@ -116,7 +119,8 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
 
         def connect() -> sqlite3.Connection:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._connect(15_000)
+            new_file = not self.path.exists() or self.path.stat().st_size == 0
+            conn = self._connect(15_000, new_file=new_file)
             conn.executescript(SCHEMA)
             keys.add_key_columns(conn)
             return conn
@@ -192,6 +196,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
                 [(s.span_id, s.trace_id, s.step, s.kind, s.topic, s.attempt, s.started_at,
                   s.duration_ms, s.status, s.error, _dumps(s.emitted)) for s in batch.spans],
             )
+            trim(conn, "spans", self.settings.trace_retention)
         if batch.logs:
             conn.executemany(
                 "INSERT INTO logs (ts, level, message, step, trace_id, span_id, fields)"
@@ -199,6 +204,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
                 [(e.ts, e.level, e.message, e.step, e.trace_id, e.span_id,
                   _dumps(e.fields, default=str)) for e in batch.logs],
             )
+            trim(conn, "logs", self.settings.log_retention)
 
     def _enqueue(self, conn: sqlite3.Connection, messages: list[Message], now: float) -> None:
         rows: list[tuple[Any, ...]] = []
@@ -374,9 +380,9 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
 
         def prune(conn: sqlite3.Connection) -> None:
             now = time.time()
-            for table, keep in (("spans", s.trace_retention), ("logs", s.log_retention)):
-                conn.execute(f"DELETE FROM {table} WHERE seq <= (SELECT MAX(seq) FROM {table}) - ?",
-                             (keep,))
+            # Spans and logs are trimmed as they are written; this catches a lowered cap.
+            trim(conn, "spans", s.trace_retention)
+            trim(conn, "logs", s.log_retention)
             dropped = conn.execute(
                 "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
                 (s.dead_retention,)).rowcount
@@ -388,4 +394,6 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
                          (now,))
 
         await self._run(self._tx(prune))
-
+        # One small step per transaction, so another process's writer waits milliseconds.
+        while await self._run(self._tx(release_free_pages)):
+            pass

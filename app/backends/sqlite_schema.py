@@ -9,6 +9,8 @@ PRAGMAS = (
     "PRAGMA busy_timeout=15000",
     "PRAGMA temp_store=MEMORY",
     "PRAGMA cache_size=-16000",
+    # A checkpoint rewinds the WAL but leaves the file at its peak size; this truncates it.
+    "PRAGMA journal_size_limit=8388608",
 )
 
 # `due` doubles as the lease: claiming sets it to now + lease, so a delivery whose process

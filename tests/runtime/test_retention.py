@@ -1,0 +1,70 @@
+"""Span and log retention holds between sweeps, and the SQLite file gives space back."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from app.backends.sqlite import SQLiteBackend
+from app.settings import Settings
+from app.types import Batch, Delivery, Message, Outcome
+
+CAP = 100
+RUNS = 350
+
+STEPS = {
+    "tick_step.py": """
+        config = {"type": "event", "name": "Tick", "subscribes": ["tick"]}
+
+        async def handler(data, ctx):
+            ctx.logger.info("tick", i=data["i"])
+    """,
+}
+
+
+async def test_spans_beyond_the_cap_are_trimmed_as_they_are_written(make_app):
+    # No prune sweep runs in this test: the cap has to hold through the writes alone.
+    async with make_app(STEPS, trace_retention=CAP, log_retention=CAP) as app:
+        for i in range(RUNS):
+            await app.emit("tick", {"i": i})
+        await app.drain()
+        spans = await app.runtime.backend.spans(limit=10 * RUNS)
+        assert len(spans) == CAP
+        logs = await app.runtime.backend.logs(limit=10 * RUNS)
+        assert [e.fields["i"] for e in logs] == list(range(RUNS - 1, RUNS - CAP - 1, -1))
+        # What the Workbench's step view and trace view ask for still finds the newest runs.
+        detail = (await app.get("/workbench/api/steps/Tick?runs=5")).json()
+        newest = detail["runs"]
+        assert len(newest) == 5 and newest == sorted(newest, key=lambda s: -s["started_at"])
+        assert newest[0]["trace_id"] == logs[0].trace_id
+        trace = (await app.get(f"/_stepline/traces/{newest[0]['trace_id']}")).json()
+        assert [s["step"] for s in trace["spans"]] == ["Tick"]
+
+
+async def test_a_new_sqlite_file_shrinks_after_a_backlog_is_settled(tmp_path: Path):
+    db = tmp_path / "stepline.db"
+    backend = SQLiteBackend(Settings(db=db))
+    await backend.open()
+    try:
+        # A backlog of large deliveries, then all of them acknowledged: pages fall free.
+        blob = "x" * 2000
+        messages = [Message("t", {"i": i, "pad": blob}, "tr", ("A",)) for i in range(6000)]
+        await backend.write(Batch(messages=messages))
+        claimed = await backend.claim({"A": 6000}, {"A": 60.0})
+        assert len(claimed) == 6000
+        await backend.write(Batch(outcomes=[Outcome(d, "ok") for d in claimed]))
+        before = _pages(db)
+        await backend.prune()
+        after = _pages(db)
+        assert after < before / 2, (before, after)
+        # Still a working queue after the file shrank.
+        await backend.write(Batch(messages=[Message("t", {"i": -1}, "tr", ("A",))]))
+        [again] = await backend.claim({"A": 10}, {"A": 60.0})
+        assert isinstance(again, Delivery) and again.data == {"i": -1}
+    finally:
+        await backend.close()
+
+
+def _pages(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("PRAGMA page_count").fetchone()[0])
