@@ -81,7 +81,10 @@ def dev(steps: StepsOption = None, port: Port = None, host: Host = None) -> None
                   f"(Workbench: /workbench, docs: /docs)")
     uvicorn.run("app.server.main:app_from_env", factory=True, host=settings.host,
                 port=settings.port, reload=True, reload_dirs=dirs, reload_includes=["*.py"],
-                log_level="info", log_config=None)  # our formatter, text or JSON
+                log_level="info", log_config=None,  # our formatter, text or JSON
+                # An open Workbench Logs or Streams view never closes its connection; without
+                # a bound a reload would wait for it forever. Browsers reconnect by themselves.
+                timeout_graceful_shutdown=1)
 
 
 @app.command()
