@@ -231,6 +231,9 @@ _known_lock = threading.Lock()
 _known_pattern: re.Pattern[str] | None = None
 # Environment variables whose values are secrets though their names do not say so.
 _SECRET_ENV_NAMES = frozenset({"PUSHOVER_USER", "NTFY_TOPIC", "PUSH_WEBHOOK_URL"})
+# The shell's working directories: "pwd" abbreviates password in code, not here. Masking them
+# would hide every path under the project in every log line.
+_SHELL_ENV_NAMES = frozenset({"PWD", "OLDPWD"})
 _SHORTEST_KNOWN = 6  # shorter values would mask ordinary words everywhere
 
 
@@ -274,6 +277,8 @@ def register_known_secrets(
         for name, value in source.items():
             # By the same name rules as assignments: GMAIL_TOKEN_FILE or LLM_MAX_INPUT_TOKENS
             # hold no secret, GITHUB_WEBHOOK_SECRET and OPENAI_API_KEY do.
+            if name.upper() in _SHELL_ENV_NAMES:
+                continue
             if value and (name_strength(name) == 2 or name.upper() in _SECRET_ENV_NAMES):
                 register_secret(value)
     token = getattr(settings, "workbench_token", None)

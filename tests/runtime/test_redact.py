@@ -207,6 +207,8 @@ def test_secrets_the_app_holds_are_masked_by_value_whatever_their_format(tmp_pat
             "GMAIL_TOKEN_URI": "https://oauth2.googleapis.com/token",
             "LLM_MAX_INPUT_TOKENS": "120000",
             "HOME": "/root",
+            "PWD": "/srv/app",
+            "OLDPWD": "/srv",
         },
         env_file=env_file,
     )
@@ -214,7 +216,8 @@ def test_secrets_the_app_holds_are_masked_by_value_whatever_their_format(tmp_pat
     masked = redact_text(text)
     for value in (webhook, push, workbench, slack):
         assert value not in masked
-    # Names that only mention a secret (a file, an endpoint, a limit) are not secrets.
+    # Names that only mention a secret (a file, an endpoint, a limit) are not secrets, nor is
+    # the shell's working directory (PWD is not a password).
     assert "/srv/app/gmail-token.json" in masked
     assert redact({"note": f"uses {push}", "n": 120000}) == {"note": "uses ***", "n": 120000}
 
