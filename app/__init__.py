@@ -1,8 +1,8 @@
 """Stepline: what a step author imports.
 
-    from app import ApiConfig, EventConfig, CronConfig, Context, Request, Response
-    from app import Permanent, Retry          # outcomes a handler can raise
-    from app import Middleware, Run           # hooks around every run
+from app import ApiConfig, EventConfig, CronConfig, Context, Request, Response
+from app import Permanent, Retry          # outcomes a handler can raise
+from app import Middleware, Run           # hooks around every run
 """
 
 from app.context import Context, SyncContext

@@ -40,6 +40,7 @@ app.add_typer(state_app, name="state")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(cron_app, name="cron")
 
+
 def _print_version(value: bool) -> None:
     if value:
         from app.version import __version__
@@ -49,17 +50,32 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: Annotated[bool, typer.Option(
-        "--version", is_eager=True, callback=_print_version,
-        help="Print the installed version and exit.")] = False) -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
     """Stepline: API, event and cron steps with durable events."""
 
 
-Port = Annotated[int | None, typer.Option(help="Port to listen on. Default: $STEPLINE_PORT "
-                                          "or 3000.", show_default=False)]
-Host = Annotated[str | None, typer.Option(help="Address to bind. Default: $STEPLINE_HOST, else "
-                                          "127.0.0.1 for dev and 0.0.0.0 for start.",
-                                          show_default=False)]
+Port = Annotated[
+    int | None,
+    typer.Option(help="Port to listen on. Default: $STEPLINE_PORT or 3000.", show_default=False),
+]
+Host = Annotated[
+    str | None,
+    typer.Option(
+        help="Address to bind. Default: $STEPLINE_HOST, else "
+        "127.0.0.1 for dev and 0.0.0.0 for start.",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
@@ -71,34 +87,64 @@ def dev(steps: StepsOption = None, port: Port = None, host: Host = None) -> None
     """
     import uvicorn
 
-    settings = settings_from(steps, mode="dev", port=port,
-                             host=host or os.environ.get("STEPLINE_HOST") or "127.0.0.1")
+    settings = settings_from(
+        steps, mode="dev", port=port, host=host or os.environ.get("STEPLINE_HOST") or "127.0.0.1"
+    )
     configure_logging(settings.log_level, settings.log_format)
     dirs = [str(p) for p in settings.steps if p.is_dir()]
     here = Path(__file__).resolve().parent
     dirs += [str(here)] + [str(p) for p in (here.parent / "agents",) if p.is_dir()]
-    console.print(f"Stepline dev on [bold]http://{settings.host}:{settings.port}[/bold]  "
-                  f"(Workbench: /workbench, docs: /docs)")
-    uvicorn.run("app.server.main:app_from_env", factory=True, host=settings.host,
-                port=settings.port, reload=True, reload_dirs=dirs, reload_includes=["*.py"],
-                log_level="info", log_config=None,  # our formatter, text or JSON
-                # An open Workbench Logs or Streams view never closes its connection; without
-                # a bound a reload would wait for it forever. Browsers reconnect by themselves.
-                timeout_graceful_shutdown=1)
+    console.print(
+        f"Stepline dev on [bold]http://{settings.host}:{settings.port}[/bold]  "
+        f"(Workbench: /workbench, docs: /docs)"
+    )
+    uvicorn.run(
+        "app.server.main:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        reload=True,
+        reload_dirs=dirs,
+        reload_includes=["*.py"],
+        log_level="info",
+        log_config=None,  # our formatter, text or JSON
+        # An open Workbench Logs or Streams view never closes its connection; without
+        # a bound a reload would wait for it forever. Browsers reconnect by themselves.
+        timeout_graceful_shutdown=1,
+    )
 
 
 @app.command()
-def start(steps: StepsOption = None, port: Port = None, host: Host = None,
-          workers: Annotated[int, typer.Option(min=0, help="Worker processes to run beside "
-                                               "the HTTP server (0: the server runs "
-                                               "handlers itself).")] = 0,
-          verify: Annotated[bool, typer.Option(
-              "--verify/--no-verify", help="Ask GitHub and Slack whether the tokens work before "
-              "serving (--no-verify: offline, or a proxy that answers later).")] = True,
-          access_log: Annotated[bool | None, typer.Option(
-              "--access-log/--no-access-log", help="Log every HTTP request (default: on, "
-              "or $STEPLINE_ACCESS_LOG).", show_default=False)] = None,
-          ) -> None:
+def start(
+    steps: StepsOption = None,
+    port: Port = None,
+    host: Host = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Worker processes to run beside "
+            "the HTTP server (0: the server runs "
+            "handlers itself).",
+        ),
+    ] = 0,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify",
+            help="Ask GitHub and Slack whether the tokens work before "
+            "serving (--no-verify: offline, or a proxy that answers later).",
+        ),
+    ] = True,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log every HTTP request (default: on, or $STEPLINE_ACCESS_LOG).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Run the app for production: no reload; refuses to start with broken steps or a
     misconfigured flow, listing every problem. The Workbench needs STEPLINE_WORKBENCH_TOKEN."""
     import uvicorn
@@ -106,9 +152,13 @@ def start(steps: StepsOption = None, port: Port = None, host: Host = None,
     if not verify:
         os.environ["STEPLINE_VERIFY_CREDENTIALS"] = "0"
 
-    settings = settings_from(steps, mode="server" if workers else "start", port=port,
-                             host=host or os.environ.get("STEPLINE_HOST") or "0.0.0.0",
-                             access_log=access_log)
+    settings = settings_from(
+        steps,
+        mode="server" if workers else "start",
+        port=port,
+        host=host or os.environ.get("STEPLINE_HOST") or "0.0.0.0",
+        access_log=access_log,
+    )
     configure_logging(settings.log_level, settings.log_format)
     from app.worker import WorkerPool, metrics_dir, stop_on_signals
 
@@ -116,9 +166,16 @@ def start(steps: StepsOption = None, port: Port = None, host: Host = None,
     with metrics_dir(workers > 0), stop_on_signals():
         pool.start()
         try:
-            uvicorn.run("app.server.main:app_from_env", factory=True, host=settings.host,
-                        port=settings.port, log_level="info", access_log=settings.access_log,
-                        log_config=None, timeout_graceful_shutdown=int(settings.shutdown_grace))
+            uvicorn.run(
+                "app.server.main:app_from_env",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                log_level="info",
+                access_log=settings.access_log,
+                log_config=None,
+                timeout_graceful_shutdown=int(settings.shutdown_grace),
+            )
         finally:
             pool.stop()
 
@@ -135,9 +192,10 @@ def worker(steps: StepsOption = None) -> None:
 
 
 @app.command("steps")
-def list_steps(steps: StepsOption = None,
-               as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
-               ) -> None:
+def list_steps(
+    steps: StepsOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """List steps, topics and flows; show load errors and topic warnings. Exit 1 when a step
     failed to load."""
     from app.registry import load_registry
@@ -162,10 +220,15 @@ def list_steps(steps: StepsOption = None,
 
 
 @app.command()
-def emit(topic: str, data: Annotated[str, typer.Argument(help="JSON data, e.g. '{\"n\": 1}'")],
-         key: Annotated[str | None, typer.Option(help="Idempotency key: the same key on "
-                                                 "this topic is delivered once.")] = None,
-         steps: StepsOption = None) -> None:
+def emit(
+    topic: str,
+    data: Annotated[str, typer.Argument(help="JSON data, e.g. '{\"n\": 1}'")],
+    key: Annotated[
+        str | None,
+        typer.Option(help="Idempotency key: the same key on this topic is delivered once."),
+    ] = None,
+    steps: StepsOption = None,
+) -> None:
     """Emit an event to TOPIC, durably; a running dev/start/worker process handles it."""
     try:
         value = json.loads(data)

@@ -14,10 +14,12 @@ from app.runtime import Runtime
 
 __all__ = ["cron_app", "dlq_app", "state_app"]
 
-state_app = typer.Typer(help="Read and change state (groups of keys with JSON values).",
-                        no_args_is_help=True)
-dlq_app = typer.Typer(help="Dead letters: deliveries that failed their last attempt.",
-                      no_args_is_help=True)
+state_app = typer.Typer(
+    help="Read and change state (groups of keys with JSON values).", no_args_is_help=True
+)
+dlq_app = typer.Typer(
+    help="Dead letters: deliveries that failed their last attempt.", no_args_is_help=True
+)
 cron_app = typer.Typer(help="Cron steps.", no_args_is_help=True)
 
 
@@ -40,10 +42,12 @@ def state_get(group: str, key: str) -> None:
 
 
 @state_app.command("set")
-def state_set(group: str, key: str,
-              value: Annotated[str, typer.Argument(help="A JSON value, e.g. '\"text\"' or 3")],
-              ttl: Annotated[float | None, typer.Option(help="Expire after this many "
-                                                        "seconds.")] = None) -> None:
+def state_set(
+    group: str,
+    key: str,
+    value: Annotated[str, typer.Argument(help="A JSON value, e.g. '\"text\"' or 3")],
+    ttl: Annotated[float | None, typer.Option(help="Expire after this many seconds.")] = None,
+) -> None:
     """Set KEY in GROUP to a JSON VALUE."""
     try:
         parsed = json.loads(value)
@@ -53,8 +57,9 @@ def state_set(group: str, key: str,
 
 
 @state_app.command("list")
-def state_list(group: Annotated[str | None, typer.Argument(help="Omit to list groups.")] = None
-               ) -> None:
+def state_list(
+    group: Annotated[str | None, typer.Argument(help="Omit to list groups.")] = None,
+) -> None:
     """List the keys and values of GROUP, or every group (secrets masked, as everywhere)."""
     if group is None:
         _print(redact(run_with_runtime(lambda rt: rt.state.groups(), load_steps=False)))
@@ -71,16 +76,28 @@ def state_delete(group: str, key: str) -> None:
 
 
 @dlq_app.command("list")
-def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-             limit: Annotated[int, typer.Option(min=1, help="Show at most this many, "
-                                                "newest first.")] = 100) -> None:
+def dlq_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many, newest first.")] = 100,
+) -> None:
     """One line per dead letter: id, step, topic, attempts, error."""
     dead = run_with_runtime(lambda rt: rt.backend.dead_letters(limit), load_steps=False)
     if as_json:
-        _print([{"id": d.id, "step": d.step, "topic": d.topic, "attempts": d.attempts,
-                 "error": redact_text(d.error), "trace_id": d.trace_id, "data": redact(d.data),
-                 "failed_at": datetime.fromtimestamp(d.failed_at, UTC).isoformat()}
-                for d in dead])
+        _print(
+            [
+                {
+                    "id": d.id,
+                    "step": d.step,
+                    "topic": d.topic,
+                    "attempts": d.attempts,
+                    "error": redact_text(d.error),
+                    "trace_id": d.trace_id,
+                    "data": redact(d.data),
+                    "failed_at": datetime.fromtimestamp(d.failed_at, UTC).isoformat(),
+                }
+                for d in dead
+            ]
+        )
         return
     for d in dead:
         error = redact_text(d.error).splitlines()[0][:120] if d.error else ""
@@ -90,14 +107,16 @@ def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
 
 
 @dlq_app.command("replay")
-def dlq_replay(ids: Annotated[list[str] | None, typer.Argument(help="Dead-letter ids.")] = None,
-               all_: Annotated[bool, typer.Option("--all", help="Replay every dead "
-                                                  "letter.")] = False) -> None:
+def dlq_replay(
+    ids: Annotated[list[str] | None, typer.Argument(help="Dead-letter ids.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+) -> None:
     """Put dead letters back on the queue (attempts start again at 1)."""
     if not ids and not all_:
         raise fail("give dead-letter IDs or --all (see `stepline dlq list`)")
-    count = run_with_runtime(lambda rt: rt.backend.replay(None if all_ else list(ids or [])),
-                             load_steps=False)
+    count = run_with_runtime(
+        lambda rt: rt.backend.replay(None if all_ else list(ids or [])), load_steps=False
+    )
     if ids and not all_ and count == 0:
         raise fail("no dead letter with those ids (see `stepline dlq list`)")
     typer.echo(f"replayed {count}")

@@ -34,8 +34,13 @@ console = Console(stderr=True)
 
 StepsOption = Annotated[
     list[Path] | None,
-    typer.Option("--steps", metavar="DIR", help="Directory of *_step.py files (repeatable). "
-                 "Default: $STEPLINE_STEPS, else steps/ of the project.", show_default=False),
+    typer.Option(
+        "--steps",
+        metavar="DIR",
+        help="Directory of *_step.py files (repeatable). "
+        "Default: $STEPLINE_STEPS, else steps/ of the project.",
+        show_default=False,
+    ),
 ]
 _MARKERS = ("steps", ".stepline")
 
@@ -81,9 +86,11 @@ def use_project(steps: list[Path] | None) -> None:
     here = Path.cwd()
     root = find_project(here)
     if root is None:
-        raise fail(f"no Stepline project at {here} or above it (a project is the directory "
-                   "holding steps/ or .stepline/): run this from your project, or set "
-                   "STEPLINE_DB to its database file")
+        raise fail(
+            f"no Stepline project at {here} or above it (a project is the directory "
+            "holding steps/ or .stepline/): run this from your project, or set "
+            "STEPLINE_DB to its database file"
+        )
     os.environ["STEPLINE_DB"] = str(root / ".stepline" / "stepline.db")
     if not steps and not os.environ.get("STEPLINE_STEPS"):
         os.environ["STEPLINE_STEPS"] = str(root / "steps")
@@ -91,8 +98,12 @@ def use_project(steps: list[Path] | None) -> None:
         os.environ["STEPLINE_CONFIG_DIR"] = str(root / "config")
 
 
-def run_with_runtime(fn: Callable[[Runtime], Awaitable[T]], steps: list[Path] | None = None,
-                     *, load_steps: bool = True) -> T:
+def run_with_runtime(
+    fn: Callable[[Runtime], Awaitable[T]],
+    steps: list[Path] | None = None,
+    *,
+    load_steps: bool = True,
+) -> T:
     """Open the backend (no workers, no cron), run `fn`, close; errors become one line."""
     use_project(steps)
     settings = settings_from(steps)

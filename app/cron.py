@@ -52,9 +52,14 @@ def next_run(config: CronConfig, now: float | None = None) -> str:
 
 
 class CronScheduler:
-    def __init__(self, backend: Backend, registry: Registry, *,
-                 clock: Callable[[], float] = time.time,
-                 on_fire: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        registry: Registry,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_fire: Callable[[], None] | None = None,
+    ) -> None:
         self.backend = backend
         self.registry = registry
         self.clock = clock
@@ -65,8 +70,9 @@ class CronScheduler:
         self._idle: set[str] | None = None
 
     def _configs(self) -> list[CronConfig]:
-        configs = [s.config for s in self.registry.of_kind("cron")
-                   if isinstance(s.config, CronConfig)]
+        configs = [
+            s.config for s in self.registry.of_kind("cron") if isinstance(s.config, CronConfig)
+        ]
         if self._idle is None:
             from app.plugins import idle_flows
 
@@ -75,8 +81,7 @@ class CronScheduler:
             for c in configs:
                 if c.flows and set(c.flows) <= self._idle:
                     # Debug only: the flow's own "is off" line already said it.
-                    log.debug("cron %s will not fire: flow %s is off", c.name,
-                             ", ".join(c.flows))
+                    log.debug("cron %s will not fire: flow %s is off", c.name, ", ".join(c.flows))
         return [c for c in configs if not c.flows or not set(c.flows) <= self._idle]
 
     async def tick(self, now: float | None = None) -> list[str]:
@@ -90,13 +95,19 @@ class CronScheduler:
                 continue
             if last is not None and due <= last:
                 continue
-            message = Message(cron_topic(config.name),
-                              {"tick": datetime.fromtimestamp(due, UTC).isoformat()},
-                              new_id(), (config.name,))
+            message = Message(
+                cron_topic(config.name),
+                {"tick": datetime.fromtimestamp(due, UTC).isoformat()},
+                new_id(),
+                (config.name,),
+            )
             if await self.backend.try_fire(config.name, due, message):
                 fired.append(config.name)
-                log.info("cron %s fired for tick %s", config.name,
-                         datetime.fromtimestamp(due, UTC).isoformat())
+                log.info(
+                    "cron %s fired for tick %s",
+                    config.name,
+                    datetime.fromtimestamp(due, UTC).isoformat(),
+                )
         if fired and self._on_fire is not None:
             self._on_fire()
         return fired

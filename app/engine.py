@@ -26,9 +26,15 @@ log = logging.getLogger("stepline.engine")
 class Engine:
     """Runs event and cron deliveries of one process."""
 
-    def __init__(self, settings: Settings, backend: Backend, registry: Registry, writer: Writer,
-                 on_log: Callable[[LogEntry], None] | None = None,
-                 runner: Runner | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Backend,
+        registry: Registry,
+        writer: Writer,
+        on_log: Callable[[LogEntry], None] | None = None,
+        runner: Runner | None = None,
+    ) -> None:
         self.settings = settings
         self.backend = backend
         self.registry = registry
@@ -36,16 +42,21 @@ class Engine:
         self.runner = runner or Runner(settings, backend, registry, writer, on_log=on_log)
         self._steps = [s for s in registry.steps.values() if s.kind in ("event", "cron")]
         # A `def` handler needs a thread of its step's pool: never claim more than it has.
-        self._limits = {s.name: min(getattr(s.config, "concurrency", None) or settings.concurrency,
-                                    settings.concurrency if s.is_async else settings.sync_threads)
-                        for s in self._steps}
+        self._limits = {
+            s.name: min(
+                getattr(s.config, "concurrency", None) or settings.concurrency,
+                settings.concurrency if s.is_async else settings.sync_threads,
+            )
+            for s in self._steps
+        }
         self._timeouts: dict[str, float] = {
-            s.name: float(getattr(s.config, "timeout", settings.lease_seconds))
-            for s in self._steps}
+            s.name: float(getattr(s.config, "timeout", settings.lease_seconds)) for s in self._steps
+        }
         self._running: dict[str, int] = {s.name: 0 for s in self._steps}
         # Settling a keyed delivery lets the next one of its key go: claim it in that commit.
-        self._keyed = {s.name for s in self._steps
-                       if getattr(s.config, "concurrency_per_key", None)}
+        self._keyed = {
+            s.name for s in self._steps if getattr(s.config, "concurrency_per_key", None)
+        }
         self._ids: set[tuple[str, str]] = set()
         self._reserved: dict[str, int] = dict.fromkeys(self._running, 0)
         self._reserved_total = 0
@@ -95,8 +106,11 @@ class Engine:
             try:
                 await self.backend.release([d for _, d in leftover])
             except BackendError as exc:
-                log.warning("could not release %d deliveries (they return after their lease): "
-                            "%s", len(leftover), exc)
+                log.warning(
+                    "could not release %d deliveries (they return after their lease): %s",
+                    len(leftover),
+                    exc,
+                )
         await self.writer.flush()
 
     # -- the loop ----------------------------------------------------------------------------
@@ -107,8 +121,11 @@ class Engine:
             now = time.monotonic()
             sweep = self._sweep_now or now - last_sweep >= self.settings.poll_interval
             self._sweep_now = False
-            candidates = self._steps if sweep else [
-                s for s in self._steps if s.name in self._hint or s.name in self._more]
+            candidates = (
+                self._steps
+                if sweep
+                else [s for s in self._steps if s.name in self._hint or s.name in self._more]
+            )
             self._hint.clear()
             wants = self._reserve(candidates)
             claimed: list[Delivery] = []
@@ -123,8 +140,12 @@ class Engine:
                     # line thins out instead (1st, 2nd, 4th, 8th... failure).
                     delay = min(2.0, 0.2 * 2 ** min(failures, 8))
                     if failures & (failures - 1) == 0:
-                        log.error("cannot claim work (%d failures in a row): %s: %s", failures,
-                                  type(exc).__name__, exc)
+                        log.error(
+                            "cannot claim work (%d failures in a row): %s: %s",
+                            failures,
+                            type(exc).__name__,
+                            exc,
+                        )
                     await asyncio.sleep(delay)
                     continue
                 if sweep:
@@ -154,16 +175,23 @@ class Engine:
         """Book capacity before claiming, so concurrent claims never exceed a step's limit.
         The process-wide budget is soft: each step may claim up to what is free, so a step
         with no work never starves the others."""
-        free = (self.settings.concurrency - len(self._tasks) - self._reserved_total
-                - self.writer.backlog)
+        free = (
+            self.settings.concurrency
+            - len(self._tasks)
+            - self._reserved_total
+            - self.writer.backlog
+        )
         self._throttled = free <= 0
         wants: dict[str, int] = {}
         if self._throttled:
             return wants
         for step in steps:
             name = step.name
-            n = min(self._limits[name] - self._running[name] - self._reserved[name], free,
-                    self.settings.batch_size)
+            n = min(
+                self._limits[name] - self._running[name] - self._reserved[name],
+                free,
+                self.settings.batch_size,
+            )
             if n > 0:
                 wants[name] = n
                 self._reserved[name] += n
@@ -179,21 +207,24 @@ class Engine:
         for d in claimed:
             counts[d.step] = counts.get(d.step, 0) + 1
             self._spawn(d)
-        self._more = ({s for s, n in wants.items() if counts.get(s, 0) >= n}
-                      | (self._more - wants.keys()))
+        self._more = {s for s, n in wants.items() if counts.get(s, 0) >= n} | (
+            self._more - wants.keys()
+        )
 
     def _leases(self, wants: dict[str, int]) -> dict[str, float]:
         # A lease outlives the step's time limit, so a slow but healthy run is not re-delivered.
-        return {name: max(self.settings.lease_seconds, self._timeouts[name] + 5)
-                for name in wants}
+        return {name: max(self.settings.lease_seconds, self._timeouts[name] + 5) for name in wants}
 
     def _spawn(self, delivery: Delivery) -> None:
         key = (delivery.step, delivery.id)
         if key in self._ids:
             # Its lease ran out while our run of it still goes on (a `def` handler stuck past
             # its timeout): running it twice at once is what the lease exists to prevent.
-            log.warning("%s: delivery %s is still running here; not starting it again",
-                        delivery.step, delivery.id)
+            log.warning(
+                "%s: delivery %s is still running here; not starting it again",
+                delivery.step,
+                delivery.id,
+            )
             return
         self._ids.add(key)
         self._running[delivery.step] += 1

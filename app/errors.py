@@ -1,12 +1,12 @@
 """Every error Stepline raises on purpose derives from one root.
 
-    SteplineError
-    ├── ConfigError            settings or environment are wrong
-    ├── StepLoadError          a step file cannot be loaded (names file and field)
-    ├── UndeclaredTopic        ctx.emit() of a topic missing from the step's `emits`
-    ├── BackendError           the storage backend failed or is unreachable
-    │   └── BackendUnavailable
-    └── NotFound               a step, dead letter or cron job of that name does not exist
+SteplineError
+├── ConfigError            settings or environment are wrong
+├── StepLoadError          a step file cannot be loaded (names file and field)
+├── UndeclaredTopic        ctx.emit() of a topic missing from the step's `emits`
+├── BackendError           the storage backend failed or is unreachable
+│   └── BackendUnavailable
+└── NotFound               a step, dead letter or cron job of that name does not exist
 """
 
 from __future__ import annotations

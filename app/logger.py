@@ -18,16 +18,26 @@ from app.types import LogEntry
 __all__ = ["StepLogger", "configure_logging", "mask_log_records"]
 
 _py_logger = logging.getLogger("stepline.step")
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-           "error": logging.ERROR}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 class StepLogger:
     """Collects entries for the handler's span and forwards them to Python logging."""
 
-    def __init__(self, step: str | None, trace_id: str | None, span_id: str | None,
-                 sink: list[LogEntry], on_entry: Callable[[LogEntry], None] | None = None,
-                 attempt: int | None = None) -> None:
+    def __init__(
+        self,
+        step: str | None,
+        trace_id: str | None,
+        span_id: str | None,
+        sink: list[LogEntry],
+        on_entry: Callable[[LogEntry], None] | None = None,
+        attempt: int | None = None,
+    ) -> None:
         self._step = step
         self._attempt = attempt
         self._trace_id = trace_id
@@ -36,15 +46,31 @@ class StepLogger:
         self._on_entry = on_entry
 
     def _log(self, level: str, message: str, fields: dict[str, Any]) -> None:
-        entry = LogEntry(level, redact_text(str(message)), self._step, self._trace_id,
-                         self._span_id, redact(fields))
+        entry = LogEntry(
+            level,
+            redact_text(str(message)),
+            self._step,
+            self._trace_id,
+            self._span_id,
+            redact(fields),
+        )
         self._sink.append(entry)
         if _py_logger.isEnabledFor(_LEVELS[level]):
             extra = " ".join(f"{k}={v!r}" for k, v in entry.fields.items())
-            _py_logger.log(_LEVELS[level], "[%s] %s %s", self._step, entry.message, extra,
-                           extra={"trace_id": self._trace_id, "step": self._step,
-                                  "attempt": self._attempt, "fields": entry.fields,
-                                  "text": entry.message})
+            _py_logger.log(
+                _LEVELS[level],
+                "[%s] %s %s",
+                self._step,
+                entry.message,
+                extra,
+                extra={
+                    "trace_id": self._trace_id,
+                    "step": self._step,
+                    "attempt": self._attempt,
+                    "fields": entry.fields,
+                    "text": entry.message,
+                },
+            )
         if self._on_entry is not None:
             self._on_entry(entry)
 

@@ -131,8 +131,9 @@ def _decide(plugin: Plugin, listed: set[str] | None, verify: bool) -> tuple[Stat
     elif status.enabled is False:
         return "off", ["`enabled: false` in its YAML file"]
     elif status.enabled is None and not status.configured:
-        return "off", [f"no credentials set; {status.turn_on}" if status.turn_on
-                       else "no credentials set"]
+        return "off", [
+            f"no credentials set; {status.turn_on}" if status.turn_on else "no credentials set"
+        ]
     if status.problems:
         return "error", status.problems
     if verify:
@@ -145,8 +146,9 @@ def _decide(plugin: Plugin, listed: set[str] | None, verify: bool) -> tuple[Stat
     return "on", []
 
 
-def flow_states(flows: Iterable[str], *,
-                verify: bool = False) -> dict[str, tuple[State, list[str]]]:
+def flow_states(
+    flows: Iterable[str], *, verify: bool = False
+) -> dict[str, tuple[State, list[str]]]:
     """State of each installed flow among `flows` (flows whose steps are served)."""
     served = set(flows)
     listed = _listed()

@@ -21,7 +21,10 @@ from app.suggest import unknown_key_message
 __all__ = ["Registry", "Step", "load_registry"]
 
 _MODELS: dict[str, type[ApiConfig | EventConfig | CronConfig]] = {
-    "api": ApiConfig, "event": EventConfig, "cron": CronConfig}
+    "api": ApiConfig,
+    "event": EventConfig,
+    "cron": CronConfig,
+}
 _KINDS = tuple(_MODELS)
 
 
@@ -74,8 +77,10 @@ class Registry:
         # A flow's declared outputs are meant for users' own steps: nobody listening is fine.
         unheard = emitted - subscribed - declared_outputs()
         out = [f"topic {t!r} is emitted but no step subscribes to it" for t in sorted(unheard)]
-        out += [f"topic {t!r} is subscribed to but no step emits it"
-                for t in sorted(subscribed - emitted)]
+        out += [
+            f"topic {t!r} is subscribed to but no step emits it"
+            for t in sorted(subscribed - emitted)
+        ]
         return out
 
 
@@ -116,18 +121,28 @@ def _clashes(steps: list[Step], errors: list[StepLoadError]) -> set[Path]:
         by_name.setdefault(step.name, []).append(step)
         if isinstance(step.config, ApiConfig):
             by_route.setdefault((step.config.method, step.config.path), []).append(step)
-    groups = [(f"duplicate step name {name!r}", "name", group)
-              for name, group in by_name.items() if len(group) > 1]
-    groups += [(f"duplicate route {method} {path}", "path", group)
-               for (method, path), group in by_route.items() if len(group) > 1]
+    groups = [
+        (f"duplicate step name {name!r}", "name", group)
+        for name, group in by_name.items()
+        if len(group) > 1
+    ]
+    groups += [
+        (f"duplicate route {method} {path}", "path", group)
+        for (method, path), group in by_route.items()
+        if len(group) > 1
+    ]
     clashing: set[Path] = set()
     for what, field_name, group in groups:
         files = [s.file for s in group]
         for step in group:
             others = ", ".join(str(f) for f in files if f != step.file) or str(step.file)
-            errors.append(StepLoadError(
-                str(step.file), f"{what}, also in {others}; neither file is loaded: rename "
-                "one of them", field_name))
+            errors.append(
+                StepLoadError(
+                    str(step.file),
+                    f"{what}, also in {others}; neither file is loaded: rename one of them",
+                    field_name,
+                )
+            )
         clashing.update(files)
     return clashing
 
@@ -142,8 +157,9 @@ def _load_file(file: Path) -> Step:
     handler = module.handler
     _check_signature(file, config, handler)
     _check_literal_emits(file, config)
-    return Step(config=config, handler=handler, file=file,
-                is_async=inspect.iscoroutinefunction(handler))
+    return Step(
+        config=config, handler=handler, file=file, is_async=inspect.iscoroutinefunction(handler)
+    )
 
 
 def _import(file: Path) -> Any:
@@ -169,8 +185,9 @@ def _validate(file: Path, raw: Any) -> ApiConfig | EventConfig | CronConfig:
         raise StepLoadError(str(file), "must be a dict or a step config model", "config")
     kind = raw.get("type")
     if kind not in _KINDS:
-        raise StepLoadError(str(file), f"unknown kind {kind!r}; use one of {', '.join(_KINDS)}",
-                            "type")
+        raise StepLoadError(
+            str(file), f"unknown kind {kind!r}; use one of {', '.join(_KINDS)}", "type"
+        )
     try:
         return _MODELS[kind].model_validate(raw)
     except ValidationError as exc:
@@ -194,11 +211,13 @@ def _check_signature(file: Path, config: StepConfig, handler: Callable[..., Any]
         return
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if len(positional) != wanted and not any(p.kind == p.VAR_POSITIONAL for p in params):
-        shape = {"api": "handler(req, ctx)", "event": "handler(data, ctx)",
-                 "cron": "handler(ctx)"}[config.type]
+        shape = {"api": "handler(req, ctx)", "event": "handler(data, ctx)", "cron": "handler(ctx)"}[
+            config.type
+        ]
         article = "an" if config.type in ("api", "event") else "a"
-        raise StepLoadError(str(file), f"{article} {config.type} step's handler is {shape}",
-                            "handler")
+        raise StepLoadError(
+            str(file), f"{article} {config.type} step's handler is {shape}", "handler"
+        )
 
 
 def _check_literal_emits(file: Path, config: StepConfig) -> None:
@@ -208,9 +227,18 @@ def _check_literal_emits(file: Path, config: StepConfig) -> None:
     except (OSError, SyntaxError):
         return
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "emit" and node.args
-                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
-                and node.args[0].value not in config.emits):
-            raise StepLoadError(str(file), f"line {node.lineno} emits {node.args[0].value!r}, "
-                                "which is not declared; add it to `emits`", "emits")
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "emit"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and node.args[0].value not in config.emits
+        ):
+            raise StepLoadError(
+                str(file),
+                f"line {node.lineno} emits {node.args[0].value!r}, "
+                "which is not declared; add it to `emits`",
+                "emits",
+            )

@@ -51,14 +51,20 @@ class Settings(BaseSettings):
     )
     redis_prefix: str = Field("stepline", description="Key prefix so apps can share one Redis.")
     redis_allow_eviction: bool = Field(
-        False, description="Start even when Redis's maxmemory-policy may evict keys (loses "
-        "events when memory is full).")
+        False,
+        description="Start even when Redis's maxmemory-policy may evict keys (loses "
+        "events when memory is full).",
+    )
     workbench_token: SecretStr | None = None
-    flows: str | None = Field(None, description="Flows that must be configured, comma-separated "
-                              "(github,gmail); a flow left out is off. Unset: each flow decides "
-                              "by its credentials and its YAML's `enabled`.")
-    verify_credentials: bool = Field(True, description="`start` asks GitHub and Slack whether "
-                                     "the flows' tokens work.")
+    flows: str | None = Field(
+        None,
+        description="Flows that must be configured, comma-separated "
+        "(github,gmail); a flow left out is off. Unset: each flow decides "
+        "by its credentials and its YAML's `enabled`.",
+    )
+    verify_credentials: bool = Field(
+        True, description="`start` asks GitHub and Slack whether the flows' tokens work."
+    )
     public_host: str = Field("localhost", description="Host name the Workbench is reached by.")
     dedup_ttl: float = Field(7 * 24 * 3600, gt=0, description="Seconds an emit key is remembered.")
     lease_seconds: float = Field(30.0, gt=0, description="How long a claimed delivery is held.")
@@ -69,8 +75,11 @@ class Settings(BaseSettings):
     concurrency: int = Field(64, ge=1, description="Most handler runs in flight per process.")
     shutdown_grace: float = Field(10.0, ge=0, description="Seconds running handlers get on stop.")
     startup_timeout: float = Field(
-        60.0, ge=0, description="Seconds a long-running process waits for its backend at start "
-        "before it exits non-zero (0: wait for ever).")
+        60.0,
+        ge=0,
+        description="Seconds a long-running process waits for its backend at start "
+        "before it exits non-zero (0: wait for ever).",
+    )
     body_limit: int = Field(32 * 1024 * 1024, gt=0, description="Largest request body in bytes.")
     trace_retention: int = Field(10_000, ge=100, description="Spans kept; older ones are pruned.")
     log_retention: int = Field(50_000, ge=100, description="Log entries kept.")
@@ -78,17 +87,24 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = Field(
-        "text", description="`json`: one JSON object per log line.")
+        "text", description="`json`: one JSON object per log line."
+    )
     access_log: bool = Field(True, description="`stepline start` logs every HTTP request.")
     metrics: bool = Field(True, description="Count runs and serve GET /metrics.")
     otel: bool = Field(False, description="Export each run as an OTLP span (stepline[otel]).")
     sync_threads: int = Field(8, ge=1, description="Threads per step for plain `def` handlers.")
     loop_block_ms: float = Field(
-        500.0, ge=0, description="An event-loop stall this long is logged with the step that "
-        "caused it (0: no watchdog).")
+        500.0,
+        ge=0,
+        description="An event-loop stall this long is logged with the step that "
+        "caused it (0: no watchdog).",
+    )
     retry_window: float = Field(
-        24 * 3600, gt=0, description="Seconds after its first emit during which `Retry` "
-        "re-schedules a delivery without counting an attempt.")
+        24 * 3600,
+        gt=0,
+        description="Seconds after its first emit during which `Retry` "
+        "re-schedules a delivery without counting an attempt.",
+    )
 
     @field_validator("steps", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-""""Did you mean ...?" for misspelt keys, shared by step configs and the flows' YAML files.
+""" "Did you mean ...?" for misspelt keys, shared by step configs and the flows' YAML files.
 
 A misspelt required key shows up twice in pydantic's errors (the unknown key and the missing
 one); naming the likely intended key turns two puzzling lines into one fix.

@@ -36,8 +36,13 @@ from app.types import Batch, DeadLetter, LogEntry, Message, Span
 
 __all__ = ["Harness"]
 
-_FAST = {"retry_base": 0.01, "retry_max": 0.05, "poll_interval": 0.02, "lease_seconds": 5.0,
-         "shutdown_grace": 2.0}
+_FAST = {
+    "retry_base": 0.01,
+    "retry_max": 0.05,
+    "poll_interval": 0.02,
+    "lease_seconds": 5.0,
+    "shutdown_grace": 2.0,
+}
 
 
 class Harness:
@@ -45,23 +50,35 @@ class Harness:
 
     __test__ = False
 
-    def __init__(self, steps: Sequence[str | Path], *, db: str | Path | None = None,
-                 clock: Callable[[], float] | None = None, registry: Registry | None = None,
-                 **settings: Any) -> None:
+    def __init__(
+        self,
+        steps: Sequence[str | Path],
+        *,
+        db: str | Path | None = None,
+        clock: Callable[[], float] | None = None,
+        registry: Registry | None = None,
+        **settings: Any,
+    ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if db is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="stepline-test-")
             db = Path(self._tmp.name) / "stepline.db"
-        values = {**_FAST, "mode": "dev", **settings, "steps": [Path(s) for s in steps],
-                  "db": Path(db)}
+        values = {
+            **_FAST,
+            "mode": "dev",
+            **settings,
+            "steps": [Path(s) for s in steps],
+            "db": Path(db),
+        }
         self.settings = Settings(**values)
         self.registry = registry or load_registry(self.settings.steps)
         self.runtime = Runtime(self.settings, registry=self.registry, clock=clock)
         self.messages: list[Message] = []
         self.runtime.commit_hooks.append(self._record)
         self.app = create_app(self.runtime, manage=False)
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
-                                        base_url="http://stepline.test")
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://stepline.test"
+        )
 
     def _record(self, batch: Batch) -> None:
         self.messages.extend(batch.messages)
@@ -89,8 +106,15 @@ class Harness:
     async def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.client.post(path, **kwargs)
 
-    async def emit(self, topic: str, data: Any = None, key: str | None = None, *,
-                   delay: float | timedelta | None = None, at: datetime | None = None) -> str:
+    async def emit(
+        self,
+        topic: str,
+        data: Any = None,
+        key: str | None = None,
+        *,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+    ) -> str:
         """Emit as `stepline emit` would (`delay`/`at` as for `ctx.emit`); returns the trace
         id."""
         return await self.runtime.emit(topic, data, key=key, delay=delay, at=at)
@@ -117,12 +141,14 @@ class Harness:
         return [m for m in self.messages if topic is None or m.topic == topic]
 
     async def logs(self, trace_id: str | None = None, step: str | None = None) -> list[LogEntry]:
-        return list(reversed(await self.runtime.backend.logs(trace_id=trace_id, step=step,
-                                                             limit=10_000)))
+        return list(
+            reversed(await self.runtime.backend.logs(trace_id=trace_id, step=step, limit=10_000))
+        )
 
     async def spans(self, trace_id: str | None = None, step: str | None = None) -> list[Span]:
-        return list(reversed(await self.runtime.backend.spans(trace_id=trace_id, step=step,
-                                                              limit=10_000)))
+        return list(
+            reversed(await self.runtime.backend.spans(trace_id=trace_id, step=step, limit=10_000))
+        )
 
     async def dead_letters(self) -> list[DeadLetter]:
         return await self.runtime.backend.dead_letters(1000)

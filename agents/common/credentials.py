@@ -14,8 +14,14 @@ from agents.notify.settings import NotifySettings
 __all__ = ["slack_problems"]
 
 # Answers of auth.test that mean the token itself is wrong (not a passing outage).
-_REJECTED = {"invalid_auth", "not_authed", "account_inactive", "token_revoked",
-             "token_expired", "not_allowed_token_type"}
+_REJECTED = {
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "not_allowed_token_type",
+}
 
 
 def slack_problems() -> list[str]:
@@ -25,14 +31,21 @@ def slack_problems() -> list[str]:
         return []
     url = settings.slack_api_url.rstrip("/") + "/auth.test"
     try:
-        answer = httpx.post(url, timeout=settings.timeout, headers={
-            "authorization": f"Bearer {settings.slack_bot_token.get_secret_value()}"})
+        answer = httpx.post(
+            url,
+            timeout=settings.timeout,
+            headers={"authorization": f"Bearer {settings.slack_bot_token.get_secret_value()}"},
+        )
         body = answer.json()
     except (httpx.HTTPError, ValueError) as exc:
-        return [f"cannot reach Slack at {settings.slack_api_url} to check SLACK_BOT_TOKEN "
-                f"({type(exc).__name__}); start with --no-verify to skip the check"]
+        return [
+            f"cannot reach Slack at {settings.slack_api_url} to check SLACK_BOT_TOKEN "
+            f"({type(exc).__name__}); start with --no-verify to skip the check"
+        ]
     error = body.get("error") if isinstance(body, dict) and not body.get("ok") else None
     if error in _REJECTED:
-        return [f"Slack rejected SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token "
-                "(xoxb-...) again from the app's OAuth & Permissions page"]
+        return [
+            f"Slack rejected SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token "
+            "(xoxb-...) again from the app's OAuth & Permissions page"
+        ]
     return []

@@ -144,8 +144,16 @@ class RedisBackend(RedisState, RedisRecords, Backend):
                     }
                 )
             retry_at = o.retry_at if o.retry_at is not None else now
-            args += [d.step, d.id, o.status, repr(retry_at), d.attempt, meta, d.key or "",
-                     d.key_limit]
+            args += [
+                d.step,
+                d.id,
+                o.status,
+                repr(retry_at),
+                d.attempt,
+                meta,
+                d.key or "",
+                d.key_limit,
+            ]
         for sp in batch.spans:
             args += [sp.trace_id or "", sp.step or "", span_json(sp)]
         for e in batch.logs:
@@ -163,8 +171,19 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         for i in range(0, len(rows), 4):
             step, seq, raw, attempt = rows[i : i + 4]
             p = json.loads(raw)
-            out.append(Delivery(seq, step, p["t"], p["d"], p["tr"], int(attempt), p["c"],
-                                p.get("k"), p.get("kl", 0)))
+            out.append(
+                Delivery(
+                    seq,
+                    step,
+                    p["t"],
+                    p["d"],
+                    p["tr"],
+                    int(attempt),
+                    p["c"],
+                    p.get("k"),
+                    p.get("kl", 0),
+                )
+            )
         return out
 
     async def _claim(self, wants: Mapping[str, int], lease: Mapping[str, float]) -> list[Any]:

@@ -26,7 +26,8 @@ from app.backends.redis_keys import KEYED
 
 __all__ = ["CLAIM", "CLEAR", "FIRE", "INCREMENT", "PRUNE", "RELEASE", "REPLAY", "WRITE"]
 
-_PRELUDE = """
+_PRELUDE = (
+    """
 local P = ARGV[1]
 local G = 'stepline'
 
@@ -35,7 +36,9 @@ local function enqueue(step, payload, attempt)
   redis.call('XADD', P .. ':q:' .. step, '0-' .. seq, 'p', payload, 'a', attempt)
   redis.call('SADD', P .. ':steps', step)
 end
-""" + KEYED + """
+"""
+    + KEYED
+    + """
 -- Reads messages from ARGV starting at i: topic, key, payload, due, nsteps, then per step:
 -- step, ordering key ('' for none), its limit, debounce key, quiet seconds ('' for no
 -- debounce), max wait (0 for none). A message with a due time waits in each
@@ -86,6 +89,7 @@ local function payload_of(q, id)
   return nil
 end
 """
+)
 
 # ARGV: prefix, now, dedup_ms, dead_keep, span_keep, log_keep, nmsg, nout, nspan, nlog, then
 # messages (see `messages`), outcomes (step, id, status, retry_at, attempt, meta, ordering

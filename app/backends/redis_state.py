@@ -36,6 +36,7 @@ class RedisState:
     @property
     def _r(self) -> aioredis.Redis:  # the open client, provided by RedisBackend
         raise NotImplementedError
+
     _scripts: dict[str, AsyncScript]
 
     def _skey(self, group: str, key: str) -> str:

@@ -35,23 +35,33 @@ def add_api_steps(app: FastAPI, runtime: Runtime) -> None:
         assert isinstance(config, ApiConfig)
         extra: dict[str, Any] = {}
         if config.body is not None:
-            extra["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": config.body.model_json_schema()}}}
+            extra["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": config.body.model_json_schema()}},
+            }
         responses: dict[int | str, dict[str, Any]] = {}
         if config.response is not None:
-            responses[200] = {"content": {"application/json": {
-                "schema": config.response.model_json_schema()}}, "description": "OK"}
+            responses[200] = {
+                "content": {"application/json": {"schema": config.response.model_json_schema()}},
+                "description": "OK",
+            }
         app.add_api_route(
-            config.path, _endpoint(step, runtime), methods=[config.method], name=config.name,
-            summary=config.name, description=config.description or None,
-            tags=list[str | Enum](config.flows or ["default"]), openapi_extra=extra or None,
+            config.path,
+            _endpoint(step, runtime),
+            methods=[config.method],
+            name=config.name,
+            summary=config.name,
+            description=config.description or None,
+            tags=list[str | Enum](config.flows or ["default"]),
+            openapi_extra=extra or None,
             responses=responses or None,
         )
 
 
 def _error(status: int, message: str, trace_id: str, **more: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **more}, status_code=status,
-                        headers={"x-trace-id": trace_id})
+    return JSONResponse(
+        {"error": message, **more}, status_code=status, headers={"x-trace-id": trace_id}
+    )
 
 
 def _endpoint(step: Step, runtime: Runtime) -> Any:
@@ -77,29 +87,48 @@ def _endpoint(step: Step, runtime: Runtime) -> Any:
             try:
                 body = config.body.model_validate(body)
             except ValidationError as exc:
-                return _error(422, "request body does not match the expected schema", trace_id,
-                              detail=jsonable(exc.errors(include_url=False, include_input=False)))
-        req = Request(request.method, request.url.path, dict(request.path_params),
-                      dict(request.query_params), request.headers, raw, body)
+                return _error(
+                    422,
+                    "request body does not match the expected schema",
+                    trace_id,
+                    detail=jsonable(exc.errors(include_url=False, include_input=False)),
+                )
+        req = Request(
+            request.method,
+            request.url.path,
+            dict(request.path_params),
+            dict(request.query_params),
+            request.headers,
+            raw,
+            body,
+        )
         try:
-            run = await runtime.runner.run_request(step, req, trace_id,
-                                                   lambda result: _to_response(result, config))
+            run = await runtime.runner.run_request(
+                step, req, trace_id, lambda result: _to_response(result, config)
+            )
         except UnstorableWrite as exc:
             # The handler's own emits are the problem, not the store: a bug to fix, not retry.
-            return _error(500, f"the handler of {config.name} emitted what cannot be stored: "
-                          f"{exc}; nothing was accepted", trace_id)
+            return _error(
+                500,
+                f"the handler of {config.name} emitted what cannot be stored: "
+                f"{exc}; nothing was accepted",
+                trace_id,
+            )
         except Exception as exc:
             log.error("could not store the emits of %s: %s", config.name, exc)
-            return _error(503, "the event store is unavailable; nothing was accepted, retry "
-                          "later", trace_id)
+            return _error(
+                503, "the event store is unavailable; nothing was accepted, retry later", trace_id
+            )
         if isinstance(run.error, Retry):
             response: StarletteResponse = _error(
-                503, f"{config.name} asks to retry later: {run.error.reason}", trace_id)
+                503, f"{config.name} asks to retry later: {run.error.reason}", trace_id
+            )
             if run.error.delay is not None:
                 response.headers["retry-after"] = str(max(1, math.ceil(run.error.delay)))
         elif run.error is not None:
-            response = _error(500, f"the handler of {config.name} failed; see trace "
-                              f"{trace_id}", trace_id)
+            response = _error(
+                500, f"the handler of {config.name} failed; see trace {trace_id}", trace_id
+            )
         else:
             response = run.result
         response.headers["x-trace-id"] = trace_id
@@ -120,8 +149,11 @@ def _to_response(result: Any, config: ApiConfig) -> StarletteResponse:
     status, body, headers = 200, result, {}
     if isinstance(result, Response):
         status, body, headers = result.status, result.body, dict(result.headers)
-    elif isinstance(result, dict) and isinstance(result.get("status"), int) and set(result) <= {
-            "status", "body", "headers"}:
+    elif (
+        isinstance(result, dict)
+        and isinstance(result.get("status"), int)
+        and set(result) <= {"status", "body", "headers"}
+    ):
         status, body, headers = result["status"], result.get("body"), result.get("headers") or {}
     if config.response is not None and status < 300 and not isinstance(body, BaseModel):
         body = config.response.model_validate(body)
@@ -129,5 +161,9 @@ def _to_response(result: Any, config: ApiConfig) -> StarletteResponse:
         return StarletteResponse(body, status_code=status, headers=headers)
     if body is None and status in (204, 304):
         return StarletteResponse(status_code=status, headers=headers)
-    return StarletteResponse(json_bytes(jsonable(body, "response body")), status_code=status,
-                             headers=headers, media_type="application/json")
+    return StarletteResponse(
+        json_bytes(jsonable(body, "response body")),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )

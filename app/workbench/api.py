@@ -43,8 +43,9 @@ def step_detail_router() -> APIRouter:
         return {"streams": [{"name": n, "steps": sorted(s)} for n, s in sorted(found.items())]}
 
     @router.get("/steps/{name}")
-    async def step_detail(name: str, request: Request, _: AdminGuard,
-                          runs: int = 20) -> dict[str, Any]:
+    async def step_detail(
+        name: str, request: Request, _: AdminGuard, runs: int = 20
+    ) -> dict[str, Any]:
         runtime: Runtime = request.app.state.runtime
         step = runtime.registry.steps.get(name)
         if step is None:
@@ -55,10 +56,15 @@ def step_detail_router() -> APIRouter:
             source = f"(cannot read {step.file}: {exc.strerror})"
         spans = await runtime.backend.spans(step=name, limit=max(1, min(runs, 200)))
         stats = await runtime.backend.queue_stats()
-        out = {"name": name, "kind": step.kind, "file": str(step.file),
-               "config": redact(step_view(step)), "source": redact_text(source),
-               "queue": stats.get(name, {}),
-               "runs": [redact(asdict(s)) for s in spans]}
+        out = {
+            "name": name,
+            "kind": step.kind,
+            "file": str(step.file),
+            "config": redact(step_view(step)),
+            "source": redact_text(source),
+            "queue": stats.get(name, {}),
+            "runs": [redact(asdict(s)) for s in spans],
+        }
         if isinstance(step.config, CronConfig):
             now = runtime.cron.clock()
             out["next_run"] = next_run(step.config, now)
@@ -73,7 +79,13 @@ def _streams_in(file: Path) -> list[str]:
         tree = ast.parse(file.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError):
         return []
-    return [node.args[0].value for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "stream" and node.args
-            and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)]
+    return [
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "stream"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    ]

@@ -26,11 +26,17 @@ from app.workbench.pages import SECURITY_HEADERS, login_page, refusal_page
 __all__ = ["workbench_router"]
 
 STATIC = Path(__file__).resolve().parent / "static"
-_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
-          ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml",
-          ".png": "image/png"}
-_OFF_REASON = ("The Workbench is off in `start` mode: set STEPLINE_WORKBENCH_TOKEN to turn it "
-               "on, then sign in with that token.")
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+_OFF_REASON = (
+    "The Workbench is off in `start` mode: set STEPLINE_WORKBENCH_TOKEN to turn it "
+    "on, then sign in with that token."
+)
 # A wrong token costs the guesser this long; a person retyping does not notice.
 _WRONG_TOKEN_DELAY = 0.5
 
@@ -67,15 +73,17 @@ def workbench_router() -> APIRouter:
         blocked = _gate(request)
         if blocked is not None:
             return blocked
-        return FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS,
-                            media_type=_TYPES[".html"])
+        return FileResponse(
+            STATIC / "index.html", headers=SECURITY_HEADERS, media_type=_TYPES[".html"]
+        )
 
     @router.post("/login")
     async def login(request: Request) -> Response:
         settings: Settings = request.app.state.settings
         if not same_site(request, settings):
-            return _html(refusal_page("request refused: its Host or Origin is not this "
-                                      "server's"), 403)
+            return _html(
+                refusal_page("request refused: its Host or Origin is not this server's"), 403
+            )
         expected = settings.workbench_token
         if expected is None:
             if settings.mode in ("dev", "cli"):
@@ -90,20 +98,31 @@ def workbench_router() -> APIRouter:
         if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
             throttle(request).failed(client_of(request), "sign-in form")
             await asyncio.sleep(_WRONG_TOKEN_DELAY)
-            return _html(login_page("That token is not right. Check STEPLINE_WORKBENCH_TOKEN "
-                                    "on the server."), 401)
+            return _html(
+                login_page(
+                    "That token is not right. Check STEPLINE_WORKBENCH_TOKEN on the server."
+                ),
+                401,
+            )
         response = RedirectResponse("/workbench", status_code=303)
         # The cookie names a session of this server, revoked at sign-out: a stolen cookie
         # is not the token, and signing out ends it.
-        response.set_cookie(COOKIE, sessions(request).create(), httponly=True,
-                            samesite="strict", path="/", secure=_secure(request))
+        response.set_cookie(
+            COOKIE,
+            sessions(request).create(),
+            httponly=True,
+            samesite="strict",
+            path="/",
+            secure=_secure(request),
+        )
         return response
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
         if not same_site(request, request.app.state.settings):
-            return _html(refusal_page("request refused: its Host or Origin is not this "
-                                      "server's"), 403)
+            return _html(
+                refusal_page("request refused: its Host or Origin is not this server's"), 403
+            )
         sessions(request).revoke(request.cookies.get(COOKIE) or "")
         response = RedirectResponse("/workbench", status_code=303)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
@@ -117,9 +136,11 @@ def workbench_router() -> APIRouter:
         path = (STATIC / name).resolve()
         if not path.is_relative_to(STATIC) or not path.is_file() or path.suffix not in _TYPES:
             raise HTTPException(404, f"no Workbench file {name!r}")
-        return FileResponse(path, media_type=_TYPES[path.suffix],
-                            headers={"cache-control": "no-cache",
-                                     "x-content-type-options": "nosniff"})
+        return FileResponse(
+            path,
+            media_type=_TYPES[path.suffix],
+            headers={"cache-control": "no-cache", "x-content-type-options": "nosniff"},
+        )
 
     router.include_router(step_detail_router())
     return router

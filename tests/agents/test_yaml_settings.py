@@ -92,8 +92,10 @@ def test_file_removed_means_defaults_again(path: Path) -> None:
         ("limits:\n  retries: [\n", r"^not valid YAML at line 3, column 1: "),
         ("- a list\n", "must hold a mapping"),
         ("42\n", "must hold a mapping"),
-        ("limits: {retrys: 1}\n",
-         r"^limits\.retrys: unknown key `retrys`, did you mean `retries`\?$"),
+        (
+            "limits: {retrys: 1}\n",
+            r"^limits\.retrys: unknown key `retrys`, did you mean `retries`\?$",
+        ),
         ("limits: 7\n", r"^limits: "),
     ],
 )

@@ -15,14 +15,20 @@ from tests.support import free_port, write_steps
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
 
 # An example app for the Workbench: two flows, every step kind, an orphan topic each way,
 # a step that dead-letters until it is "healed" through state, a stream and a secret.
 WORKBENCH_STEPS: dict[str, str] = {
-    "orders/place_order_step.py": '''
+    "orders/place_order_step.py": """
         from pydantic import BaseModel, Field
 
         class Order(BaseModel):
@@ -40,8 +46,8 @@ WORKBENCH_STEPS: dict[str, str] = {
             ctx.logger.info("order accepted", order_id=order_id, item=req.body.item)
             await ctx.emit("order.placed", {"id": order_id, **req.body.model_dump()})
             return {"status": 201, "body": {"id": order_id}}
-    ''',
-    "orders/get_order_step.py": '''
+    """,
+    "orders/get_order_step.py": """
         config = {"type": "api", "name": "GetOrder", "path": "/orders/{order_id}",
                   "method": "GET", "flows": ["orders"]}
 
@@ -50,32 +56,32 @@ WORKBENCH_STEPS: dict[str, str] = {
             if order is None:
                 return {"status": 404, "body": {"error": "no such order"}}
             return order
-    ''',
-    "orders/reserve_step.py": '''
+    """,
+    "orders/reserve_step.py": """
         config = {"type": "event", "name": "ReserveStock", "flows": ["orders"],
                   "subscribes": ["order.placed"], "emits": ["stock.reserved", "stock.missing"]}
 
         async def handler(data, ctx):
             ctx.logger.info("reserving stock", item=data["item"], qty=data["qty"])
             await ctx.emit("stock.reserved", data)
-    ''',
-    "orders/charge_step.py": '''
+    """,
+    "orders/charge_step.py": """
         config = {"type": "event", "name": "ChargeCard", "flows": ["orders"],
                   "subscribes": ["stock.reserved"], "emits": ["payment.captured"]}
 
         async def handler(data, ctx):
             ctx.logger.info("charging card", order_id=data["id"])
             await ctx.emit("payment.captured", data)
-    ''',
-    "orders/receipt_step.py": '''
+    """,
+    "orders/receipt_step.py": """
         config = {"type": "event", "name": "SendReceipt", "flows": ["orders"],
                   "subscribes": ["payment.captured"]}
 
         async def handler(data, ctx):
             await ctx.stream("receipts", {"order": data["id"], "email": data["email"]})
             ctx.logger.info("receipt sent", order_id=data["id"])
-    ''',
-    "ops/nightly_step.py": '''
+    """,
+    "ops/nightly_step.py": """
         config = {"type": "cron", "name": "NightlyReport", "cron": "0 2 * * *",
                   "flows": ["ops"], "emits": ["report.ready"]}
 
@@ -83,15 +89,15 @@ WORKBENCH_STEPS: dict[str, str] = {
             count = await ctx.state.get("counters", "orders", 0)
             ctx.logger.info("nightly report", orders=count)
             await ctx.emit("report.ready", {"orders": count})
-    ''',
-    "ops/mail_report_step.py": '''
+    """,
+    "ops/mail_report_step.py": """
         config = {"type": "event", "name": "MailReport", "flows": ["ops"],
                   "subscribes": ["report.ready"]}
 
         async def handler(data, ctx):
             ctx.logger.info("report mailed", orders=data["orders"])
-    ''',
-    "ops/flaky_step.py": '''
+    """,
+    "ops/flaky_step.py": """
         config = {"type": "event", "name": "FlakyImport", "flows": ["ops"],
                   "subscribes": ["import.requested"], "retries": 1}
 
@@ -100,8 +106,8 @@ WORKBENCH_STEPS: dict[str, str] = {
                 raise RuntimeError(f"upstream refused batch {data.get('batch')}")
             ctx.logger.info("import done", batch=data.get("batch"))
             await ctx.state.set("imports", str(data.get("batch")), "done")
-    ''',
-    "ops/remember_token_step.py": '''
+    """,
+    "ops/remember_token_step.py": """
         config = {"type": "api", "name": "SaveCredentials", "path": "/credentials",
                   "method": "PUT", "flows": ["ops"]}
 
@@ -109,21 +115,33 @@ WORKBENCH_STEPS: dict[str, str] = {
             await ctx.state.set("credentials", "api_token", req.body["token"], ttl=3600)
             ctx.logger.info("credentials saved", token=req.body["token"])
             return {"status": 204}
-    ''',
+    """,
 }
 
 
 Server = SteplineProcess
 
 
-def start_server(command: str, workdir: Path, steps: Path, env: dict[str, str] | None = None,
-                 wait_path: str = "/healthz") -> Server:
+def start_server(
+    command: str,
+    workdir: Path,
+    steps: Path,
+    env: dict[str, str] | None = None,
+    wait_path: str = "/healthz",
+) -> Server:
     """Run `stepline COMMAND` and wait until it answers; the caller stops it with stop_server."""
     server = SteplineProcess(
-        steps, workdir / f"{command}-{free_port()}.db", command=command, cwd=workdir,
+        steps,
+        workdir / f"{command}-{free_port()}.db",
+        command=command,
+        cwd=workdir,
         wait_path=wait_path,
-        env={"STEPLINE_CONFIG_DIR": str(workdir / "config"), "STEPLINE_LOG_LEVEL": "WARNING",
-             **(env or {})})
+        env={
+            "STEPLINE_CONFIG_DIR": str(workdir / "config"),
+            "STEPLINE_LOG_LEVEL": "WARNING",
+            **(env or {}),
+        },
+    )
     return server.start()
 
 
@@ -150,13 +168,13 @@ def dev_server(workbench_dir: Path, workbench_steps: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def launch_server(workbench_dir: Path, workbench_steps: Path
-                  ) -> Iterator[Callable[..., Server]]:
+def launch_server(workbench_dir: Path, workbench_steps: Path) -> Iterator[Callable[..., Server]]:
     """Start extra servers (e.g. `stepline start` with other settings); stopped afterwards."""
     started: list[Server] = []
 
-    def launch(command: str, env: dict[str, str] | None = None, steps: Path | None = None,
-               **kw: Any) -> Server:
+    def launch(
+        command: str, env: dict[str, str] | None = None, steps: Path | None = None, **kw: Any
+    ) -> Server:
         server = start_server(command, workbench_dir, steps or workbench_steps, env, **kw)
         started.append(server)
         return server
@@ -175,8 +193,9 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                      headless=True)
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
         yield chromium
         chromium.close()
 

@@ -35,8 +35,11 @@ def readme_files() -> dict[str, str]:
 
 
 def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith(("STEPLINE_", "PYTHON", "PYTEST")) and k != "VIRTUAL_ENV"}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STEPLINE_", "PYTHON", "PYTEST")) and k != "VIRTUAL_ENV"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -45,23 +48,44 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     assert not base.resolve().is_relative_to(ROOT)
     source = base / "src"
     for part in ("app", "agents"):
-        shutil.copytree(ROOT / part, source / part,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            ROOT / part, source / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
     for part in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / part, source / part)
     env = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True,
-                   timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(env)], check=True, timeout=120
+    )
     python = env / "bin" / "python"
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
-                           "['purelib'])"], capture_output=True, text=True, check=True,
-                          timeout=60).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
     # Dependencies (FastAPI, pytest, ...) come from the repository's environment, read-only.
     Path(site, "stepline_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
-                           "--no-deps", "--no-build-isolation", "--no-index", "-q",
-                           str(source)], capture_output=True, text=True, timeout=300,
-                          env=clean_env())
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     yield python
 
@@ -79,14 +103,25 @@ def shop(tmp_path: Path) -> Path:
 
 
 def pytest_in(python: Path, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                          cwd=project, capture_output=True, text=True, timeout=300,
-                          env=clean_env())
+    return subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+    )
 
 
 def test_stepline_is_imported_from_the_fresh_install(venv: Path, shop: Path) -> None:
-    where = subprocess.run([str(venv), "-c", "import app; print(app.__file__)"], cwd=shop,
-                           capture_output=True, text=True, timeout=60, env=clean_env())
+    where = subprocess.run(
+        [str(venv), "-c", "import app; print(app.__file__)"],
+        cwd=shop,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )
     assert where.returncode == 0, where.stderr
     assert Path(where.stdout.strip()).is_relative_to(venv.parent.parent)
 

@@ -84,8 +84,11 @@ def test_sigkill_mid_run_loses_no_event(tmp_path, backend_env):
     env = {**backend_env, "STEPLINE_WORKBENCH_TOKEN": "t0ken-for-tests"}
     with SteplineProcess(steps, db, env=env) as second:
         assert wait_done(second.url, 1000, timeout=60) == 1000
-        events = httpx.get(f"{second.url}/_stepline/events", timeout=5,
-                           headers={"authorization": "Bearer t0ken-for-tests"}).json()
+        events = httpx.get(
+            f"{second.url}/_stepline/events",
+            timeout=5,
+            headers={"authorization": "Bearer t0ken-for-tests"},
+        ).json()
         assert events["dead"] == []
 
 
@@ -93,11 +96,13 @@ def test_bad_input_gets_4xx_never_500(tmp_path):
     steps = write_steps(tmp_path / "steps", STEPS)
     env = {"STEPLINE_BODY_LIMIT": "1000"}
     with SteplineProcess(steps, tmp_path / "s.db", env=env) as app:
-        big = httpx.post(f"{app.url}/bulk", content=b"x" * 5000,
-                         headers={"content-type": "application/json"})
+        big = httpx.post(
+            f"{app.url}/bulk", content=b"x" * 5000, headers={"content-type": "application/json"}
+        )
         assert big.status_code == 413 and "STEPLINE_BODY_LIMIT" in big.json()["error"]
-        bad = httpx.post(f"{app.url}/bulk", content=b"{nope",
-                         headers={"content-type": "application/json"})
+        bad = httpx.post(
+            f"{app.url}/bulk", content=b"{nope", headers={"content-type": "application/json"}
+        )
         assert bad.status_code == 400
         assert httpx.get(f"{app.url}/nowhere").status_code == 404
         assert "/bulk" in httpx.get(f"{app.url}/openapi.json").json()["paths"]
@@ -127,9 +132,12 @@ STREAM_STEPS = {
 
 def test_stream_reaches_sse_clients_filtered_by_trace(tmp_path):
     steps = write_steps(tmp_path / "steps", STREAM_STEPS)
-    with SteplineProcess(steps, tmp_path / "s.db", command="dev") as app, httpx.stream(
-        "GET", f"{app.url}/streams/news", params={"trace_id": "mine"}, timeout=10
-    ) as stream:
+    with (
+        SteplineProcess(steps, tmp_path / "s.db", command="dev") as app,
+        httpx.stream(
+            "GET", f"{app.url}/streams/news", params={"trace_id": "mine"}, timeout=10
+        ) as stream,
+    ):
         lines = stream.iter_lines()
         assert next(lines) == ": connected"
         httpx.post(f"{app.url}/news", json={"headline": "other"}, headers={"x-trace-id": "x"})
@@ -193,8 +201,9 @@ def test_start_restarts_a_worker_that_dies(tmp_path):
         assert app.process is not None
 
         def workers() -> list[int]:
-            out = subprocess.run(["pgrep", "-P", str(app.process.pid)], capture_output=True,
-                                 text=True).stdout
+            out = subprocess.run(
+                ["pgrep", "-P", str(app.process.pid)], capture_output=True, text=True
+            ).stdout
             return [int(p) for p in out.split()]
 
         deadline = time.monotonic() + 20

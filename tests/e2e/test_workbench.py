@@ -23,9 +23,15 @@ def test_every_view_opens_from_the_menu(page: Any, dev_server: Server) -> None:
     page.goto(f"{dev_server.url}/workbench")
     view = page.locator("#view")
     expect(view.get_by_role("heading", name="Flow: ops")).to_be_visible()
-    expected = {"Endpoints": "Endpoints (3)", "Traces": "Traces", "Logs": "Logs",
-                "State": re.compile(r"^(State|Groups)"), "Events": "Events",
-                "Streams": "Streams", "Flows": "Flow: ops"}
+    expected = {
+        "Endpoints": "Endpoints (3)",
+        "Traces": "Traces",
+        "Logs": "Logs",
+        "State": re.compile(r"^(State|Groups)"),
+        "Events": "Events",
+        "Streams": "Streams",
+        "Flows": "Flow: ops",
+    }
     for link, heading in expected.items():
         page.locator("#nav").get_by_role("link", name=link, exact=True).click()
         expect(view.get_by_role("heading", name=heading).first).to_be_visible()
@@ -36,8 +42,13 @@ def test_every_view_opens_from_the_menu(page: Any, dev_server: Server) -> None:
 def test_flows_draws_each_kind_and_flags_orphan_topics(page: Any, dev_server: Server) -> None:
     open_view(page, dev_server, "flows/orders")
     graph = page.locator("svg.graph")
-    for step, kind in [("PlaceOrder", "api"), ("GetOrder", "api"), ("ReserveStock", "event"),
-                       ("ChargeCard", "event"), ("SendReceipt", "event")]:
+    for step, kind in [
+        ("PlaceOrder", "api"),
+        ("GetOrder", "api"),
+        ("ReserveStock", "event"),
+        ("ChargeCard", "event"),
+        ("SendReceipt", "event"),
+    ]:
         expect(graph.locator(f'g.node-{kind}[data-step="{step}"]')).to_be_visible()
     expect(graph.locator(".edge-label", has_text="order.placed")).to_be_visible()
     expect(graph.locator(".node-topic", has_text="stock.missing")).to_be_visible()
@@ -50,8 +61,7 @@ def test_flows_draws_each_kind_and_flags_orphan_topics(page: Any, dev_server: Se
     page.locator("#nav").get_by_role("link", name="Flows").click()
     page.locator(".flow-list").get_by_role("link", name=re.compile("^ops")).click()
     expect(graph.locator('g.node-cron[data-step="NightlyReport"]')).to_be_visible()
-    expect(graph.locator(".node-topic", has_text="import.requested")).to_contain_text(
-        "no emitter")
+    expect(graph.locator(".node-topic", has_text="import.requested")).to_contain_text("no emitter")
 
 
 def test_clicking_a_step_shows_config_source_and_runs(page: Any, dev_server: Server) -> None:
@@ -67,8 +77,7 @@ def test_clicking_a_step_shows_config_source_and_runs(page: Any, dev_server: Ser
     expect(detail.locator(f'.runs a[href="#/traces/{trace}"]')).to_be_visible()
 
 
-def test_endpoint_form_sends_a_request_and_links_its_trace(page: Any,
-                                                           dev_server: Server) -> None:
+def test_endpoint_form_sends_a_request_and_links_its_trace(page: Any, dev_server: Server) -> None:
     item = f"lamp-{uuid.uuid4().hex[:6]}"
     open_view(page, dev_server, "endpoints")
     page.locator(".endpoint-item", has_text="/orders").filter(has_text="POST").click()
@@ -118,8 +127,9 @@ def test_dead_letter_is_inspected_and_replayed(page: Any, dev_server: Server) ->
     expect(page.locator("tr.inspect:visible")).to_contain_text("Traceback")
 
     # Fix the cause, then replay just this delivery.
-    healed = httpx.put(f"{dev_server.url}/_stepline/state/switches/import_healed",
-                       json={"value": True})
+    healed = httpx.put(
+        f"{dev_server.url}/_stepline/state/switches/import_healed", json={"value": True}
+    )
     assert healed.status_code == 200, healed.text
     try:
         row.get_by_role("button", name="Replay").click()
@@ -128,8 +138,9 @@ def test_dead_letter_is_inspected_and_replayed(page: Any, dev_server: Server) ->
         # The State view shows what is stored when it opens: wait for the replayed run first.
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and batch not in [
-                k["key"] for k in httpx.get(f"{dev_server.url}/_stepline/state/imports")
-                .json().get("keys", [])]:
+            k["key"]
+            for k in httpx.get(f"{dev_server.url}/_stepline/state/imports").json().get("keys", [])
+        ]:
             time.sleep(0.1)
         open_view(page, dev_server, "state/imports")
         expect(page.locator(f'tr[data-key="{batch}"]')).to_contain_text('"done"')
@@ -137,8 +148,7 @@ def test_dead_letter_is_inspected_and_replayed(page: Any, dev_server: Server) ->
         httpx.delete(f"{dev_server.url}/_stepline/state/switches/import_healed")
 
 
-def test_state_value_is_edited_and_deleted_with_confirmation(page: Any,
-                                                             dev_server: Server) -> None:
+def test_state_value_is_edited_and_deleted_with_confirmation(page: Any, dev_server: Server) -> None:
     group = f"g{uuid.uuid4().hex[:6]}"
     base = f"{dev_server.url}/_stepline/state/{group}"
     httpx.put(f"{base}/colour", json={"value": {"name": "red"}, "ttl": 600}).raise_for_status()

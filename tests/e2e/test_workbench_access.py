@@ -15,7 +15,8 @@ TOKEN = "wb-" + "k7" * 12
 
 
 def test_start_without_token_refuses_workbench_and_api(
-        launch_server: Callable[..., Server]) -> None:
+    launch_server: Callable[..., Server],
+) -> None:
     server = launch_server("start")
     page = httpx.get(f"{server.url}/workbench")
     assert page.status_code == 403
@@ -26,10 +27,15 @@ def test_start_without_token_refuses_workbench_and_api(
         assert api.status_code == 403, path
         assert "STEPLINE_WORKBENCH_TOKEN" in api.json()["error"]
     # Even a guessed cookie or bearer gets nowhere.
-    assert httpx.get(f"{server.url}/_stepline/steps",
-                     headers={"authorization": "Bearer anything"}).status_code == 403
-    assert httpx.post(f"{server.url}/workbench/login",
-                      data={"token": "anything"}).status_code == 403
+    assert (
+        httpx.get(
+            f"{server.url}/_stepline/steps", headers={"authorization": "Bearer anything"}
+        ).status_code
+        == 403
+    )
+    assert (
+        httpx.post(f"{server.url}/workbench/login", data={"token": "anything"}).status_code == 403
+    )
     assert httpx.get(f"{server.url}/healthz").status_code == 200
 
 
@@ -39,24 +45,29 @@ def test_start_with_token_needs_it_for_the_api(launch_server: Callable[..., Serv
     wrong = httpx.get(f"{server.url}/_stepline/steps", headers={"authorization": "Bearer nope"})
     assert wrong.status_code == 401
     assert TOKEN not in wrong.text
-    ok = httpx.get(f"{server.url}/_stepline/steps",
-                   headers={"authorization": f"Bearer {TOKEN}"})
+    ok = httpx.get(f"{server.url}/_stepline/steps", headers={"authorization": f"Bearer {TOKEN}"})
     assert ok.status_code == 200
     assert {s["name"] for s in ok.json()["steps"]} >= {"PlaceOrder", "NightlyReport"}
     assert httpx.get(f"{server.url}/workbench/api/steps/PlaceOrder").status_code == 401
     # Bound to 127.0.0.1, a request for another host name (DNS rebinding) is refused even
     # with the token, and so is a cross-site form post.
-    rebound = httpx.get(f"{server.url}/_stepline/steps", headers={
-        "authorization": f"Bearer {TOKEN}", "host": "evil.example"})
+    rebound = httpx.get(
+        f"{server.url}/_stepline/steps",
+        headers={"authorization": f"Bearer {TOKEN}", "host": "evil.example"},
+    )
     assert rebound.status_code == 403
-    cross_site = httpx.post(f"{server.url}/workbench/login", data={"token": TOKEN},
-                            headers={"origin": "https://evil.example"})
+    cross_site = httpx.post(
+        f"{server.url}/workbench/login",
+        data={"token": TOKEN},
+        headers={"origin": "https://evil.example"},
+    )
     assert cross_site.status_code == 403
     assert "set-cookie" not in cross_site.headers
 
 
-def test_login_form_sets_an_httponly_strict_cookie(browser: Any,
-                                                   launch_server: Callable[..., Server]) -> None:
+def test_login_form_sets_an_httponly_strict_cookie(
+    browser: Any, launch_server: Callable[..., Server]
+) -> None:
     server = launch_server("start", {"STEPLINE_WORKBENCH_TOKEN": TOKEN})
     context = browser.new_context()
     context.set_default_timeout(10_000)
@@ -75,7 +86,11 @@ def test_login_form_sets_an_httponly_strict_cookie(browser: Any,
         expect(page.locator("#view").get_by_role("heading", name="Flow: ops")).to_be_visible()
         (cookie,) = context.cookies()
         assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (
-            "stepline_session", True, "Strict", "/")
+            "stepline_session",
+            True,
+            "Strict",
+            "/",
+        )
         # The page's own API calls ride on the cookie; scripts cannot read it.
         page.locator("#nav").get_by_role("link", name="Events").click()
         expect(page.locator("#view").get_by_role("heading", name="Dead letters")).to_be_visible()

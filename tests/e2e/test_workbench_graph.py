@@ -50,13 +50,21 @@ MEASURE = """() => {
 
 
 def overlap(a: dict[str, float], b: dict[str, float], eps: float = EPS) -> bool:
-    return a["x"] < b["r"] - eps and b["x"] < a["r"] - eps and \
-        a["y"] < b["b"] - eps and b["y"] < a["b"] - eps
+    return (
+        a["x"] < b["r"] - eps
+        and b["x"] < a["r"] - eps
+        and a["y"] < b["b"] - eps
+        and b["y"] < a["b"] - eps
+    )
 
 
 def inside(inner: dict[str, float], outer: dict[str, float], eps: float = EPS) -> bool:
-    return inner["x"] >= outer["x"] - eps and inner["r"] <= outer["r"] + eps and \
-        inner["y"] >= outer["y"] - eps and inner["b"] <= outer["b"] + eps
+    return (
+        inner["x"] >= outer["x"] - eps
+        and inner["r"] <= outer["r"] + eps
+        and inner["y"] >= outer["y"] - eps
+        and inner["b"] <= outer["b"] + eps
+    )
 
 
 def check_graph(page: Any, flow_steps: list[str]) -> dict[str, Any]:
@@ -66,7 +74,7 @@ def check_graph(page: Any, flow_steps: list[str]) -> dict[str, Any]:
     steps = {b["id"]: b for b in boxes if b["step"]}
     assert set(flow_steps) <= set(steps), sorted(set(flow_steps) - set(steps))
     for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
+        for b in boxes[i + 1 :]:
             assert not overlap(a["screen"], b["screen"]), (a["id"], b["id"])
         for t in a["texts"]:
             assert inside(t["box"], a["screen"]), (a["id"], t["text"], "sticks out")
@@ -78,8 +86,11 @@ def check_graph(page: Any, flow_steps: list[str]) -> dict[str, Any]:
             if b["id"] in (e["from"], e["to"]):
                 continue
             r = b["local"]
-            through = [p for p in e["pts"] if r["x"] + 1 < p[0] < r["r"] - 1
-                       and r["y"] + 1 < p[1] < r["b"] - 1]
+            through = [
+                p
+                for p in e["pts"]
+                if r["x"] + 1 < p[0] < r["r"] - 1 and r["y"] + 1 < p[1] < r["b"] - 1
+            ]
             assert not through, f"edge {e['from']} -> {e['to']} runs through {b['id']}"
     assert inside(m["drawing"], m["canvas"]), "the flow does not fit the canvas when opened"
     return m
@@ -92,12 +103,14 @@ def shipped(launch_server: Callable[..., Server]) -> Server:
 
 @pytest.mark.parametrize(("width", "height"), VIEWPORTS)
 @pytest.mark.parametrize("flow", ["github", "gmail"])
-def test_shipped_flow_graphs_are_readable(page: Any, shipped: Server, flow: str, width: int,
-                                          height: int) -> None:
+def test_shipped_flow_graphs_are_readable(
+    page: Any, shipped: Server, flow: str, width: int, height: int
+) -> None:
     page.set_viewport_size({"width": width, "height": height})
     page.goto(f"{shipped.url}/workbench#/flows/{flow}")
-    members = page.evaluate("async (f) => (await (await fetch('/_stepline/flows')).json())"
-                            ".flows[f]", flow)
+    members = page.evaluate(
+        "async (f) => (await (await fetch('/_stepline/flows')).json()).flows[f]", flow
+    )
     m = check_graph(page, members)
     # Other flows sharing a topic show as small stubs, not as full steps of this flow.
     stub = page.locator("svg.graph g.node-stub")
@@ -109,23 +122,27 @@ def test_shipped_flow_graphs_are_readable(page: Any, shipped: Server, flow: str,
 
 def big_flow() -> dict[str, str]:
     """50 steps in one flow: an API and a cron step, then branching chains, long names."""
-    files = {"s00_step.py": '''
+    files = {
+        "s00_step.py": """
         config = {"type": "api", "name": "ReceiveSupplierInvoiceBatch", "path": "/invoices",
                   "flows": ["big"], "emits": ["big.t0"]}
 
         async def handler(req, ctx):
             return {"status": 202}
-    ''', "cron_step.py": '''
+    """,
+        "cron_step.py": """
         config = {"type": "cron", "name": "NightlyReconciliation", "cron": "0 3 * * *",
                   "flows": ["big"], "emits": ["big.t0", "big.audit.requested"]}
 
         async def handler(ctx):
             pass
-    '''}
+    """,
+    }
     for i in range(1, 49):
         parent = i - 1 if i % 6 else max(0, i - 6)
-        name = f"Step{i:02d}" + ("ReconcileLedgerEntriesWithPaymentProvider" if i % 7 == 0
-                                 else "Check")
+        name = f"Step{i:02d}" + (
+            "ReconcileLedgerEntriesWithPaymentProvider" if i % 7 == 0 else "Check"
+        )
         emits = [f"big.t{i}"] + (["big.notice.sent"] if i % 11 == 0 else [])
         files[f"s{i:02d}_step.py"] = f'''
             config = {{"type": "event", "name": "{name}", "flows": ["big"],
@@ -138,20 +155,20 @@ def big_flow() -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("width", "height"), VIEWPORTS)
-def test_fifty_step_flow_has_no_overlaps_and_fits(page: Any, launch_server: Callable[..., Server],
-                                                  tmp_path: Path, width: int,
-                                                  height: int) -> None:
+def test_fifty_step_flow_has_no_overlaps_and_fits(
+    page: Any, launch_server: Callable[..., Server], tmp_path: Path, width: int, height: int
+) -> None:
     files = big_flow()
     assert len(files) == 50
     server = launch_server("dev", steps=write_steps(tmp_path / "steps", files))
     page.set_viewport_size({"width": width, "height": height})
     page.goto(f"{server.url}/workbench#/flows/big")
-    members = page.evaluate("async () => (await (await fetch('/_stepline/flows')).json())"
-                            ".flows.big")
+    members = page.evaluate(
+        "async () => (await (await fetch('/_stepline/flows')).json()).flows.big"
+    )
     assert len(members) == 50
     check_graph(page, members)
-    expect(page.locator(".edge-label", has_text="big.notice.sent")).to_contain_text(
-        "no subscriber")
+    expect(page.locator(".edge-label", has_text="big.notice.sent")).to_contain_text("no subscriber")
 
 
 def test_zoom_pan_and_fit(page: Any, shipped: Server) -> None:

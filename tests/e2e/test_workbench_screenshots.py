@@ -1,6 +1,6 @@
 """Takes the README's Workbench screenshots. Runs only when asked:
 
-    STEPLINE_SCREENSHOTS=docs/img .venv/bin/python -m pytest tests/e2e/test_workbench_screenshots.py
+STEPLINE_SCREENSHOTS=docs/img .venv/bin/python -m pytest tests/e2e/test_workbench_screenshots.py
 """
 
 from __future__ import annotations
@@ -24,10 +24,13 @@ def test_take_readme_screenshots(page: Any, dev_server: Server) -> None:
     out = Path(OUT or ".")
     out.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1440, "height": 820})
-    trace = httpx.post(f"{dev_server.url}/orders",
-                       json={"item": "espresso machine", "qty": 1}).headers["x-trace-id"]
-    httpx.post(f"{dev_server.url}/_stepline/emit",
-               json={"topic": "import.requested", "data": {"batch": 42}})
+    trace = httpx.post(
+        f"{dev_server.url}/orders", json={"item": "espresso machine", "qty": 1}
+    ).headers["x-trace-id"]
+    httpx.post(
+        f"{dev_server.url}/_stepline/emit",
+        json={"topic": "import.requested", "data": {"batch": 42}},
+    )
 
     page.goto(f"{dev_server.url}/workbench#/flows/orders?step=PlaceOrder")
     expect(page.locator(".detail .runs")).to_be_visible()

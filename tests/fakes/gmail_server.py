@@ -15,17 +15,14 @@ Point google-api-python-client at it with `client_options={"api_endpoint": url}`
 
 from __future__ import annotations
 
-import base64
-import email
-import email.policy
 import itertools
 import re
 import time
 from dataclasses import dataclass, field
-from email.message import Message
 from typing import Any
 
 from tests.fakes.common import FakeRequest, FakeService, Reply
+from tests.fakes.gmail_format import gmail_error, message_resource
 
 __all__ = ["FULL_SCOPE", "MODIFY_SCOPE", "FakeGmail", "StoredMessage"]
 
@@ -39,22 +36,6 @@ _HISTORY_FIELDS = {
     "labelAdded": "labelsAdded",
     "labelRemoved": "labelsRemoved",
 }
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def _error(status: int, message: str, reason: str, state: str) -> Reply:
-    body = {
-        "error": {
-            "code": status,
-            "message": message,
-            "status": state,
-            "errors": [{"message": message, "domain": "global", "reason": reason}],
-        }
-    }
-    return Reply.json(body, status=status)
 
 
 @dataclass
@@ -176,11 +157,11 @@ class FakeGmail(FakeService):
             scopes = self.tokens.get(token)
         if scopes is None:
             message = "Request had invalid authentication credentials."
-            return _error(401, message, "authError", "UNAUTHENTICATED")
+            return gmail_error(401, message, "authError", "UNAUTHENTICATED")
         return scopes
 
     def not_found(self, req: FakeRequest | None) -> Reply:
-        return _error(404, "Requested entity was not found.", "notFound", "NOT_FOUND")
+        return gmail_error(404, "Requested entity was not found.", "notFound", "NOT_FOUND")
 
     def _message(self, mid: str) -> StoredMessage | Reply:
         msg = self.messages.get(mid)
@@ -240,7 +221,7 @@ class FakeGmail(FakeService):
         label = req.arg("labelId")
         kinds = [_HISTORY_FIELDS.get(t) for t in req.query.get("historyTypes", [])]
         if any(k is None for k in kinds):
-            return _error(400, "Invalid historyTypes", "invalidArgument", "INVALID_ARGUMENT")
+            return gmail_error(400, "Invalid historyTypes", "invalidArgument", "INVALID_ARGUMENT")
         with self.lock:
             if start < self.oldest_history_id:
                 return self.not_found(req)
@@ -318,30 +299,10 @@ class FakeGmail(FakeService):
         if isinstance(msg, Reply):
             return msg
         fmt = req.arg("format") or "full"
-        parsed = email.message_from_bytes(msg.raw, policy=email.policy.compat32)
-        body: dict[str, Any] = {
-            "id": msg.id,
-            "threadId": msg.thread_id,
-            "labelIds": msg.label_ids,
-            "snippet": "",
-            "historyId": str(msg.history_id),
-            "internalDate": str(msg.internal_date_ms),
-            "sizeEstimate": len(msg.raw),
-        }
-        if fmt == "raw":
-            body["raw"] = _b64url(msg.raw)
-        elif fmt == "metadata":
-            wanted = {h.lower() for h in req.query.get("metadataHeaders", [])}
-            headers = [
-                {"name": k, "value": str(v)}
-                for k, v in parsed.items()
-                if not wanted or k.lower() in wanted
-            ]
-            body["payload"] = {"mimeType": parsed.get_content_type(), "headers": headers}
-        elif fmt == "full":
-            body["payload"] = _payload(parsed, "")
-        else:
-            return _error(
+        wanted = {h.lower() for h in req.query.get("metadataHeaders", [])}
+        body = message_resource(msg, fmt, wanted)
+        if body is None:
+            return gmail_error(
                 400, f"Invalid value at 'format' ({fmt})", "invalidArgument", "INVALID_ARGUMENT"
             )
         return Reply.json(body)
@@ -355,7 +316,7 @@ class FakeGmail(FakeService):
             before = list(msg.label_ids)
             for label in data.get("addLabelIds", []):
                 if label not in _SYSTEM_LABELS and label not in self.labels:
-                    return _error(
+                    return gmail_error(
                         400, f"Invalid label: {label}", "invalidArgument", "INVALID_ARGUMENT"
                     )
                 if label not in msg.label_ids:
@@ -377,7 +338,7 @@ class FakeGmail(FakeService):
 
     def batch_delete(self, req: FakeRequest, user: str) -> Reply:
         if FULL_SCOPE not in self._auth(req):
-            return _error(
+            return gmail_error(
                 403,
                 "Request had insufficient authentication scopes.",
                 "insufficientPermissions",
@@ -385,7 +346,7 @@ class FakeGmail(FakeService):
             )
         ids = (req.json() or {}).get("ids", [])
         if len(ids) > 1000:
-            return _error(400, "Too many ids", "invalidArgument", "INVALID_ARGUMENT")
+            return gmail_error(400, "Too many ids", "invalidArgument", "INVALID_ARGUMENT")
         with self.lock:
             for mid in ids:
                 self.messages.pop(mid, None)
@@ -401,7 +362,7 @@ class FakeGmail(FakeService):
         name = (req.json() or {}).get("name", "")
         with self.lock:
             if name in self.labels.values() or name in _SYSTEM_LABELS:
-                return _error(
+                return gmail_error(
                     409, "Label name exists or conflicts", "alreadyExists", "ALREADY_EXISTS"
                 )
             lid = f"Label_{next(self._ids)}"
@@ -412,7 +373,7 @@ class FakeGmail(FakeService):
         data = req.json() or {}
         topic = data.get("topicName", "")
         if not re.fullmatch(r"projects/[^/]+/topics/[^/]+", topic):
-            return _error(400, "Invalid topicName", "invalidArgument", "INVALID_ARGUMENT")
+            return gmail_error(400, "Invalid topicName", "invalidArgument", "INVALID_ARGUMENT")
         with self.lock:
             self.watches.append(data)
             expiration = int((self.now() + 7 * 86400) * 1000)
@@ -420,24 +381,3 @@ class FakeGmail(FakeService):
 
     def stop(self, req: FakeRequest, user: str) -> Reply:
         return Reply(204)
-
-
-def _payload(part: Message, part_id: str) -> dict[str, Any]:
-    """Gmail's `full` payload: a MIME tree with bodies decoded then base64url-encoded."""
-    node: dict[str, Any] = {
-        "partId": part_id,
-        "mimeType": part.get_content_type(),
-        "filename": part.get_filename() or "",
-        "headers": [{"name": k, "value": str(v)} for k, v in part.items()],
-    }
-    if part.is_multipart():
-        subparts = part.get_payload()
-        assert isinstance(subparts, list)
-        node["body"] = {"size": 0}
-        node["parts"] = [
-            _payload(p, f"{part_id}.{i}" if part_id else str(i)) for i, p in enumerate(subparts)
-        ]
-    else:
-        data = part.get_payload(decode=True) or b""
-        node["body"] = {"size": len(data), "data": _b64url(data)}
-    return node

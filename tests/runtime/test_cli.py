@@ -143,23 +143,37 @@ def test_outside_a_project_refuses_instead_of_creating_a_database(tmp_path, monk
 
 def test_steps_prints_problems_on_stderr(tmp_path, monkeypatch):
     monkeypatch.delenv("STEPLINE_STEPS", raising=False)
-    write_steps(tmp_path, {"a_step.py": 'config = {"type": "webhook", "name": "K"}\n'
-                           "async def handler(d, ctx): pass\n", **STEPS})
+    write_steps(
+        tmp_path,
+        {
+            "a_step.py": 'config = {"type": "webhook", "name": "K"}\n'
+            "async def handler(d, ctx): pass\n",
+            **STEPS,
+        },
+    )
     result = run("steps", "--steps", str(tmp_path))
     assert result.exit_code == 1
     assert "unknown kind" in result.stderr and "unknown kind" not in result.stdout
     assert "Flaky" in result.stdout
 
 
-@pytest.mark.parametrize(("args", "shows"), [
-    (["emit"], ["Usage: stepline emit [OPTIONS] TOPIC DATA", "--key", "KEY", "--steps", "DIR"]),
-    (["dlq", "list"], ["--limit", "Show at most this many"]),
-    (["state", "set"], ["GROUP KEY VALUE", "--ttl"]),
-    (["dev"], ["--port", "PORT", "--host", "HOST"]),
-])
+@pytest.mark.parametrize(
+    ("args", "shows"),
+    [
+        (["emit"], ["Usage: stepline emit [OPTIONS] TOPIC DATA", "--key", "KEY", "--steps", "DIR"]),
+        (["dlq", "list"], ["--limit", "Show at most this many"]),
+        (["state", "set"], ["GROUP KEY VALUE", "--ttl"]),
+        (["dev"], ["--port", "PORT", "--host", "HOST"]),
+    ],
+)
 def test_help_shows_names_not_python_types(args, shows):
-    done = subprocess.run([sys.executable, "-m", "app", *args, "--help"], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "COLUMNS": "120"})
+    done = subprocess.run(
+        [sys.executable, "-m", "app", *args, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "120"},
+    )
     assert done.returncode == 0, done.stderr
     for text in shows:
         assert text in done.stdout, done.stdout

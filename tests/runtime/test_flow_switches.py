@@ -23,9 +23,19 @@ from tests.fakes.slack_server import FakeSlack
 from tests.support import write_steps
 
 FLOWS = ("github", "gmail")
-ENV = ("GITHUB_TOKEN", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "GITHUB_WEBHOOK_SECRET",
-       "GITHUB_API_URL", "GMAIL_CREDENTIALS_FILE", "GMAIL_TOKEN_FILE", "STEPLINE_FLOWS",
-       "STEPLINE_VERIFY_CREDENTIALS", "SLACK_BOT_TOKEN", "SLACK_API_URL")
+ENV = (
+    "GITHUB_TOKEN",
+    "GITHUB_APP_ID",
+    "GITHUB_APP_PRIVATE_KEY_FILE",
+    "GITHUB_WEBHOOK_SECRET",
+    "GITHUB_API_URL",
+    "GMAIL_CREDENTIALS_FILE",
+    "GMAIL_TOKEN_FILE",
+    "STEPLINE_FLOWS",
+    "STEPLINE_VERIFY_CREDENTIALS",
+    "SLACK_BOT_TOKEN",
+    "SLACK_API_URL",
+)
 
 
 @pytest.fixture
@@ -43,8 +53,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def off_lines(caplog: pytest.LogCaptureFixture) -> dict[str, str]:
-    return {r.getMessage().split()[1]: r.getMessage() for r in caplog.records
-            if r.getMessage().startswith("flow ") and " is off: " in r.getMessage()}
+    return {
+        r.getMessage().split()[1]: r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith("flow ") and " is off: " in r.getMessage()
+    }
 
 
 def test_no_credentials_means_off_in_one_line_each(project, caplog):
@@ -58,8 +71,7 @@ def test_no_credentials_means_off_in_one_line_each(project, caplog):
     assert "stepline gmail connect" in states["gmail"][1][0]
 
 
-def test_only_github_configured_serves_github_and_reports_gmail_off(project, monkeypatch,
-                                                                    caplog):
+def test_only_github_configured_serves_github_and_reports_gmail_off(project, monkeypatch, caplog):
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_" + "a" * 36)
     monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
     monkeypatch.setenv("STEPLINE_VERIFY_CREDENTIALS", "0")
@@ -89,7 +101,8 @@ def test_push_mode_without_an_audience_is_an_error(project):
     grant = {"refresh_token": "r", "client_id": "c", "client_secret": "s"}
     (project / "gmail-token.json").write_text(json.dumps(grant))
     (project / "config" / "gmail.yaml").write_text(
-        "mode: push\npush:\n  topic: projects/p/topics/t\n")
+        "mode: push\npush:\n  topic: projects/p/topics/t\n"
+    )
     problems = startup_problems("start", FLOWS)
     assert len(problems) == 1 and "push mode needs push.audience" in problems[0]
 
@@ -134,8 +147,10 @@ def test_a_token_github_rejects_stops_start_unless_the_check_is_skipped(project,
 def test_a_slack_token_slack_rejects_is_listed_once_for_both_flows(project, monkeypatch):
     grant = {"refresh_token": "r", "client_id": "c", "client_secret": "s"}
     (project / "gmail-token.json").write_text(json.dumps(grant))
-    with LoopbackServer(FakeGithub(tokens=("good-token",))) as github, \
-            LoopbackServer(FakeSlack(token="xoxb-right")) as slack:
+    with (
+        LoopbackServer(FakeGithub(tokens=("good-token",))) as github,
+        LoopbackServer(FakeSlack(token="xoxb-right")) as slack,
+    ):
         monkeypatch.setenv("GITHUB_API_URL", github.url)
         monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
         monkeypatch.setenv("GITHUB_TOKEN", "good-token")
@@ -143,8 +158,9 @@ def test_a_slack_token_slack_rejects_is_listed_once_for_both_flows(project, monk
         monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-wrong")
         problems = startup_problems("start", FLOWS)
         assert len(problems) == 1, problems
-        assert problems[0].startswith("github, gmail: Slack rejected SLACK_BOT_TOKEN "
-                                      "(invalid_auth)")
+        assert problems[0].startswith(
+            "github, gmail: Slack rejected SLACK_BOT_TOKEN (invalid_auth)"
+        )
         monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-right")
         assert startup_problems("start", FLOWS) == []
 
@@ -158,9 +174,13 @@ async def handler(ctx):
 
 
 async def test_cron_steps_of_an_off_flow_never_fire(project):
-    steps = write_steps(project / "steps", {
-        "poll_step.py": CRON.format(name="Poll", flow="gmail"),
-        "mine_step.py": CRON.format(name="Mine", flow="reports")})
+    steps = write_steps(
+        project / "steps",
+        {
+            "poll_step.py": CRON.format(name="Poll", flow="gmail"),
+            "mine_step.py": CRON.format(name="Mine", flow="reports"),
+        },
+    )
     clock = [datetime(2026, 3, 2, 8, 0, 30).timestamp()]
     async with Harness([steps], db=project / "t.db", clock=lambda: clock[0]) as h:
         await h.runtime.cron.stop()  # this test drives the ticks itself

@@ -12,14 +12,19 @@ def test_all_lists_exactly_the_public_names():
 
 
 def test_typed_configs_load_like_dicts(tmp_path):
-    write_steps(tmp_path, {"typed_step.py": """
+    write_steps(
+        tmp_path,
+        {
+            "typed_step.py": """
         from app import EventConfig
 
         config = EventConfig(name="Typed", subscribes=["a"], retries=5)
 
         async def handler(data, ctx):
             pass
-    """})
+    """
+        },
+    )
     registry = load_registry([tmp_path])
     assert registry.errors == []
     config = registry.steps["Typed"].config

@@ -40,7 +40,8 @@ async def test_two_processes_share_a_step_without_handing_out_a_delivery_twice(
     a, b = await make_backend(), await make_backend()
     await a.write(Batch(messages=[msg(i) for i in range(500)]))
     got_a, got_b = await asyncio.gather(
-        *(asyncio.gather(*(p.claim({"A": 50}, {"A": 30}) for _ in range(10))) for p in (a, b)))
+        *(asyncio.gather(*(p.claim({"A": 50}, {"A": 30}) for _ in range(10))) for p in (a, b))
+    )
     ids = [d.id for batch in (*got_a, *got_b) for d in batch]
     assert len(ids) == 500 and len(set(ids)) == 500
     assert await a.pending("A") == 500  # claimed is not settled
@@ -81,8 +82,14 @@ async def test_retry_waits_for_its_time_and_counts_attempts(make_backend: MakeBa
     backend = await make_backend()
     await backend.write(Batch(messages=[msg(1), msg(2)]))
     d1, d2 = await claim_all(backend, "A")
-    await backend.write(Batch(outcomes=[Outcome(d1, "retry", retry_at=time.time() + 3600),
-                                        Outcome(d2, "retry", retry_at=time.time() - 1)]))
+    await backend.write(
+        Batch(
+            outcomes=[
+                Outcome(d1, "retry", retry_at=time.time() + 3600),
+                Outcome(d2, "retry", retry_at=time.time() - 1),
+            ]
+        )
+    )
     stats = (await backend.queue_stats())["A"]
     assert (stats["scheduled"], stats["in_flight"]) == (2, 0)
     assert await backend.pending("A") == 2
@@ -100,13 +107,19 @@ async def test_dead_letter_keeps_the_error_and_replay_starts_over(make_backend: 
     a, b = await make_backend(), await make_backend()
     await a.write(Batch(messages=[msg(1), msg(2)]))
     d1, d2 = await claim_all(a, "A")
-    await a.write(Batch(outcomes=[
-        Outcome(d1, "dead", error="ValueError: bad", traceback="Traceback ...\nValueError"),
-        Outcome(d2, "dead", error="KeyError: x", traceback="tb"),
-    ]))
+    await a.write(
+        Batch(
+            outcomes=[
+                Outcome(d1, "dead", error="ValueError: bad", traceback="Traceback ...\nValueError"),
+                Outcome(d2, "dead", error="KeyError: x", traceback="tb"),
+            ]
+        )
+    )
     dead = await b.dead_letters()
     assert [(x.data, x.error, x.attempts, x.step) for x in dead] == [
-        ({"i": 2}, "KeyError: x", 1, "A"), ({"i": 1}, "ValueError: bad", 1, "A")]
+        ({"i": 2}, "KeyError: x", 1, "A"),
+        ({"i": 1}, "ValueError: bad", 1, "A"),
+    ]
     assert (await b.queue_stats())["A"]["dead"] == 2
     assert await b.replay(["no-such-id"]) == 0
     assert await b.replay([dead[1].id]) == 1
@@ -159,9 +172,13 @@ async def test_an_emit_key_is_forgotten_after_the_dedup_window(make_backend: Mak
 async def test_one_process_wins_each_cron_tick(make_backend: MakeBackend):
     backends = [await make_backend() for _ in range(4)]
     tick = 1_700_000_060.0
-    wins = await asyncio.gather(*(
-        b.try_fire("Nightly", tick, Message("cron", {}, f"t{n}", ("Job",)))
-        for n, b in enumerate(backends) for _ in range(5)))
+    wins = await asyncio.gather(
+        *(
+            b.try_fire("Nightly", tick, Message("cron", {}, f"t{n}", ("Job",)))
+            for n, b in enumerate(backends)
+            for _ in range(5)
+        )
+    )
     assert wins.count(True) == 1
     assert len(await claim_all(backends[0], "Job")) == 1
     assert not await backends[1].try_fire("Nightly", tick - 60, msg(0, ("Job",)))
@@ -173,11 +190,25 @@ async def test_one_process_wins_each_cron_tick(make_backend: MakeBackend):
 async def test_spans_and_logs_are_queryable_and_bounded(make_backend: MakeBackend):
     backend = await make_backend(trace_retention=100, log_retention=100)
     for start in range(0, 150, 50):
-        await backend.write(Batch(
-            spans=[Span(f"tr{i % 3}", f"S{i % 2}", "event", float(i), attempt=1,
-                        status="failed" if i == 149 else "ok") for i in range(start, start + 50)],
-            logs=[LogEntry("info", f"line {i}", f"S{i % 2}", f"tr{i % 3}", fields={"i": i})
-                  for i in range(start, start + 50)]))
+        await backend.write(
+            Batch(
+                spans=[
+                    Span(
+                        f"tr{i % 3}",
+                        f"S{i % 2}",
+                        "event",
+                        float(i),
+                        attempt=1,
+                        status="failed" if i == 149 else "ok",
+                    )
+                    for i in range(start, start + 50)
+                ],
+                logs=[
+                    LogEntry("info", f"line {i}", f"S{i % 2}", f"tr{i % 3}", fields={"i": i})
+                    for i in range(start, start + 50)
+                ],
+            )
+        )
     spans = await backend.spans(limit=1000)
     assert [s.started_at for s in spans] == [float(i) for i in range(149, 49, -1)]
     by_trace = await backend.spans(trace_id="tr0", limit=1000)
@@ -222,8 +253,10 @@ async def test_stream_updates_reach_subscribers_on_other_processes(make_backend:
 
 async def test_purge_removes_this_apps_keys_only():
     base = new_prefix()
-    apps = [RedisBackend(Settings(REDIS_URL=URL, redis_prefix=p))
-            for p in (base, base + "x", base + "*")]
+    apps = [
+        RedisBackend(Settings(REDIS_URL=URL, redis_prefix=p))
+        for p in (base, base + "x", base + "*")
+    ]
     for app in apps:
         await app.open()
         await app.state_set("g", "k", app.prefix, None)

@@ -112,12 +112,18 @@ async def test_a_worker_rides_out_a_redis_restart(server: Server, tmp_path: Path
     steps.mkdir()
     (steps / "count_step.py").write_text(STEP)
     log = tmp_path / "worker.log"
-    env = {**os.environ, "STEPLINE_BACKEND": "redis", "REDIS_URL": server.url,
-           "STEPLINE_REDIS_PREFIX": "restart", "STEPLINE_STEPS": str(steps),
-           "STEPLINE_POLL_INTERVAL": "0.05"}
+    env = {
+        **os.environ,
+        "STEPLINE_BACKEND": "redis",
+        "REDIS_URL": server.url,
+        "STEPLINE_REDIS_PREFIX": "restart",
+        "STEPLINE_STEPS": str(steps),
+        "STEPLINE_POLL_INTERVAL": "0.05",
+    }
     with log.open("wb") as out:
-        worker = subprocess.Popen([sys.executable, "-m", "app", "worker"], cwd=tmp_path,
-                                  env=env, stdout=out, stderr=out)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "app", "worker"], cwd=tmp_path, env=env, stdout=out, stderr=out
+        )
     backend = RedisBackend(Settings(REDIS_URL=server.url, redis_prefix="restart"))
 
     async def until(what: str, check: Callable[[], Awaitable[bool]]) -> None:

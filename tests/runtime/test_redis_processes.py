@@ -54,17 +54,29 @@ class Cluster:
         self.backend = RedisBackend(Settings(REDIS_URL=URL, redis_prefix=prefix))
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, "STEPLINE_BACKEND": "redis", "REDIS_URL": URL,
-                "STEPLINE_REDIS_PREFIX": self.prefix, "STEPLINE_STEPS": str(self.steps),
-                # Leases end soon after the step's 5 s time limit, so a killed worker's
-                # deliveries come back within seconds.
-                "STEPLINE_LEASE_SECONDS": "1", "STEPLINE_LOG_LEVEL": "INFO", **extra}
+        return {
+            **os.environ,
+            "STEPLINE_BACKEND": "redis",
+            "REDIS_URL": URL,
+            "STEPLINE_REDIS_PREFIX": self.prefix,
+            "STEPLINE_STEPS": str(self.steps),
+            # Leases end soon after the step's 5 s time limit, so a killed worker's
+            # deliveries come back within seconds.
+            "STEPLINE_LEASE_SECONDS": "1",
+            "STEPLINE_LOG_LEVEL": "INFO",
+            **extra,
+        }
 
     def start_worker(self, **extra: str) -> subprocess.Popen[bytes]:
         log = self.tmp / f"worker{len(self.procs)}.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "app", "worker"], cwd=self.tmp,
-                                    env=self.env(**extra), stdout=out, stderr=out)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "app", "worker"],
+                cwd=self.tmp,
+                env=self.env(**extra),
+                stdout=out,
+                stderr=out,
+            )
         self.procs.append(proc)
         return proc
 
@@ -76,9 +88,14 @@ class Cluster:
 
     async def inject(self, n: int) -> None:
         for start in range(0, n, 500):
-            await self.backend.write(Batch(messages=[
-                Message("work", {"i": i}, uuid.uuid4().hex, ("Count",))
-                for i in range(start, min(n, start + 500))]))
+            await self.backend.write(
+                Batch(
+                    messages=[
+                        Message("work", {"i": i}, uuid.uuid4().hex, ("Count",))
+                        for i in range(start, min(n, start + 500))
+                    ]
+                )
+            )
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -97,16 +114,18 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     await c.backend.close()
 
 
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float,
-                cluster: Cluster) -> None:
+async def until(
+    check: Callable[[], Awaitable[bool]], what: str, timeout: float, cluster: Cluster
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await check():
         dead = [p for p in cluster.procs if p.poll() not in (None, -signal.SIGKILL)]
         if dead:
             err = cluster.log(cluster.procs.index(dead[0]))
-            raise AssertionError(f"a worker exited ({dead[0].returncode}) while waiting for "
-                                 f"{what}:\n{err[-2000:]}")
+            raise AssertionError(
+                f"a worker exited ({dead[0].returncode}) while waiting for {what}:\n{err[-2000:]}"
+            )
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.1)
@@ -176,9 +195,12 @@ asyncio.run(main())
 async def test_twenty_processes_incrementing_one_counter_lose_nothing(cluster: Cluster):
     script = cluster.tmp / "incr.py"
     script.write_text(INCREMENTER)
-    procs = [await asyncio.create_subprocess_exec(sys.executable, str(script), URL,
-                                                  cluster.prefix, stderr=subprocess.PIPE)
-             for _ in range(20)]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, str(script), URL, cluster.prefix, stderr=subprocess.PIPE
+        )
+        for _ in range(20)
+    ]
     results = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), 90)
     failed = [err.decode() for p, (_, err) in zip(procs, results, strict=True) if p.returncode]
     assert not failed, failed[0][-2000:]

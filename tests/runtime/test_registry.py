@@ -17,27 +17,52 @@ async def handler(data, ctx):
 """
 
 BROKEN = {
-    "bad_cron_step.py": ('config = {"type": "cron", "name": "C", "cron": "61 * * * *"}\n'
-                         "async def handler(ctx): pass\n", "cron",
-                         "minute 61 is out of range 0-59"),
-    "hour_step.py": ('config = {"type": "cron", "name": "H", "cron": "0 25 * * *"}\n'
-                     "async def handler(ctx): pass\n", "cron", "hour 25 is out of range 0-23"),
-    "fields_step.py": ('config = {"type": "cron", "name": "F", "cron": "0 9 * *"}\n'
-                       "async def handler(ctx): pass\n", "cron", "has 4 fields"),
-    "kind_step.py": ('config = {"type": "webhook", "name": "K"}\n'
-                     "async def handler(d, ctx): pass\n", "type", "unknown kind 'webhook'"),
-    "typo_step.py": ('config = {"type": "event", "name": "T", "subscribes": ["a"], '
-                     '"retires": 3}\nasync def handler(d, ctx): pass\n', "retires",
-                    "unknown key `retires`, did you mean `retries`?"),
-    "subscribe_step.py": ('config = {"type": "event", "name": "U", "subscribe": ["a"]}\n'
-                          "async def handler(d, ctx): pass\n", "subscribe",
-                          "did you mean `subscribes`?"),
-    "emit_step.py": ('config = {"type": "event", "name": "E", "subscribes": ["a"]}\n'
-                     'async def handler(d, ctx):\n    await ctx.emit("c", d)\n', "emits",
-                     "emits 'c', which is not declared"),
-    "sig_step.py": ('config = {"type": "event", "name": "S", "subscribes": ["a"]}\n'
-                    "async def handler(ctx): pass\n", "handler", "an event step's handler is "
-                    "handler(data, ctx)"),
+    "bad_cron_step.py": (
+        'config = {"type": "cron", "name": "C", "cron": "61 * * * *"}\n'
+        "async def handler(ctx): pass\n",
+        "cron",
+        "minute 61 is out of range 0-59",
+    ),
+    "hour_step.py": (
+        'config = {"type": "cron", "name": "H", "cron": "0 25 * * *"}\n'
+        "async def handler(ctx): pass\n",
+        "cron",
+        "hour 25 is out of range 0-23",
+    ),
+    "fields_step.py": (
+        'config = {"type": "cron", "name": "F", "cron": "0 9 * *"}\nasync def handler(ctx): pass\n',
+        "cron",
+        "has 4 fields",
+    ),
+    "kind_step.py": (
+        'config = {"type": "webhook", "name": "K"}\nasync def handler(d, ctx): pass\n',
+        "type",
+        "unknown kind 'webhook'",
+    ),
+    "typo_step.py": (
+        'config = {"type": "event", "name": "T", "subscribes": ["a"], '
+        '"retires": 3}\nasync def handler(d, ctx): pass\n',
+        "retires",
+        "unknown key `retires`, did you mean `retries`?",
+    ),
+    "subscribe_step.py": (
+        'config = {"type": "event", "name": "U", "subscribe": ["a"]}\n'
+        "async def handler(d, ctx): pass\n",
+        "subscribe",
+        "did you mean `subscribes`?",
+    ),
+    "emit_step.py": (
+        'config = {"type": "event", "name": "E", "subscribes": ["a"]}\n'
+        'async def handler(d, ctx):\n    await ctx.emit("c", d)\n',
+        "emits",
+        "emits 'c', which is not declared",
+    ),
+    "sig_step.py": (
+        'config = {"type": "event", "name": "S", "subscribes": ["a"]}\n'
+        "async def handler(ctx): pass\n",
+        "handler",
+        "an event step's handler is handler(data, ctx)",
+    ),
 }
 
 
@@ -55,15 +80,24 @@ def test_broken_step_is_reported_with_file_and_field(tmp_path, name):
 
 def test_duplicate_route_refuses_both_files_and_names_both(tmp_path):
     # `duproute_step.py` sorts before `orders_step.py`: loading order must not pick a winner.
-    route = ('config = {{"type": "api", "name": "{n}", "path": "/orders", "method": "POST"}}\n'
-             "async def handler(req, ctx): return {{}}\n")
-    write_steps(tmp_path, {"orders_step.py": route.format(n="PlaceOrder"),
-                           "duproute_step.py": route.format(n="Copy"),
-                           "a_good_step.py": GOOD})
+    route = (
+        'config = {{"type": "api", "name": "{n}", "path": "/orders", "method": "POST"}}\n'
+        "async def handler(req, ctx): return {{}}\n"
+    )
+    write_steps(
+        tmp_path,
+        {
+            "orders_step.py": route.format(n="PlaceOrder"),
+            "duproute_step.py": route.format(n="Copy"),
+            "a_good_step.py": GOOD,
+        },
+    )
     registry = load_registry([tmp_path])
     assert sorted(registry.steps) == ["Good"]
     assert sorted((e.file.rsplit("/", 1)[1], e.field) for e in registry.errors) == [
-        ("duproute_step.py", "path"), ("orders_step.py", "path")]
+        ("duproute_step.py", "path"),
+        ("orders_step.py", "path"),
+    ]
     for error in registry.errors:
         assert "duplicate route POST /orders" in str(error)
         assert "orders_step.py" in error.reason or "duproute_step.py" in error.reason
@@ -73,8 +107,10 @@ def test_duplicate_route_refuses_both_files_and_names_both(tmp_path):
 
 
 def test_duplicate_name_refuses_both_files(tmp_path):
-    twin = ('config = {"type": "event", "name": "Good", "subscribes": ["a"]}\n'
-            "async def handler(d, ctx): pass\n")
+    twin = (
+        'config = {"type": "event", "name": "Good", "subscribes": ["a"]}\n'
+        "async def handler(d, ctx): pass\n"
+    )
     write_steps(tmp_path, {"a_good_step.py": GOOD, "z_twin_step.py": twin})
     registry = load_registry([tmp_path])
     assert registry.steps == {}

@@ -67,8 +67,11 @@ async def test_admin_api_rejects_bad_input_with_4xx(tmp_path):
         assert emit.status_code == 404 and "no step subscribes" in emit.json()["error"]
         replay = await app.post("/_stepline/events/replay", json={"ids": ["12345"]})
         assert replay.status_code == 404
-        cross = await app.post("/_stepline/emit", json={"topic": "user.login", "data": {}},
-                               headers={"origin": "http://evil.example"})
+        cross = await app.post(
+            "/_stepline/emit",
+            json={"topic": "user.login", "data": {}},
+            headers={"origin": "http://evil.example"},
+        )
         assert cross.status_code == 403
 
 
@@ -79,17 +82,23 @@ async def test_admin_bounds_and_client_trace_ids(tmp_path):
         huge_ttl = await app.request("PUT", "/_stepline/state/g/k", json={"value": 1, "ttl": 1e308})
         assert huge_ttl.status_code == 422
         deep = ('{"topic": "user.login", "data": ' + "[" * 900 + "]" * 900 + "}").encode()
-        nested = await app.post("/_stepline/emit", content=deep,
-                                headers={"content-type": "application/json"})
+        nested = await app.post(
+            "/_stepline/emit", content=deep, headers={"content-type": "application/json"}
+        )
         assert nested.status_code == 400 and "nested deeper than" in nested.json()["error"]
-        ok = await app.post("/login", json={"user": "a", "password": "b"},
-                            headers={"x-trace-id": "order-42"})
+        ok = await app.post(
+            "/login", json={"user": "a", "password": "b"}, headers={"x-trace-id": "order-42"}
+        )
         assert ok.headers["x-trace-id"] == "order-42"
-        hostile = await app.post("/login", json={"user": "a", "password": "b"},
-                                 headers={"x-trace-id": "../../x' OR 1=1"})
+        hostile = await app.post(
+            "/login", json={"user": "a", "password": "b"}, headers={"x-trace-id": "../../x' OR 1=1"}
+        )
         assert hostile.status_code == 200 and hostile.headers["x-trace-id"] != "../../x' OR 1=1"
-        plain = await app.post("/login", content=b'{"user": "a", "password": "b"}',
-                               headers={"content-type": "text/plain"})
+        plain = await app.post(
+            "/login",
+            content=b'{"user": "a", "password": "b"}',
+            headers={"content-type": "text/plain"},
+        )
         assert plain.status_code == 200
 
 

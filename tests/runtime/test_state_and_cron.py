@@ -25,8 +25,9 @@ def ts(text: str) -> float:
 async def test_increment_and_update_lose_nothing_under_concurrency(make_app):
     async with make_app({}) as app:
         await asyncio.gather(*(app.state.increment("c", "n") for _ in range(50)))
-        await asyncio.gather(*(app.state.update("c", "items", lambda v, i=i: [*(v or []), i])
-                               for i in range(50)))
+        await asyncio.gather(
+            *(app.state.update("c", "items", lambda v, i=i: [*(v or []), i]) for i in range(50))
+        )
         assert await app.state.get("c", "n") == 50
         assert sorted(await app.state.get("c", "items")) == list(range(50))
         assert await app.state.increment("c", "n", 2.5) == 52.5
@@ -63,8 +64,9 @@ async def test_ttl_expires_keys(make_app):
 async def test_cron_fires_once_per_tick_across_two_runtimes(make_app):
     clock = [ts("2026-03-02T07:59:00")]  # 08:59 in Berlin (UTC+1)
     first = make_app(CRON, clock=lambda: clock[0])
-    second = make_app(CRON, clock=lambda: clock[0], db=first.settings.db,
-                      redis_prefix=first.settings.redis_prefix)
+    second = make_app(
+        CRON, clock=lambda: clock[0], db=first.settings.db, redis_prefix=first.settings.redis_prefix
+    )
     async with first, second:
         for app in (first, second):  # this test drives the ticks itself
             await app.runtime.cron.stop()
