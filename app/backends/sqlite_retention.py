@@ -10,7 +10,7 @@ space back after a burst (a deep backlog of deliveries, say), a new database is 
 `auto_vacuum=INCREMENTAL` and the periodic sweep releases free pages a small step at a time.
 SQLite only honours that mode for a file created with it: an existing database keeps
 `auto_vacuum=NONE` (still bounded, never shrinking) until `VACUUM` is run once with the
-backend stopped (see README, "Operating").
+backend stopped (see README, "Durable events", Retention).
 """
 
 from __future__ import annotations
