@@ -17,6 +17,8 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	bash scripts/ensure-chromium.sh || [ -z "$$CI" ]  # without Chromium, browser tests skip locally
 	$(BIN)/python -m pytest
 

@@ -17,14 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from app.backends import sqlite_keys as keys
-from app.backends.base import Backend, QueueStats, dump_json, valid_ids
+from app.backends.base import Backend, dump_json, valid_ids
+from app.backends.sqlite_queue_views import SQLiteQueueViews
 from app.backends.sqlite_records import SQLiteRecords
 from app.backends.sqlite_retention import release_free_pages, trim
 from app.backends.sqlite_schema import PRAGMAS, SCHEMA
 from app.backends.sqlite_state import SQLiteState
 from app.errors import BackendError, BackendUnavailable
 from app.settings import Settings
-from app.types import Batch, DeadLetter, Delivery, Message
+from app.types import Batch, Delivery, Message
 
 __all__ = ["SQLiteBackend"]
 
@@ -40,7 +41,7 @@ class _Busy(Exception):
     """Another connection holds the write lock: retry where waiting does not block the loop."""
 
 
-class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
+class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
     name = "sqlite"
 
     def __init__(self, settings: Settings) -> None:
@@ -80,11 +81,12 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
                 conn.rollback()
             if conn is self._inline and exc.sqlite_errorcode in _BUSY:
                 raise _Busy from exc
-            if not isinstance(exc, sqlite3.OperationalError | sqlite3.InternalError) and type(
-                    exc) is not sqlite3.DatabaseError:
+            if (
+                not isinstance(exc, sqlite3.OperationalError | sqlite3.InternalError)
+                and type(exc) is not sqlite3.DatabaseError
+            ):
                 # Integrity, data or programming errors belong to one write, not the file.
-                raise BackendError(f"SQLite database {self.path} refused a write: {exc}"
-                                   ) from exc
+                raise BackendError(f"SQLite database {self.path} refused a write: {exc}") from exc
             # Disk full, read-only, I/O error, "database disk image is malformed": the file
             # itself is failing, for every write until it is fixed.
             self.storage_error = f"SQLite database {self.path}: {exc}"
@@ -133,9 +135,11 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
             raise BackendUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
         except sqlite3.Error as exc:
             # Not worth retrying: the file is there but is not (or no longer) a database.
-            raise BackendError(f"cannot open SQLite database {self.path}: {exc}; move the file "
-                               "away (or restore it from a backup) or point STEPLINE_DB at "
-                               "another file") from exc
+            raise BackendError(
+                f"cannot open SQLite database {self.path}: {exc}; move the file "
+                "away (or restore it from a backup) or point STEPLINE_DB at "
+                "another file"
+            ) from exc
 
     async def close(self) -> None:
         if self._conn is None:
@@ -176,13 +180,24 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
                 retried.append((o.retry_at or now, d.attempt, int(d.id)))
             else:
                 acked.append((int(d.id),))
-                dead.append((d.step, d.topic, _dumps(d.data), d.trace_id, d.attempt,
-                             o.error or "", o.traceback or "", now))
+                dead.append(
+                    (
+                        d.step,
+                        d.topic,
+                        _dumps(d.data),
+                        d.trace_id,
+                        d.attempt,
+                        o.error or "",
+                        o.traceback or "",
+                        now,
+                    )
+                )
         if acked:
             conn.executemany("DELETE FROM deliveries WHERE id = ?", acked)
         if retried:
-            conn.executemany("UPDATE deliveries SET due = ?, leased = 0, attempt = ? WHERE id = ?",
-                             retried)
+            conn.executemany(
+                "UPDATE deliveries SET due = ?, leased = 0, attempt = ? WHERE id = ?", retried
+            )
         if dead:
             conn.executemany(
                 "INSERT INTO dead_letters (step, topic, data, trace_id, attempts, error, "
@@ -193,16 +208,40 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
             conn.executemany(
                 "INSERT INTO spans (span_id, trace_id, step, kind, topic, attempt, started_at,"
                 " duration_ms, status, error, emitted) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [(s.span_id, s.trace_id, s.step, s.kind, s.topic, s.attempt, s.started_at,
-                  s.duration_ms, s.status, s.error, _dumps(s.emitted)) for s in batch.spans],
+                [
+                    (
+                        s.span_id,
+                        s.trace_id,
+                        s.step,
+                        s.kind,
+                        s.topic,
+                        s.attempt,
+                        s.started_at,
+                        s.duration_ms,
+                        s.status,
+                        s.error,
+                        _dumps(s.emitted),
+                    )
+                    for s in batch.spans
+                ],
             )
             trim(conn, "spans", self.settings.trace_retention)
         if batch.logs:
             conn.executemany(
                 "INSERT INTO logs (ts, level, message, step, trace_id, span_id, fields)"
                 " VALUES (?,?,?,?,?,?,?)",
-                [(e.ts, e.level, e.message, e.step, e.trace_id, e.span_id,
-                  _dumps(e.fields, default=str)) for e in batch.logs],
+                [
+                    (
+                        e.ts,
+                        e.level,
+                        e.message,
+                        e.step,
+                        e.trace_id,
+                        e.span_id,
+                        _dumps(e.fields, default=str),
+                    )
+                    for e in batch.logs
+                ],
             )
             trim(conn, "logs", self.settings.log_retention)
 
@@ -222,11 +261,15 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
             if m.steps:
                 data = _dumps(m.data, f"data emitted to {m.topic!r}")
                 due = now if m.due is None else m.due  # a delayed emit waits like a retry
-                rows.extend(keys.row(m, s, data, due, now) for s in m.steps
-                            if not keys.debounced(conn, m, s, data, now))
+                rows.extend(
+                    keys.row(m, s, data, due, now)
+                    for s in m.steps
+                    if not keys.debounced(conn, m, s, data, now)
+                )
         if rows:
-            conn.executemany(f"INSERT INTO deliveries ({keys.COLUMNS}) VALUES "
-                             "(?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany(
+                f"INSERT INTO deliveries ({keys.COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
 
     async def claim(self, wants: Mapping[str, int], lease: Mapping[str, float]) -> list[Delivery]:
         wants = {s: n for s, n in wants.items() if n > 0}
@@ -234,8 +277,9 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
             return []
         return await self._run(self._tx(lambda c: self._claim(c, wants, lease)))
 
-    async def write_and_claim(self, batch: Batch, wants: Mapping[str, int],
-                              lease: Mapping[str, float]) -> list[Delivery]:
+    async def write_and_claim(
+        self, batch: Batch, wants: Mapping[str, int], lease: Mapping[str, float]
+    ) -> list[Delivery]:
         def both(conn: sqlite3.Connection) -> list[Delivery]:
             self._write(conn, batch)
             return self._claim(conn, wants, lease)
@@ -245,8 +289,9 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
             self.storage_error = None
         return claimed
 
-    def _claim(self, conn: sqlite3.Connection, wants: Mapping[str, int],
-               lease: Mapping[str, float]) -> list[Delivery]:
+    def _claim(
+        self, conn: sqlite3.Connection, wants: Mapping[str, int], lease: Mapping[str, float]
+    ) -> list[Delivery]:
         now = self.clock()
         out: list[Delivery] = []
         for step, n in wants.items():
@@ -282,65 +327,13 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
 
         await self._run(self._tx(release))
 
-    async def pending(self, step: str | None = None) -> int:
-        if step is None:
-            return await self._run(lambda c: c.execute("SELECT COUNT(*) FROM deliveries")
-                                   .fetchone()[0])
-        return await self._run(lambda c: c.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE step = ?", (step,)).fetchone()[0])
-
-    async def queue_stats(self) -> QueueStats:
-        def stats(conn: sqlite3.Connection) -> QueueStats:
-            now = self.clock()
-            out: QueueStats = {}
-            for step, leased, due_now, n in conn.execute(
-                "SELECT step, leased, due <= ?, COUNT(*) FROM deliveries GROUP BY 1, 2, 3",
-                (now,),
-            ):
-                row = out.setdefault(step, {"queued": 0, "scheduled": 0, "in_flight": 0,
-                                            "dead": 0})
-                if leased and not due_now:
-                    row["in_flight"] += n
-                elif due_now:
-                    row["queued"] += n
-                else:
-                    row["scheduled"] += n
-            for step, n in conn.execute("SELECT step, COUNT(*) FROM dead_letters GROUP BY 1"):
-                out.setdefault(step, {"queued": 0, "scheduled": 0, "in_flight": 0,
-                                      "dead": 0})["dead"] = n
-            return out
-
-        return await self._run(stats)
-
-    async def queued(self, limit: int = 100) -> list[dict[str, Any]]:
-        def rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            now = self.clock()
-            cur = conn.execute(
-                "SELECT id, step, topic, data, trace_id, attempt, due, leased, created_at "
-                "FROM deliveries ORDER BY id LIMIT ?", (limit,))
-            return [
-                {"id": str(r[0]), "step": r[1], "topic": r[2], "data": _loads(r[3]),
-                 "trace_id": r[4], "attempt": r[5], "due": r[6], "created_at": r[8],
-                 "status": "in_flight" if r[7] and r[6] > now
-                 else ("queued" if r[6] <= now else "scheduled")}
-                for r in cur
-            ]
-
-        return await self._run(rows)
-
-    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        def rows(conn: sqlite3.Connection) -> list[DeadLetter]:
-            cur = conn.execute(
-                "SELECT id, step, topic, data, trace_id, attempts, error, traceback, failed_at "
-                "FROM dead_letters ORDER BY id DESC LIMIT ?", (limit,))
-            return [DeadLetter(str(r[0]), r[1], r[2], _loads(r[3]), *r[4:]) for r in cur]
-
-        return await self._run(rows)
-
     async def replay(self, ids: list[str] | None = None) -> int:
         def replay(conn: sqlite3.Connection) -> int:
-            where, args = ("", ()) if ids is None else (
-                f"WHERE id IN ({','.join('?' * len(ids))})", tuple(int(i) for i in ids))
+            where, args = (
+                ("", ())
+                if ids is None
+                else (f"WHERE id IN ({','.join('?' * len(ids))})", tuple(int(i) for i in ids))
+            )
             now = self.clock()
             cur = conn.execute(
                 "INSERT INTO deliveries (step, topic, data, trace_id, due, created_at) "
@@ -371,8 +364,9 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
         return await self._run(self._tx(fire))
 
     async def last_fire(self, step: str) -> float | None:
-        row = await self._run(lambda c: c.execute(
-            "SELECT tick FROM cron_fires WHERE step = ?", (step,)).fetchone())
+        row = await self._run(
+            lambda c: c.execute("SELECT tick FROM cron_fires WHERE step = ?", (step,)).fetchone()
+        )
         return None if row is None else float(row[0])
 
     async def prune(self) -> None:
@@ -385,13 +379,18 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, Backend):
             trim(conn, "logs", s.log_retention)
             dropped = conn.execute(
                 "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
-                (s.dead_retention,)).rowcount
+                (s.dead_retention,),
+            ).rowcount
             if dropped:
-                log.warning("dropped the %d oldest dead letters (STEPLINE_DEAD_RETENTION=%d)",
-                            dropped, s.dead_retention)
+                log.warning(
+                    "dropped the %d oldest dead letters (STEPLINE_DEAD_RETENTION=%d)",
+                    dropped,
+                    s.dead_retention,
+                )
             conn.execute("DELETE FROM dedup WHERE expires_at < ?", (now,))
-            conn.execute("DELETE FROM state WHERE expires_at IS NOT NULL AND expires_at < ?",
-                         (now,))
+            conn.execute(
+                "DELETE FROM state WHERE expires_at IS NOT NULL AND expires_at < ?", (now,)
+            )
 
         await self._run(self._tx(prune))
         # One small step per transaction, so another process's writer waits milliseconds.
