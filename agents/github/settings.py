@@ -124,6 +124,17 @@ class ReviewSettings(_Model):
     max_comments: int = Field(25, ge=0)
     large_file_lines: int = Field(800, ge=1)
     rules: bool = True
+    # Read when the review step loads (a change needs a restart): pushes to one pull request
+    # with less than this many quiet seconds between them are reviewed once, at the newest
+    # head, and at the latest `debounce_max_wait` seconds after the first. 0 turns it off.
+    debounce_seconds: float = Field(20.0, ge=0)
+    debounce_max_wait: float = Field(120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _wait_covers_quiet(self) -> ReviewSettings:
+        if self.debounce_max_wait < self.debounce_seconds:
+            raise ValueError("debounce_max_wait must be at least debounce_seconds (it caps it)")
+        return self
 
 
 class ReportSettings(_Model):

@@ -1,8 +1,14 @@
-"""Review one pull request: built-in checks always, the AI reviewer when configured."""
+"""Review one pull request: built-in checks always, the AI reviewer when configured.
+
+The debounce (`review.debounce_seconds`, `review.debounce_max_wait` in config/github.yaml) is
+read when the step loads, so a change to it takes effect at the next restart.
+"""
 
 from agents.github import services
 from agents.github.events import TOPIC_REVIEW_REQUESTED, TOPIC_REVIEWED, ReviewRequest
 from agents.github.review import Reviewer, Skipped
+
+_review = services.settings().review
 
 config = {
     "type": "event",
@@ -21,6 +27,12 @@ config = {
     "key": lambda d: f"{d['repo'].lower()}#{d['number']}",
     "concurrency_per_key": 1,
 }
+if _review.debounce_seconds:
+    # A burst of pushes is reviewed once, on its last delivery: the newest head.
+    config["debounce"] = {
+        "seconds": _review.debounce_seconds,
+        "max_wait": _review.debounce_max_wait,
+    }
 
 
 async def handler(data: ReviewRequest, ctx):

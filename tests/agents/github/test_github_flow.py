@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +30,7 @@ slack:
   opened: false
   channels: {acme/api: "#alerts"}
 api: {seconds_between_writes: 0, max_retry_wait: 0.2}
+review: {debounce_seconds: 0}  # reviews at once; the debounce test sets its own
 """
 
 _ENV = (
@@ -50,13 +52,21 @@ _ENV = (
 
 @pytest.fixture
 async def flow(monkeypatch, tmp_path) -> AsyncIterator[tuple[Harness, FakeGithub, FakeSlack]]:
+    async with start_flow(monkeypatch, tmp_path, CONFIG) as started:
+        yield started
+
+
+@asynccontextmanager
+async def start_flow(
+    monkeypatch, tmp_path, config: str, clock: Callable[[], float] | None = None
+) -> AsyncIterator[tuple[Harness, FakeGithub, FakeSlack]]:
     for name in _ENV:
         monkeypatch.delenv(name, raising=False)
     github, slack = FakeGithub(), FakeSlack()
     github.add_pull(
         "acme/api", FakePull(number=7, head_sha="head1111", files=[file_entry("src/app.py", PATCH)])
     )
-    (tmp_path / "github.yaml").write_text(CONFIG)
+    (tmp_path / "github.yaml").write_text(config)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("STEPLINE_CONFIG_DIR", str(tmp_path))
     with LoopbackServer(github) as gh_server, LoopbackServer(slack) as slack_server:
@@ -66,7 +76,7 @@ async def flow(monkeypatch, tmp_path) -> AsyncIterator[tuple[Harness, FakeGithub
         monkeypatch.setenv("SLACK_BOT_TOKEN", slack.token)
         monkeypatch.setenv("SLACK_API_URL", f"{slack_server.url}/api/")
         services.reset()
-        async with Harness(steps=STEPS, db=tmp_path / "t.db") as h:
+        async with Harness(steps=STEPS, db=tmp_path / "t.db", clock=clock) as h:
             yield h, github, slack
         services.reset()
 
@@ -238,3 +248,29 @@ async def test_review_command_and_unsigned_dev_mode(flow, monkeypatch):
     assert refused.status_code == 503 and "GITHUB_WEBHOOK_SECRET" in refused.text
     await h.drain(timeout=10)
     assert [m.data["number"] for m in h.emitted("github.review.requested")] == [7]
+
+
+async def test_three_quick_pushes_get_one_review_of_the_last_head(monkeypatch, tmp_path):
+    now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()]
+    config = CONFIG.replace("debounce_seconds: 0", "debounce_seconds: 30")
+    async with start_flow(monkeypatch, tmp_path, config, clock=lambda: now[0]) as started:
+        h, github, _ = started
+        pull = github.pulls[("acme/api", 7)]
+        heads = ["head1111", "head2222", "head3333"]
+        for n, head in enumerate(heads):  # a push every 5 s: never 30 s of quiet
+            pull.head_sha = head
+            action = "opened" if n == 0 else "synchronize"
+            payload = pull_request(action, head=head, before=heads[n - 1] if n else None)
+            response = await deliver(h, "pull_request", payload, delivery=f"d-{n}")
+            assert response.status_code == 202
+            now[0] += 5
+        # One review waits for the pushes to stop, holding the newest head.
+        events = (await h.get("/_stepline/events")).json()["queued"]
+        waiting = [q for q in events if q["status"] == "scheduled"]
+        assert {q["step"] for q in waiting} == {"ReviewPullRequest"}
+        assert [q["data"]["head_sha"] for q in waiting] == ["head3333"]
+        assert github.reviews == []
+        now[0] += 30
+        await h.drain(timeout=20)
+        assert [r["commit_id"] for r in github.reviews] == ["head3333"]
+        assert [m.data["head_sha"] for m in h.emitted("github.review.completed")] == ["head3333"]
