@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
+from app.backends.base import safe_text
 from app.redact import redact, redact_text
 from app.types import LogEntry
 
@@ -52,7 +54,7 @@ class StepLogger:
             self._step,
             self._trace_id,
             self._span_id,
-            redact(fields),
+            _storable(redact(fields)),
         )
         self._sink.append(entry)
         if _py_logger.isEnabledFor(_LEVELS[level]):
@@ -88,6 +90,21 @@ class StepLogger:
 
     warn = warning
     exception = error
+
+
+def _storable(value: Any) -> Any:
+    """Fields as every reader can take them: a NaN score or a header decoded with
+    surrogateescape is worth seeing in the log, never worth failing the run that logged it
+    (the store refuses NaN), the Workbench's JSON or a JSON log line."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {safe_text(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_storable(v) for v in value]
+    return value
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:

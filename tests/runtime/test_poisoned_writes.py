@@ -117,3 +117,28 @@ async def test_an_api_handler_emitting_what_cannot_be_stored_gets_500_alone(make
         assert codes[:7] + codes[8:] == [202] * 29
         await app.drain(30)
         assert await app.state.list("runs") == {str(n): 1 for n in range(30) if n != 7}
+
+
+ODD_FIELDS = {
+    "score_step.py": """
+        config = {"type": "event", "name": "Score", "subscribes": ["mail"], "retries": 3}
+
+        async def handler(data, ctx):
+            await ctx.state.increment("runs", str(data["i"]))
+            # A score that came out NaN, a header read with surrogateescape: worth logging.
+            ctx.logger.info("scored", score=float("nan"), top=[float("inf")],
+                            subject="re: " + chr(0xDC80))
+    """,
+}
+
+
+async def test_odd_log_fields_neither_fail_the_run_nor_the_log_views(make_app):
+    async with make_app(ODD_FIELDS) as app:
+        await app.emit("mail", {"i": 1})
+        await app.drain(30)
+        assert await app.state.list("runs") == {"1": 1}
+        assert await app.dead_letters() == []
+        r = await app.get("/_stepline/logs", params={"step": "Score"})
+        assert r.status_code == 200, r.text
+        fields = [e["fields"] for e in r.json()["logs"] if e["message"] == "scored"]
+        assert fields == [{"score": "nan", "top": ["inf"], "subject": "re: \\udc80"}]
