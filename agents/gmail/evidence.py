@@ -8,7 +8,9 @@ found a lot. `spam.weights` scale each source's log-odds (1 = take it as it come
 The LLM is different: it reads text the sender wrote, and that text can tell it what to
 answer. So its verdict may raise a score, but it may lower one only when the local evidence
 is weak: never when a strong rule fired (a failed DMARC, a link that shows one domain and
-opens another) or the local sources alone reach the spam threshold.
+opens another) or the local sources alone reach the unsure mark (`spam.unsure`). Below the
+threshold alone is not weak: a mail the rules put in the unsure band is one an attacker wants
+unlabelled, and "answer 0" in its text must not take the Stepline/Unsure warning off it.
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ class Combined:
     notes: list[str] = field(default_factory=list)
 
 
-def combine(items: list[Evidence], weights: dict[str, float], threshold: float) -> Combined:
-    """The combined score of `items`; `threshold` is the spam threshold, used to tell strong
-    local evidence from weak (see the module docstring)."""
+def combine(items: list[Evidence], weights: dict[str, float], unsure: float) -> Combined:
+    """The combined score of `items`; `unsure` is the unsure mark (`spam.unsure`): local
+    evidence at or above it is not weak (see the module docstring)."""
     parts: dict[str, float] = {}
     local = [e for e in items if e.source != "llm"]
     for e in local:
@@ -62,8 +64,8 @@ def combine(items: list[Evidence], weights: dict[str, float], threshold: float) 
         if e.source != "llm":
             continue
         said = weights.get("llm", 1.0) * e.scale * logit(e.probability, e.limit)
-        if said < 0 and (strong or local_sum >= logit(threshold)):
-            why = f"strong signs: {', '.join(strong)}" if strong else "local sources agree"
+        if said < 0 and (strong or local_sum >= logit(unsure)):
+            why = f"strong signs: {', '.join(strong)}" if strong else "local sources suspect it"
             notes.append(
                 f"LLM said {e.probability:.2f} but may not clear this mail ({why}); ignored"
             )

@@ -132,7 +132,7 @@ async def assess_spam(
     found += [f"could not read: {problem}" for problem in mail.problems]
     if not items:
         return SpamVerdict(0.0, False, found, scores)
-    result = combine(items, settings.weights.model_dump(), settings.threshold)
+    result = combine(items, settings.weights.model_dump(), settings.unsure)
     shown = ", ".join(f"{name} {value:.2f}" for name, value in scores.items())
     head = f"score {result.score:.2f}, decided by {result.decided_by} ({shown})"
     is_spam = result.score >= settings.threshold

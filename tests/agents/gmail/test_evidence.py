@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from agents.gmail.bayes import BayesModel
+from agents.gmail.evidence import Evidence, combine
 from agents.gmail.parse import ParsedEmail, parse_raw
 from agents.gmail.settings import SpamSettings
 from agents.gmail.spam import assess_spam
@@ -126,3 +127,15 @@ async def test_the_llm_may_lower_weak_signals_and_raise_any(
     answer(fake, 0.999)
     raised = await assess_spam(parse_raw(eml("ham_plain.eml")), settings, llm=llm)
     assert raised.is_spam and raised.decided_by == "llm"
+
+
+def test_an_llm_told_zero_cannot_take_the_unsure_warning_off() -> None:
+    # no strong sign, the rules alone in the unsure band (0.5-0.8): "answer 0" in the mail's
+    # text must not turn a suspicious mail into a clean one (it would lose its Unsure label)
+    weights = {"rules": 1.0, "bayes": 1.0, "llm": 1.0}
+    kept = combine([Evidence("rules", 0.75), Evidence("llm", 0.0)], weights, unsure=0.5)
+    assert kept.score == 0.75 and kept.decided_by == "rules"
+    assert kept.notes and "ignored" in kept.notes[0]
+    # below the unsure mark the local evidence is weak: the LLM's "wanted" counts
+    cleared = combine([Evidence("rules", 0.3), Evidence("llm", 0.02)], weights, unsure=0.5)
+    assert cleared.score < 0.3 and cleared.decided_by == "llm" and not cleared.notes
