@@ -99,12 +99,14 @@ def run_worker(settings: Settings) -> int:
 class WorkerPool:
     """`stepline start --workers N`: N `stepline worker` processes, restarted when one dies."""
 
-    def __init__(self, count: int, grace: float) -> None:
+    def __init__(self, count: int, grace: float, *, poll: float = 1.0) -> None:
         self.count = count
         self.grace = grace
+        self.poll = poll
         self.children: list[subprocess.Popen[bytes]] = []
         self._stopping = threading.Event()
         self._restarts: list[float] = []
+        self._holding = False  # over the restart limit; said so once
         self._watcher = threading.Thread(target=self._watch, name="stepline-workers", daemon=True)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
@@ -119,22 +121,29 @@ class WorkerPool:
             self._watcher.start()
 
     def _watch(self) -> None:
-        while not self._stopping.wait(1.0):
+        while not self._stopping.wait(self.poll):
             for i, child in enumerate(self.children):
                 code = child.poll()
                 # Exit 0 is a graceful stop (SIGTERM to the process group): not a crash.
                 if code is None or code == 0 or self._stopping.is_set():
                     continue
                 now = time.monotonic()
-                self._restarts = [t for t in self._restarts if now - t < 60] + [now]
-                if len(self._restarts) > 5 * self.count:
-                    log.error(
-                        "worker %d exited with %s; too many restarts in a minute, "
-                        "not restarting (see its log above)",
-                        child.pid,
-                        code,
-                    )
+                # Only restarts count: a dead worker seen again on every poll is not one, or
+                # the limit, once reached, would hold for ever and log every second.
+                self._restarts = [t for t in self._restarts if now - t < 60]
+                if len(self._restarts) >= 5 * self.count:
+                    if not self._holding:
+                        log.error(
+                            "worker %d exited with %s; %d restarts in the last minute, so "
+                            "no more until the oldest is a minute old (see its log above)",
+                            child.pid,
+                            code,
+                            len(self._restarts),
+                        )
+                    self._holding = True
                     continue
+                self._holding = False
+                self._restarts.append(now)
                 log.error("worker %d exited with %s; starting another", child.pid, code)
                 self.children[i] = self._spawn()
 
