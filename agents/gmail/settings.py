@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from agents.common.yaml_settings import YamlSettings, describe_validation_error
 from agents.common.yaml_settings import config_path as shared_config_path
-from app.step_config import check_cron_expression
+from app.step_config import RateLimit, check_cron_expression
 
 __all__ = [
     "CleanupSettings",
@@ -102,6 +102,10 @@ class SpamSettings(_Section):
     use_bayes: bool = True
     weights: SpamWeights = Field(default_factory=SpamWeights)
     model_path: Path = Path(".stepline/gmail-bayes.json")
+    # The spam filter's rate limit (it makes at most one LLM call per mail), kept by the
+    # runtime across processes so that a burst of mail reaches the LLM spread out. Read when
+    # the step loads; null: no limit.
+    llm_rate_limit: RateLimit | None = Field(default_factory=lambda: RateLimit(per_second=2))
 
     @model_validator(mode="after")
     def _bands(self) -> SpamSettings:

@@ -1,4 +1,8 @@
-"""Score a mail for spam (LLM, rules, Bayes); act on spam, label the unsure, pass the rest on."""
+"""Score a mail for spam (LLM, rules, Bayes); act on spam, label the unsure, pass the rest on.
+
+The step's rate limit is `spam.llm_rate_limit` of config/gmail.yaml, read when the step loads
+(a change needs a restart): the runtime spreads a burst of mail out, not the LLM client.
+"""
 
 from agents.gmail import classify, flow, services
 from agents.gmail.counters import count_once, today
@@ -19,6 +23,8 @@ config = {
     "timeout": 90,
     "concurrency": 4,
 }
+if (_limit := services.settings().spam.llm_rate_limit) is not None:
+    config["rate_limit"] = _limit
 
 
 async def handler(data, ctx):

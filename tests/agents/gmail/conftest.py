@@ -13,7 +13,7 @@ from agents.gmail.api import GmailAPI
 from agents.gmail.oauth import save_token
 
 # the end-to-end world (Harness + loopback services), shared by the flow and learning tests
-from tests.agents.gmail.world import servers, world  # noqa: F401
+from tests.agents.gmail.world import servers, world, world_clock  # noqa: F401
 from tests.fakes.common import LoopbackServer
 from tests.fakes.gmail_server import MODIFY_SCOPE, FakeGmail
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from tests.fakes.pubsub import FakePubSub
 from tests.fakes.push_server import FakeNtfy
 from tests.fakes.slack_server import FakeSlack
 
-__all__ = ["AUDIENCE", "WEBHOOK_TOKEN", "World", "servers", "world"]
+__all__ = ["AUDIENCE", "WEBHOOK_TOKEN", "World", "servers", "world", "world_clock"]
 
 ROOT = Path(__file__).resolve().parents[3]
 STEPS = [ROOT / "steps" / "gmail", ROOT / "steps" / "notify"]
@@ -80,8 +80,18 @@ def servers() -> Iterator[tuple[Any, ...]]:
 
 
 @pytest.fixture
+def world_clock() -> Callable[[], float] | None:
+    """The runtime's clock; a test module overrides this fixture to move time itself."""
+    return None
+
+
+@pytest.fixture
 async def world(
-    servers: tuple[Any, ...], gmail_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    servers: tuple[Any, ...],
+    gmail_env: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    world_clock: Callable[[], float] | None,
 ) -> AsyncIterator[World]:
     _, slack, ntfy, pubsub, _, slack_url, ntfy_url, pubsub_url = servers
     gmail = gmail_env[0]
@@ -101,7 +111,7 @@ async def world(
     base = f"notify:\n  slack_channel: alerts\nspam:\n  model_path: {tmp_path / 'm.json'}\n"
     config.write_text(base)
     services.reset()
-    async with Harness(steps=STEPS, db=tmp_path / "stepline.db") as h:
+    async with Harness(steps=STEPS, db=tmp_path / "stepline.db", clock=world_clock) as h:
         w = World(gmail, slack, ntfy, pubsub, config, h, gmail_env[2])
         w.base = base  # type: ignore[attr-defined]
         await w.poll()  # the first poll only records where the mailbox stands
