@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from email.utils import parseaddr
 from typing import Any
 
-from agents.common.redact import redact_mail
+from agents.common.redact import MASK, redact, redact_mail
 from agents.gmail.api import GmailAPI, LabelChange
 from agents.gmail.counters import count_once, increment, today
 from agents.gmail.errors import HistoryExpired
@@ -144,10 +144,19 @@ def _safe_text(text: str) -> str:
     return redact_mail(text)
 
 
+def _links(mail: ParsedEmail) -> list[dict[str, str]]:
+    # brackets in a link's host part make urlsplit raise (read as IPv6): the mask is bare there
+    bare = MASK.strip("[]")
+    return [{"href": redact(x.href).replace(MASK, bare), "text": _safe_text(x.text)}
+            for x in mail.links]  # fmt: skip
+
+
 def received_event(mail: ParsedEmail) -> dict[str, Any]:
-    """`gmail.email.received` data: the whole parsed mail, its text with secrets masked (the
-    classifiers read the masked text; a code or password decides neither spam nor urgency)."""
-    return {**mail.model_dump(mode="json"), "text": _safe_text(mail.text)}
+    """`gmail.email.received` data: the whole parsed mail, its subject, text and links with
+    secrets masked (the classifiers read the masked mail; a code or password decides neither
+    spam nor urgency, and a masked `user:password@host` link still shows its '@')."""
+    data = {**mail.model_dump(mode="json"), "text": _safe_text(mail.text), "links": _links(mail)}
+    return {**data, "subject": _safe_text(mail.subject)}
 
 
 def inbound_event(message_id: str, sender: str, subject: str, body: str) -> dict[str, Any]:
@@ -158,9 +167,9 @@ def inbound_event(message_id: str, sender: str, subject: str, body: str) -> dict
         "source": "webhook",
         "id": message_id,
         "from": sender,
-        "subject": subject,
+        "subject": _safe_text(subject),
         "body": _safe_text(mail.text),
-        "links": [link.model_dump(mode="json") for link in mail.links],
+        "links": _links(mail),
     }
 
 

@@ -263,7 +263,8 @@ def _links(mail: ParsedEmail, out: Signs) -> None:
         if _is_ip(host):
             out["link_ip_host"] = "link to a bare IP address"
         if "@" in parts.netloc:
-            out["link_userinfo"] = f"link hides its host behind '@' ({parts.netloc[:60]})"
+            # the part before '@' may be a real user name and password: named, never shown
+            out["link_userinfo"] = f"link hides its host {host} behind a user name and '@'"
         if host.startswith("xn--") or ".xn--" in host:
             out["link_punycode"] = f"link to a look-alike (punycode) host {host}"
         if port not in (None, 80, 443):

@@ -94,6 +94,8 @@ async def test_email_webhook_needs_the_token_and_runs_once(world: World) -> None
 async def test_mail_text_is_masked_in_events_and_still_classified(world: World) -> None:
     """Secrets in a body reach no event, log or alert, and the rules still judge the mail."""
     code, api_key = "48213907", "sk-proj-Q7wErTyUiOpAsDfGhJkL9z"
+    # a credential in a link's user part and a token in a subject reach no event or reason
+    link_password, token = "Sup3rS3cretPass", "ghp_16C7e42F292c6912E7710c838347Ae178B4a"
     urgent = {
         "messageId": "ext-urgent",
         "from": "Facilities <facilities@example.com>",
@@ -103,11 +105,12 @@ async def test_mail_text_is_masked_in_events_and_still_classified(world: World) 
     phishing = {
         "messageId": "ext-spam",
         "from": "Prize Desk <desk@winners.example>",
-        "subject": "YOU HAVE WON!!!",
+        "subject": f"YOU HAVE WON!!! ref {token}",
         "body": (
             "<p>Dear customer, you have won a gift card. Click here and confirm your "
             "password: Hunter2222 to claim it.</p>"
             '<a href="http://192.0.2.7/claim">www.paypal.com</a> <a href="https://bit.ly/x">go</a>'
+            f'<a href="https://winner:{link_password}@claims.example/x">claim</a>'
         ),
     }
     auth = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
@@ -127,13 +130,21 @@ async def test_mail_text_is_masked_in_events_and_still_classified(world: World) 
     reasons = " | ".join(spam[0].data["reasons"])
     assert "link to a bare IP address" in reasons
     assert "phishing wording (confirm your password)" in reasons
+    assert "link hides its host claims.example behind a user name and '@'" in reasons
     slack, pushes = world.alerts()
     assert len(slack) == len(pushes) == 1
     assert code not in json.dumps([slack, pushes]) and api_key not in json.dumps([slack, pushes])
     stored = await world.h.state.get("gmail.messages", "ext-urgent")
     assert stored["subject"] == "Server room door" and "text" not in stored
     await assert_no_secrets(
-        world.h, world.secrets(door_pin=code, api_key=api_key, password="Hunter2222")
+        world.h,
+        world.secrets(
+            door_pin=code,
+            api_key=api_key,
+            password="Hunter2222",
+            link_password=link_password,
+            token=token,
+        ),
     )
 
 
