@@ -79,6 +79,7 @@ def full_payload(part: Message, part_id: str) -> dict[str, Any]:
             full_payload(p, f"{part_id}.{i}" if part_id else str(i)) for i, p in enumerate(subparts)
         ]
     else:
-        data = part.get_payload(decode=True) or b""
+        decoded = part.get_payload(decode=True)  # bytes for a leaf part (None when empty)
+        data = decoded if isinstance(decoded, bytes) else b""
         node["body"] = {"size": len(data), "data": b64url(data)}
     return node

@@ -337,7 +337,8 @@ class FakeGmail(FakeService):
             return Reply.json({"id": msg.id, "threadId": msg.thread_id, "labelIds": msg.label_ids})
 
     def batch_delete(self, req: FakeRequest, user: str) -> Reply:
-        if FULL_SCOPE not in self._auth(req):
+        scopes = self._auth(req)  # a Reply only if unauthenticated, which the guard refused
+        if isinstance(scopes, Reply) or FULL_SCOPE not in scopes:
             return gmail_error(
                 403,
                 "Request had insufficient authentication scopes.",

@@ -86,6 +86,7 @@ def test_edit_applies_and_invalid_edit_keeps_last_good(
         kept = loader.get()
     assert kept.priority.vip_senders == ["boss@corp.com", "*@client.io"]
     assert kept.spam.threshold == 0.8
+    assert loader.error is not None
     assert "spam.threshold" in loader.error and "spam.action" in loader.error
     assert "spam.threshold" in caplog.text and "less than or equal to 1" in caplog.text
 
