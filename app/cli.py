@@ -227,6 +227,10 @@ def emit(
         str | None,
         typer.Option(help="Idempotency key: the same key on this topic is delivered once."),
     ] = None,
+    delay: Annotated[
+        float | None,
+        typer.Option(metavar="SECONDS", help="Deliver no earlier than this many seconds from now."),
+    ] = None,
     steps: StepsOption = None,
 ) -> None:
     """Emit an event to TOPIC, durably; a running dev/start/worker process handles it."""
@@ -235,7 +239,7 @@ def emit(
     except json.JSONDecodeError as exc:
         raise fail(f"DATA is not valid JSON: {exc}") from None
 
-    trace_id = run_with_runtime(lambda rt: rt.emit(topic, value, key=key), steps)
+    trace_id = run_with_runtime(lambda rt: rt.emit(topic, value, key=key, delay=delay), steps)
     typer.echo(trace_id)
 
 

@@ -6,6 +6,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -30,6 +31,9 @@ class EmitBody(BaseModel):
     topic: str
     data: Any = None
     key: str | None = None
+    # As for ctx.emit: deliver no earlier than `delay` seconds from now, or at `at` (with a zone).
+    delay: float | None = Field(None, ge=0, allow_inf_nan=False)
+    at: datetime | None = None
 
 
 # Dead-letter ids are database row ids: ASCII digits that fit a signed 64-bit integer.
@@ -184,10 +188,12 @@ def admin_router(runtime: Runtime) -> APIRouter:
     @router.post("/emit", status_code=202)
     async def emit(body: EmitBody, _: AdminGuard) -> dict[str, str]:
         try:
-            trace_id = await runtime.emit(body.topic, body.data, key=body.key)
+            trace_id = await runtime.emit(
+                body.topic, body.data, key=body.key, delay=body.delay, at=body.at
+            )
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from None
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise HTTPException(400, str(exc)) from None
         return {"trace_id": trace_id}
 
