@@ -25,6 +25,7 @@ from app.flow import partitions
 from app.http import Request
 from app.invoke import HandlerTimeout, SyncPools, invoke
 from app.middleware import Middleware, MiddlewareChain, Run
+from app.redact import redact_text
 from app.registry import Registry, Step
 from app.retries import Permanent, Retry, failure_outcome
 from app.settings import Settings
@@ -187,7 +188,9 @@ class Runner:
         await self._call(run, (req,), finish)
         ctx, span = run.ctx, run.span
         if run.error is not None:
-            span.status, span.error = "failed", f"{type(run.error).__name__}: {run.error}"
+            # Masked before it is stored, as a delivery's error is (app.retries).
+            span.status = "failed"
+            span.error = redact_text(f"{type(run.error).__name__}: {run.error}")
             ctx.emitted.clear()
             if not isinstance(run.error, Retry):
                 log.error(

@@ -85,6 +85,10 @@ async def test_log_text_tracebacks_and_dead_letters_are_masked(
     assert len(dead) == 1 and "Bearer ***" in dead[0].error and "Bearer ***" in dead[0].traceback
     _no_secret(dead[0].error + dead[0].traceback)
     _no_secret(" ".join(s.error or "" for s in spans if s.step == "Job"))
+    # The failed API run's span, as stored (every reader of the store, not only the Workbench).
+    hook = [s.error for s in spans if s.step == "Hook" and s.status == "failed"]
+    assert len(hook) == 1 and hook[0] and "postgres://app:***@db/app" in hook[0]
+    _no_secret(hook[0])
 
 
 @pytest.mark.usefixtures("known")
