@@ -126,10 +126,18 @@ def train(
         n_spam, n_ham = files.spam, files.ham
         if mailbox:
             from agents.gmail.api import GmailAPI
+            from agents.gmail.learning import flow_moved_to_spam
+            from app.cli_common import run_with_runtime
 
             api = GmailAPI.connect(user_id=settings.user_id)
             own = (settings.spam.label, settings.spam.unsure_label)
-            more = train_from_mailbox(model, api, limit, own, balanced=balance)
+            moved = run_with_runtime(lambda rt: flow_moved_to_spam(rt.state), load_steps=False)
+            more = train_from_mailbox(model, api, limit, own, balanced=balance, flow_moved=moved)
+            if more.moved_by_flow:
+                typer.echo(
+                    f"skipped {more.moved_by_flow} messages the flow moved to Spam itself "
+                    "(its own verdicts, not yours)"
+                )
             n_spam, n_ham = n_spam + more.spam, n_ham + more.ham
             if more.skipped:
                 typer.echo(

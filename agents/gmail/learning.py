@@ -37,6 +37,7 @@ from agents.gmail.topics import LEARNED_GROUP, VERDICTS_GROUP
 __all__ = [
     "Lesson",
     "decide",
+    "flow_moved_to_spam",
     "gather_stats",
     "learn_from_change",
     "learn_into_model",
@@ -105,6 +106,20 @@ async def record_verdict(state: Any, mail: ParsedEmail, verdict: str, action: st
     if mail.source == "gmail" and mail.id:
         entry = {"verdict": verdict, "action": action}
         await state.set(VERDICTS_GROUP, mail.id, entry, ttl=_VERDICT_TTL)
+
+
+async def flow_moved_to_spam(state: Any) -> set[str]:
+    """Ids of mails in Spam only because the flow moved them there (the user has not judged
+    them since): `train --mailbox` must not learn the flow's own guesses as spam."""
+    verdicts = await state.list(VERDICTS_GROUP)
+    judged = await state.list(LEARNED_GROUP)
+    return {
+        mid
+        for mid, entry in verdicts.items()
+        if isinstance(entry, dict)
+        and (entry.get("verdict"), entry.get("action")) == ("spam", "move")
+        and mid not in judged
+    }
 
 
 def _own_label_ids(api: GmailAPI, settings: GmailSettings) -> set[str]:

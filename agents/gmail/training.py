@@ -6,7 +6,7 @@ learned. The parser itself never fails, so every readable file teaches something
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +81,7 @@ class MailboxTraining:
     spam: int = 0
     ham: int = 0
     skipped: int = 0  # carried one of the flow's own labels
+    moved_by_flow: int = 0  # in SPAM because the flow moved it there, not the user
     left_out: int = 0  # read but not learned, to keep spam and wanted mail balanced
 
 
@@ -91,6 +92,7 @@ def train_from_mailbox(
     own_labels: Iterable[str] = (),
     *,
     balanced: bool = True,
+    flow_moved: Collection[str] = (),
 ) -> MailboxTraining:
     """Messages labelled SPAM teach spam; messages in INBOX teach ham.
 
@@ -98,6 +100,9 @@ def train_from_mailbox(
     mail) is the flow's own verdict, not the user's: learning it would only feed the model
     its past guesses (and in `label` mode such mail is still in INBOX, so it would even be
     learned as wanted). `limit` counts listed messages per label, skipped ones included.
+
+    `flow_moved` are the ids the flow itself moved to Spam (`learning.flow_moved_to_spam`):
+    in `move` mode they carry no label of ours, but they are its guesses all the same.
 
     `balanced` learns as many wanted mails as spam (the fewer of the two decides): an inbox
     of 500 mails against 20 spam would teach the model that almost nothing is spam.
@@ -109,6 +114,9 @@ def train_from_mailbox(
 
     def usable(ids: Iterable[str]) -> Iterator[ParsedEmail]:
         for mid in ids:
+            if mid in flow_moved:
+                result.moved_by_flow += 1
+                continue
             mail = api.get_parsed(mid)
             if own_ids & set(mail.label_ids):
                 result.skipped += 1

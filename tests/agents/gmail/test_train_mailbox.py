@@ -17,8 +17,11 @@ from agents.gmail.api import GmailAPI
 from agents.gmail.bayes import BayesModel
 from agents.gmail.cli import app
 from agents.gmail.flow import apply_spam_action
+from agents.gmail.learning import record_verdict
 from agents.gmail.parse import parse_raw
 from agents.gmail.settings import GmailSettings
+from app.cli_common import run_with_runtime
+from app.runtime import Runtime
 from tests.fakes.gmail_server import FakeGmail
 
 runner = CliRunner()
@@ -61,8 +64,11 @@ def _ham(i: int) -> bytes:
 
 
 @pytest.fixture
-def mailbox(gmail_env: tuple[FakeGmail, str, Path], tmp_path: Path) -> tuple[FakeGmail, Path]:
+def mailbox(
+    gmail_env: tuple[FakeGmail, str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[FakeGmail, Path]:
     """Seven spam and seven wanted mails (more than two list pages each); the model path."""
+    monkeypatch.setenv("STEPLINE_DB", str(tmp_path / "stepline.db"))  # the flow's verdicts
     fake = gmail_env[0]
     assert fake.list_page_size < len(_SPAM)
     for i in range(len(_SPAM)):
@@ -120,6 +126,29 @@ async def test_mail_the_flow_labelled_itself_is_not_learned(
     out = await asyncio.to_thread(_train)
     assert "learned 7 spam and 7 wanted" in out
     assert "skipped 3 messages labelled 'Stepline/Suspected spam'" in out
+    model = BayesModel.load(path)
+    assert model is not None and (model.spam_docs, model.ham_docs) == (7, 7)
+
+
+def test_mail_the_flow_moved_to_spam_itself_is_not_learned(mailbox: tuple[FakeGmail, Path]) -> None:
+    """In `move` mode the flow's spam carries no label of ours: the verdicts it recorded before
+    moving tell its own guesses (here two wanted mails it got wrong) from the user's spam."""
+    fake, path = mailbox
+    api = GmailAPI.connect()
+    settings = GmailSettings()
+    wrong = [fake.add_message(_ham(i)) for i in (0, 1)]
+
+    async def the_flow_moves_them(runtime: Runtime) -> None:
+        for mid in wrong:
+            mail = api.get_parsed(mid)
+            await record_verdict(runtime.state, mail, "spam", "move")
+            assert await apply_spam_action(api, mail, settings) == "move"
+
+    run_with_runtime(the_flow_moves_them, load_steps=False)
+    assert all("SPAM" in fake.labels_of(mid) for mid in wrong)
+    out = _train("--no-balance")
+    assert "learned 7 spam and 7 wanted" in out  # not 9 spam: the flow's guesses left out
+    assert "skipped 2 messages the flow moved to Spam itself" in out
     model = BayesModel.load(path)
     assert model is not None and (model.spam_docs, model.ham_docs) == (7, 7)
 
