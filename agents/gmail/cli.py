@@ -120,40 +120,47 @@ def train(
     path = settings.spam.model_path
     if not (spam or ham or mailbox):
         raise _fail("nothing to learn from: pass --spam DIR and --ham DIR, or --mailbox")
-    try:
-        model = (None if reset else BayesModel.load(path)) or BayesModel()
-        files = train_from_dirs(model, spam, ham)
-        n_spam, n_ham = files.spam, files.ham
-        if mailbox:
-            from agents.gmail.api import GmailAPI
-            from agents.gmail.learning import flow_moved_to_spam
-            from app.cli_common import run_with_runtime
+    from agents.gmail.learning import model_lock
 
-            api = GmailAPI.connect(user_id=settings.user_id)
-            own = (settings.spam.label, settings.spam.unsure_label)
-            moved = run_with_runtime(lambda rt: flow_moved_to_spam(rt.state), load_steps=False)
-            more = train_from_mailbox(model, api, limit, own, balanced=balance, flow_moved=moved)
-            if more.moved_by_flow:
-                typer.echo(
-                    f"skipped {more.moved_by_flow} messages the flow moved to Spam itself "
-                    "(its own verdicts, not yours)"
+    # held from load to save: a lesson the flow learns meanwhile waits for this run instead
+    # of being lost when it saves the model it loaded before
+    with model_lock(path):
+        try:
+            model = (None if reset else BayesModel.load(path)) or BayesModel()
+            files = train_from_dirs(model, spam, ham)
+            n_spam, n_ham = files.spam, files.ham
+            if mailbox:
+                from agents.gmail.api import GmailAPI
+                from agents.gmail.learning import flow_moved_to_spam
+                from app.cli_common import run_with_runtime
+
+                api = GmailAPI.connect(user_id=settings.user_id)
+                own = (settings.spam.label, settings.spam.unsure_label)
+                moved = run_with_runtime(lambda rt: flow_moved_to_spam(rt.state), load_steps=False)
+                more = train_from_mailbox(
+                    model, api, limit, own, balanced=balance, flow_moved=moved
                 )
-            n_spam, n_ham = n_spam + more.spam, n_ham + more.ham
-            if more.skipped:
-                typer.echo(
-                    f"skipped {more.skipped} messages labelled {settings.spam.label!r} or "
-                    f"{settings.spam.unsure_label!r} (the flow's own verdicts, not yours)"
-                )
-            if more.left_out:
-                typer.echo(
-                    f"left out {more.left_out} messages to learn spam and wanted mail in equal "
-                    "numbers (--no-balance learns them all)"
-                )
-    except (ValueError, GmailError) as exc:
-        raise _fail(str(exc)) from None
-    for why in files.unreadable:
-        typer.echo(f"skipped: {why}", err=True)
-    model.save(path)
+                if more.moved_by_flow:
+                    typer.echo(
+                        f"skipped {more.moved_by_flow} messages the flow moved to Spam itself "
+                        "(its own verdicts, not yours)"
+                    )
+                n_spam, n_ham = n_spam + more.spam, n_ham + more.ham
+                if more.skipped:
+                    typer.echo(
+                        f"skipped {more.skipped} messages labelled {settings.spam.label!r} or "
+                        f"{settings.spam.unsure_label!r} (the flow's own verdicts, not yours)"
+                    )
+                if more.left_out:
+                    typer.echo(
+                        f"left out {more.left_out} messages to learn spam and wanted mail in equal "
+                        "numbers (--no-balance learns them all)"
+                    )
+        except (ValueError, GmailError) as exc:
+            raise _fail(str(exc)) from None
+        for why in files.unreadable:
+            typer.echo(f"skipped: {why}", err=True)
+        model.save(path)
     typer.echo(
         f"learned {n_spam} spam and {n_ham} wanted messages; model now has "
         f"{model.spam_docs} spam and {model.ham_docs} wanted in {path}"

@@ -41,6 +41,7 @@ __all__ = [
     "gather_stats",
     "learn_from_change",
     "learn_into_model",
+    "model_lock",
     "record_verdict",
     "worth_learning",
 ]
@@ -80,8 +81,8 @@ def decide(change: LabelChange, flow: dict[str, Any] | None, own_labels: set[str
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One writer of the model at a time, across processes."""
+def model_lock(path: Path) -> Iterator[None]:
+    """One writer of the model at a time, across processes (the flow's lessons, `train`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -93,7 +94,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def learn_into_model(path: Path, message_id: str, mail: ParsedEmail, is_spam: bool) -> str:
     """Load, learn, save under a file lock; "learned", "relearned" or "known"."""
-    with _locked(path):
+    with model_lock(path):
         model = BayesModel.load(path) or BayesModel()
         outcome = model.learn_message(message_id, mail, is_spam)
         if outcome != "known":
