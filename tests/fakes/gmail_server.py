@@ -4,10 +4,10 @@ History is paged and forgets old ids (404, as Gmail does after about a week), me
 in `full`, `metadata` and `raw` formats, labels change through modify/trash, batchDelete
 needs the full mail scope, and an OAuth token endpoint issues and refreshes access tokens.
 
-History records have Gmail's documented shape (`users.history` resource): `id`, `messages`,
-and per change type `messagesAdded` [{message}], `labelsAdded` / `labelsRemoved`
-[{message, labelIds}], where `message` is {id, threadId, labelIds} with the labels after the
-change. A label change records only the labels that really changed. `history.list` honours
+History records have Gmail's documented shape (`users.history` resource): `id`, `messages`
+(id, threadId) and per change type `messagesAdded` [{message}], `labelsAdded` / `labelsRemoved`
+[{message, labelIds}], `message` being {id, threadId, labelIds} with the labels after the change.
+A label change records only the labels that really changed. `history.list` honours
 `historyTypes` (records holding none of the asked types are left out, and of the others only
 the asked fields are kept) and `labelId` (records whose message carries that label).
 Point google-api-python-client at it with `client_options={"api_endpoint": url}`.
@@ -121,7 +121,11 @@ class FakeGmail(FakeService):
             self.messages[mid] = msg
             ref = {"id": mid, "threadId": msg.thread_id, "labelIds": list(label_ids)}
             self._history.append(
-                {"id": str(self.history_id), "messages": [ref], "messagesAdded": [{"message": ref}]}
+                {
+                    "id": str(self.history_id),
+                    "messages": [_bare(ref)],
+                    "messagesAdded": [{"message": ref}],
+                }
             )
             return mid
 
@@ -229,7 +233,7 @@ class FakeGmail(FakeService):
             for record in self._history:
                 if int(record["id"]) <= start:
                     continue
-                if label and not any(label in m["labelIds"] for m in record["messages"]):
+                if label and not any(label in m["labelIds"] for m in _changed(record)):
                     continue
                 if kinds:
                     record = {
@@ -256,7 +260,7 @@ class FakeGmail(FakeService):
         if not added and not removed:
             return
         ref = {"id": msg.id, "threadId": msg.thread_id, "labelIds": list(msg.label_ids)}
-        record: dict[str, Any] = {"id": str(self.history_id), "messages": [ref]}
+        record: dict[str, Any] = {"id": str(self.history_id), "messages": [_bare(ref)]}
         if added:
             record["labelsAdded"] = [{"message": ref, "labelIds": added}]
         if removed:
@@ -382,3 +386,14 @@ class FakeGmail(FakeService):
 
     def stop(self, req: FakeRequest, user: str) -> Reply:
         return Reply(204)
+
+
+def _bare(ref: dict[str, Any]) -> dict[str, Any]:
+    # a record's `messages` list: "typically only id and threadId populated" (history.list docs)
+    return {"id": ref["id"], "threadId": ref["threadId"]}
+
+
+def _changed(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages of `record`'s change fields, which carry their labels."""
+    kinds = ("messagesAdded", "labelsAdded", "labelsRemoved")
+    return [change["message"] for kind in kinds for change in record.get(kind, [])]

@@ -34,6 +34,7 @@ def test_history_reports_label_changes_in_gmails_format(
     )
     record = listed["history"][0]
     assert set(record) == {"id", "messages", "labelsRemoved"}  # only the asked change type
+    assert record["messages"] == [{"id": mid, "threadId": "t" + mid[1:]}]  # as documented
     assert record["labelsRemoved"] == [
         {"message": {"id": mid, "threadId": "t" + mid[1:], "labelIds": ["INBOX"]},
          "labelIds": ["SPAM"]}
