@@ -74,3 +74,27 @@ def test_strong_signs_are_marked_for_the_combination() -> None:
     assert {"dmarc_fail", "name_shows_other_address", "link_text_mismatch"} <= set(
         score_rules(parse_raw(eml("phishing.eml"))).strong
     )
+
+
+def test_a_forged_reply_does_not_cancel_a_failed_dmarc() -> None:
+    """A reply quoting its thread lowers the score, but the sender writes those lines: beside
+    a strong sign it counts nothing."""
+    phish = (
+        "From: Bank <alerts@bank.example>\nTo: me@example.com\n"
+        "Date: Mon, 02 Sep 2024 10:00:00 +0000\nMessage-ID: <p1@bank.example>\n"
+        "Authentication-Results: mx.example.com; dmarc=fail header.from=bank.example\n"
+    )
+    plain = mail(phish + "Subject: Your account\n", "Confirm your password today.")
+    reply = mail(
+        phish + "Subject: Re: Your account\nIn-Reply-To: <x1@bank.example>\n",
+        "Confirm your password today.\n> earlier mail\n> quoted here",
+    )
+    assert "dmarc_fail" in score_rules(reply).fired
+    assert "thread_reply" in find_signs(reply) and "thread_reply" not in score_rules(reply).fired
+    assert score_rules(reply).score >= score_rules(plain).score
+    # without a strong sign, a real reply still counts in the mail's favour
+    ordinary = mail(
+        BASE.replace("Subject: Notes", "Subject: Re: Notes") + "In-Reply-To: <n0@work.example>\n",
+        "Fine by me.\n> shall we meet at ten?\n> Anna",
+    )
+    assert "thread_reply" in score_rules(ordinary).fired
