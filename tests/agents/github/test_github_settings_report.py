@@ -40,10 +40,13 @@ def test_hot_reload_keeps_last_good_settings_and_names_the_key(tmp_path, caplog)
     write(path, "report: {cron: '0 9 * *'}\n", 4)
     assert store.current().repositories == ["acme/api"]
     assert "report.cron" in (store.last_error or "")
-    write(path, "repositories: [\n", 5)
+    write(path, "review: {debounce_seconds: 300, debounce_max_wait: 60}\n", 5)
+    assert store.current().review.debounce_seconds == 20
+    assert "debounce_max_wait must be at least debounce_seconds" in (store.last_error or "")
+    write(path, "repositories: [\n", 6)
     assert store.current().repositories == ["acme/api"]
     assert "not valid YAML" in (store.last_error or "")
-    write(path, "report: {cron: '30 8 * * 1-5', timezone: Europe/Paris}\n", 6)
+    write(path, "report: {cron: '30 8 * * 1-5', timezone: Europe/Paris}\n", 7)
     assert store.current().report.timezone == "Europe/Paris" and store.last_error is None
 
 
