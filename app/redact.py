@@ -75,12 +75,16 @@ _PEM = (
     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
     r"(?:[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z))"
 )
+# Every unbounded run below starts at a literal or a name, and a rejected match is searched
+# again from its next character: in one long run ("sk-sk-sk-...", "token-a-a-a-...", text
+# anyone can put in a PR or a mail) each start would scan to the run's end, quadratic time on
+# the event loop. So runs that can hold their own start are capped well above real lengths.
 # A value assigned to a name: `name = "v"`, `name: v`, `"name": "v"`, `d["name"] = "v"`,
 # `name := "v"`, `name => "v"`, `NAME=v`, `name: str = "v"`, `password == "v"`.
 _ASSIGNMENT = (
-    r"(?<![\w$@.])(?P<name>[A-Za-z_$@][\w$@.-]*(?:\[\s*[\"'][\w.-]+[\"']\s*\])?)[\"']?"
+    r"(?<![\w$@.])(?P<name>[A-Za-z_$@][\w$@.-]{0,63}(?:\[\s*[\"'][\w.-]+[\"']\s*\])?)[\"']?"
     r"\s*(?::\s*[A-Za-z_][\w\[\], .|]*?\s*(?==))?(?P<op>:=|=>|==|=|:|<-)(?![=>])\s*@?"
-    r"(?:(?:[rbuRBU]{1,2})?(?P<q>[\"'`])(?P<qv>[^\"'`\n]*)(?P=q)|(?P<uv>[^\s\"'`,;&]+))"
+    r"(?:(?:[rbuRBU]{1,2})?(?P<q>[\"'`])(?P<qv>[^\"'`\n]*)(?P=q)|(?P<uv>[^\s\"'`,;&]{1,256}))"
 )
 
 FORMATS: tuple[SecretFormat, ...] = (
@@ -103,7 +107,9 @@ FORMATS: tuple[SecretFormat, ...] = (
             r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{16,}"
         ),
     ),
-    SecretFormat("OpenAI key", re.compile(r"sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}")),
+    SecretFormat(
+        "OpenAI key", re.compile(r"sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,256}")
+    ),
     SecretFormat("Stripe key", re.compile(r"(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,}")),
     SecretFormat("Stripe webhook secret", re.compile(r"whsec_[0-9A-Za-z+/=]{20,}")),
     SecretFormat("Google API key", re.compile(r"AIza[0-9A-Za-z_-]{35}")),
@@ -116,7 +122,9 @@ FORMATS: tuple[SecretFormat, ...] = (
     # Signed, or unsigned (alg "none": nothing after the second dot).
     SecretFormat(
         "JWT",
-        re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.(?:[A-Za-z0-9_-]{8,}|(?![\w-]))"),
+        re.compile(
+            r"eyJ[A-Za-z0-9_-]{8,1024}\.eyJ[A-Za-z0-9_-]{8,}\.(?:[A-Za-z0-9_-]{8,}|(?![\w-]))"
+        ),
     ),
     SecretFormat(
         "bearer token",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 import string
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import jwt
@@ -244,3 +246,32 @@ def test_keys_that_only_mention_a_secret_word_keep_their_values() -> None:
         "Accept": "*/*",
     }
     assert redact(headers) == {"Authorization": MASK, "X-Hub-Signature-256": MASK, "Accept": "*/*"}
+
+
+# Text anyone can send (a PR description is up to 65,536 characters, a mail body more): one
+# long run in which a format's start recurs made masking quadratic, minutes on the event loop.
+HOSTILE_RUNS = {
+    "kebab after a secret word": "'token' + '-a' * 32_000",
+    "a repeated OpenAI prefix": "'sk-' * 21_000",
+    "colons after a secret word": "'key ' + 'a:' * 32_000",
+    "equals after a secret word": "'password ' + 'a=' * 32_000",
+}
+
+
+@pytest.mark.parametrize("what", list(HOSTILE_RUNS))
+def test_a_long_hostile_run_is_masked_in_bounded_time(what: str) -> None:
+    real = "sk-proj-" + "Q7wX2mZk9RtL4vBn8HcY3pJd6FgS1aUe"
+    # In a process of its own: the regex engine holds the GIL, so a thread cannot be timed out.
+    # A hang guard, not a speed figure: linear masking takes well under a second here, the
+    # quadratic one took minutes.
+    code = (
+        "import sys; from app.redact import redact_text; "
+        f"sys.stdout.write(redact_text({HOSTILE_RUNS[what]} + ' and then {real}')[-40:])"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"masking {what} did not finish in a minute")
+    assert real not in done.stdout and done.stdout.endswith(f"and then {MASK}")
