@@ -16,10 +16,16 @@ A flow is **required** when `STEPLINE_FLOWS` names it, or its YAML says `enabled
 `STEPLINE_FLOWS` leaves it out, its YAML says `enabled: false`, or none of its credentials are
 set at all. A required flow with problems stops `stepline start`, with every problem of every
 flow listed at once; `dev` logs them and runs.
+
+Each installed flow whose steps are served also registers a `/readyz` check
+(`readiness_checks`): the same decision, made again on every probe (a token file deleted or a
+YAML broken after start shows), reports a required flow's problems with their fix; an off flow
+is ready. A plugin may add live checks of its own with an optional `ready() -> list[str]`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Iterable
@@ -27,15 +33,18 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
+from app.redact import redact_text
 from app.settings import Settings
 
 __all__ = [
+    "FlowReadiness",
     "FlowStatus",
     "Plugin",
     "declared_outputs",
     "flow_states",
     "idle_flows",
     "load_plugins",
+    "readiness_checks",
     "startup_problems",
 ]
 
@@ -87,6 +96,10 @@ class Plugin:
     def verify(self) -> list[str]:
         verify = getattr(self.obj, "verify", None)
         return list(verify()) if callable(verify) else []
+
+    def ready(self) -> list[str]:
+        ready = getattr(self.obj, "ready", None)
+        return list(ready()) if callable(ready) else []
 
 
 @functools.cache
@@ -179,3 +192,35 @@ def startup_problems(mode: str, flows: Iterable[str]) -> list[str]:
         else:
             log.info("flow %s is on", name)
     return [f"{', '.join(names)}: {reason}" for reason, names in shared.items()]
+
+
+def _not_ready(plugin: Plugin) -> list[str]:
+    state, reasons = _decide(plugin, _listed(), verify=False)
+    if state == "off":
+        return []
+    if state == "on":
+        try:
+            reasons = plugin.ready()
+        except Exception as exc:
+            reasons = [f"its readiness check failed: {type(exc).__name__}"]
+    # The reasons name settings and files, never values; masked all the same, since a YAML
+    # error can quote the line it failed on.
+    return [f"flow {plugin.name} is not configured: {redact_text(r)}" for r in reasons]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowReadiness:
+    """The `/readyz` check of one flow: what keeps it from running, with the fix (empty when
+    it is on, or off)."""
+
+    plugin: Plugin
+
+    async def __call__(self) -> list[str]:
+        # status() reads files and the environment: off the event loop.
+        return await asyncio.to_thread(_not_ready, self.plugin)
+
+
+def readiness_checks(flows: Iterable[str]) -> list[FlowReadiness]:
+    """One `/readyz` check per installed flow among `flows` (the flows whose steps are served)."""
+    served = set(flows)
+    return [FlowReadiness(p) for p in load_plugins() if p.name in served]

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         description="Seconds a long-running process waits for its backend at start "
         "before it exits non-zero (0: wait for ever).",
     )
+    ready_timeout: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds /readyz waits for the backend to answer a ping before it "
+        "answers 503 (a hung Redis must not hang the probe).",
+    )
     body_limit: int = Field(32 * 1024 * 1024, gt=0, description="Largest request body in bytes.")
     trace_retention: int = Field(10_000, ge=100, description="Spans kept; older ones are pruned.")
     log_retention: int = Field(50_000, ge=100, description="Log entries kept.")

@@ -6,38 +6,67 @@ An orchestrator restarts a pod whose liveness fails and stops sending traffic to
 not ready. So `/livez` never looks at the backend (a short Redis outage must not restart every
 pod), while `/readyz` fails for everything that stops work: the backend unreachable, the last
 write refused for a storage reason (disk full, read-only, corrupt, out of memory) until one
-succeeds, a step that failed to load, or a background task (engine, writer, cron) that died.
+succeeds, a step that failed to load, a background task (engine, writer, cron) that died, a
+flow that is required but not configured, or (under `start --workers N`) a dead worker. The
+backend's ping is bounded by STEPLINE_READY_TIMEOUT: a Redis that accepts connections and never
+answers makes the probe answer 503 in time, not hang until the orchestrator's own timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.plugins import FlowReadiness, readiness_checks
 from app.runtime import Runtime
 
-__all__ = ["ReadinessCheck", "StartupReport", "health_router", "readiness"]
+__all__ = ["ReadinessCheck", "StartupReport", "health_router", "readiness", "register_checks"]
 
 ReadinessCheck = Callable[[], Awaitable[list[str]]]
 """Extra readiness checks (a flow's configuration, say): each returns its problems."""
 
 
+def register_checks(runtime: Runtime) -> None:
+    """Register the `/readyz` check of every installed flow the runtime serves (once)."""
+    known = {c.plugin.name for c in runtime.readiness_checks if isinstance(c, FlowReadiness)}
+    runtime.readiness_checks.extend(
+        c for c in readiness_checks(runtime.registry.flows) if c.plugin.name not in known
+    )
+
+
+async def _backend_problem(runtime: Runtime) -> str | None:
+    backend = runtime.backend
+    limit = runtime.settings.ready_timeout
+    try:
+        answered = await asyncio.wait_for(backend.ping(), limit)
+    except TimeoutError:
+        return (
+            f"the {backend.name} backend did not answer a ping within {limit:g} s "
+            "(STEPLINE_READY_TIMEOUT): it is overloaded, paused or unreachable"
+        )
+    return None if answered else f"the {backend.name} backend does not answer"
+
+
 async def readiness(runtime: Runtime, *, steps: bool = True) -> list[str]:
-    """Why this process cannot do its work now; empty when it can."""
+    """Why this process cannot do its work now; empty when it can. Without `steps` (the old
+    `/healthz`) only the backend and the background tasks count."""
     problems: list[str] = []
     backend = runtime.backend
     if runtime.startup_problem is not None:
         problems.append(f"starting: {runtime.startup_problem}")
-    elif not await backend.ping():
-        problems.append(f"the {backend.name} backend does not answer")
+    elif (problem := await _backend_problem(runtime)) is not None:
+        problems.append(problem)
     if backend.storage_error is not None:
         problems.append(f"the last write failed: {backend.storage_error}")
     for name, error in sorted(runtime.task_errors.items()):
         problems.append(f"the {name} task stopped ({error}); it is being restarted")
-    if steps and runtime.registry.errors:
+    if not steps:
+        return problems
+    if runtime.registry.errors:
         failed = "; ".join(str(e) for e in runtime.registry.errors[:3])
         problems.append(f"{len(runtime.registry.errors)} step file(s) failed to load: {failed}")
     for check in runtime.readiness_checks:
@@ -46,6 +75,7 @@ async def readiness(runtime: Runtime, *, steps: bool = True) -> list[str]:
 
 
 def health_router(runtime: Runtime) -> APIRouter:
+    register_checks(runtime)
     router = APIRouter(tags=["stepline"])
 
     @router.get("/livez", summary="200 while the process answers")

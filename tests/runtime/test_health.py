@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -219,3 +221,99 @@ async def test_a_file_that_is_not_a_database_fails_at_once_with_the_fix(tmp_path
     runtime = Runtime(Settings(steps=[tmp_path], db=db, startup_timeout=600))
     with pytest.raises(BackendError, match=r"not a database.*STEPLINE_DB"):
         await asyncio.wait_for(runtime.start(wait=True), 10)
+
+
+FLOW_STEP = {
+    "hook_step.py": """
+        config = {"type": "api", "name": "Hook", "path": "/hook", "method": "POST",
+                  "flows": ["github"]}
+
+        async def handler(req, ctx):
+            return {"ok": True}
+    """,
+}
+_FLOW_ENV = (
+    "GITHUB_TOKEN",
+    "GITHUB_APP_ID",
+    "GITHUB_APP_PRIVATE_KEY_FILE",
+    "GITHUB_WEBHOOK_SECRET",
+    "STEPLINE_FLOWS",
+)
+
+
+async def test_readyz_names_what_a_required_flow_lacks_and_never_its_secrets(tmp_path, monkeypatch):
+    from agents.github import services
+
+    for name in _FLOW_ENV:
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "config").mkdir()
+    monkeypatch.setenv("STEPLINE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    services.reset()
+    steps = write_steps(tmp_path / "s", FLOW_STEP)
+    try:
+        async with Harness([steps]) as app:
+            # No credentials at all: the flow is off, and an off flow is ready.
+            assert await readyz(app) == (200, [])
+            token = "ghp_" + "Zq7" * 12
+            monkeypatch.setenv("GITHUB_TOKEN", token)  # half set up: no webhook secret
+            r = await app.get("/readyz")
+            assert r.status_code == 503
+            assert r.json()["reasons"] == [
+                "flow github is not configured: GITHUB_WEBHOOK_SECRET is not set: set it to "
+                "your webhook's secret, so forged deliveries are refused"
+            ]
+            assert token not in r.text
+            # /healthz stays what it was: the backend only.
+            assert (await app.get("/healthz")).status_code == 200
+            monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "webhook-s3cret")
+            assert await readyz(app) == (200, [])  # fixed while running: ready again
+            monkeypatch.setenv("STEPLINE_FLOWS", "gmail")  # not required: off, so ready
+            monkeypatch.delenv("GITHUB_WEBHOOK_SECRET")
+            assert await readyz(app) == (200, [])
+            monkeypatch.delenv("STEPLINE_FLOWS")
+            (tmp_path / "config" / "github.yaml").write_text("enabled: false\n")
+            services.reset()
+            assert await readyz(app) == (200, [])
+    finally:
+        services.reset()
+
+
+async def test_readyz_answers_503_in_time_when_redis_hangs(tmp_path):
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server on this machine")
+    from tests.runtime.redis_support import RedisServer
+
+    redis = RedisServer(tmp_path)
+    redis.start()
+    assert redis.proc is not None
+    try:
+        steps = write_steps(tmp_path / "s", STEPS)
+        async with Harness(
+            [steps],
+            backend="redis",
+            redis_url=redis.url,
+            redis_prefix=f"ready-{os.getpid()}",
+            ready_timeout=0.5,
+        ) as app:
+            assert await readyz(app) == (200, [])
+            os.kill(redis.proc.pid, signal.SIGSTOP)  # accepts nothing, answers nothing
+            try:
+                status, reasons = await asyncio.wait_for(readyz(app), 30)
+                assert status == 503
+                assert reasons == [
+                    "the redis backend did not answer a ping within 0.5 s "
+                    "(STEPLINE_READY_TIMEOUT): it is overloaded, paused or unreachable"
+                ]
+                assert (await asyncio.wait_for(app.get("/livez"), 30)).status_code == 200
+            finally:
+                os.kill(redis.proc.pid, signal.SIGCONT)
+            await until(
+                lambda: _ready(app), "/readyz to be 200 once Redis answers again", timeout=30
+            )
+    finally:
+        redis.stop()
+
+
+async def _ready(app: Harness) -> bool:
+    return (await app.get("/readyz")).status_code == 200
