@@ -4,6 +4,7 @@ Workers started by `stepline start --workers N` die with their parent, however i
 parent forwards SIGTERM/SIGINT and waits for them; if the parent is killed outright, Linux
 sends each worker SIGTERM (PR_SET_PDEATHSIG), and every worker also checks once a second that
 its parent is still the one that started it (STEPLINE_PARENT_PID) and stops when it is not.
+The server's `/readyz` names every worker process that is not running (`WorkerPool.readiness`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ from app.registry import load_registry
 from app.runtime import Runtime
 from app.settings import Settings
 
-__all__ = ["PARENT_ENV", "WorkerPool", "metrics_dir", "run_worker", "stop_on_signals"]
+__all__ = [
+    "PARENT_ENV",
+    "WorkerPool",
+    "active_pool",
+    "metrics_dir",
+    "run_worker",
+    "stop_on_signals",
+]
 
 log = logging.getLogger("stepline.worker")
 
@@ -96,6 +104,21 @@ def run_worker(settings: Settings) -> int:
     return asyncio.run(main())
 
 
+_active: WorkerPool | None = None
+
+
+def active_pool() -> WorkerPool | None:
+    """The pool `stepline start --workers N` runs in this process, while it runs."""
+    return _active
+
+
+def _how(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
 class WorkerPool:
     """`stepline start --workers N`: N `stepline worker` processes, restarted when one dies."""
 
@@ -116,9 +139,27 @@ class WorkerPool:
         )
 
     def start(self) -> None:
+        global _active
         self.children = [self._spawn() for _ in range(self.count)]
         if self.children:
+            _active = self
             self._watcher.start()
+
+    async def readiness(self) -> list[str]:
+        """Every worker process that is not running, and what happens next (for `/readyz`)."""
+        problems = []
+        for i, child in enumerate(list(self.children), 1):
+            code = child.poll()
+            if code is None:
+                continue
+            if code == 0:
+                then = "it stopped by itself and is not restarted: restart `stepline start`"
+            elif self._holding:
+                then = "too many restarts in the last minute: it is restarted once they slow down"
+            else:
+                then = "another is being started"
+            problems.append(f"worker {i} of {self.count} (pid {child.pid}) {_how(code)}; {then}")
+        return problems
 
     def _watch(self) -> None:
         while not self._stopping.wait(self.poll):
@@ -148,7 +189,10 @@ class WorkerPool:
                 self.children[i] = self._spawn()
 
     def stop(self) -> None:
+        global _active
         self._stopping.set()
+        if _active is self:
+            _active = None
         for child in self.children:
             if child.poll() is None:
                 child.terminate()

@@ -31,11 +31,16 @@ ReadinessCheck = Callable[[], Awaitable[list[str]]]
 
 
 def register_checks(runtime: Runtime) -> None:
-    """Register the `/readyz` check of every installed flow the runtime serves (once)."""
-    known = {c.plugin.name for c in runtime.readiness_checks if isinstance(c, FlowReadiness)}
-    runtime.readiness_checks.extend(
-        c for c in readiness_checks(runtime.registry.flows) if c.plugin.name not in known
-    )
+    """Register (once) the `/readyz` check of every installed flow the runtime serves, and of
+    the worker processes when `start --workers N` runs them beside this server."""
+    from app.worker import active_pool
+
+    checks = runtime.readiness_checks
+    known = {c.plugin.name for c in checks if isinstance(c, FlowReadiness)}
+    checks.extend(c for c in readiness_checks(runtime.registry.flows) if c.plugin.name not in known)
+    pool = active_pool()
+    if pool is not None and pool.readiness not in checks:
+        checks.append(pool.readiness)
 
 
 async def _backend_problem(runtime: Runtime) -> str | None:

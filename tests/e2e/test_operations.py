@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -176,3 +177,55 @@ def test_version_and_python_dash_m_stepline():
         [sys.executable, "-m", "app", "--version"], capture_output=True, text=True, timeout=60
     )
     assert again.stdout.split() == ["stepline", version]
+
+
+def _reasons(app: SteplineProcess) -> tuple[int, list[str]]:
+    r = httpx.get(app.url + "/readyz", timeout=10)
+    return r.status_code, r.json().get("reasons", [])
+
+
+def _until_reasons(
+    app: SteplineProcess,
+    want: Callable[[int, list[str]], bool],
+    what: str,
+    timeout: float = 30,
+) -> tuple[int, list[str]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, reasons = _reasons(app)
+        if want(status, reasons):
+            return status, reasons
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {reasons}"
+        time.sleep(0.2)
+
+
+def test_readyz_names_a_dead_worker(tmp_path):
+    steps = write_steps(tmp_path / "steps", CRON_STEPS)
+    app = SteplineProcess(steps, tmp_path / "w.db", workers=2)
+    app.start()
+    try:
+        first, second = _workers_of(app, 2)
+        _until_reasons(app, lambda s, r: s == 200, "/readyz 200 with both workers up")
+        os.kill(first, signal.SIGTERM)  # a graceful stop of one worker: it is not restarted
+        _, reasons = _until_reasons(app, lambda s, r: s == 503, "/readyz to name it")
+        assert len(reasons) == 1, reasons
+        assert f"(pid {first}) exited with code 0" in reasons[0]
+        assert "is not restarted" in reasons[0]
+        os.kill(second, signal.SIGKILL)  # a crash: the pool starts another
+        _until_reasons(
+            app,
+            lambda s, r: r == reasons and _replaced(app, second),
+            "the killed worker to be replaced",
+        )
+    finally:
+        app.stop()
+
+
+def _replaced(app: SteplineProcess, dead: int) -> bool:
+    # A replacement is started by the pool's watcher thread: the child of that thread.
+    assert app.process is not None
+    kids = []
+    for task in Path(f"/proc/{app.process.pid}/task").glob("*/children"):
+        kids += [int(p) for p in task.read_text().split()]
+    alive = [p for p in kids if _alive(p)]
+    return len(alive) == 1 and dead not in alive
