@@ -57,10 +57,11 @@ class Engine:
         self._keyed = {
             s.name for s in self._steps if getattr(s.config, "concurrency_per_key", None)
         }
-        self._ids: set[tuple[str, str]] = set()
         self._reserved: dict[str, int] = dict.fromkeys(self._running, 0)
         self._reserved_total = 0
-        self._tasks: dict[asyncio.Task[None], Delivery] = {}
+        # (step, id) of every run in flight, with its task; a run leaves it when its outcome
+        # is handed to the writer, so the capacity it held is never counted twice.
+        self._tasks: dict[tuple[str, str], tuple[asyncio.Task[None], Delivery]] = {}
         self._wake = asyncio.Event()
         self._hint: set[str] = set()
         self._more: set[str] = set()
@@ -96,8 +97,8 @@ class Engine:
             await self._loop_task
             self._loop_task = None
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=grace)
-        leftover = list(self._tasks.items())
+            await asyncio.wait([t for t, _ in self._tasks.values()], timeout=grace)
+        leftover = list(self._tasks.values())
         for task, _ in leftover:
             task.cancel()
         if leftover:
@@ -160,18 +161,19 @@ class Engine:
             self._wake.clear()
 
     # -- claiming ----------------------------------------------------------------------------
-    def plan(self, batch: Batch) -> tuple[dict[str, int], dict[str, float]]:
+    def plan(self, batch: Batch, settling: int = 0) -> tuple[dict[str, int], dict[str, float]]:
         """What to claim in the same commit as `batch`: work for the steps it feeds, so a
-        chain moves on without a separate claim round trip."""
+        chain moves on without a separate claim round trip. `settling` is the writer backlog
+        that this commit clears: the capacity it held is free once the commit is."""
         if self._loop_task is None or self._stopping:
             return {}, {}
         fed = {s for m in batch.messages for s in m.steps} | self._more
         if self._keyed:
             fed |= {o.delivery.step for o in batch.outcomes} & self._keyed
-        wants = self._reserve([s for s in self._steps if s.name in fed])
+        wants = self._reserve([s for s in self._steps if s.name in fed], settling)
         return wants, self._leases(wants)
 
-    def _reserve(self, steps: list[Step]) -> dict[str, int]:
+    def _reserve(self, steps: list[Step], settling: int = 0) -> dict[str, int]:
         """Book capacity before claiming, so concurrent claims never exceed a step's limit.
         The process-wide budget is soft: each step may claim up to what is free, so a step
         with no work never starves the others."""
@@ -180,6 +182,7 @@ class Engine:
             - len(self._tasks)
             - self._reserved_total
             - self.writer.backlog
+            + settling
         )
         self._throttled = free <= 0
         wants: dict[str, int] = {}
@@ -217,7 +220,7 @@ class Engine:
 
     def _spawn(self, delivery: Delivery) -> None:
         key = (delivery.step, delivery.id)
-        if key in self._ids:
+        if key in self._tasks:
             # Its lease ran out while our run of it still goes on (a `def` handler stuck past
             # its timeout): running it twice at once is what the lease exists to prevent.
             log.warning(
@@ -226,19 +229,17 @@ class Engine:
                 delivery.id,
             )
             return
-        self._ids.add(key)
         self._running[delivery.step] += 1
-        task = asyncio.create_task(self._execute(delivery))
-        self._tasks[task] = delivery
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        delivery = self._tasks.pop(task)
-        self._ids.discard((delivery.step, delivery.id))
-        self._running[delivery.step] -= 1
-        if delivery.step in self._more or self._throttled:
-            self._wake.set()
+        self._tasks[key] = (asyncio.create_task(self._execute(delivery, key)), delivery)
 
     # -- one run -----------------------------------------------------------------------------
-    async def _execute(self, d: Delivery) -> None:
-        await self.runner.run_delivery(d)
+    async def _execute(self, d: Delivery, key: tuple[str, str]) -> None:
+        try:
+            await self.runner.run_delivery(d)
+        finally:
+            # Here, not in a done callback: the writer may commit this run's outcome before
+            # such a callback runs, and would find its capacity still taken.
+            del self._tasks[key]
+            self._running[d.step] -= 1
+            if d.step in self._more or self._throttled:
+                self._wake.set()

@@ -32,7 +32,7 @@ log = logging.getLogger("stepline.writer")
 class Claimer(Protocol):
     """The engine, seen from the writer: claims ride along with commits."""
 
-    def plan(self, batch: Batch) -> tuple[dict[str, int], dict[str, float]]: ...
+    def plan(self, batch: Batch, settling: int) -> tuple[dict[str, int], dict[str, float]]: ...
 
     def accept(self, wants: dict[str, int], claimed: list[Delivery]) -> None: ...
 
@@ -120,7 +120,9 @@ class Writer:
                 items.append(item)
                 size += _size(item[0])
             merged = _merge(items)
-            wants, lease = self.claimer.plan(merged) if self.claimer else ({}, {})
+            # What this commit settles frees its share of the backlog: claim into it.
+            settling = sum(len(b.outcomes) + 1 for b, _ in items)
+            wants, lease = self.claimer.plan(merged, settling) if self.claimer else ({}, {})
             error, claimed = await self._commit(merged, wants, lease)
             if self.claimer is not None:
                 self.claimer.accept(wants, claimed)

@@ -40,11 +40,15 @@ def safe_text(text: str | None) -> str | None:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+# One encoder, built once: `json.dumps(..., allow_nan=False)` builds a new one per call.
+_strict_encode = json.JSONEncoder(allow_nan=False).encode
+
+
 def dump_json(value: Any, what: str = "value", **options: Any) -> str:
     """`json.dumps` that refuses NaN and Infinity, which Python would write as invalid JSON
     (read back as null or not at all by other readers), with an error that says where."""
     try:
-        return json.dumps(value, allow_nan=False, **options)
+        return json.dumps(value, allow_nan=False, **options) if options else _strict_encode(value)
     except ValueError as exc:
         if "JSON compliant" not in str(exc):
             raise

@@ -33,6 +33,7 @@ log = logging.getLogger("stepline.sqlite")
 
 T = TypeVar("T")
 _dumps = dump_json
+_plain_dumps = json.dumps  # for lists of topic names: no float, nothing to refuse
 _loads = json.loads
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
@@ -220,7 +221,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                         s.duration_ms,
                         s.status,
                         s.error,
-                        _dumps(s.emitted),
+                        _plain_dumps(s.emitted),
                     )
                     for s in batch.spans
                 ],
