@@ -16,8 +16,9 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 
 from app.http import Request, Response
+from app.redact import redact_text
 from app.registry import Step
-from app.retries import Retry
+from app.retries import Permanent, Retry
 from app.runtime import Runtime
 from app.server.body import json_bytes, parse_json, trace_id_for
 from app.state import jsonable
@@ -120,11 +121,17 @@ def _endpoint(step: Step, runtime: Runtime) -> Any:
                 503, "the event store is unavailable; nothing was accepted, retry later", trace_id
             )
         if isinstance(run.error, Retry):
+            delay = run.error.delay if run.error.delay is not None else runtime.settings.retry_base
             response: StarletteResponse = _error(
-                503, f"{config.name} asks to retry later: {run.error.reason}", trace_id
+                503, f"{config.name} asks to retry later: {redact_text(run.error.reason)}", trace_id
             )
-            if run.error.delay is not None:
-                response.headers["retry-after"] = str(max(1, math.ceil(run.error.delay)))
+            response.headers["retry-after"] = str(max(1, math.ceil(delay)))
+        elif isinstance(run.error, Permanent):
+            # The request cannot succeed as sent (a handler or middleware refused it): the
+            # client's to fix, not a server failure, and retrying it will not help.
+            response = _error(
+                422, f"{config.name} refused the request: {redact_text(run.error.reason)}", trace_id
+            )
         elif run.error is not None:
             response = _error(
                 500, f"the handler of {config.name} failed; see trace {trace_id}", trace_id

@@ -218,3 +218,38 @@ async def test_api_handler_asking_to_retry_gets_503_with_retry_after(make_app):
         assert response.status_code == 503
         assert response.headers["retry-after"] == "8"
         assert "rate limited" in response.json()["error"]
+
+
+REFUSING = {
+    "refuse_step.py": """
+        from app import Permanent, Retry
+
+        config = {"type": "api", "name": "Refuse", "path": "/refuse", "method": "POST"}
+
+        async def handler(req, ctx):
+            if req.body.get("later"):
+                raise Retry(reason="the mailbox is being synced")
+            raise Permanent("the account named is closed: send another account id")
+    """,
+}
+
+
+async def test_api_permanent_is_a_422_with_the_reason_and_retry_always_says_when(make_app):
+    class Gate(Middleware):
+        def before_run(self, run: Run) -> None:
+            if run.request is not None and run.request.query.get("gate") == "shut":
+                raise Permanent("refused by policy: the gate is shut")
+
+    h = make_app(REFUSING)
+    h.runtime.add_middleware(Gate())
+    async with h:
+        refused = await h.post("/refuse", json={})
+        assert refused.status_code == 422
+        assert refused.json()["error"] == (
+            "Refuse refused the request: the account named is closed: send another account id"
+        )
+        gated = await h.post("/refuse?gate=shut", json={"later": True})
+        assert gated.status_code == 422 and "the gate is shut" in gated.json()["error"]
+        later = await h.post("/refuse", json={"later": True})
+        assert later.status_code == 503 and int(later.headers["retry-after"]) >= 1
+        assert "being synced" in later.json()["error"]
