@@ -155,7 +155,7 @@ def token_ok(request: Request, settings: Settings) -> bool:
     if expected is None:
         # Open without a token only in dev on a loopback address: `dev --host 0.0.0.0` would
         # otherwise hand state, emits and replays to the whole network.
-        return settings.mode in ("dev", "cli") and not _all_interfaces(settings)
+        return not settings.mode.production and not _all_interfaces(settings)
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         given = auth[7:].strip()

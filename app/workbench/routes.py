@@ -53,7 +53,7 @@ def _gate(request: Request) -> Response | None:
         settings: Settings = request.app.state.settings
         if exc.status_code == 401:
             return _html(login_page(), 401)
-        if settings.workbench_token is None and settings.mode not in ("dev", "cli"):
+        if settings.workbench_token is None and settings.mode.production:
             return _html(refusal_page(_OFF_REASON), 403)
         return _html(refusal_page(str(exc.detail)), exc.status_code)
     return None
@@ -86,7 +86,7 @@ def workbench_router() -> APIRouter:
             )
         expected = settings.workbench_token
         if expected is None:
-            if settings.mode in ("dev", "cli"):
+            if not settings.mode.production:
                 return RedirectResponse("/workbench", status_code=303)
             return _html(refusal_page(_OFF_REASON), 403)
         try:
