@@ -6,12 +6,16 @@ emitted. The backend then hands out, per key, only the first `n` unsettled deliv
 order, so with n = 1 a key's deliveries run one at a time, in order, across every process,
 while other keys run in parallel. A delivery that fails keeps its place (and holds its key)
 through its retries, until it succeeds or is dead-lettered; a dead letter frees the key and is
-replayed without one. The key is computed when the event is emitted, so a path missing from
-the data fails the emitting run with a reason, rather than a delivery later.
+replayed with it (behind its key's queue). The key is computed when the event is emitted, so
+a path missing from the data fails the emitting run with a reason, rather than a delivery
+later.
 
 A step with `debounce` keeps one waiting delivery per debounce key: each emit of that key
 replaces its data and moves its due time to the end of a new quiet time, capped at the
 burst's first emit + `max_wait`. Once due it takes its ordering key's turn like any other.
+
+A `rate_limit` with a `key` stamps each delivery with its rate key too: the backend's claim
+counts each key's starts in the window apart, so one busy key waits while others run.
 """
 
 from __future__ import annotations
@@ -69,15 +73,19 @@ def plan(config: EventConfig, data: Any) -> FlowPlan | None:
     """The flow control of one delivery of `data` to the step of `config`, if it has any."""
     ordered = config.concurrency_per_key is not None
     bounce = config.debounce
-    if not ordered and bounce is None:
+    rate_spec = config.rate_limit.key if config.rate_limit is not None else None
+    if not ordered and bounce is None and rate_spec is None:
         return None
     key = key_value(config, data) if ordered else None
+    rkey = key_value(config, data, rate_spec) if rate_spec is not None else None
     if bounce is None:
-        return FlowPlan(key, config.concurrency_per_key)
+        return FlowPlan(key, config.concurrency_per_key, rate_key=rkey)
     spec = bounce.key if bounce.key is not None else config.key
     # No key at all: the step's deliveries form one burst.
     bkey = key_value(config, data, spec) if spec is not None else ""
-    return FlowPlan(key, config.concurrency_per_key, bkey, bounce.seconds, bounce.max_wait or 0.0)
+    return FlowPlan(
+        key, config.concurrency_per_key, bkey, bounce.seconds, bounce.max_wait or 0.0, rkey
+    )
 
 
 def partitions(
@@ -92,19 +100,26 @@ def partitions(
     return out or None
 
 
-def rate_limits(registry: Registry) -> dict[str, tuple[int, float]]:
-    """Per step with a rate limit: (n, window seconds), as the backends enforce it."""
+def rate_limits(registry: Registry) -> dict[str, tuple[int, float, bool]]:
+    """Per step with a rate limit: (n, window seconds, per key?), as the backends enforce it."""
     return {
-        step.name: step.config.rate_limit.window
+        step.name: (*step.config.rate_limit.window, step.config.rate_limit.key is not None)
         for step in registry.steps.values()
         if isinstance(step.config, EventConfig) and step.config.rate_limit is not None
     }
 
 
+def _spec(spec: Any) -> str:
+    """A key as written: its path, or its function's name ("fn" for a lambda); "" for none."""
+    if spec is None or isinstance(spec, str):
+        return spec or ""
+    name = getattr(spec, "__name__", "<lambda>")
+    return "fn" if name == "<lambda>" else f"{name}()"
+
+
 def describe(config: EventConfig) -> str:
     """The flow control of an event step in a few words (`stepline steps`), or ""."""
-    name = getattr(config.key, "__name__", "<lambda>")
-    key = config.key if isinstance(config.key, str) else f"{name}()".replace("<lambda>()", "fn")
+    key = _spec(config.key)
     parts = []
     if config.concurrency_per_key:
         parts.append(f"key {key}: {config.concurrency_per_key} at a time")
@@ -113,5 +128,7 @@ def describe(config: EventConfig) -> str:
         parts.append(f"debounce {config.debounce.seconds:g} s{wait}")
     if config.rate_limit is not None:
         n, window = config.rate_limit.window
-        parts.append(f"at most {n} per {'second' if window == 1 else 'minute'}")
+        per = _spec(config.rate_limit.key)
+        each = f" per key {per}" if per else ""
+        parts.append(f"at most {n} per {'second' if window == 1 else 'minute'}{each}")
     return "; ".join(parts)

@@ -118,12 +118,16 @@ class Debounce(BaseModel):
 
 
 class RateLimit(BaseModel):
-    """At most `per_second` or `per_minute` runs of the step start, across all processes."""
+    """At most `per_second` or `per_minute` runs of the step start, across all processes; with
+    `key` (a path into the event data or a function of it), that many per key, each key apart."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
 
     per_second: int | None = Field(None, ge=1)
     per_minute: int | None = Field(None, ge=1)
+    key: str | Callable[[Any], Any] | None = None
+
+    _key = field_validator("key")(classmethod(lambda cls, v: _check_key_path(v)))
 
     @model_validator(mode="after")
     def _one_rate(self) -> RateLimit:

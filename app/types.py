@@ -43,6 +43,8 @@ class FlowPlan(NamedTuple):
     """Debounce key, with `quiet` and `max_wait` (0: none) seconds; None: not debounced."""
     quiet: float = 0.0
     max_wait: float = 0.0
+    rate_key: str | None = None
+    """Rate-limit key, when the step's `rate_limit` has one: the limit holds per key."""
 
 
 @dataclass(slots=True)

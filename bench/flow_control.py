@@ -1,7 +1,7 @@
 """What declared flow control costs when it does not bind: the 3-step chain of bench/chain.py
-with step B keyed (`key` unique per chain, `concurrency_per_key: 1`) and then also
-rate-limited far above the chain's speed, against the same chain without them, interleaved
-in one run. The target (issue 16): within 10 %.
+with step B keyed (`key` unique per chain, `concurrency_per_key: 1`), then also
+rate-limited far above the chain's speed, then rate-limited per key (`rate_limit.key`),
+against the same chain without them, interleaved in one run. The target (issue 16): within 10 %.
 
     .venv/bin/python bench/flow_control.py                    # SQLite, 5,000 chains, 5 rounds
     .venv/bin/python bench/flow_control.py --backend redis    # the same on Redis
@@ -38,6 +38,9 @@ CONFIGS: dict[str, dict[str, str]] = {
         "b_step.py": _B.format(
             extra='"key": "i", "concurrency_per_key": 1, "rate_limit": {"per_second": 10**9}'
         )
+    },
+    "rate limit per key": {
+        "b_step.py": _B.format(extra='"rate_limit": {"per_second": 10**9, "key": "i"}')
     },
 }
 

@@ -71,8 +71,9 @@ class Backend(ABC):
         self._subscribers: dict[str, set[asyncio.Queue[Any]]] = {}
         self.clock: Callable[[], float] = time.time
         """What "now" is for due times (delayed emits, retries, leases); tests inject one."""
-        self.rate_limits: dict[str, tuple[int, float]] = {}
-        """Per step: (n, window seconds): at most n claims of it per window, across processes."""
+        self.rate_limits: dict[str, tuple[int, float, bool]] = {}
+        """Per step: (n, window seconds, per key): at most n claims of it (of each of its rate
+        keys, when per key) per window, across processes."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     @abstractmethod

@@ -52,6 +52,7 @@ def _message_args(m: Message, now: float) -> list[Any]:
         p = parts.get(step) or _NO_PLAN
         quiet = "" if p.debounce_key is None else repr(p.quiet)
         steps += [step, p.key or "", p.limit or 0, p.debounce_key or "", quiet, repr(p.max_wait)]
+        steps.append(p.rate_key or "")
     return [m.topic, m.key or "", _payload(m, now), due, len(m.steps), *steps]
 
 
@@ -196,8 +197,9 @@ class RedisBackend(RedisState, RedisRecords, Backend):
             reclaim = now - self._reclaimed_at.get(step, 0.0) >= min(seconds / 4, 1.0)
             if reclaim:
                 self._reclaimed_at[step] = now
-            rate, window = self.rate_limits.get(step, (0, 0.0))
+            rate, window, per_key = self.rate_limits.get(step, (0, 0.0, False))
             args += [step, n, max(1, int(seconds * 1000)), "1" if reclaim else "0", rate, window]
+            args.append("1" if per_key else "0")
         return await self._scripts["claim"](args=args)
 
     @guarded

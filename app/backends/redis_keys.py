@@ -8,6 +8,7 @@ Keys under the app's prefix P, for a step that declares `concurrency_per_key`:
                                   turn: "<due>|<retry-set member>"
     P:db:<step>, P:dm:<step>      debounce: key -> "<first emit>|<member>", member -> keys
     P:rl:<step>                   rate limit: claim times within the window
+    P:rk:<len>:<step>:<key>       per-key rate limit: one key's claim times within the window
 
 A keyed delivery carries its key in its payload ("k", and its limit as "kl"). One that may go
 is placed like any other (the stream, or the retry set when delayed); one that may not waits in
@@ -15,6 +16,12 @@ the retry set under a score no clock reaches (so it is counted and shown as unse
 its key's list. Each acknowledgement or dead letter of a keyed delivery lets the next one of
 its key go; a retry, a lease takeover or a release keeps its turn. The scripts run atomically,
 so the order holds across every process sharing the Redis.
+
+A step whose rate limit has a key stamps each delivery's payload with its rate key ("rk"). A
+claimed delivery whose key has spent its window goes back to the retry set, its attempt not
+counted, due when a slot of its key frees (the j-th such one of a key in a claim, the j-th
+slot), and the claim reads on for other keys. A dead letter keeps its keys: its replay waits for
+its ordering key's turn like a new delivery.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ local function key_tail(pk, pl)
   return ',"k":' .. cjson.encode(pk) .. ',"kl":' .. pl .. '}'
 end
 
--- The payload without its key: a dead letter is replayed without one.
+-- The payload without its key (a replayed dead letter gets it back through place_keyed).
 local function unkey(payload, pk, pl)
   local tail = key_tail(pk, pl)
   if string.sub(payload, -#tail) == tail then
@@ -132,6 +139,29 @@ local function due_entry(step, m)
   else
     place_keyed(step, payload, '', keys[1], keys[2])
   end
+end
+
+-- The payload stamped with its rate key, for a step whose rate limit has one.
+local function rate_keyed(payload, rk)
+  if rk == '' then return payload end
+  return string.sub(payload, 1, -2) .. ',"rk":' .. cjson.encode(rk) .. '}'
+end
+
+-- Per-key rate limit of a claimed entry: nil when its key has room (the claim is counted),
+-- else when it may go (`waiting` counts, per key, the entries of this claim held so far).
+local function rate_key_wait(step, entry, rate_n, window, now, waiting)
+  local rk = cjson.decode(entry[2][2]).rk or ''
+  local z = P .. ':rk:' .. #step .. ':' .. step .. ':' .. rk
+  redis.call('ZREMRANGEBYSCORE', z, '-inf', tonumber(now) - window)
+  if redis.call('ZCARD', z) < rate_n then
+    redis.call('ZADD', z, now, entry[1])
+    redis.call('PEXPIRE', z, math.ceil(window * 1000) + 1000)
+    return nil
+  end
+  local j = (waiting[rk] or -1) + 1
+  waiting[rk] = j
+  local slot = redis.call('ZRANGE', z, j % rate_n, j % rate_n, 'WITHSCORES')
+  return tonumber(slot[2]) + window * (1 + math.floor(j / rate_n))
 end
 
 -- Rate limits: P:rl:<step> holds the claim times of the window (sliding), so every process

@@ -41,8 +41,9 @@ end
     + """
 -- Reads messages from ARGV starting at i: topic, key, payload, due, nsteps, then per step:
 -- step, ordering key ('' for none), its limit, debounce key, quiet seconds ('' for no
--- debounce), max wait (0 for none). A message with a due time waits in each
--- step's retry set, as a retry does, until then; keyed ones also wait for their key's turn.
+-- debounce), max wait (0 for none), rate key ('' for none). A message with a due time waits
+-- in each step's retry set, as a retry does, until then; keyed ones also wait for their
+-- key's turn.
 local function messages(i, count, ttl_ms, now)
   for _ = 1, count do
     local topic, key, payload, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -54,18 +55,19 @@ local function messages(i, count, ttl_ms, now)
     end
     if fresh then
       for s = 1, n do
-        local j = i - 1 + 6 * s
+        local j = i - 2 + 7 * s
         local step, pk, pl = ARGV[j], ARGV[j + 1], ARGV[j + 2]
+        local body = rate_keyed(payload, ARGV[j + 6])
         if ARGV[j + 4] ~= '' then
-          place_debounced(step, payload, pk, pl, ARGV[j + 3], ARGV[j + 4], ARGV[j + 5], now)
+          place_debounced(step, body, pk, pl, ARGV[j + 3], ARGV[j + 4], ARGV[j + 5], now)
         elseif pk == '' then
-          place(step, payload, due)
+          place(step, body, due)
         else
-          place_keyed(step, payload, due, pk, pl)
+          place_keyed(step, body, due, pk, pl)
         end
       end
     end
-    i = i + 5 + 6 * n
+    i = i + 5 + 7 * n
   end
   return i
 end
@@ -114,10 +116,7 @@ for _ = 1, nout do
     local pk, pl = ARGV[i + 6], ARGV[i + 7]
     if status ~= 'ok' then payload = payload_of(q, id) end
     redis.call('XDEL', q, id)
-    if pk ~= '' and status ~= 'retry' then
-      free_key(step, pk, now)
-      if payload then payload = unkey(payload, pk, pl) end
-    end
+    if pk ~= '' and status ~= 'retry' then free_key(step, pk, now) end
     if payload and status == 'retry' then
       redis.call('ZADD', P .. ':dl:' .. step, ARGV[i + 3],
         ARGV[i + 1] .. '|' .. ARGV[i + 4] .. '|' .. payload)
@@ -177,7 +176,7 @@ return 1
 )
 
 # ARGV: prefix, consumer, now, nsteps, then per step: step, n, lease_ms, reclaim, rate limit
-# (0: none) and its window in seconds.
+# (0: none), its window in seconds and whether it holds per rate key ('1').
 # Returns a flat list: step, seq, payload, attempt for each claimed delivery.
 CLAIM = (
     _PRELUDE
@@ -194,8 +193,22 @@ local i = 5
 for _ = 1, nsteps do
   local step, n, lease_ms = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local q, dl = P .. ':q:' .. step, P .. ':dl:' .. step
-  local before, rate_n = #out, tonumber(ARGV[i + 4])
-  if rate_n > 0 then n = rate_allowance(step, n, rate_n, tonumber(ARGV[i + 5]), now) end
+  local before, rate_n, window = #out, tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
+  local per_key, waiting = rate_n > 0 and ARGV[i + 6] == '1', {}
+  if rate_n > 0 and not per_key then n = rate_allowance(step, n, rate_n, window, now) end
+  -- Taken, or (its rate key spent) back to the retry set with its attempt not counted.
+  local function take(entry, attempt)
+    local due = per_key and rate_key_wait(step, entry, rate_n, window, now, waiting)
+    if not due then
+      add(step, entry, attempt)
+      return 1
+    end
+    ack(q, entry[1])
+    redis.call('XDEL', q, entry[1])
+    local member = string.sub(entry[1], 3) .. '|' .. (attempt - 1) .. '|' .. entry[2][2]
+    redis.call('ZADD', dl, string.format('%.17g', due), member)
+    return 0
+  end
   -- Retries whose time has come go back to the stream first, keeping their attempt count.
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', dl, '-inf', now, 'LIMIT', 0, 1000)) do
     due_entry(step, m)
@@ -210,12 +223,11 @@ for _ = 1, nsteps do
   -- Deliveries whose lease ran out (their consumer died or hung) are taken over first.
   for _, p in ipairs(stale) do
     local c = redis.call('XCLAIM', q, G, consumer, lease_ms, p[1])
-    if c[1] then
-      add(step, c[1], tonumber(c[1][2][4]) + p[4] + 1)
-      got = got + 1
-    end
+    if c[1] then got = got + take(c[1], tonumber(c[1][2][4]) + p[4] + 1) end
   end
-  if got < n then
+  -- With a per-key rate limit, entries of spent keys step aside: read on, a few times.
+  for _ = 1, per_key and 4 or 1 do
+    if got >= n then break end
     local args = {'XREADGROUP', 'GROUP', G, consumer, 'COUNT', n - got, 'STREAMS', q, '>'}
     local r = redis.pcall(unpack(args))
     if type(r) == 'table' and r.err then
@@ -223,12 +235,11 @@ for _ = 1, nsteps do
       redis.call('XGROUP', 'CREATE', q, G, '0', 'MKSTREAM')
       r = redis.call(unpack(args))
     end
-    if r then
-      for _, e in ipairs(r[1][2]) do add(step, e, tonumber(e[2][4]) + 1) end
-    end
+    if not r then break end
+    for _, e in ipairs(r[1][2]) do got = got + take(e, tonumber(e[2][4]) + 1) end
   end
-  if rate_n > 0 then rate_spent(step, out, before, now) end
-  i = i + 6
+  if rate_n > 0 and not per_key then rate_spent(step, out, before, now) end
+  i = i + 7
 end
 return out
 """
@@ -268,8 +279,13 @@ for _, did in ipairs(ids) do
   local v = redis.call('HGET', P .. ':dead', did)
   if v then
     local cut = string.find(v, '\\n', 1, true)
-    local step = string.sub(v, 1, cut - 1)
-    enqueue(step, string.sub(v, cut + 1), 0)
+    local step, payload = string.sub(v, 1, cut - 1), string.sub(v, cut + 1)
+    local d = cjson.decode(payload)
+    if d.k then  -- it keeps its ordering key: it waits for the key's turn
+      place_keyed(step, unkey(payload, d.k, d.kl), '', d.k, d.kl)
+    else
+      enqueue(step, payload, 0)
+    end
     redis.call('HDEL', P .. ':dead', did)
     redis.call('HDEL', P .. ':deadm', did)
     redis.call('ZREM', P .. ':deadz', did)

@@ -191,19 +191,16 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                         o.error or "",
                         o.traceback or "",
                         now,
+                        *[int(d.id)] * 3,  # for its keys: keys.DEAD_INSERT
                     )
                 )
+        if dead:  # before the delete: a dead letter keeps its delivery's keys
+            conn.executemany(keys.DEAD_INSERT, dead)
         if acked:
             conn.executemany("DELETE FROM deliveries WHERE id = ?", acked)
         if retried:
             conn.executemany(
                 "UPDATE deliveries SET due = ?, leased = 0, attempt = ? WHERE id = ?", retried
-            )
-        if dead:
-            conn.executemany(
-                "INSERT INTO dead_letters (step, topic, data, trace_id, attempts, error, "
-                "traceback, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                dead,
             )
         if batch.spans:
             conn.executemany(
@@ -268,9 +265,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                     if not keys.debounced(conn, m, s, data, now)
                 )
         if rows:
-            conn.executemany(
-                f"INSERT INTO deliveries ({keys.COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-            )
+            conn.executemany(keys.INSERT, rows)
 
     async def claim(self, wants: Mapping[str, int], lease: Mapping[str, float]) -> list[Delivery]:
         wants = {s: n for s, n in wants.items() if n > 0}
@@ -296,19 +291,24 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         now = self.clock()
         out: list[Delivery] = []
         for step, n in wants.items():
-            if step in self.rate_limits:
-                n = keys.rate_allowance(conn, step, n, self.rate_limits[step], now)
-            if n <= 0:
-                continue
-            rows = conn.execute(
-                "UPDATE deliveries SET due = ?, attempt = attempt + 1, leased = 1 "
-                "WHERE id IN (SELECT id FROM deliveries d WHERE step = ? AND due <= ? "
-                f"AND {keys.CLAIMABLE} ORDER BY due LIMIT ?) "
-                "RETURNING id, step, topic, data, trace_id, attempt, created_at",
-                (now + lease.get(step, self.settings.lease_seconds), step, now, n),
-            ).fetchall()
-            if rows and step in self.rate_limits:
-                keys.rate_spent(conn, step, len(rows), now)
+            limit = self.rate_limits.get(step)
+            until = now + lease.get(step, self.settings.lease_seconds)
+            if limit is not None and limit[2]:  # per rate key
+                rows = keys.claim_rate_keyed(conn, step, n, limit, now, until)
+            else:
+                if limit is not None:
+                    n = keys.rate_allowance(conn, step, n, limit, now)
+                if n <= 0:
+                    continue
+                rows = conn.execute(
+                    "UPDATE deliveries SET due = ?, attempt = attempt + 1, leased = 1 "
+                    "WHERE id IN (SELECT id FROM deliveries d WHERE step = ? AND due <= ? "
+                    f"AND {keys.CLAIMABLE} ORDER BY due LIMIT ?) "
+                    "RETURNING id, step, topic, data, trace_id, attempt, created_at",
+                    (until, step, now, n),
+                ).fetchall()
+                if rows and limit is not None:
+                    keys.rate_spent(conn, step, len(rows), now)
             out.extend(
                 Delivery(str(r[0]), r[1], r[2], _loads(r[3]), r[4], r[5], r[6]) for r in rows
             )
@@ -336,11 +336,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                 else (f"WHERE id IN ({','.join('?' * len(ids))})", tuple(int(i) for i in ids))
             )
             now = self.clock()
-            cur = conn.execute(
-                "INSERT INTO deliveries (step, topic, data, trace_id, due, created_at) "
-                f"SELECT step, topic, data, trace_id, ?, ? FROM dead_letters {where} ORDER BY id",
-                (now, now, *args),
-            )
+            cur = conn.execute(f"{keys.REPLAY} {where} ORDER BY id", (now, now, *args))
             conn.execute(f"DELETE FROM dead_letters {where}", args)
             return cur.rowcount
 

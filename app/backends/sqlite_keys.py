@@ -9,6 +9,13 @@ its place and so holds its key; an acknowledged or dead-lettered one is deleted 
 A debounced delivery (`dkey`) that has not run yet takes in the next emit of its key: its data
 and trace become the newest, its due time moves to the end of the new quiet time (capped at the
 burst's first emit + max_wait, the row's `created_at`).
+
+A step whose rate limit has a key stamps each delivery with its rate key (`rkey`); `rate_log`
+holds each claim's time under its key, and a claim takes a due delivery only while its key has
+room in the window. One whose key has none waits: its due time moves to when a slot of its
+key frees (the j-th waiting one of a key to the j-th slot), so it is neither scanned again
+before then nor in the way of other keys' deliveries. A dead letter keeps its keys, so a
+replayed delivery takes its key's turn like a new one.
 """
 
 from __future__ import annotations
@@ -21,15 +28,31 @@ from app.types import FlowPlan, Message
 __all__ = [
     "CLAIMABLE",
     "COLUMNS",
+    "DEAD_INSERT",
+    "INSERT",
+    "REPLAY",
     "add_key_columns",
+    "claim_rate_keyed",
     "debounced",
     "rate_allowance",
     "rate_spent",
     "row",
 ]
 
-COLUMNS = "step, topic, data, trace_id, due, created_at, pkey, plimit, dkey"
-_INSERT = f"INSERT INTO deliveries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+COLUMNS = "step, topic, data, trace_id, due, created_at, pkey, plimit, dkey, rkey"
+INSERT = f"INSERT INTO deliveries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+DEAD_INSERT = (
+    "INSERT INTO dead_letters (step, topic, data, trace_id, attempts, error, traceback, "
+    "failed_at, pkey, plimit, rkey) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+    "(SELECT pkey FROM deliveries WHERE id = ?), (SELECT plimit FROM deliveries WHERE id = ?), "
+    "(SELECT rkey FROM deliveries WHERE id = ?))"
+)
+"""A dead letter that keeps its delivery's keys (the last three parameters: the delivery id)."""
+REPLAY = (
+    "INSERT INTO deliveries (step, topic, data, trace_id, due, created_at, pkey, plimit, rkey) "
+    "SELECT step, topic, data, trace_id, ?, ?, pkey, plimit, rkey FROM dead_letters"
+)
+"""Dead letters back to the queue with their keys (parameters: due, created_at)."""
 _NONE = FlowPlan()
 
 # With a limit of 1 a row may go when it is the first of its key: one index seek per candidate.
@@ -49,8 +72,13 @@ def add_key_columns(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE deliveries ADD COLUMN pkey TEXT")
     if "plimit" not in columns:
         conn.execute("ALTER TABLE deliveries ADD COLUMN plimit INTEGER")
-    if "dkey" not in columns:
-        conn.execute("ALTER TABLE deliveries ADD COLUMN dkey TEXT")
+    for name in ("dkey", "rkey"):
+        if name not in columns:
+            conn.execute(f"ALTER TABLE deliveries ADD COLUMN {name} TEXT")
+    dead = {row[1] for row in conn.execute("PRAGMA table_info(dead_letters)")}
+    for name, kind in (("pkey", "TEXT"), ("plimit", "INTEGER"), ("rkey", "TEXT")):
+        if name not in dead:
+            conn.execute(f"ALTER TABLE dead_letters ADD COLUMN {name} {kind}")
     conn.execute(
         "CREATE INDEX IF NOT EXISTS deliveries_step_key ON deliveries (step, pkey, id) "
         "WHERE pkey IS NOT NULL"
@@ -60,16 +88,19 @@ def add_key_columns(conn: sqlite3.Connection) -> None:
         "WHERE dkey IS NOT NULL"
     )
     conn.execute("CREATE TABLE IF NOT EXISTS rate_log (step TEXT NOT NULL, at REAL NOT NULL)")
+    if "rkey" not in {row[1] for row in conn.execute("PRAGMA table_info(rate_log)")}:
+        conn.execute("ALTER TABLE rate_log ADD COLUMN rkey TEXT")
     conn.execute("CREATE INDEX IF NOT EXISTS rate_log_step_at ON rate_log (step, at)")
+    conn.execute("CREATE INDEX IF NOT EXISTS rate_log_step_key ON rate_log (step, rkey, at)")
 
 
 # A rate limit counts claims in a sliding window, inside the claim's write transaction, so
 # processes sharing the file see each other's claims and never exceed it together.
 def rate_allowance(
-    conn: sqlite3.Connection, step: str, wants: int, limit: tuple[int, float], now: float
+    conn: sqlite3.Connection, step: str, wants: int, limit: tuple[int, float, bool], now: float
 ) -> int:
     """How many of `wants` deliveries of `step` may be claimed now under its rate limit."""
-    n, window = limit
+    n, window, _ = limit
     conn.execute("DELETE FROM rate_log WHERE step = ? AND at <= ?", (step, now - window))
     (used,) = conn.execute("SELECT COUNT(*) FROM rate_log WHERE step = ?", (step,)).fetchone()
     return min(wants, n - used)
@@ -79,10 +110,80 @@ def rate_spent(conn: sqlite3.Connection, step: str, count: int, now: float) -> N
     conn.executemany("INSERT INTO rate_log (step, at) VALUES (?, ?)", [(step, now)] * count)
 
 
+def claim_rate_keyed(
+    conn: sqlite3.Connection,
+    step: str,
+    n: int,
+    limit: tuple[int, float, bool],
+    now: float,
+    until: float,
+) -> list[Any]:
+    """Claim (lease until `until`) up to `n` due deliveries of `step`, at most `limit[0]` per
+    rate key per window of `limit[1]` seconds; the rows, as the plain claim returns them."""
+    rate, window = limit[0], limit[1]
+    conn.execute("DELETE FROM rate_log WHERE step = ? AND at <= ?", (step, now - window))
+    spent: dict[str, list[float]] = {}
+    waiting: dict[str, int] = {}
+    rows: list[Any] = []
+    # Those of spent keys are moved out of the way, not taken: then look again, a few times.
+    for _ in range(4):
+        found = conn.execute(
+            "SELECT id, COALESCE(rkey, '') FROM deliveries d WHERE step = ? AND due <= ? "
+            f"AND {CLAIMABLE} ORDER BY due LIMIT ?",
+            (step, now, n - len(rows)),
+        ).fetchall()
+        new = sorted({rk for _, rk in found} - spent.keys())
+        spent.update((rk, []) for rk in new)
+        for rk, at in conn.execute(
+            "SELECT rkey, at FROM rate_log WHERE step = ? "
+            f"AND rkey IN ({','.join('?' * len(new))}) ORDER BY at",
+            (step, *new),
+        ):
+            spent[rk].append(at)
+        take: list[tuple[int, str]] = []
+        later: list[tuple[float, int]] = []
+        for id_, rk in found:
+            times = spent[rk]
+            if len(times) < rate:
+                take.append((id_, rk))
+                times.append(now)
+            else:
+                # The j-th waiting delivery of a key is due when the j-th slot of its window
+                # frees.
+                j = waiting[rk] = waiting.get(rk, -1) + 1
+                later.append((times[j % rate] + window * (1 + j // rate), id_))
+        conn.executemany("UPDATE deliveries SET due = ? WHERE id = ?", later)
+        if take:
+            rows += conn.execute(
+                "UPDATE deliveries SET due = ?, attempt = attempt + 1, leased = 1 "
+                f"WHERE id IN ({','.join('?' * len(take))}) "
+                "RETURNING id, step, topic, data, trace_id, attempt, created_at",
+                (until, *(id_ for id_, _ in take)),
+            ).fetchall()
+            conn.executemany(
+                "INSERT INTO rate_log (step, rkey, at) VALUES (?, ?, ?)",
+                [(step, rk, now) for _, rk in take],
+            )
+        if not later or len(rows) >= n:
+            break
+    return sorted(rows)
+
+
 def row(m: Message, step: str, data: str, due: float, now: float) -> tuple[Any, ...]:
     """The `COLUMNS` of a new delivery of `m` to `step`."""
     plan = (m.partitions or {}).get(step) or _NONE
-    return (step, m.topic, data, m.trace_id, due, now, plan.key, plan.limit, plan.debounce_key)
+    return (
+        step,
+        m.topic,
+        data,
+        m.trace_id,
+        due,
+        now,
+        plan.key,
+        plan.limit,
+        plan.debounce_key,
+        plan.rate_key,
+    )
 
 
 def debounced(conn: sqlite3.Connection, m: Message, step: str, data: str, now: float) -> bool:
@@ -101,7 +202,7 @@ def debounced(conn: sqlite3.Connection, m: Message, step: str, data: str, now: f
     if plan.max_wait:
         due = min(due, start + plan.max_wait)
     if found is None:
-        conn.execute(_INSERT, row(m, step, data, due, now))
+        conn.execute(INSERT, row(m, step, data, due, now))
     else:
         conn.execute(
             "UPDATE deliveries SET data = ?, trace_id = ?, due = ? WHERE id = ?",

@@ -234,3 +234,94 @@ async def test_retry_after_reschedules_without_using_an_attempt(make_app):
         # retries=1 allows one attempt: the "later" did not spend it.
         assert await app.state.get("asks", "attempt") == 1
         assert await app.dead_letters() == []
+
+
+PER_KEY = {
+    "per_key_step.py": """
+        config = {"type": "event", "name": "PerKey", "subscribes": ["call"], "emits": [],
+                  "concurrency": 16, "rate_limit": {"per_second": 2, "key": "account"}}
+
+        async def handler(data, ctx):
+            await ctx.state.increment("calls", data["account"])
+    """,
+}
+
+
+async def test_a_per_key_rate_limit_holds_per_key_across_two_processes(make_app):
+    t0 = START.timestamp()
+    clock = [t0]
+    first = make_app(PER_KEY, clock=lambda: clock[0])
+    second = make_app(
+        PER_KEY,
+        clock=lambda: clock[0],
+        db=first.settings.db,
+        redis_prefix=first.settings.redis_prefix,
+    )
+    async with first, second:
+        # The busy account's deliveries come first: they must not hold up the others.
+        accounts = ["busy"] * 7 + ["a", "b", "c"]
+        messages = [first.runtime.message("call", {"account": a}) for a in accounts]
+        await first.runtime.backend.write(Batch(messages=messages))
+
+        async def calls(expected: dict[str, int]) -> bool:
+            for app in (first, second):
+                app.runtime.engine.wake(None)
+            return await first.state.list("calls") == expected
+
+        for second_no, busy in enumerate([2, 4, 6, 7]):
+            clock[0] = t0 + 1.001 * second_no
+            expected = {"busy": busy, "a": 1, "b": 1, "c": 1}
+            await until(f"{busy} calls of the busy account", lambda e=expected: calls(e))
+            assert await first.runtime.backend.pending("PerKey") == 7 - busy
+            # The busy account's window is spent: neither process may start another of it.
+            for app in (first, second):
+                assert await app.runtime.backend.claim({"PerKey": 10}, {"PerKey": 5.0}) == []
+        # Another account still has its own room in the same window.
+        await first.emit("call", {"account": "d"})
+        await until("the new account's call", lambda: first.state.get("calls", "d"))
+
+
+def test_a_rate_limit_key_must_be_a_path_or_a_function() -> None:
+    from app.step_config import EventConfig
+
+    config = EventConfig(name="A", subscribes=["t"], rate_limit={"per_minute": 5, "key": "a/b"})
+    assert config.rate_limit is not None and config.rate_limit.key == "a/b"
+    with pytest.raises(ValueError, match="not a key path"):
+        EventConfig(name="A", subscribes=["t"], rate_limit={"per_minute": 5, "key": "a//b"})
+
+
+HELD = {
+    "held_step.py": """
+        import asyncio
+
+        config = {"type": "event", "name": "Held", "subscribes": ["job"], "emits": [],
+                  "key": "k", "concurrency_per_key": 1, "retries": 1}
+
+        async def handler(data, ctx):
+            if await ctx.state.increment("running", "k") > 1:
+                await ctx.state.increment("overlaps", "k")
+            if data.get("fail") and not await ctx.state.get("gate", "fixed"):
+                await ctx.state.increment("running", "k", -1)
+                raise RuntimeError("broken until fixed")
+            while data.get("hold") and not await ctx.state.get("gate", "open"):
+                await asyncio.sleep(0.01)
+            await ctx.state.update("order", "k", lambda v: [*(v or []), data["i"]])
+            await ctx.state.increment("running", "k", -1)
+    """,
+}
+
+
+async def test_a_replayed_dead_letter_waits_for_its_key(make_app):
+    async with make_app(HELD) as app:
+        await app.emit("job", {"k": 1, "i": 0, "fail": True})
+        [dead] = await until("the dead letter", app.dead_letters)
+        await app.emit("job", {"k": 1, "i": 1, "hold": True})
+        await until("the held run", lambda: app.state.get("running", "k"))
+        await app.state.set("gate", "fixed", True)
+        assert await app.runtime.backend.replay([dead.id]) == 1
+        # Its key is busy: the replayed delivery may not start beside the held one.
+        assert await app.runtime.backend.claim({"Held": 10}, {"Held": 5.0}) == []
+        await app.state.set("gate", "open", True)
+        await app.drain()
+        assert await app.state.get("order", "k") == [1, 0]
+        assert await app.state.get("overlaps", "k") is None

@@ -216,3 +216,45 @@ async def test_a_function_key_orders_and_a_missing_key_is_refused_at_emit(make_a
         }
         with pytest.raises(ValueError, match="the data has nothing at 'pr/id'"):
             await app.emit("pr", {"pr": {"number": 3}})
+
+
+PER_KEY_STEP = """
+    import time
+
+    config = {"type": "event", "name": "PerKey", "subscribes": ["call"], "emits": [],
+              "concurrency": 8, "rate_limit": {"per_minute": 2, "key": "account"}}
+
+    async def handler(data, ctx):
+        await ctx.state.update("starts", data["account"], lambda v: [*(v or []), time.time()])
+"""
+
+
+async def test_a_per_key_rate_limit_is_never_exceeded_across_processes(project) -> None:
+    p = await project({"per_key_step.py": PER_KEY_STEP})
+    runtime = p.runtime
+    # 40 deliveries of one busy account ahead of two each of 10 others, in one commit.
+    accounts = ["busy"] * 40 + [f"acct{n}" for n in range(10) for _ in range(2)]
+    await runtime.backend.write(
+        Batch(messages=[runtime.message("call", {"account": a}) for a in accounts])
+    )
+    for _ in range(WORKERS):
+        p.start_worker()
+
+    async def runs(n: int) -> bool:
+        return sum(len(v) for v in (await runtime.state.list("starts")).values()) >= n
+
+    await p.until("2 runs of each of 11 accounts", lambda: runs(22))
+    # The workers go on claiming for other accounts while the busy one's minute is spent.
+    await runtime.emit("call", {"account": "late"})
+    await p.until("the late account's run", lambda: runtime.state.get("starts", "late"))
+    starts = await runtime.state.list("starts")
+    assert {a: len(v) for a, v in starts.items() if a != "busy"} == {
+        **{f"acct{n}": 2 for n in range(10)},
+        "late": 1,
+    }
+    # Never a third start of one account within a minute (less what a loaded machine may put
+    # between a claim and its handler's first line); normally the busy account has just 2.
+    for account, times in starts.items():
+        times.sort()
+        assert all(b - a > 50 for a, b in zip(times, times[2:], strict=False)), account
+    assert len(starts["busy"]) < 40
