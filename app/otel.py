@@ -8,7 +8,10 @@ causes, and the Workbench's own span store keeps working beside the export.
 Shape of a trace: the run that begins it (an API request, or a cron fire) is the entry span, a
 child of the caller's span when the request carried a `traceparent`. Each event run is a child
 of that entry span. Messages carry the trace id, not the emitting span's id, so a chain
-A -> B -> C shows as siblings under the entry rather than nested.
+A -> B -> C shows as siblings under the entry rather than nested. An emit from outside any step
+(`stepline emit`, `POST /_stepline/emit`, a test harness) begins its trace with no run, so it is
+exported as the entry span itself (`emit <topic>`, a root PRODUCER span): the runs it causes
+never hang under a parent that was never exported.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from app.errors import ConfigError
 from app.middleware import Middleware, Run, RunOutcome
 from app.redact import redact
+from app.types import Batch
 
 __all__ = ["Tracing", "tracing_from_env"]
 
@@ -123,6 +127,35 @@ class Tracing(Middleware):
                 _trace_next.reset(tokens[0])
                 _span_next.reset(tokens[1])
         run.notes[_KEY] = span
+
+    def on_commit(self, batch: Batch) -> None:
+        # A step's own writes always carry its span; messages alone come from outside any step.
+        if batch.spans or batch.outcomes or not batch.messages:
+            return
+        from opentelemetry.context import Context
+
+        begun: set[str] = set()
+        for message in batch.messages:
+            # A cron run triggered by hand is its trace's entry itself (see before_run).
+            if message.topic.startswith("cron:") or message.trace_id in begun:
+                continue
+            begun.add(message.trace_id)
+            tid = _trace_int(message.trace_id)
+            tokens = (_trace_next.set(tid), _span_next.set(_entry_span_id(tid)))
+            try:
+                span = self._tracer.start_span(
+                    f"emit {message.topic}",
+                    context=Context(),  # a root: nothing else began this trace
+                    kind=self._trace.SpanKind.PRODUCER,
+                    attributes={
+                        "stepline.topic": message.topic,
+                        "stepline.trace_id": message.trace_id,
+                    },
+                )
+            finally:
+                _trace_next.reset(tokens[0])
+                _span_next.reset(tokens[1])
+            span.end()
 
     def after_run(self, run: Run, outcome: RunOutcome) -> None:
         span = run.notes.pop(_KEY, None)

@@ -97,6 +97,32 @@ async def test_without_a_traceparent_the_request_starts_the_trace(make_app):
     assert entry.parent is None
 
 
+async def test_an_emit_from_outside_a_step_is_the_exported_root_of_its_trace(make_app):
+    h = make_app(CHAIN)
+    exporter = exporter_for(h)
+    async with h:
+        trace_id = await h.emit("ot.placed", {"id": 3})  # as `stepline emit` does
+        await h.drain()
+        admin = await h.post("/_stepline/emit", json={"topic": "ot.charged", "data": {"id": 4}})
+        assert admin.status_code == 202, admin.text
+        await h.drain()
+    spans = exporter.get_finished_spans()
+    exported = {s.context.span_id for s in spans}
+    for s in spans:  # every parent is a span the collector received, or there is none
+        assert s.parent is None or s.parent.span_id in exported, s.name
+    mine = [s for s in spans if format(s.context.trace_id, "032x") == trace_id]
+    assert sorted(s.name for s in mine) == ["OtCharge", "OtCharge", "OtShip", "emit ot.placed"]
+    (root,) = [s for s in mine if s.parent is None]
+    assert root.name == "emit ot.placed" and root.kind == SpanKind.PRODUCER
+    assert all(s.parent.span_id == root.context.span_id for s in mine if s is not root)
+    other = [s for s in spans if s.context.trace_id == _id(admin.json()["trace_id"])]
+    assert sorted(s.name for s in other) == ["OtShip", "emit ot.charged"]
+
+
+def _id(trace_id: str) -> int:
+    return int(trace_id, 16)
+
+
 def test_export_is_off_unless_asked_and_needs_only_the_extra():
     assert tracing_from_env(False) is None
     tracing = tracing_from_env(True)  # the exporter is installed with the dev extras
