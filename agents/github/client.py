@@ -2,12 +2,18 @@
 
 PyGithub's defaults sleep a quarter of a second between requests, a second between writes, and
 up to an hour on a rate limit; inside a step with a 30 s timeout that is a hang. Every wait
-comes from `api:` in config/github.yaml and is capped (see `agents.github.retry`).
+comes from `api:` in config/github.yaml and is capped (see `agents.github.retry`). Writes are
+paced by the runtime, not by sleeps here: the review step has a rate limit per installation
+(`api.reviews_per_minute`), and a rate-limit answer becomes `ctx.retry_after` with GitHub's
+wait (`paced_by_runtime`), which holds across processes and survives restarts.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from agents.github.settings import ApiSettings, GithubEnv
@@ -16,7 +22,7 @@ from app import Permanent
 if TYPE_CHECKING:
     from github import Auth, Github
 
-__all__ = ["GithubClients", "GithubConfigError", "github_reason"]
+__all__ = ["GithubClients", "GithubConfigError", "github_reason", "github_wait", "paced_by_runtime"]
 
 
 class GithubConfigError(Permanent, RuntimeError):
@@ -34,6 +40,38 @@ def github_reason(exc: Any, default: str = "no reason given") -> str:
         e if isinstance(e, str) else e.get("message", str(e)) for e in data.get("errors") or []
     ]
     return "; ".join(str(e) for e in errors) or str(data.get("message") or default)
+
+
+def github_wait(exc: BaseException) -> float | None:
+    """Seconds GitHub asked for when `exc` is a rate-limit refusal (403/429): its Retry-After
+    (secondary), else until the quota's reset (primary); None for any other failure."""
+    status = getattr(exc, "status", None)
+    if status not in (403, 429):
+        return None
+    wait = getattr(exc, "wait", None)  # RateLimitExceededExceedsMaxWait: already read
+    if isinstance(wait, int | float):
+        return max(float(wait), 0.0)
+    headers = {str(k).lower(): str(v) for k, v in (getattr(exc, "headers", None) or {}).items()}
+    after = headers.get("retry-after", "").strip()
+    if after.isdigit():
+        return float(after)
+    reset = headers.get("x-ratelimit-reset", "")
+    if headers.get("x-ratelimit-remaining") == "0" and reset.isdigit():
+        return max(int(reset) - time.time(), 0.0) + 1.0  # whole seconds, clocks apart
+    return None
+
+
+@contextmanager
+def paced_by_runtime(ctx: Any) -> Iterator[None]:
+    """Turn a GitHub rate-limit refusal inside the block into `ctx.retry_after(wait)`: the
+    delivery runs again after GitHub's wait, durably and without counting an attempt."""
+    try:
+        yield
+    except Exception as exc:
+        wait = github_wait(exc)
+        if wait is None:
+            raise
+        ctx.retry_after(wait, f"GitHub rate limit ({getattr(exc, 'status', '?')}): {exc}")
 
 
 class GithubClients:

@@ -6,9 +6,12 @@ GitHub has two kinds of rate limit, told apart by their headers:
   (epoch seconds), no `Retry-After`; retrying before the reset only meets the same refusal;
 - secondary (abuse protection): 403/429 with `Retry-After` (seconds).
 
-Either is waited out when the wait fits in `api.max_retry_wait`; a longer one fails the attempt
-at once with `RateLimitExceededExceedsMaxWait`, so the step's own retry comes back later instead
-of a handler sleeping through its timeout.
+A secondary limit is never slept through here: it fails the call at once with
+`RateLimitExceededExceedsMaxWait` carrying GitHub's wait, which the step hands to the runtime
+(`agents.github.client.paced_by_runtime` -> `ctx.retry_after`), so the delivery is re-scheduled
+durably, without an attempt counted and without a handler sleeping. A primary reset is waited
+out when it fits in `api.max_retry_wait` (a page read mid-review need not restart the review);
+a longer one fails the same way.
 
 Kept apart from `agents.github.client` because subclassing `GithubRetry` needs PyGithub at
 import time; the client imports this module only when it builds its first `Github`.
@@ -78,10 +81,7 @@ class BoundedRetry(GithubRetry):
             return super().increment(method, url, response, *args, **kwargs)
         retry_after = Retry.get_retry_after(self, response)
         if retry_after is not None:
-            if retry_after > self.max_wait:
-                raise self._too_long(response, url, retry_after, "secondary rate limit")
-            # urllib3 sleeps Retry-After (see get_retry_after) before the next try.
-            return super().increment(method, url, response, *args, **kwargs)
+            raise self._too_long(response, url, retry_after, "secondary rate limit", later=True)
         reset_in = _primary_reset_in(response)
         if reset_in is None:
             # Neither kind by its headers: PyGithub reads the body (or raises a plain 403).
@@ -106,12 +106,18 @@ class BoundedRetry(GithubRetry):
         return None if value is None else min(value, self.max_wait)
 
     def _too_long(
-        self, response: BaseHTTPResponse, url: str | None, wait: float, kind: str
+        self,
+        response: BaseHTTPResponse,
+        url: str | None,
+        wait: float,
+        kind: str,
+        later: bool = False,
     ) -> RateLimitExceededExceedsMaxWait:
         path = (url or "").split("?", 1)[0]
+        why = "" if later else f", longer than api.max_retry_wait ({self.max_wait:g} s)"
         message = (
-            f"GitHub {kind} on {path or 'a request'}: retry in {wait:.0f} s, longer than "
-            f"api.max_retry_wait ({self.max_wait:g} s); not waiting, the step is retried later"
+            f"GitHub {kind} on {path or 'a request'}: retry in {wait:.0f} s{why}; not "
+            "waiting in the handler, the step is run again later"
         )
         data = _body(response, url)
         headers = dict(response.headers.items())

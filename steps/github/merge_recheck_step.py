@@ -7,6 +7,7 @@ on waiting, so those stay for real failures.
 
 from agents.github import services
 from agents.github.automerge import announce, read_again, recheck
+from agents.github.client import paced_by_runtime
 from agents.github.events import TOPIC_MERGE_CHECK, TOPIC_MERGED, MergeCheck
 
 config = {
@@ -27,7 +28,8 @@ async def handler(data: MergeCheck, ctx):
     if not policy.enabled:
         return
     clients = services.clients(settings)
-    results = await recheck(clients, policy, data, ctx.state, services.repo_configs())
+    with paced_by_runtime(ctx):
+        results = await recheck(clients, policy, data, ctx.state, services.repo_configs())
     waiting = [review.number for review, outcome in results if outcome.pending]
     for review, outcome in results:
         await announce(ctx, review, outcome, policy, cause=data.cause)

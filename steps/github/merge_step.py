@@ -2,6 +2,7 @@
 
 from agents.github import services
 from agents.github.automerge import announce, attempt, remember
+from agents.github.client import paced_by_runtime
 from agents.github.events import (
     TOPIC_MERGE_CHECK,
     TOPIC_MERGED,
@@ -30,7 +31,8 @@ async def handler(data: ReviewCompleted, ctx):
     # Check and label deliveries carry no review: they find this one when they re-run the gate.
     await remember(ctx.state, data)
     clients = services.clients(settings)
-    outcome = await attempt(clients, policy, data, services.repo_configs(), ctx.state)
+    with paced_by_runtime(ctx):
+        outcome = await attempt(clients, policy, data, services.repo_configs(), ctx.state)
     await announce(ctx, data, outcome, policy, cause="review posted")
     if outcome.pending:
         check = MergeCheck(

@@ -1,14 +1,17 @@
 """Review one pull request: built-in checks always, the AI reviewer when configured.
 
-The debounce (`review.debounce_seconds`, `review.debounce_max_wait` in config/github.yaml) is
-read when the step loads, so a change to it takes effect at the next restart.
+The debounce (`review.debounce_seconds`, `review.debounce_max_wait` in config/github.yaml) and
+the rate limit (`api.reviews_per_minute`) are read when the step loads, so a change to them
+takes effect at the next restart.
 """
 
 from agents.github import services
+from agents.github.client import paced_by_runtime
 from agents.github.events import TOPIC_REVIEW_REQUESTED, TOPIC_REVIEWED, ReviewRequest
 from agents.github.review import Reviewer, Skipped
 
 _review = services.settings().review
+_writes = services.settings().api.reviews_per_minute
 
 config = {
     "type": "event",
@@ -27,6 +30,13 @@ config = {
     "key": lambda d: f"{d['repo'].lower()}#{d['number']}",
     "concurrency_per_key": 1,
 }
+if _writes:
+    # GitHub's secondary limits hold per account: for an App, per installation. Paced by the
+    # runtime across processes; a 403/429 with Retry-After re-schedules the run (no sleep).
+    config["rate_limit"] = {
+        "per_minute": _writes,
+        "key": lambda d: str(d.get("installation_id") or "token"),
+    }
 if _review.debounce_seconds:
     # A burst of pushes is reviewed once, on its last delivery: the newest head.
     config["debounce"] = {
@@ -38,7 +48,8 @@ if _review.debounce_seconds:
 async def handler(data: ReviewRequest, ctx):
     settings = services.settings()
     reviewer = Reviewer(settings, services.clients(settings), services.llm())
-    outcome = await reviewer.run(data, ctx.state)
+    with paced_by_runtime(ctx):
+        outcome = await reviewer.run(data, ctx.state)
     if isinstance(outcome, Skipped):
         ctx.logger.info("review skipped", repo=data.repo, number=data.number, reason=outcome.reason)
         return

@@ -119,12 +119,18 @@ class FakeGithub(ReviewRules, MergeRules, FakeService):
             self.primary_status = status
 
     def secondary_rate_limit(
-        self, path_regex: str, status: int = 403, retry_after: int = 1, times: int = 1
+        self,
+        path_regex: str,
+        status: int = 403,
+        retry_after: int = 1,
+        times: int = 1,
+        method: str | None = None,
     ) -> None:
         message = "You have exceeded a secondary rate limit. Please wait a few minutes."
         body = {"message": message, "documentation_url": f"{RATE_DOCS}#about-secondary-rate-limits"}
         wait = {"retry-after": str(retry_after)}
-        self.inject(path_regex, *(Reply.json(body, status, wait) for _ in range(times)))
+        replies = (Reply.json(body, status, wait) for _ in range(times))
+        self.inject(path_regex, *replies, method=method)
 
     def _quota_headers(self) -> dict[str, str]:
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
@@ -274,3 +275,33 @@ async def test_three_quick_pushes_get_one_review_of_the_last_head(monkeypatch, t
         await h.drain(timeout=20)
         assert [r["commit_id"] for r in github.reviews] == ["head3333"]
         assert [m.data["head_sha"] for m in h.emitted("github.review.completed")] == ["head3333"]
+
+
+async def test_a_secondary_rate_limit_on_the_review_post_reschedules_it(monkeypatch, tmp_path):
+    now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()]
+    async with start_flow(monkeypatch, tmp_path, CONFIG, clock=lambda: now[0]) as started:
+        h, github, _ = started
+        reviews = r"/repos/acme/api/pulls/7/reviews"
+        github.secondary_rate_limit(reviews, status=403, retry_after=120, method="POST")
+        assert (await deliver(h, "pull_request", pull_request("opened"))).status_code == 202
+
+        async def waiting() -> list[dict]:
+            await h.runtime.writer.flush()
+            h.runtime.engine.wake(None)
+            events = (await h.get("/_stepline/events")).json()["queued"]
+            return [q for q in events if q["status"] == "scheduled"]
+
+        deadline = asyncio.get_running_loop().time() + 20
+        while not (later := await waiting()):
+            assert asyncio.get_running_loop().time() < deadline, "timed out waiting for the retry"
+            await asyncio.sleep(0.02)
+        # Re-scheduled after GitHub's Retry-After by the runtime, not slept in the handler.
+        assert [(q["step"], q["due"]) for q in later] == [("ReviewPullRequest", now[0] + 120)]
+        assert github.reviews == [] and len(github.calls(reviews, "POST")) == 1
+        now[0] += 121
+        await h.drain(timeout=20)
+        assert len(github.reviews) == 1
+        assert [d for d in await h.dead_letters() if d.step == "ReviewPullRequest"] == []
+        # The wait spent no attempt: the post that succeeded was the first attempt's rerun.
+        spans = [s for s in await h.spans(step="ReviewPullRequest") if s.status == "ok"]
+        assert [s.attempt for s in spans] == [1]

@@ -1,8 +1,9 @@
 """GitHub's two rate limits, as real PyGithub (with our capped retry) meets them.
 
 Primary: the quota is used up; 403/429 with `x-ratelimit-remaining: 0` and the reset epoch.
-Secondary: 403/429 with `retry-after`. Either is waited out when it fits `api.max_retry_wait`,
-and fails the attempt at once when it does not.
+Secondary: 403/429 with `retry-after`: never slept through, the call fails at once with GitHub's
+wait for the runtime to re-schedule. A primary reset is waited out when it fits
+`api.max_retry_wait`, and fails the attempt at once when it does not.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from github import Github, GithubException
 from github.GithubException import RateLimitExceededExceedsMaxWait
 
-from agents.github.client import GithubClients
+from agents.github.client import GithubClients, github_wait
 from agents.github.settings import ApiSettings, GithubEnv
 from tests.fakes.github_server import FakeGithub, FakePull
 
@@ -43,14 +44,35 @@ def test_every_answer_reports_the_quota_like_github(patient):
 
 
 @pytest.mark.parametrize("status", [403, 429])
-def test_a_short_secondary_limit_is_waited_out_and_succeeds(fake_github, patient, status):
+def test_a_secondary_limit_is_not_slept_through_but_handed_back_with_its_wait(
+    fake_github, patient, status
+):
     fake, _ = fake_github
-    fake.secondary_rate_limit(PULL, status=status, retry_after=1)
-    assert patient.get_repo(REPO).get_pull(7).head.sha == "head1111"
-    first, second = fake.calls(PULL, "GET")
-    assert fake.limited == [first]
-    # The client honoured Retry-After: it did not come back before the advised second.
-    assert second.received_at - first.received_at >= 0.95
+    fake.secondary_rate_limit(PULL, status=status, retry_after=2)
+    with pytest.raises(RateLimitExceededExceedsMaxWait) as err:
+        _ = patient.get_repo(REPO).get_pull(7).title
+    # One call and no sleep: the runtime re-schedules the step after GitHub's wait.
+    assert len(fake.calls(PULL, "GET")) == 1
+    assert github_wait(err.value) == 2
+    assert "secondary rate limit" in str(err.value) and "test-token" not in str(err.value)
+    assert patient.get_repo(REPO).get_pull(7).head.sha == "head1111"  # the limit passed
+
+
+def test_without_client_retries_the_wait_is_read_from_the_answer(fake_github):
+    fake, url = fake_github
+    fake.add_pull(REPO, FakePull(number=7, head_sha="head1111"))
+    made = GithubClients(
+        GithubEnv(token="test-token", api_url=url, _env_file=None), ApiSettings(retries=0)
+    )
+    fake.secondary_rate_limit(PULL, status=429, retry_after=7)
+    with pytest.raises(GithubException) as err:
+        _ = made.for_installation().get_repo(REPO).get_pull(7).title
+    assert github_wait(err.value) == 7
+    fake.secondary_rate_limit(PULL, status=404, retry_after=7)  # not a rate limit
+    with pytest.raises(GithubException) as other:
+        _ = made.for_installation().get_repo(REPO).get_pull(7).title
+    assert github_wait(other.value) is None
+    made.close()
 
 
 @pytest.mark.parametrize("status", [403, 429])
@@ -76,6 +98,7 @@ def test_a_primary_limit_resetting_in_an_hour_fails_at_once(fake_github, patient
     assert err.value.status == status and err.value.wait is not None and err.value.wait > 3000
     text = str(err.value)
     assert "rate limit" in text and "api.max_retry_wait" in text and "test-token" not in text
+    assert 3000 < (github_wait(err.value) or 0) <= 3601
 
 
 def test_a_long_secondary_limit_fails_at_once_with_a_clear_error(fake_github, patient):
@@ -85,3 +108,4 @@ def test_a_long_secondary_limit_fails_at_once_with_a_clear_error(fake_github, pa
         _ = patient.get_repo(REPO).get_pull(7).title
     assert len(fake.calls(PULL, "GET")) == 1
     assert err.value.status == 403 and "secondary rate limit" in str(err.value)
+    assert github_wait(err.value) == 600
