@@ -17,10 +17,33 @@ from app.settings import Mode
 from app.state import State, jsonable
 from app.types import FlowPlan, LogEntry, Message
 
-__all__ = ["Context", "Partition", "SyncContext"]
+__all__ = ["Context", "Partition", "SyncContext", "build_message"]
 
 Partition = Callable[[tuple[str, ...], Any], dict[str, FlowPlan] | None]
 """Flow control of a message for its subscribing steps (app.flow.partitions, bound)."""
+
+
+def build_message(
+    topic: str,
+    data: Any,
+    trace_id: str,
+    subscribers: Mapping[str, tuple[str, ...]],
+    partition: Partition | None,
+    now: float,
+    *,
+    key: str | None = None,
+    delay: float | timedelta | None = None,
+    at: datetime | None = None,
+) -> Message:
+    """A message to `topic` for its subscribers: what a handler's `ctx.emit` and an emit from
+    outside any step (`Runtime.message`: CLI, server, tests) both build."""
+    if key is not None and not isinstance(key, str):
+        raise TypeError("emit key must be a string")
+    due = due_time(delay, at, now)
+    payload = jsonable(data, f"data emitted to {topic!r}")
+    steps = subscribers.get(topic, ())
+    parts = partition(steps, payload) if partition is not None and steps else None
+    return Message(topic, payload, trace_id, steps, key, due, parts)
 
 
 class Context:
@@ -49,14 +72,30 @@ class Context:
         self.span_id = span_id
         self.attempt = attempt
         self.topic = topic
-        self.state = State(backend)
         self.logs: list[LogEntry] = []
-        self.logger = StepLogger(step, trace_id, span_id, self.logs, on_log, attempt=attempt)
         self.emitted: list[Message] = []
         self._backend = backend
         self._subscribers = subscribers
         self._emits = emits
         self._partition = partition
+        self._on_log = on_log
+        # Most runs of a busy chain touch neither: built on first use.
+        self._state: State | None = None
+        self._logger: StepLogger | None = None
+
+    @property
+    def state(self) -> State:
+        if self._state is None:
+            self._state = State(self._backend)
+        return self._state
+
+    @property
+    def logger(self) -> StepLogger:
+        if self._logger is None:
+            self._logger = StepLogger(
+                self.step, self.trace_id, self.span_id, self.logs, self._on_log, self.attempt
+            )
+        return self._logger
 
     async def emit(
         self,
@@ -71,13 +110,19 @@ class Context:
         or `at` (an aware datetime), no earlier than then (see app/schedule.py)."""
         if topic not in self._emits:
             raise UndeclaredTopic(self.step, topic, self._emits)
-        if key is not None and not isinstance(key, str):
-            raise TypeError("emit key must be a string")
-        due = due_time(delay, at, self._backend.clock())
-        payload = jsonable(data, f"data emitted to {topic!r}")
-        steps = self._subscribers.get(topic, ())
-        parts = self._partition(steps, payload) if self._partition is not None else None
-        self.emitted.append(Message(topic, payload, self.trace_id, steps, key, due, parts))
+        self.emitted.append(
+            build_message(
+                topic,
+                data,
+                self.trace_id,
+                self._subscribers,
+                self._partition,
+                self._backend.clock(),
+                key=key,
+                delay=delay,
+                at=at,
+            )
+        )
 
     def retry_after(self, seconds: float, reason: str = "the provider said later") -> NoReturn:
         """End this run and run the delivery again in `seconds`, without counting an attempt

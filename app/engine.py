@@ -207,9 +207,15 @@ class Engine:
             self._reserved[name] -= n
             self._reserved_total -= n
         counts: dict[str, int] = {}
+        started: dict[str, list[asyncio.Task[None]]] = {}
         for d in claimed:
             counts[d.step] = counts.get(d.step, 0) + 1
-            self._spawn(d)
+            task = self._spawn(d)
+            if task is not None:
+                started.setdefault(d.step, []).append(task)
+        # The runs of one step in this claim start together: one timer keeps their limit.
+        for name, tasks in started.items():
+            self.runner.deadlines.arm(self._timeouts[name], tasks)
         self._more = {s for s, n in wants.items() if counts.get(s, 0) >= n} | (
             self._more - wants.keys()
         )
@@ -218,7 +224,7 @@ class Engine:
         # A lease outlives the step's time limit, so a slow but healthy run is not re-delivered.
         return {name: max(self.settings.lease_seconds, self._timeouts[name] + 5) for name in wants}
 
-    def _spawn(self, delivery: Delivery) -> None:
+    def _spawn(self, delivery: Delivery) -> asyncio.Task[None] | None:
         key = (delivery.step, delivery.id)
         if key in self._tasks:
             # Its lease ran out while our run of it still goes on (a `def` handler stuck past
@@ -228,18 +234,22 @@ class Engine:
                 delivery.step,
                 delivery.id,
             )
-            return
+            return None
         self._running[delivery.step] += 1
-        self._tasks[key] = (asyncio.create_task(self._execute(delivery, key)), delivery)
+        task = asyncio.create_task(self._execute(delivery, key))
+        self._tasks[key] = (task, delivery)
+        return task
 
     # -- one run -----------------------------------------------------------------------------
     async def _execute(self, d: Delivery, key: tuple[str, str]) -> None:
+        task = self._tasks[key][0]
         try:
-            await self.runner.run_delivery(d)
+            await self.runner.run_delivery(d, task)
         finally:
             # Here, not in a done callback: the writer may commit this run's outcome before
             # such a callback runs, and would find its capacity still taken.
             del self._tasks[key]
+            self.runner.deadlines.forget(task)
             self._running[d.step] -= 1
             if d.step in self._more or self._throttled:
                 self._wake.set()

@@ -1,6 +1,10 @@
 """Calling a handler: async directly, plain `def` in its step's own thread pool, both under a
 time limit.
 
+An engine run's time limit is kept by `Deadlines`: one timer per claimed batch of a step (its
+runs start together and share the step's timeout) cancels the runs still going when it fires,
+instead of an `asyncio.timeout` and a timer handle per run. An API run has its own timeout.
+
 Each step with a plain `def` handler gets its own pool of `STEPLINE_SYNC_THREADS` threads, so a
 step whose handlers block cannot take the threads of another. A thread cannot be stopped from
 outside: when a sync handler runs past its timeout the run fails at once, but its thread stays
@@ -22,7 +26,7 @@ from typing import Any
 from app.context import Context, SyncContext
 from app.registry import Step
 
-__all__ = ["HandlerTimeout", "SyncPools", "invoke"]
+__all__ = ["Deadlines", "HandlerTimeout", "SyncPools", "invoke"]
 
 
 class HandlerTimeout(Exception):
@@ -97,10 +101,65 @@ class SyncPools:
 _default_pools = SyncPools()
 
 
+class _Watched:
+    """The runs of one claimed batch still going, and the timer of their deadline."""
+
+    __slots__ = ("handle", "tasks")
+
+    def __init__(self, tasks: set[asyncio.Task[Any]]) -> None:
+        self.tasks = tasks
+        self.handle: asyncio.TimerHandle | None = None
+
+
+class Deadlines:
+    """Time limits of engine runs: one timer per batch of runs that share a deadline. A
+    finished run leaves its batch at once, and the last one cancels the timer, so nothing
+    keeps finished runs alive until their deadline."""
+
+    def __init__(self) -> None:
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._batch: dict[asyncio.Task[Any], _Watched] = {}
+
+    def arm(self, timeout: float, tasks: list[asyncio.Task[Any]]) -> None:
+        """Cancel those of `tasks` still running in `timeout` seconds (as a time limit)."""
+        watched = _Watched(set(tasks))
+        watched.handle = asyncio.get_running_loop().call_later(timeout, self._fire, watched)
+        for task in tasks:
+            self._batch[task] = watched
+
+    def _fire(self, watched: _Watched) -> None:
+        for task in list(watched.tasks):
+            if not task.done():
+                self._expired.add(task)
+                task.cancel()
+
+    def forget(self, task: asyncio.Task[Any]) -> None:
+        """`task` has ended (a handler may have swallowed its cancellation)."""
+        self._expired.discard(task)
+        watched = self._batch.pop(task, None)
+        if watched is not None:
+            watched.tasks.discard(task)
+            if not watched.tasks and watched.handle is not None:
+                watched.handle.cancel()
+
+    def expired(self, task: asyncio.Task[Any] | None) -> bool:
+        """`task` was cancelled by its deadline (and no longer is): its handler timed out."""
+        if task is None or task not in self._expired:
+            return False
+        self._expired.discard(task)
+        return task.uncancel() == 0
+
+
 async def invoke(
-    step: Step, ctx: Context, *args: Any, timeout: float | None, pools: SyncPools | None = None
+    step: Step,
+    ctx: Context,
+    *args: Any,
+    timeout: float | None,
+    pools: SyncPools | None = None,
+    deadlines: Deadlines | None = None,
 ) -> Any:
-    """Run `step.handler(*args, ctx)`; a sync handler gets a blocking `SyncContext`."""
+    """Run `step.handler(*args, ctx)`; a sync handler gets a blocking `SyncContext`. With
+    `deadlines`, the caller armed the time limit there (`timeout` is then only its value)."""
     running: Future[Any] | None = None
     if step.is_async:
         call: Any = step.handler(*args, ctx)
@@ -111,15 +170,26 @@ async def invoke(
         call = asyncio.wrap_future(running)
     if timeout is None:
         return await call
+    if deadlines is not None:
+        try:
+            return await call
+        except asyncio.CancelledError:
+            if not deadlines.expired(asyncio.current_task()):
+                raise
+            raise _timed_out(step.name, timeout, running) from None
     try:
         # asyncio.timeout() wraps the running task; wait_for() would start another task.
         async with asyncio.timeout(timeout):
             return await call
     except TimeoutError:
-        still = running if running is not None and not running.done() else None
-        tail = "; its thread is still running and the delivery waits for it" if still else ""
-        raise HandlerTimeout(
-            f"{step.name} did not finish within {timeout:g} s{tail} (raise "
-            "`timeout` in its config if it needs longer)",
-            still,
-        ) from None
+        raise _timed_out(step.name, timeout, running) from None
+
+
+def _timed_out(step: str, timeout: float, running: Future[Any] | None) -> HandlerTimeout:
+    still = running if running is not None and not running.done() else None
+    tail = "; its thread is still running and the delivery waits for it" if still else ""
+    return HandlerTimeout(
+        f"{step} did not finish within {timeout:g} s{tail} (raise "
+        "`timeout` in its config if it needs longer)",
+        still,
+    )

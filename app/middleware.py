@@ -19,6 +19,7 @@ a run, e.g. a rate limit). Hooks run on the event loop: keep them quick and non-
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ class Run:
     request: Request | None = None
     """The request being answered (API runs)."""
     timeout: float | None = None
+    task: asyncio.Task[Any] | None = None
+    """The task running it, when the engine started one for it (else the caller's task)."""
     started: float = 0.0
     """`time.perf_counter()` when the handler was called."""
     result: Any = None

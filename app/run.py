@@ -23,7 +23,7 @@ from app.backends.base import Backend
 from app.context import Context, Partition
 from app.flow import partitions
 from app.http import Request
-from app.invoke import HandlerTimeout, SyncPools, invoke
+from app.invoke import Deadlines, HandlerTimeout, SyncPools, invoke
 from app.middleware import Middleware, MiddlewareChain, Run
 from app.redact import redact_text
 from app.registry import Registry, Step
@@ -59,6 +59,8 @@ class Runner:
         self.on_log = on_log
         self.chain = MiddlewareChain(middleware)
         self.pools = SyncPools(settings.sync_threads)
+        self.deadlines = Deadlines()
+        """Time limits of the runs the engine starts (it arms one timer per claimed batch)."""
         configs = {name: step.config for name, step in registry.steps.items()}
         self.partition: Partition = functools.partial(partitions, configs)
 
@@ -99,7 +101,14 @@ class Runner:
         run.started = time.perf_counter()
         try:
             self.chain.before_run(run)
-            result = await invoke(run.step, run.ctx, *args, timeout=run.timeout, pools=self.pools)
+            result = await invoke(
+                run.step,
+                run.ctx,
+                *args,
+                timeout=run.timeout,
+                pools=self.pools,
+                deadlines=self.deadlines if run.task is not None else None,
+            )
             run.result = finish(result) if finish is not None else result
         except asyncio.CancelledError:
             raise
@@ -121,12 +130,15 @@ class Runner:
             self.chain.on_error(run, run.error)
 
     # -- event and cron ------------------------------------------------------------------------
-    async def run_delivery(self, d: Delivery) -> None:
+    async def run_delivery(self, d: Delivery, task: asyncio.Task[None] | None = None) -> None:
+        """Run one claimed delivery. `task` runs it and has its time limit armed in
+        `self.deadlines`; without one, the run keeps its own."""
         step = self.registry.steps[d.step]
         config = step.config
         assert isinstance(config, EventConfig | CronConfig)
         run = self.new_run(step, d.trace_id, attempt=d.attempt, topic=d.topic, delivery=d)
         run.timeout = config.timeout
+        run.task = task
         if d.attempt > config.retries:
             run.error = Permanent(
                 f"the delivery was claimed {d.attempt - 1} times without "

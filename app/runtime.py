@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.backends import Backend, create_backend
+from app.context import build_message
 from app.cron import CronScheduler
 from app.engine import Engine
 from app.errors import BackendUnavailable, NotFound, SteplineError
@@ -21,9 +22,8 @@ from app.middleware import Middleware
 from app.redact import register_known_secrets
 from app.registry import Registry, load_registry
 from app.run import Runner
-from app.schedule import due_time
 from app.settings import Mode, Settings
-from app.state import State, jsonable
+from app.state import State
 from app.types import Batch, LogEntry, Message, new_id
 from app.writer import Writer
 
@@ -257,11 +257,17 @@ class Runtime:
         at: datetime | None = None,
     ) -> Message:
         """A message to `topic` for its subscribers (used by the CLI, server and tests)."""
-        due = due_time(delay, at, self.backend.clock())
-        payload = jsonable(data, f"data emitted to {topic!r}")
-        steps = self.registry.subscribers.get(topic, ())
-        parts = self.runner.partition(steps, payload)
-        return Message(topic, payload, trace_id or new_id(), steps, key, due, parts)
+        return build_message(
+            topic,
+            data,
+            trace_id or new_id(),
+            self.registry.subscribers,
+            self.runner.partition,
+            self.backend.clock(),
+            key=key,
+            delay=delay,
+            at=at,
+        )
 
     async def emit(
         self,

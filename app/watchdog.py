@@ -35,15 +35,17 @@ class LoopWatchdog(Middleware):
         self._thread: threading.Thread | None = None
 
     def before_run(self, run: Run) -> None:
-        task = asyncio.current_task()
+        # The engine names the task of its runs (asking asyncio costs more, twice per run).
+        task = run.task or asyncio.current_task()
         if task is None:
             return
-        if self._loop is not task.get_loop():
-            self._watch(task.get_loop())
+        loop = task.get_loop()
+        if self._loop is not loop:
+            self._watch(loop)
         self._runs[task] = run
 
     def after_run(self, run: Run, outcome: RunOutcome) -> None:
-        task = asyncio.current_task()
+        task = run.task or asyncio.current_task()
         if task is not None and self._runs.get(task) is run:
             del self._runs[task]
         blocked = run.notes.get(BLOCKED_MS)
