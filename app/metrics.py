@@ -10,27 +10,22 @@ Names (all prefixed `stepline_`): runs_total{step,kind,outcome}, run_duration_se
 retries_total{step}, dead_letters_total{step}, cron_fires_total{step},
 queue_depth{step,state}, queue_oldest_age_seconds{step}, llm_calls_total{model,outcome},
 llm_tokens_total{model,kind}, notifications_total{provider,outcome}.
+
+prometheus-client (with the HTTP-server modules it imports) is loaded on the first run or
+scrape, not at start: it is ~4 MiB of an idle process's memory.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
-
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
-from prometheus_client.core import GaugeMetricFamily
 
 from app.middleware import Middleware, Run, RunOutcome
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "count_llm_call", "count_notification", "render"]
+__all__ = ["Metrics", "count_llm_call", "count_notification", "render"]
 
 _BUCKETS = (
     0.001,
@@ -52,27 +47,66 @@ _BUCKETS = (
     300,
 )
 
-RUNS = Counter(
-    "stepline_runs",
-    "Handler runs by step, kind and outcome "
-    "(ok, retry, dead for events and cron; ok, failed for API steps).",
-    ["step", "kind", "outcome"],
-)
-DURATION = Histogram(
-    "stepline_run_duration_seconds", "Time a handler run took.", ["step", "kind"], buckets=_BUCKETS
-)
-RETRIES = Counter("stepline_retries", "Runs that ended in a scheduled retry.", ["step"])
-DEAD = Counter("stepline_dead_letters", "Deliveries moved to the dead-letter list.", ["step"])
-CRON = Counter("stepline_cron_fires", "Cron ticks that ran (first attempts).", ["step"])
-LLM_CALLS = Counter(
-    "stepline_llm_calls", "Calls to the LLM by model and outcome.", ["model", "outcome"]
-)
-LLM_TOKENS = Counter(
-    "stepline_llm_tokens", "LLM tokens by model and kind (prompt, completion).", ["model", "kind"]
-)
-NOTIFICATIONS = Counter(
-    "stepline_notifications", "Notifications by provider and outcome.", ["provider", "outcome"]
-)
+
+@dataclass(frozen=True, slots=True)
+class _Families:
+    runs: Any
+    duration: Any
+    retries: Any
+    dead: Any
+    cron: Any
+    llm_calls: Any
+    llm_tokens: Any
+    notifications: Any
+
+
+@functools.cache
+def _families() -> _Families:
+    """The process's metrics, registered (and prometheus-client imported) on first use; under
+    `start --workers N`, PROMETHEUS_MULTIPROC_DIR is set long before."""
+    from prometheus_client import Counter, Histogram
+
+    return _Families(
+        runs=Counter(
+            "stepline_runs",
+            "Handler runs by step, kind and outcome "
+            "(ok, retry, dead for events and cron; ok, failed for API steps).",
+            ["step", "kind", "outcome"],
+        ),
+        duration=Histogram(
+            "stepline_run_duration_seconds",
+            "Time a handler run took.",
+            ["step", "kind"],
+            buckets=_BUCKETS,
+        ),
+        retries=Counter("stepline_retries", "Runs that ended in a scheduled retry.", ["step"]),
+        dead=Counter(
+            "stepline_dead_letters", "Deliveries moved to the dead-letter list.", ["step"]
+        ),
+        cron=Counter("stepline_cron_fires", "Cron ticks that ran (first attempts).", ["step"]),
+        llm_calls=Counter(
+            "stepline_llm_calls", "Calls to the LLM by model and outcome.", ["model", "outcome"]
+        ),
+        llm_tokens=Counter(
+            "stepline_llm_tokens",
+            "LLM tokens by model and kind (prompt, completion).",
+            ["model", "kind"],
+        ),
+        notifications=Counter(
+            "stepline_notifications",
+            "Notifications by provider and outcome.",
+            ["provider", "outcome"],
+        ),
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # CONTENT_TYPE_LATEST: read from the library, which is imported only when it is needed.
+    if name == "CONTENT_TYPE_LATEST":
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return CONTENT_TYPE_LATEST
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Metrics(Middleware):
@@ -88,34 +122,35 @@ class Metrics(Middleware):
         key = (step, kind, outcome)
         counter = self._runs.get(key)
         if counter is None:
-            counter = self._runs[key] = RUNS.labels(step, kind, outcome)
+            counter = self._runs[key] = _families().runs.labels(step, kind, outcome)
         counter.inc()
         histogram = self._durations.get(key[:2])
         if histogram is None:
-            histogram = self._durations[key[:2]] = DURATION.labels(step, kind)
+            histogram = self._durations[key[:2]] = _families().duration.labels(step, kind)
         histogram.observe(run.span.duration_ms / 1000)
         if outcome == "retry":
-            RETRIES.labels(step).inc()
+            _families().retries.labels(step).inc()
         elif outcome == "dead":
-            DEAD.labels(step).inc()
+            _families().dead.labels(step).inc()
         if kind == "cron" and run.attempt == 1:
-            CRON.labels(step).inc()
+            _families().cron.labels(step).inc()
 
 
 def count_llm_call(
     model: str, outcome: str, prompt_tokens: int = 0, completion_tokens: int = 0
 ) -> None:
     """For LLM clients: one call and the tokens it used."""
-    LLM_CALLS.labels(model, outcome).inc()
+    families = _families()
+    families.llm_calls.labels(model, outcome).inc()
     if prompt_tokens:
-        LLM_TOKENS.labels(model, "prompt").inc(prompt_tokens)
+        families.llm_tokens.labels(model, "prompt").inc(prompt_tokens)
     if completion_tokens:
-        LLM_TOKENS.labels(model, "completion").inc(completion_tokens)
+        families.llm_tokens.labels(model, "completion").inc(completion_tokens)
 
 
 def count_notification(provider: str, outcome: str) -> None:
     """For notifiers: one notification sent (`ok`), refused or failed."""
-    NOTIFICATIONS.labels(provider, outcome).inc()
+    _families().notifications.labels(provider, outcome).inc()
 
 
 class _Queues:
@@ -126,6 +161,8 @@ class _Queues:
         self._oldest = oldest
 
     def collect(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
         depth = GaugeMetricFamily(
             "stepline_queue_depth",
             "Deliveries per step and state (queued, scheduled, in_flight, dead).",
@@ -146,6 +183,9 @@ class _Queues:
 
 async def render(backend: Any) -> bytes:
     """The text exposition for `GET /metrics`."""
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+
+    _families()  # every family is listed, at zero, before anything was counted
     stats = await backend.queue_stats()
     oldest: dict[str, float] = {}
     now = time.time()

@@ -7,8 +7,6 @@ lists a problem shared by several flows once.
 
 from __future__ import annotations
 
-import httpx
-
 from agents.notify.settings import NotifySettings
 
 __all__ = ["slack_problems"]
@@ -29,6 +27,8 @@ def slack_problems() -> list[str]:
     settings = NotifySettings()
     if settings.slack_bot_token is None:
         return []
+    import httpx  # only when asked: with rich and pygments it is ~2.5 MiB of an idle server
+
     url = settings.slack_api_url.rstrip("/") + "/auth.test"
     try:
         answer = httpx.post(

@@ -3,8 +3,6 @@ GitHub accepts the token. Loaded through the `stepline.plugins` entry point."""
 
 from __future__ import annotations
 
-import httpx
-
 from agents.common.credentials import slack_problems
 from agents.github.settings import GithubEnv, shared_store
 from app.plugins import FlowStatus
@@ -69,6 +67,8 @@ def _github_problems() -> list[str]:
     env = GithubEnv()
     if env.token is None:
         return []
+    import httpx  # only when asked: an idle server need not hold it
+
     try:
         answer = httpx.get(
             f"{env.api_url.rstrip('/')}/user",
