@@ -15,6 +15,7 @@ answers makes the probe answer 503 in time, not hang until the orchestrator's ow
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
@@ -25,6 +26,8 @@ from app.plugins import FlowReadiness, readiness_checks
 from app.runtime import Runtime
 
 __all__ = ["ReadinessCheck", "StartupReport", "health_router", "readiness", "register_checks"]
+
+log = logging.getLogger("stepline.server")
 
 ReadinessCheck = Callable[[], Awaitable[list[str]]]
 """Extra readiness checks (a flow's configuration, say): each returns its problems."""
@@ -56,6 +59,19 @@ async def _backend_problem(runtime: Runtime) -> str | None:
     return None if answered else f"the {backend.name} backend does not answer"
 
 
+async def _check_problems(check: ReadinessCheck, limit: float) -> list[str]:
+    """A check's problems; one that hangs or breaks is a reason too, never a hung or 500 probe."""
+    name = f"flow {check.plugin.name}" if isinstance(check, FlowReadiness) else None
+    name = name or getattr(check, "__qualname__", None) or type(check).__name__
+    try:
+        return list(await asyncio.wait_for(check(), limit))
+    except TimeoutError:
+        return [f"the readiness check of {name} did not finish within {limit:g} s"]
+    except Exception as exc:
+        log.error("the readiness check of %s failed", name, exc_info=exc)
+        return [f"the readiness check of {name} failed ({type(exc).__name__}); see the log"]
+
+
 async def readiness(runtime: Runtime, *, steps: bool = True) -> list[str]:
     """Why this process cannot do its work now; empty when it can. Without `steps` (the old
     `/healthz`) only the backend and the background tasks count."""
@@ -75,7 +91,7 @@ async def readiness(runtime: Runtime, *, steps: bool = True) -> list[str]:
         failed = "; ".join(str(e) for e in runtime.registry.errors[:3])
         problems.append(f"{len(runtime.registry.errors)} step file(s) failed to load: {failed}")
     for check in runtime.readiness_checks:
-        problems.extend(await check())
+        problems.extend(await _check_problems(check, runtime.settings.ready_timeout))
     return problems
 
 

@@ -317,3 +317,22 @@ async def test_readyz_answers_503_in_time_when_redis_hangs(tmp_path):
 
 async def _ready(app: Harness) -> bool:
     return (await app.get("/readyz")).status_code == 200
+
+
+async def test_a_readiness_check_that_breaks_or_hangs_is_a_reason_not_a_500(tmp_path):
+    async def broken() -> list[str]:
+        raise KeyError("a bug in a check")
+
+    async def hung() -> list[str]:
+        await asyncio.Event().wait()
+        return []
+
+    async with Harness([write_steps(tmp_path / "s", STEPS)], ready_timeout=0.2) as app:
+        app.runtime.readiness_checks += [broken, hung]
+        status, reasons = await asyncio.wait_for(readyz(app), 30)
+        assert status == 503
+        assert all(r.startswith("the readiness check of test_a_") for r in reasons), reasons
+        assert [r.split(".<locals>.")[1] for r in reasons] == [
+            "broken failed (KeyError); see the log",
+            "hung did not finish within 0.2 s",
+        ]
