@@ -3,7 +3,11 @@
 Words alone miss much of what gives spam away: who sent it, where its links go, whether the
 sender authenticated, which program wrote it, how it is built. Those become tokens with a
 prefix (`from:`, `url:`, `auth:`, `mailer:`, `type:`...), so they are learned like words.
-Each token counts once per mail: how often a spammer repeats a word says little.
+A link also gives the words of its path and query (`urlpath:`): tracking scripts, affiliate
+ids and `remove.cgi` say much about a mail (in 4-fold cross-validation on the train half of
+the SpamAssassin corpus: wanted mail flagged 0.24 % instead of 0.29 %, spam caught 96.5 %
+instead of 96.7 %, and more spam caught at 0.1 % and 0.5 % flagged). Each token counts once
+per mail: how often a spammer repeats a word says little.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ _RELAY_WORDS = ("esmtp", "smtp", "localhost", "unknown", "helo")
 # Chinese, Japanese and Korean are written without spaces: pairs of characters are the words
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]{2,}")
 _MAX_CJK_PAIRS = 300
+_URL_PIECES = re.compile(r"[/?&=.\-_]+")
+_MAX_URL_PIECE = 20  # longer pieces are ids or hashes, new in every mail
 
 
 def _word_tokens(text: str, prefix: str = "") -> set[str]:
@@ -60,6 +66,19 @@ def _host_tokens(host: str) -> set[str]:
     out = {f"url:{host.lower()}"}
     if len(parts) >= 2:
         out.add(f"url:*.{'.'.join(parts[-2:])}")
+    return out
+
+
+def _link_tokens(href: str) -> set[str]:
+    try:
+        parts = urlsplit(href)
+        host = parts.hostname
+    except ValueError:  # a malformed URL (bad IPv6 bracket) says nothing about its host
+        return set()
+    out = _host_tokens(host) if host else set()
+    for piece in _URL_PIECES.split(f"{parts.path}?{parts.query}"):
+        if 2 < len(piece) <= _MAX_URL_PIECE:
+            out.add("urlpath:" + piece.lower())
     return out
 
 
@@ -127,10 +146,5 @@ def tokens(mail: ParsedEmail) -> list[str]:
     found |= _cjk_tokens(f"{mail.subject}\n{mail.text}")
     found |= _header_tokens(mail) | _relay_tokens(mail.received)
     for link in mail.links[:50]:
-        try:
-            host = urlsplit(link.href).hostname
-        except ValueError:  # a malformed URL (bad IPv6 bracket) says nothing about its host
-            host = None
-        if host:
-            found |= _host_tokens(host)
+        found |= _link_tokens(link.href)
     return sorted(found)

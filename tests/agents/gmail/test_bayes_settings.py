@@ -163,3 +163,21 @@ def test_a_message_is_learned_once_and_a_changed_verdict_replaces_the_first() ->
     assert model.learn_message("m1", message, is_spam=True) == "relearned"
     assert (model.spam_docs, model.ham_docs) == (before[0] + 1, before[1])
     assert model.learned == {"m1": "spam"}
+
+
+def test_a_link_teaches_its_host_and_the_words_of_its_path() -> None:
+    """A spammer's tracking script (`remove.cgi?id=...`) on a host never seen before is still
+    known by its path; an id too long to recur is not a token."""
+    from agents.gmail.message import Link
+    from agents.gmail.tokens import tokens
+
+    href = "http://203.0.113.9/cgi-bin/remove.cgi?list=promo&id=a81f0c9e2b7d4e6fa0b1c2d3"
+    found = tokens(ParsedEmail(text="hello", links=[Link(href=href)]))
+    assert {"url:203.0.113.9", "urlpath:remove", "urlpath:cgi", "urlpath:promo"} <= set(found)
+    assert not [t for t in found if "a81f0c9e" in t]
+    model = BayesModel()
+    for i in range(4):
+        other = f"http://spam{i}.example/cgi-bin/remove.cgi?list=promo"
+        model.learn(ParsedEmail(text="hello friend", links=[Link(href=other)]), is_spam=True)
+        model.learn(ParsedEmail(text="hello friend", links=[]), is_spam=False)
+    assert model.spam_probability(ParsedEmail(text="hello friend", links=[Link(href=href)])) > 0.9
