@@ -35,6 +35,7 @@ from agents.github.publish import post_file_comment, post_review
 from agents.github.reviewer import Frame, plan_review, review_with_llm
 from agents.github.rules import review_rules
 from agents.github.settings import GithubSettings
+from app import Retry
 
 __all__ = ["REVIEWED_GROUP", "Reviewer", "Skipped"]
 
@@ -235,6 +236,8 @@ class Reviewer:
             done = await review_with_llm(
                 llm, plan, frame, max_input_tokens=review.max_input_tokens, state=state
             )
+        except Retry:  # the LLM server said "later": the runtime re-schedules the review
+            raise
         except Exception as exc:  # LLMError, a plan that cannot be made: the rules still review
             # A plan's refusal names the setting to change: the log and the review say it.
             why = str(exc) if isinstance(exc, PlanError) else exc.__class__.__name__

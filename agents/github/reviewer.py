@@ -21,6 +21,7 @@ from agents.common.redact import redact
 from agents.github.files import ChangedFile
 from agents.github.findings import ReviewComment, ReviewResult
 from agents.github.plan import Plan, make_plan
+from app import Retry
 
 __all__ = [
     "SYSTEM_PROMPT",
@@ -165,6 +166,10 @@ async def review_with_llm(
         return sanitize(result, set(call.paths))
 
     outcomes = await asyncio.gather(*(one(k) for k in range(total)), return_exceptions=True)
+    # The provider said "later" (429 + Retry-After): the runtime runs the review again then.
+    later = [o for o in outcomes if isinstance(o, Retry)]
+    if later:
+        raise max(later, key=lambda r: r.delay or 0.0)
     done: list[tuple[list[str], ReviewResult]] = []
     failed: list[str] = []
     for call, outcome in zip(plan.calls, outcomes, strict=True):

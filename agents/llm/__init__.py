@@ -2,11 +2,13 @@
 
 A caller builds one `LLMClient.from_env()`, awaits `structured(system=, prompt=, schema=,
 state=ctx.state)` and, on `LLMError` (which includes `LLMUnavailable`: nothing configured),
-falls back to its rule-based path.
+falls back to its rule-based path. A 429 with Retry-After raises `LLMRateLimited` (the
+runtime's `Retry(delay)`, not an `LLMError`): let it through, the delivery runs again then.
 """
 
 from agents.llm.client import LLMClient
 from agents.llm.errors import LLMError, LLMUnavailable
+from agents.llm.ratelimit import LLMRateLimited
 from agents.llm.settings import LLMSettings
 from agents.llm.state import StateLike
 from agents.llm.tokens import count_tokens, trim_to_tokens
@@ -16,6 +18,7 @@ __all__ = [
     "USAGE_GROUP",
     "LLMClient",
     "LLMError",
+    "LLMRateLimited",
     "LLMSettings",
     "LLMUnavailable",
     "StateLike",

@@ -1,8 +1,10 @@
 """Structured output from any OpenAI-compatible chat server, within a token budget.
 
-Retries on 429/5xx/timeouts are the `openai` client's own (exponential backoff that honours
-`Retry-After`); this module adds the budget, the schema, one corrective retry for invalid
-output, usage accounting, and errors that say what to fix without ever quoting the key.
+Retries on 5xx/timeouts are the `openai` client's own (exponential backoff); a 429 that says
+when to come back (`Retry-After`) is the runtime's: the call raises `LLMRateLimited`, a
+`Retry(delay)`, instead of sleeping in the handler (see agents/llm/ratelimit.py). This module
+adds the budget, the schema, one corrective retry for invalid output, usage accounting, and
+errors that say what to fix without ever quoting the key.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError
 
 from agents.llm.errors import LLMError, LLMUnavailable
+from agents.llm.ratelimit import LLMRateLimited, paced_client_class, retry_after
 from agents.llm.settings import LLMSettings, ResponseFormat
 from agents.llm.state import StateLike
 from agents.llm.tokens import count_tokens, trim_to_tokens
@@ -208,6 +211,14 @@ class LLMClient:
                     continue
                 await self._record_failure(started, state)
                 raise self._error(exc) from None
+            except openai.RateLimitError as exc:
+                await self._record_failure(started, state)
+                wait = retry_after(exc.response.headers)
+                if wait is None:
+                    raise self._error(exc) from None
+                where = _safe_url(self.settings.base_url or "https://api.openai.com/v1")
+                reason = f"the LLM server at {where} answered 429: retry in {wait:g} s"
+                raise LLMRateLimited(wait, reason) from None
             except openai.OpenAIError as exc:
                 await self._record_failure(started, state)
                 raise self._error(exc) from None
@@ -254,10 +265,8 @@ class LLMClient:
 
     def _client(self) -> openai.AsyncOpenAI:
         if self._openai is None:
-            import openai
-
             key = self.settings.api_key
-            self._openai = openai.AsyncOpenAI(
+            self._openai = paced_client_class()(
                 # Local servers ignore the key, but the client insists on having one.
                 api_key=key.get_secret_value() if key else "not-needed",
                 base_url=self.settings.base_url or None,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import textwrap
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -16,13 +19,17 @@ from agents.llm import (
     USAGE_GROUP,
     LLMClient,
     LLMError,
+    LLMRateLimited,
     LLMSettings,
     LLMUnavailable,
     count_tokens,
 )
+from agents.llm.ratelimit import retry_after
 from agents.llm.tokens import TRIM_MARKER
+from app import Retry
+from app.testing import Harness
 from tests.agents.conftest import MemoryState
-from tests.fakes.common import LoopbackServer
+from tests.fakes.common import LoopbackServer, Reply
 from tests.fakes.openai_server import FakeOpenAI
 
 
@@ -161,20 +168,87 @@ def test_token_estimate_is_offline_and_plausible():
     assert count_tokens("数据库连接失败") >= 7  # CJK: about one token per character or more
 
 
-async def test_429_is_retried_after_the_advised_delay_and_delivered_once(
+async def test_a_429_with_retry_after_is_handed_to_the_runtime_not_slept(
     llm: LLMClient, fake: FakeOpenAI, memory_state: MemoryState
 ):
-    fake.inject(r"/v1/chat/completions", FakeOpenAI.rate_limited(retry_after="1"))
+    fake.inject(r"/v1/chat/completions", FakeOpenAI.rate_limited(retry_after="7"))
     fake.queue_replies(GOOD)
+    with pytest.raises(LLMRateLimited) as err:
+        await ask(llm, state=memory_state)
+    # The runtime's Retry (no attempt counted), not an LLMError that callers fall back on.
+    assert isinstance(err.value, Retry) and not isinstance(err.value, LLMError)
+    assert err.value.delay == 7 and fake.api_key not in str(err.value)
+    assert len(fake.completion_requests()) == 1  # the client did not sleep and ask again
+    assert (await ask(llm, state=memory_state)).approve is True  # the run, again, later
 
-    review = await ask(llm, state=memory_state)
 
-    assert review.approve is True
-    first, second = fake.calls(r"/v1/chat/completions")
-    # 1 s is twice the client's own first backoff, so this shows Retry-After was followed.
-    assert second.received_at - first.received_at >= 0.9
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
-    assert await memory_state.get(USAGE_GROUP, f"{day}:calls") == 1
+async def test_a_429_without_a_delay_keeps_the_client_backoff_then_is_an_llm_error(
+    server: LoopbackServer, fake: FakeOpenAI
+):
+    quota = {"error": {"message": "You exceeded your current quota.", "type": "insufficient_quota"}}
+    fake.inject(r"/v1/chat/completions", *[Reply.json(quota, status=429)] * 3)
+    async with LLMClient(settings_for(server, fake, max_retries=1)) as client:
+        with pytest.raises(LLMError, match="answered 429"):
+            await ask(client)
+    assert len(fake.completion_requests()) == 2
+
+
+def test_retry_after_reads_milliseconds_seconds_and_dates():
+    assert retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert retry_after({"retry-after": "20"}) == 20
+    assert retry_after({"retry-after": "Mon, 02 Mar 2026 09:00:30 GMT"}, now=1772442000.0) == 30
+    assert retry_after({"retry-after": "soon"}) is None and retry_after({}) is None
+
+
+ASKING = {
+    "ask_step.py": """
+        from pydantic import BaseModel
+
+        from agents.llm import LLMClient
+
+        class Review(BaseModel):
+            summary: str
+            approve: bool
+
+        config = {"type": "event", "name": "Ask", "subscribes": ["ask"], "emits": [],
+                  "retries": 1}
+
+        async def handler(data, ctx):
+            async with LLMClient.from_env() as llm:
+                review = await llm.structured(system="s", prompt="p", schema=Review)
+            await ctx.state.set("asked", "approve", review.approve)
+    """,
+}
+
+
+async def test_a_rate_limited_llm_call_reschedules_its_delivery(
+    server: LoopbackServer, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{server.url}/v1")
+    fake.inject(r"/v1/chat/completions", FakeOpenAI.rate_limited(retry_after="30"))
+    fake.queue_replies(GOOD)
+    now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()]
+    steps = tmp_path / "steps"
+    steps.mkdir()
+    for name, text in ASKING.items():
+        (steps / name).write_text(textwrap.dedent(text))
+    async with Harness([steps], db=tmp_path / "t.db", clock=lambda: now[0]) as h:
+        await h.emit("ask", {})
+        for _ in range(2000):  # the first run meets the 429 and is re-scheduled
+            await h.runtime.writer.flush()
+            queued = (await h.get("/_stepline/events")).json()["queued"]
+            if [q for q in queued if q["status"] == "scheduled"]:
+                break
+            await asyncio.sleep(0.01)
+        assert [(q["step"], q["status"], q["due"]) for q in queued] == [
+            ("Ask", "scheduled", now[0] + 30)
+        ]
+        now[0] += 31
+        await h.drain()
+        # retries=1 allows one attempt: the provider's "later" did not spend it.
+        assert await h.state.get("asked", "approve") is True
+        assert await h.dead_letters() == []
 
 
 async def test_500_is_retried(llm: LLMClient, fake: FakeOpenAI):

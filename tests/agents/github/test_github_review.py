@@ -14,7 +14,7 @@ from agents.github.client import GithubClients, github_wait
 from agents.github.events import ReviewRequest
 from agents.github.review import REVIEWED_GROUP, Reviewer, Skipped
 from agents.github.settings import GithubEnv, GithubSettings
-from agents.llm import LLMClient, LLMSettings
+from agents.llm import LLMClient, LLMRateLimited, LLMSettings
 from tests.fakes.common import LoopbackServer
 from tests.fakes.github_server import FakeGithub, FakePull, file_entry
 from tests.fakes.openai_server import FakeOpenAI
@@ -216,6 +216,21 @@ async def test_llm_failure_falls_back_to_the_rules(fake_github, clients, memory_
             done = await Reviewer(GithubSettings(), clients, llm).run(request(), memory_state)
     assert not isinstance(done, Skipped) and "rules" in done.reviewer
     assert "AI review unavailable" in fake.reviews[0]["body"]
+
+
+async def test_an_llm_429_with_retry_after_reschedules_instead_of_a_rules_review(
+    fake_github, clients, memory_state
+):
+    fake, _ = fake_github
+    make_pull(fake)
+    ai = FakeOpenAI()
+    ai.inject(r"/v1/chat/completions", FakeOpenAI.rate_limited(retry_after="20"))
+    with LoopbackServer(ai) as server:
+        llm = LLMClient(LLMSettings(api_key=ai.api_key, base_url=f"{server.url}/v1", timeout=10))
+        async with llm:
+            with pytest.raises(LLMRateLimited) as err:
+                await Reviewer(GithubSettings(), clients, llm).run(request(), memory_state)
+    assert err.value.delay == 20 and fake.reviews == []  # no rules-only review in its place
 
 
 async def test_closed_and_draft_pull_requests_are_skipped(fake_github, clients):
