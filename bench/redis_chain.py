@@ -14,6 +14,10 @@ re-encoded at each hop as a handler would.
 Both end the chain through bench/_sink.py: every id must arrive exactly once, and the figure runs
 from the first enqueue to the last completion. Each run uses its own key prefix under REDIS_URL
 (default redis://127.0.0.1:6379/0), deleted afterwards.
+
+A second table gives the CPU time per chain over the same interval: of the consumer processes
+(from /proc, so it holds on a loaded machine where the rates move with the load), and of the
+redis-server (INFO cpu: every client of that server counts, so only a quiet server's is clean).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 import uuid
@@ -53,6 +58,39 @@ __all__ = ["raw_streams_chain", "stepline_redis_chain"]
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
+Cpu = dict[str, list[float]]
+"""Per run label: CPU microseconds per chain, each round's."""
+
+
+class CpuMeter:
+    """CPU seconds used by some processes and by the redis-server, from a start mark."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.client = redis.Redis.from_url(REDIS_URL)
+        self.start = self._now()
+
+    def _now(self) -> tuple[float, float]:
+        tick = os.sysconf("SC_CLK_TCK")
+        procs = 0.0
+        for pid in self.pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            procs += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        info = cast("dict[str, float]", self.client.info("cpu"))
+        return procs, float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    def record(self, into: Cpu | None, label: str, chains: int) -> None:
+        procs, server = self._now()
+        self.client.close()
+        if into is not None:
+            into.setdefault(f"{label}: consumer processes", []).append(
+                (procs - self.start[0]) / chains * 1e6
+            )
+            into.setdefault(f"{label}: redis-server", []).append(
+                (server - self.start[1]) / chains * 1e6
+            )
+
+
 # Workers are separate processes, so C records completions through the shared file sink.
 STEPS = {
     **HOPS,
@@ -67,7 +105,9 @@ STEPS = {
 }
 
 
-async def _stepline_run(chains: int, workers: int, tmp: Path, produce: Producer) -> float:
+async def _stepline_run(
+    chains: int, workers: int, tmp: Path, produce: Producer, cpu: Cpu | None, label: str
+) -> float:
     with scratch("redis", tmp) as run_dir:
         steps = write_steps(run_dir / "steps", STEPS)
         (run_dir / "sink").mkdir()
@@ -99,9 +139,11 @@ async def _stepline_run(chains: int, workers: int, tmp: Path, produce: Producer)
             alive = lambda: all(p.poll() is None for p in procs)  # noqa: E731
             await runtime.emit("chain.a", {"i": WARMUP})
             await asyncio.to_thread(collect, run_dir / "sink", 1, ids=range(WARMUP, 0), alive=alive)
+            meter = CpuMeter([p.pid for p in procs])
             started = time.monotonic()
             await produce(runtime, chains)
             last = await asyncio.to_thread(collect, run_dir / "sink", chains, alive=alive)
+            meter.record(cpu, label, chains)
             # The last acknowledgements commit just after the last handler ran.
             deadline = time.monotonic() + 30
             while await runtime.backend.pending():
@@ -121,10 +163,16 @@ async def _stepline_run(chains: int, workers: int, tmp: Path, produce: Producer)
 
 
 def stepline_redis_chain(
-    chains: int, workers: int, tmp: Path, produce: Producer = batched
+    chains: int,
+    workers: int,
+    tmp: Path,
+    produce: Producer = batched,
+    cpu: Cpu | None = None,
+    label: str = "Stepline Redis",
 ) -> float:
-    """Chains per second on `workers` fresh `stepline worker` processes, fed by `produce`."""
-    return asyncio.run(_stepline_run(chains, workers, tmp, produce))
+    """Chains per second on `workers` fresh `stepline worker` processes, fed by `produce`;
+    the CPU per chain goes to `cpu[label...]` when given."""
+    return asyncio.run(_stepline_run(chains, workers, tmp, produce, cpu, label))
 
 
 def raw_consumer(prefix: str, name: str) -> None:
@@ -156,7 +204,9 @@ def raw_consumer(prefix: str, name: str) -> None:
             record(i)
 
 
-def raw_streams_chain(chains: int, consumers: int, tmp: Path) -> float:
+def raw_streams_chain(
+    chains: int, consumers: int, tmp: Path, cpu: Cpu | None = None, label: str = "raw"
+) -> float:
     with scratch("raw", tmp) as run_dir:
         (run_dir / "sink").mkdir(parents=True)
         prefix = f"bench-raw-{uuid.uuid4().hex[:10]}"
@@ -176,6 +226,7 @@ def raw_streams_chain(chains: int, consumers: int, tmp: Path) -> float:
             alive = lambda: all(p.poll() is None for p in procs)  # noqa: E731
             client.xadd(f"{prefix}:a", {"d": json.dumps({"i": WARMUP})})
             collect(run_dir / "sink", 1, ids=range(WARMUP, 0), alive=alive)
+            meter = CpuMeter([p.pid for p in procs])
             started = time.monotonic()
             pipe = client.pipeline(transaction=False)
             for i in range(chains):
@@ -184,6 +235,7 @@ def raw_streams_chain(chains: int, consumers: int, tmp: Path) -> float:
                     pipe.execute()
             pipe.execute()
             last = collect(run_dir / "sink", chains, alive=alive)
+            meter.record(cpu, label, chains)
             return chains / (last - started)
         finally:
             stop(*procs)
@@ -205,14 +257,16 @@ def main() -> None:
             raw_consumer(*args.raw_consumer)
         return
     log_once("stepline.redis")
+    cpu: Cpu = {}
     with scratch("redis") as tmp:
         base = f"raw Redis Streams, {args.consumers} consumer processes"
         plan: dict[str, Callable[[], float]] = {
-            base: lambda: raw_streams_chain(args.chains, args.consumers, tmp)
+            base: lambda: raw_streams_chain(args.chains, args.consumers, tmp, cpu, base)
         }
         for n in args.workers:
-            plan[f"Stepline Redis, {n} worker process{'es' if n > 1 else ''}"] = (
-                lambda n=n: stepline_redis_chain(args.chains, n, tmp)  # type: ignore[misc]
+            label = f"Stepline Redis, {n} worker process{'es' if n > 1 else ''}"
+            plan[label] = lambda n=n, label=label: stepline_redis_chain(  # type: ignore[misc]
+                args.chains, n, tmp, cpu=cpu, label=label
             )
         rounds = Rounds(args.rounds).run(plan)
         print(
@@ -220,6 +274,10 @@ def main() -> None:
                 base, title=f"3-step chain on Redis at {REDIS_URL}, {args.chains:,} chains"
             )
         )
+    for part in ("consumer processes", "redis-server"):
+        costs = Rounds(args.rounds, unit="us CPU/chain")
+        costs.figures = {k: v for k, v in cpu.items() if k.endswith(part)}
+        print(costs.table(f"{base}: {part}", title=f"CPU time per chain of the {part}"))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ are visible exactly when its acknowledgement is. The key layout is described in 
 
 from __future__ import annotations
 
-import json
+import logging
 import re
 import time
 import uuid
@@ -19,41 +19,19 @@ from typing import Any
 from redis import exceptions as rx
 
 from app.backends import redis_lua as lua
-from app.backends.base import Backend, dump_json, valid_ids
+from app.backends import redis_lua_batch as hot
+from app.backends.base import Backend, valid_ids
+from app.backends.redis_batch import claim_args, deliveries, message_args, write_args
 from app.backends.redis_conn import check_config, connect, guarded, redacted, unavailable
 from app.backends.redis_pubsub import Fanout
-from app.backends.redis_records import RedisRecords, log_json, span_json
+from app.backends.redis_records import RedisRecords
 from app.backends.redis_state import RedisState
 from app.settings import Settings
-from app.types import Batch, Delivery, FlowPlan, Message
+from app.types import Batch, Delivery, Message
 
 __all__ = ["RedisBackend"]
 
-_SEP = (",", ":")
-
-
-def _payload(m: Message, now: float) -> str:
-    return dump_json(
-        {"t": m.topic, "d": m.data, "tr": m.trace_id, "c": now},
-        f"data emitted to {m.topic!r}",
-        separators=_SEP,
-    )
-
-
-_NO_PLAN = FlowPlan()
-
-
-def _message_args(m: Message, now: float) -> list[Any]:
-    # A delayed emit waits in the step's retry set until its due time ("" = at once).
-    due = repr(m.due) if m.due is not None and m.due > now else ""
-    parts = m.partitions or {}
-    steps: list[Any] = []
-    for step in m.steps:
-        p = parts.get(step) or _NO_PLAN
-        quiet = "" if p.debounce_key is None else repr(p.quiet)
-        steps += [step, p.key or "", p.limit or 0, p.debounce_key or "", quiet, repr(p.max_wait)]
-        steps.append(p.rate_key or "")
-    return [m.topic, m.key or "", _payload(m, now), due, len(m.steps), *steps]
+log = logging.getLogger("stepline.redis")
 
 
 class RedisBackend(RedisState, RedisRecords, Backend):
@@ -93,7 +71,10 @@ class RedisBackend(RedisState, RedisRecords, Backend):
             raise
         self._client = client
         self._scripts = {
-            name.lower(): client.register_script(getattr(lua, name)) for name in lua.__all__
+            name.lower(): client.register_script(getattr(module, name))
+            for module in (lua, hot)
+            for name in module.__all__
+            if name != "PRELUDE"
         }
         self._fanout = Fanout(client, self.prefix, self.where, self._deliver_local)
 
@@ -116,50 +97,9 @@ class RedisBackend(RedisState, RedisRecords, Backend):
     async def write(self, batch: Batch) -> None:
         if not batch:
             return
-        s = self.settings
-        now = self.clock()
-        args: list[Any] = [
-            self.prefix,
-            repr(now),
-            int(s.dedup_ttl * 1000),
-            s.dead_retention,
-            s.trace_retention,
-            s.log_retention,
-            len(batch.messages),
-            len(batch.outcomes),
-            len(batch.spans),
-            len(batch.logs),
-        ]
-        for m in batch.messages:
-            args += _message_args(m, now)
-        for o in batch.outcomes:
-            d = o.delivery
-            meta = ""
-            if o.status == "dead":
-                meta = json.dumps(
-                    {
-                        "attempts": d.attempt,
-                        "error": o.error or "",
-                        "traceback": o.traceback or "",
-                        "failed_at": now,
-                    }
-                )
-            retry_at = o.retry_at if o.retry_at is not None else now
-            args += [
-                d.step,
-                d.id,
-                o.status,
-                repr(retry_at),
-                d.attempt,
-                meta,
-                d.key or "",
-                d.key_limit,
-            ]
-        for sp in batch.spans:
-            args += [sp.trace_id or "", sp.step or "", span_json(sp)]
-        for e in batch.logs:
-            args += [e.trace_id or "", e.step or "", log_json(e)]
-        await self._scripts["write"](args=args)
+        await self._scripts["write"](
+            args=[self.prefix, *write_args(batch, self.settings, self.clock())]
+        )
         self.storage_error = None  # only a real write proves Redis takes writes
 
     @guarded
@@ -167,30 +107,40 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         wants = {s: n for s, n in wants.items() if n > 0}
         if not wants:
             return []
-        rows = await self._claim(wants, lease)
-        out: list[Delivery] = []
-        for i in range(0, len(rows), 4):
-            step, seq, raw, attempt = rows[i : i + 4]
-            p = json.loads(raw)
-            out.append(
-                Delivery(
-                    seq,
-                    step,
-                    p["t"],
-                    p["d"],
-                    p["tr"],
-                    int(attempt),
-                    p["c"],
-                    p.get("k"),
-                    p.get("kl", 0),
-                )
-            )
-        return out
+        args = [self.prefix, *self._claim_args(wants, lease)]
+        return deliveries(await self._scripts["claim"](args=args))
 
-    async def _claim(self, wants: Mapping[str, int], lease: Mapping[str, float]) -> list[Any]:
+    @guarded
+    async def write_and_claim(
+        self, batch: Batch, wants: Mapping[str, int], lease: Mapping[str, float]
+    ) -> list[Delivery]:
+        """One round trip: the commit, then a claim of the steps it fed."""
+        wants = {s: n for s, n in wants.items() if n > 0}
+        if not batch:
+            return await self.claim(wants, lease)
+        if not wants:
+            await self.write(batch)
+            return []
         now = self.clock()
-        args: list[Any] = [self.prefix, self.consumer, repr(now), len(wants)]
-        for step, n in wants.items():
+        args = [
+            self.prefix,
+            *write_args(batch, self.settings, now),
+            *self._claim_args(wants, lease, now),
+        ]
+        rows = await self._scripts["write_claim"](args=args)
+        self.storage_error = None
+        if rows and rows[0] == "":
+            # The commit stands; what the claim leased comes back when the lease ends.
+            log.warning("claim after a commit failed (the commit stands): %s", rows[1])
+            return []
+        return deliveries(rows)
+
+    def _claim_args(
+        self, wants: Mapping[str, int], lease: Mapping[str, float], now: float | None = None
+    ) -> list[Any]:
+        now = self.clock() if now is None else now
+        plan: dict[str, tuple[int, bool, int, float, bool]] = {}
+        for step in wants:
             seconds = lease.get(step, self.settings.lease_seconds)
             # Scanning for expired leases costs a walk of the pending list; a quarter of the
             # lease between scans keeps takeover prompt without paying it on every poll.
@@ -198,9 +148,8 @@ class RedisBackend(RedisState, RedisRecords, Backend):
             if reclaim:
                 self._reclaimed_at[step] = now
             rate, window, per_key = self.rate_limits.get(step, (0, 0.0, False))
-            args += [step, n, max(1, int(seconds * 1000)), "1" if reclaim else "0", rate, window]
-            args.append("1" if per_key else "0")
-        return await self._scripts["claim"](args=args)
+            plan[step] = (max(1, int(seconds * 1000)), reclaim, rate, window, per_key)
+        return claim_args(self.consumer, now, wants, plan)
 
     @guarded
     async def release(self, deliveries: list[Delivery]) -> None:
@@ -226,7 +175,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
             step,
             repr(float(tick)),
             int(self.settings.dedup_ttl * 1000),
-            *_message_args(message, self.clock()),
+            *message_args(message, self.clock()),
         ]
         return bool(await self._scripts["fire"](args=args))
 

@@ -12,8 +12,8 @@ Key layout under the app's prefix P (one Redis can host many apps):
     P:dead, P:deadm    hashes id -> "<step>\\n<payload>" and id -> JSON of the failure
     P:deadz, P:deadn   sorted set of dead ids (oldest first), hash step -> count
     P:cron:<step>      last fired tick
-    P:sp / P:lg        hashes seq -> JSON span / log entry, indexed by P:spz (all, member
-                       "<seq>\\n<trace>\\n<step>"), P:spt:<trace> and P:sps:<step>; same for lg
+    P:sp / P:lg        hashes seq -> JSON span / log entry, indexed by P:spz / P:lgz (score
+                       seq, member "<seq>\\n<trace>\\n<step>"), which readers filter
 
 Settled deliveries are deleted from their stream (XACK + XDEL), so XLEN counts what is unsettled
 and nothing grows without bound. Entry ids come from one global counter so that a delivery id is
@@ -24,17 +24,38 @@ from __future__ import annotations
 
 from app.backends.redis_keys import KEYED
 
-__all__ = ["CLAIM", "CLEAR", "FIRE", "INCREMENT", "PRUNE", "RELEASE", "REPLAY", "WRITE"]
+__all__ = ["CLEAR", "FIRE", "INCREMENT", "PRELUDE", "PRUNE", "RELEASE", "REPLAY"]
 
-_PRELUDE = (
+PRELUDE = (
     """
 local P = ARGV[1]
 local G = 'stepline'
 
+-- Sequence numbers of this script's enqueues: a block taken at once (INCRBY) for the ones
+-- counted in advance, then one INCR each. Taken in order either way, so a stream's entry ids
+-- keep increasing even when other INCRs of the counter come in between.
+local seq_next, seq_last = 1, 0
+local function reserve_seqs(n)
+  if n > 0 then
+    seq_last = redis.call('INCRBY', P .. ':seq', n)
+    seq_next = seq_last - n + 1
+  end
+end
+
+local listed = {}
 local function enqueue(step, payload, attempt)
-  local seq = redis.call('INCR', P .. ':seq')
+  local seq
+  if seq_next <= seq_last then
+    seq = seq_next
+    seq_next = seq + 1
+  else
+    seq = redis.call('INCR', P .. ':seq')
+  end
   redis.call('XADD', P .. ':q:' .. step, '0-' .. seq, 'p', payload, 'a', attempt)
-  redis.call('SADD', P .. ':steps', step)
+  if not listed[step] then
+    redis.call('SADD', P .. ':steps', step)
+    listed[step] = true
+  end
 end
 """
     + KEYED
@@ -93,161 +114,9 @@ end
 """
 )
 
-# ARGV: prefix, now, dedup_ms, dead_keep, span_keep, log_keep, nmsg, nout, nspan, nlog, then
-# messages (see `messages`), outcomes (step, id, status, retry_at, attempt, meta, ordering
-# key or '', its limit),
-# spans and logs (trace, step, json).
-WRITE = (
-    _PRELUDE
-    + """
-local now, ttl = ARGV[2], ARGV[3]
-local dead_keep, span_keep, log_keep = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local nmsg, nout, nspan, nlog = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]),
-  tonumber(ARGV[10])
-local i = messages(11, nmsg, ttl, now)
-
-local dead_added = false
-for _ = 1, nout do
-  local step, id, status = ARGV[i], '0-' .. ARGV[i + 1], ARGV[i + 2]
-  local q = P .. ':q:' .. step
-  -- Only the first settlement of a delivery counts: a late one after a reclaim is ignored.
-  if ack(q, id) == 1 then
-    local payload = nil
-    local pk, pl = ARGV[i + 6], ARGV[i + 7]
-    if status ~= 'ok' then payload = payload_of(q, id) end
-    redis.call('XDEL', q, id)
-    if pk ~= '' and status ~= 'retry' then free_key(step, pk, now) end
-    if payload and status == 'retry' then
-      redis.call('ZADD', P .. ':dl:' .. step, ARGV[i + 3],
-        ARGV[i + 1] .. '|' .. ARGV[i + 4] .. '|' .. payload)
-    elseif payload and status == 'dead' then
-      local did = redis.call('INCR', P .. ':deadseq')
-      redis.call('HSET', P .. ':dead', did, step .. '\\n' .. payload)
-      redis.call('HSET', P .. ':deadm', did, ARGV[i + 5])
-      redis.call('ZADD', P .. ':deadz', did, did)
-      redis.call('HINCRBY', P .. ':deadn', step, 1)
-      dead_added = true
-    end
-  end
-  i = i + 8
-end
-
-if dead_added then
-  local over = redis.call('ZCARD', P .. ':deadz') - dead_keep
-  if over > 0 then
-    for _, did in ipairs(redis.call('ZRANGE', P .. ':deadz', 0, over - 1)) do
-      local v = redis.call('HGET', P .. ':dead', did)
-      local step = string.sub(v, 1, string.find(v, '\\n', 1, true) - 1)
-      redis.call('HINCRBY', P .. ':deadn', step, -1)
-      redis.call('HDEL', P .. ':dead', did)
-      redis.call('HDEL', P .. ':deadm', did)
-    end
-    redis.call('ZREMRANGEBYRANK', P .. ':deadz', 0, over - 1)
-  end
-end
-
-local function records(kind, count, keep)
-  if count == 0 then return end
-  local h, z = P .. ':' .. kind, P .. ':' .. kind .. 'z'
-  for _ = 1, count do
-    local trace, step, json = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-    local seq = redis.call('INCR', P .. ':' .. kind .. 'seq')
-    redis.call('HSET', h, seq, json)
-    redis.call('ZADD', z, seq, seq .. '\\n' .. trace .. '\\n' .. step)
-    if trace ~= '' then redis.call('ZADD', h .. 't:' .. trace, seq, seq) end
-    if step ~= '' then redis.call('ZADD', h .. 's:' .. step, seq, seq) end
-    i = i + 3
-  end
-  local over = redis.call('ZCARD', z) - keep
-  if over > 0 then
-    for _, m in ipairs(redis.call('ZRANGE', z, 0, over - 1)) do
-      local seq, trace, step = split3(m)
-      redis.call('HDEL', h, seq)
-      if trace ~= '' then redis.call('ZREM', h .. 't:' .. trace, seq) end
-      if step ~= '' then redis.call('ZREM', h .. 's:' .. step, seq) end
-    end
-    redis.call('ZREMRANGEBYRANK', z, 0, over - 1)
-  end
-end
-records('sp', nspan, span_keep)
-records('lg', nlog, log_keep)
-return 1
-"""
-)
-
-# ARGV: prefix, consumer, now, nsteps, then per step: step, n, lease_ms, reclaim, rate limit
-# (0: none), its window in seconds and whether it holds per rate key ('1').
-# Returns a flat list: step, seq, payload, attempt for each claimed delivery.
-CLAIM = (
-    _PRELUDE
-    + """
-local consumer, now, nsteps = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local out = {}
-local function add(step, entry, attempt)
-  out[#out + 1] = step
-  out[#out + 1] = string.sub(entry[1], 3)
-  out[#out + 1] = entry[2][2]
-  out[#out + 1] = attempt
-end
-local i = 5
-for _ = 1, nsteps do
-  local step, n, lease_ms = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
-  local q, dl = P .. ':q:' .. step, P .. ':dl:' .. step
-  local before, rate_n, window = #out, tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
-  local per_key, waiting = rate_n > 0 and ARGV[i + 6] == '1', {}
-  if rate_n > 0 and not per_key then n = rate_allowance(step, n, rate_n, window, now) end
-  -- Taken, or (its rate key spent) back to the retry set with its attempt not counted.
-  local function take(entry, attempt)
-    local due = per_key and rate_key_wait(step, entry, rate_n, window, now, waiting)
-    if not due then
-      add(step, entry, attempt)
-      return 1
-    end
-    ack(q, entry[1])
-    redis.call('XDEL', q, entry[1])
-    local member = string.sub(entry[1], 3) .. '|' .. (attempt - 1) .. '|' .. entry[2][2]
-    redis.call('ZADD', dl, string.format('%.17g', due), member)
-    return 0
-  end
-  -- Retries whose time has come go back to the stream first, keeping their attempt count.
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', dl, '-inf', now, 'LIMIT', 0, 1000)) do
-    due_entry(step, m)
-    redis.call('ZREM', dl, m)
-  end
-  local got = 0
-  local stale = {}
-  if ARGV[i + 3] == '1' and n > 0 then
-    stale = redis.pcall('XPENDING', q, G, 'IDLE', lease_ms, '-', '+', n)
-    if stale.err then stale = {} end
-  end
-  -- Deliveries whose lease ran out (their consumer died or hung) are taken over first.
-  for _, p in ipairs(stale) do
-    local c = redis.call('XCLAIM', q, G, consumer, lease_ms, p[1])
-    if c[1] then got = got + take(c[1], tonumber(c[1][2][4]) + p[4] + 1) end
-  end
-  -- With a per-key rate limit, entries of spent keys step aside: read on, a few times.
-  for _ = 1, per_key and 4 or 1 do
-    if got >= n then break end
-    local args = {'XREADGROUP', 'GROUP', G, consumer, 'COUNT', n - got, 'STREAMS', q, '>'}
-    local r = redis.pcall(unpack(args))
-    if type(r) == 'table' and r.err then
-      -- The first claim of a step creates its group, from the start of its stream.
-      redis.call('XGROUP', 'CREATE', q, G, '0', 'MKSTREAM')
-      r = redis.call(unpack(args))
-    end
-    if not r then break end
-    for _, e in ipairs(r[1][2]) do got = got + take(e, tonumber(e[2][4]) + 1) end
-  end
-  if rate_n > 0 and not per_key then rate_spent(step, out, before, now) end
-  i = i + 7
-end
-return out
-"""
-)
-
 # ARGV: prefix, count, then step, seq, attempt per delivery. Due at once, attempt not counted.
 RELEASE = (
-    _PRELUDE
+    PRELUDE
     + """
 local i = 3
 for _ = 1, tonumber(ARGV[2]) do
@@ -266,7 +135,7 @@ return 1
 
 # ARGV: prefix, all ('1' or '0'), ids... Returns how many dead letters went back to the queue.
 REPLAY = (
-    _PRELUDE
+    PRELUDE
     + """
 local ids = {}
 if ARGV[2] == '1' then
@@ -299,7 +168,7 @@ return count
 
 # ARGV: prefix, step, tick, dedup_ms, then one message. 1 when this call fired the tick.
 FIRE = (
-    _PRELUDE
+    PRELUDE
     + """
 local k = P .. ':cron:' .. ARGV[2]
 local last = redis.call('GET', k)
@@ -312,7 +181,7 @@ return 1
 
 # ARGV: prefix, state key, group index, group, field, by, by_is_float. Returns the new JSON.
 INCREMENT = (
-    _PRELUDE
+    PRELUDE
     + """
 local k, by = ARGV[2], tonumber(ARGV[6])
 local v = redis.call('GET', k)
@@ -344,7 +213,7 @@ return text
 # ARGV: prefix, group index, group, key prefix. Deletes every key of a group; returns how many
 # were still alive.
 CLEAR = (
-    _PRELUDE
+    PRELUDE
     + """
 local idx = ARGV[2]
 local live = 0
@@ -358,7 +227,7 @@ return live
 
 # ARGV: prefix, now_ms. Drops expired keys from the state indexes, and groups left empty.
 PRUNE = (
-    _PRELUDE
+    PRELUDE
     + """
 for _, g in ipairs(redis.call('SMEMBERS', P .. ':sgroups')) do
   local idx = P .. ':sk:' .. #g .. ':' .. g

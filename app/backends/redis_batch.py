@@ -1,0 +1,210 @@
+"""The Redis backend's hot path: a writer commit and a claim, encoded in few arguments.
+
+redis-py packs every argument of a command separately (and re-copies its buffer as it goes),
+so a commit of a hundred runs sent as two thousand arguments cost the worker more than the
+handlers did. Here the common records travel as lines of one argument each, and the Lua side
+(redis_lua_batch.py) applies them with a handful of commands per step rather than several per
+delivery:
+
+- messages: one line per message, "<route><payload>" where a route names the steps it goes to.
+  A payload is compact JSON, which never holds a raw newline. A message with an emit key, a
+  future due time or a flow plan (ordering key, debounce) is a line "=" whose fields follow as
+  separate arguments, in the format of `messages` in redis_lua.py.
+- outcomes: "<step> <id>" for a plain acknowledgement (XACK and XDEL of a step's ids in one
+  command each); "=" for the rest (retry, dead letter, keyed), as separate arguments.
+- spans: "<step>\\t<trace>\\t<json>"; a trace id holding a tab or a newline goes separately.
+
+Steps are numbered in a table sent first (0 is "no step"), so a step name is never parsed out
+of a line. A claim answers per step: the step, "<seq> <attempt> ..." and a JSON array of the
+payloads, decoded with one `json.loads`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from json.encoder import encode_basestring_ascii as _esc
+from typing import Any
+
+from app.backends.base import dump_json
+from app.backends.redis_records import log_json, span_json
+from app.settings import Settings
+from app.types import Batch, Delivery, FlowPlan, Message
+
+__all__ = ["claim_args", "deliveries", "message_args", "write_args"]
+
+_SEP = (",", ":")
+_NO_PLAN = FlowPlan()
+
+
+_encode = json.JSONEncoder(allow_nan=False, separators=_SEP).encode
+
+
+def _payload(m: Message, now: float) -> str:
+    """{"t": topic, "d": data, "tr": trace, "c": now} as compact JSON, with one encoder for
+    every payload (json.dumps with options builds one per call)."""
+    try:
+        return f'{{"t":{_esc(m.topic)},"d":{_encode(m.data)},"tr":{_esc(m.trace_id)},"c":{now!r}}}'
+    except (TypeError, ValueError):  # dump_json says what is wrong with the data
+        return dump_json(
+            {"t": m.topic, "d": m.data, "tr": m.trace_id, "c": now},
+            f"data emitted to {m.topic!r}",
+            separators=_SEP,
+        )
+
+
+def message_args(m: Message, now: float, payload: str | None = None) -> list[Any]:
+    """One message as separate arguments (the format of `messages` in redis_lua.py)."""
+    # A delayed emit waits in the step's retry set until its due time ("" = at once).
+    due = repr(m.due) if m.due is not None and m.due > now else ""
+    parts = m.partitions or {}
+    steps: list[Any] = []
+    for step in m.steps:
+        p = parts.get(step) or _NO_PLAN
+        quiet = "" if p.debounce_key is None else repr(p.quiet)
+        steps += [step, p.key or "", p.limit or 0, p.debounce_key or "", quiet, repr(p.max_wait)]
+        steps.append(p.rate_key or "")
+    if payload is None:
+        payload = _payload(m, now)
+    return [m.topic, m.key or "", payload, due, len(m.steps), *steps]
+
+
+def _plain(m: Message, now: float) -> bool:
+    """True when the message goes straight to its steps' streams (no key, plan or delay)."""
+    if m.key or (m.due is not None and m.due > now):
+        return False
+    parts = m.partitions
+    if parts:
+        for step in m.steps:
+            p = parts.get(step)
+            if p is not None and (p.key or p.debounce_key is not None or p.rate_key):
+                return False
+    return True
+
+
+def write_args(batch: Batch, s: Settings, now: float) -> list[Any]:
+    """The arguments of the write section (WRITE from ARGV[2])."""
+    steps: dict[str, int] = {}
+
+    def index(step: str) -> int:
+        n = steps.get(step)
+        if n is None:
+            n = steps[step] = len(steps) + 1
+        return n
+
+    routes: dict[tuple[str, ...], int] = {}
+    route_args: list[Any] = []
+    lines: list[str] = []
+    cold: list[Any] = []
+    plain = 0
+    for m in batch.messages:
+        payload = _payload(m, now)  # also where NaN or Infinity is refused, steps or not
+        if not _plain(m, now):
+            lines.append("=")
+            cold += message_args(m, now, payload)
+        elif m.steps:
+            r = routes.get(m.steps)
+            if r is None:
+                r = routes[m.steps] = len(routes) + 1
+                route_args += [len(m.steps), *map(index, m.steps)]
+            lines.append(f"{r}{payload}")
+            plain += len(m.steps)
+    acks: list[str] = []
+    settle: list[Any] = []
+    for o in batch.outcomes:
+        d = o.delivery
+        if o.status == "ok" and not d.key and d.id.isdigit():
+            acks.append(f"{index(d.step)} {d.id}")
+            continue
+        acks.append("=")
+        meta = ""
+        if o.status == "dead":
+            meta = json.dumps(
+                {
+                    "attempts": d.attempt,
+                    "error": o.error or "",
+                    "traceback": o.traceback or "",
+                    "failed_at": now,
+                }
+            )
+        retry_at = o.retry_at if o.retry_at is not None else now
+        settle += [
+            d.step,
+            d.id,
+            o.status,
+            repr(retry_at),
+            d.attempt,
+            meta,
+            d.key or "",
+            d.key_limit,
+        ]
+    spans: list[str] = []
+    odd_spans: list[Any] = []
+    for sp in batch.spans:
+        trace = sp.trace_id or ""
+        if "\t" in trace or "\n" in trace:
+            odd_spans += [trace, sp.step or "", span_json(sp)]
+        else:
+            spans.append(f"{index(sp.step) if sp.step else 0}\t{trace}\t{span_json(sp)}")
+    logs: list[Any] = []
+    for e in batch.logs:
+        logs += [e.trace_id or "", e.step or "", log_json(e)]
+    return [
+        repr(now),
+        int(s.dedup_ttl * 1000),
+        s.dead_retention,
+        s.trace_retention,
+        s.log_retention,
+        len(steps),
+        *steps,
+        len(routes),
+        *route_args,
+        plain,
+        "\n".join(lines),
+        *cold,
+        "\n".join(acks),
+        *settle,
+        "\n".join(spans),
+        len(odd_spans) // 3,
+        *odd_spans,
+        len(batch.logs),
+        *logs,
+    ]
+
+
+def claim_args(
+    consumer: str,
+    now: float,
+    wants: Mapping[str, int],
+    plan: Mapping[str, tuple[int, bool, int, float, bool]],
+) -> list[Any]:
+    """The arguments of the claim section; `plan[step]` is (lease ms, reclaim, rate, window,
+    per rate key)."""
+    args: list[Any] = [consumer, repr(now), len(wants)]
+    for step, n in wants.items():
+        lease_ms, reclaim, rate, window, per_key = plan[step]
+        args += [step, n, lease_ms, "1" if reclaim else "0", rate, window, "1" if per_key else "0"]
+    return args
+
+
+def deliveries(rows: list[Any]) -> list[Delivery]:
+    """The deliveries of a claim's answer (step, "<seq> <attempt> ...", payload array)."""
+    out: list[Delivery] = []
+    for k in range(0, len(rows), 3):
+        step, numbers, payloads = rows[k : k + 3]
+        nums = numbers.split(" ")
+        for j, p in enumerate(json.loads(payloads)):
+            out.append(
+                Delivery(
+                    nums[2 * j],
+                    step,
+                    p["t"],
+                    p["d"],
+                    p["tr"],
+                    int(nums[2 * j + 1]),
+                    p["c"],
+                    p.get("k"),
+                    p.get("kl", 0),
+                )
+            )
+    return out

@@ -1,0 +1,271 @@
+"""Lua of the Redis backend's hot path: a writer commit (WRITE), a claim (CLAIM), and both in
+one call (WRITE_CLAIM) for a commit that also claims the work it fed.
+
+The arguments are encoded by app/backends/redis_batch.py, whose docstring gives the format.
+Plain acknowledgements, span rows and index entries are applied with one command per step or
+per batch where Redis takes many members at once (XACK, XDEL, HSET, ZADD, ZREM), so a commit
+costs a few commands per delivery: the XADD of each emit and the trace index of each span.
+"""
+
+from __future__ import annotations
+
+from app.backends.redis_lua import PRELUDE
+
+__all__ = ["CLAIM", "WRITE", "WRITE_CLAIM"]
+
+_BODY = r"""
+-- Commands with many arguments, in chunks that stay within Lua's stack for unpack.
+local function bulk(call, cmd, key, extra, list)
+  for s = 1, #list, 4000 do
+    local args = {cmd, key}
+    if extra then args[3] = extra end
+    for k = s, math.min(s + 3999, #list) do args[#args + 1] = list[k] end
+    call(unpack(args))
+  end
+end
+
+-- Spans or logs (kind 'sp' or 'lg') from a flat list trace, step, json, trimmed to the newest
+-- `keep`. One index (member "<seq>\n<trace>\n<step>", score seq) serves every reader: a trace
+-- is found by a scan of it, which costs a reader less than an index per trace costs each write.
+local function records(kind, flat, keep)
+  local count = #flat / 3
+  if count == 0 then return end
+  local h, z = P .. ':' .. kind, P .. ':' .. kind .. 'z'
+  local seq = redis.call('INCRBY', P .. ':' .. kind .. 'seq', count) - count
+  local fields, members = {}, {}
+  for k = 1, #flat, 3 do
+    seq = seq + 1
+    fields[#fields + 1] = seq
+    fields[#fields + 1] = flat[k + 2]
+    members[#members + 1] = seq
+    members[#members + 1] = seq .. '\n' .. flat[k] .. '\n' .. flat[k + 1]
+  end
+  bulk(redis.call, 'HSET', h, nil, fields)
+  bulk(redis.call, 'ZADD', z, nil, members)
+  local over = redis.call('ZCARD', z) - keep
+  if over <= 0 then return end
+  local old = redis.call('ZRANGE', z, 0, over - 1, 'WITHSCORES')
+  local gone = {}
+  for k = 2, #old, 2 do gone[#gone + 1] = old[k] end
+  bulk(redis.call, 'HDEL', h, nil, gone)
+  redis.call('ZREMRANGEBYRANK', z, 0, over - 1)
+end
+
+-- One outcome given as separate arguments from ARGV[i]: step, id, status, retry_at,
+-- attempt, meta, ordering key or '', its limit. True when it added a dead letter.
+local function settle(i, now)
+  local step, id, status = ARGV[i], '0-' .. ARGV[i + 1], ARGV[i + 2]
+  local q = P .. ':q:' .. step
+  -- Only the first settlement of a delivery counts: a late one after a reclaim is ignored.
+  if ack(q, id) ~= 1 then return false end
+  local payload = nil
+  local pk = ARGV[i + 6]
+  if status ~= 'ok' then payload = payload_of(q, id) end
+  redis.call('XDEL', q, id)
+  if pk ~= '' and status ~= 'retry' then free_key(step, pk, now) end
+  if payload and status == 'retry' then
+    redis.call('ZADD', P .. ':dl:' .. step, ARGV[i + 3],
+      ARGV[i + 1] .. '|' .. ARGV[i + 4] .. '|' .. payload)
+  elseif payload and status == 'dead' then
+    local did = redis.call('INCR', P .. ':deadseq')
+    redis.call('HSET', P .. ':dead', did, step .. '\n' .. payload)
+    redis.call('HSET', P .. ':deadm', did, ARGV[i + 5])
+    redis.call('ZADD', P .. ':deadz', did, did)
+    redis.call('HINCRBY', P .. ':deadn', step, 1)
+    return true
+  end
+  return false
+end
+
+local function trim_dead(keep)
+  local over = redis.call('ZCARD', P .. ':deadz') - keep
+  if over <= 0 then return end
+  for _, did in ipairs(redis.call('ZRANGE', P .. ':deadz', 0, over - 1)) do
+    local v = redis.call('HGET', P .. ':dead', did)
+    local step = string.sub(v, 1, string.find(v, '\n', 1, true) - 1)
+    redis.call('HINCRBY', P .. ':deadn', step, -1)
+    redis.call('HDEL', P .. ':dead', did)
+    redis.call('HDEL', P .. ':deadm', did)
+  end
+  redis.call('ZREMRANGEBYRANK', P .. ':deadz', 0, over - 1)
+end
+
+-- The write section from ARGV[i] (see write_args); returns the index after it.
+local function write_batch(i)
+  local now, ttl = ARGV[i], ARGV[i + 1]
+  local dead_keep, span_keep = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+  local log_keep = tonumber(ARGV[i + 4])
+  local S = {[0] = ''}
+  local nsteps = tonumber(ARGV[i + 5])
+  for k = 1, nsteps do S[k] = ARGV[i + 5 + k] end
+  i = i + 6 + nsteps
+  local R = {}
+  for r = 1, tonumber(ARGV[i]) do
+    local n, route = tonumber(ARGV[i + 1]), {}
+    for k = 1, n do route[k] = S[tonumber(ARGV[i + 1 + k])] end
+    R[r] = route
+    i = i + 1 + n
+  end
+  reserve_seqs(tonumber(ARGV[i + 1]))
+  local lines = ARGV[i + 2]
+  i = i + 3
+  for line in string.gmatch(lines, '[^\n]+') do
+    if line == '=' then
+      i = messages(i, 1, ttl, now)
+    else
+      local cut = string.find(line, '{', 1, true)
+      local payload = string.sub(line, cut)
+      for _, step in ipairs(R[tonumber(string.sub(line, 1, cut - 1))]) do
+        enqueue(step, payload, 0)
+      end
+    end
+  end
+
+  local acks, order = {}, {}
+  local function flush()
+    for _, step in ipairs(order) do
+      local q = P .. ':q:' .. step
+      -- A stream or group that vanished (a flush) must not abort the script half way.
+      bulk(redis.pcall, 'XACK', q, G, acks[step])
+      bulk(redis.call, 'XDEL', q, nil, acks[step])
+    end
+    acks, order = {}, {}
+  end
+  local dead_added = false
+  lines = ARGV[i]
+  i = i + 1
+  for line in string.gmatch(lines, '[^\n]+') do
+    if line == '=' then
+      flush()  -- in order: a delivery settled twice in one commit keeps its first outcome
+      if settle(i, now) then dead_added = true end
+      i = i + 8
+    else
+      local cut = string.find(line, ' ', 1, true)
+      local step = S[tonumber(string.sub(line, 1, cut - 1))]
+      local ids = acks[step]
+      if not ids then
+        ids = {}
+        acks[step] = ids
+        order[#order + 1] = step
+      end
+      ids[#ids + 1] = '0-' .. string.sub(line, cut + 1)
+    end
+  end
+  flush()
+  if dead_added then trim_dead(dead_keep) end
+
+  local flat = {}
+  for line in string.gmatch(ARGV[i], '[^\n]+') do
+    local a = string.find(line, '\t', 1, true)
+    local b = string.find(line, '\t', a + 1, true)
+    flat[#flat + 1] = string.sub(line, a + 1, b - 1)
+    flat[#flat + 1] = S[tonumber(string.sub(line, 1, a - 1))]
+    flat[#flat + 1] = string.sub(line, b + 1)
+  end
+  local odd = tonumber(ARGV[i + 1])
+  i = i + 2
+  for k = i, i + 3 * odd - 1 do flat[#flat + 1] = ARGV[k] end
+  i = i + 3 * odd
+  records('sp', flat, span_keep)
+  flat = {}
+  local nlog = tonumber(ARGV[i])
+  for k = i + 1, i + 3 * nlog do flat[#flat + 1] = ARGV[k] end
+  records('lg', flat, log_keep)
+  return i + 1 + 3 * nlog
+end
+
+-- The claim section from ARGV[i]: consumer, now, nsteps, then per step: step, n, lease_ms,
+-- reclaim, rate limit (0: none), its window in seconds and whether it holds per rate key
+-- ('1'). Returns per step with deliveries: step, "<seq> <attempt> ...", and a JSON array of
+-- their payloads.
+local function claim_steps(i)
+  local consumer, now, nsteps = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
+  local out = {}
+  for _ = 1, nsteps do
+    local step, n, lease_ms = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+    local q, dl = P .. ':q:' .. step, P .. ':dl:' .. step
+    local rate_n, window = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
+    local per_key, waiting = rate_n > 0 and ARGV[i + 6] == '1', {}
+    local nums, pays, flat = {}, {}, {}
+    if rate_n > 0 and not per_key then n = rate_allowance(step, n, rate_n, window, now) end
+    -- Taken, or (its rate key spent) back to the retry set with its attempt not counted.
+    local function take(entry, attempt)
+      local due = per_key and rate_key_wait(step, entry, rate_n, window, now, waiting)
+      if due then
+        ack(q, entry[1])
+        redis.call('XDEL', q, entry[1])
+        local member = string.sub(entry[1], 3) .. '|' .. (attempt - 1) .. '|' .. entry[2][2]
+        redis.call('ZADD', dl, string.format('%.17g', due), member)
+        return 0
+      end
+      local seq = string.sub(entry[1], 3)
+      nums[#nums + 1] = seq
+      nums[#nums + 1] = attempt
+      pays[#pays + 1] = entry[2][2]
+      if rate_n > 0 then
+        -- rate_spent (redis_keys.py) reads the step, seq, payload, attempt layout
+        flat[#flat + 1] = step
+        flat[#flat + 1] = seq
+        flat[#flat + 1] = entry[2][2]
+        flat[#flat + 1] = attempt
+      end
+      return 1
+    end
+    -- Retries whose time has come go back to the stream first, keeping their attempt count.
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', dl, '-inf', now, 'LIMIT', 0, 1000)) do
+      due_entry(step, m)
+      redis.call('ZREM', dl, m)
+    end
+    local got = 0
+    local stale = {}
+    if ARGV[i + 3] == '1' and n > 0 then
+      stale = redis.pcall('XPENDING', q, G, 'IDLE', lease_ms, '-', '+', n)
+      if stale.err then stale = {} end
+    end
+    -- Deliveries whose lease ran out (their consumer died or hung) are taken over first.
+    for _, p in ipairs(stale) do
+      local c = redis.call('XCLAIM', q, G, consumer, lease_ms, p[1])
+      if c[1] then got = got + take(c[1], tonumber(c[1][2][4]) + p[4] + 1) end
+    end
+    -- With a per-key rate limit, entries of spent keys step aside: read on, a few times.
+    for _ = 1, per_key and 4 or 1 do
+      if got >= n then break end
+      local args = {'XREADGROUP', 'GROUP', G, consumer, 'COUNT', n - got, 'STREAMS', q, '>'}
+      local r = redis.pcall(unpack(args))
+      if type(r) == 'table' and r.err then
+        -- The first claim of a step creates its group, from the start of its stream.
+        redis.call('XGROUP', 'CREATE', q, G, '0', 'MKSTREAM')
+        r = redis.call(unpack(args))
+      end
+      if not r then break end
+      for _, e in ipairs(r[1][2]) do got = got + take(e, tonumber(e[2][4]) + 1) end
+    end
+    if rate_n > 0 and not per_key then rate_spent(step, flat, 0, now) end
+    if #pays > 0 then
+      out[#out + 1] = step
+      out[#out + 1] = table.concat(nums, ' ')
+      out[#out + 1] = '[' .. table.concat(pays, ',') .. ']'
+    end
+    i = i + 7
+  end
+  return out
+end
+"""
+
+WRITE = PRELUDE + _BODY + "\nwrite_batch(2)\nreturn 1\n"
+CLAIM = PRELUDE + _BODY + "\nreturn claim_steps(2)\n"
+# The write has committed once its section ran (Redis keeps a script's writes made before an
+# error), so a failing claim must not fail the call, or the writer would commit it again:
+# its error comes back as the answer {'', reason} and what it leased returns with the lease.
+WRITE_CLAIM = (
+    PRELUDE
+    + _BODY
+    + r"""
+local i = write_batch(2)
+local ok, out = pcall(claim_steps, i)
+if ok then return out end
+if type(out) == 'table' and out.err then out = out.err end
+return {'', tostring(out)}
+"""
+)
