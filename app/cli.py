@@ -196,25 +196,30 @@ def list_steps(
     steps: StepsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List steps, topics and flows; show load errors and topic warnings. Exit 1 when a step
-    failed to load."""
+    """List steps, topics and flows, each step's flow control (key, concurrency per key,
+    debounce, rate limit) and its scheduled deliveries; show load errors and topic warnings.
+    Exit 1 when a step failed to load."""
     from app.registry import load_registry
     from app.server.steps_view import flow_graph
 
     if not steps and not os.environ.get("STEPLINE_STEPS"):
         root = find_project(Path.cwd())
         steps = [root / "steps"] if root is not None else None
+    from app.cli_render import flow_control, print_steps, queue_counts
+
     settings = settings_from(steps)
     registry = load_registry(settings.steps)
+    counts = queue_counts(settings)
     if as_json:
         graph = flow_graph(registry)
+        control = flow_control(registry, counts)
+        for node in graph["nodes"]:
+            node.update(control.get(node["id"], {}))
         graph["errors"] = [str(e) for e in registry.errors]
         graph["warnings"] = registry.warnings()
         typer.echo(json.dumps(graph, indent=2))
     else:
-        from app.cli_render import print_steps
-
-        print_steps(registry)
+        print_steps(registry, counts)
     if registry.errors:
         raise typer.Exit(1)
 

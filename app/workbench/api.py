@@ -13,11 +13,12 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 
 from app.cron import next_run, next_tick
+from app.flow import describe
 from app.redact import redact, redact_text
 from app.runtime import Runtime
 from app.server.guard import AdminGuard
 from app.server.steps_view import step_view
-from app.step_config import CronConfig
+from app.step_config import CronConfig, EventConfig
 
 __all__ = ["step_detail_router"]
 
@@ -65,6 +66,8 @@ def step_detail_router() -> APIRouter:
             "queue": stats.get(name, {}),
             "runs": [redact(asdict(s)) for s in spans],
         }
+        if isinstance(step.config, EventConfig):
+            out["flow_control"] = describe(step.config)  # key, debounce, rate limit in words
         if isinstance(step.config, CronConfig):
             now = runtime.cron.clock()
             out["next_run"] = next_run(step.config, now)

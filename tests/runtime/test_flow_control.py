@@ -4,6 +4,7 @@ durably for their time, read from the runtime's clock, which these tests move by
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -325,3 +326,34 @@ async def test_a_replayed_dead_letter_waits_for_its_key(make_app):
         await app.drain()
         assert await app.state.get("order", "k") == [1, 0]
         assert await app.state.get("overlaps", "k") is None
+
+
+async def test_steps_show_flow_control_and_scheduled_deliveries(make_app, monkeypatch):
+    from typer.testing import CliRunner
+
+    from app.cli import app as cli
+
+    async with make_app({**FLOW, **PER_KEY}) as app:
+        await app.emit("kick", {"n": 1, "delay": 3600})
+        await until("the delayed emit", lambda: scheduled(app))
+        detail = (await app.get("/workbench/api/steps/PerKey")).json()
+        assert detail["flow_control"] == "at most 2 per second per key account"
+        later = (await app.get("/workbench/api/steps/Later")).json()
+        assert later["queue"]["scheduled"] == 1 and later["flow_control"] == ""
+
+        s = app.settings
+        for name, value in {
+            "STEPLINE_STEPS": str(s.steps[0]),
+            "STEPLINE_BACKEND": s.backend,
+            "STEPLINE_DB": str(s.db),
+            "STEPLINE_REDIS_PREFIX": s.redis_prefix,
+        }.items():
+            monkeypatch.setenv(name, value)
+        listed = await asyncio.to_thread(CliRunner().invoke, cli, ["steps", "--json"])
+        assert listed.exit_code == 0, listed.output
+        nodes = {n["id"]: n for n in json.loads(listed.stdout)["nodes"]}
+        assert nodes["PerKey"]["flow_control"] == "at most 2 per second per key account"
+        assert (nodes["Later"]["scheduled"], nodes["PerKey"]["scheduled"]) == (1, 0)
+        table = await asyncio.to_thread(CliRunner().invoke, cli, ["steps"])
+        assert "PerKey: at most 2 per second per key account; scheduled: 0" in table.stdout
+        assert "Later: no flow control; scheduled: 1" in table.stdout

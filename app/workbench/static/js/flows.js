@@ -182,8 +182,10 @@ async function showStep(detail, name) {
         : null,
       step.kind !== "api" ? fact("Retries / timeout", `${c.retries} attempts, ${c.timeout} s`)
         : null,
+      step.flow_control ? fact("Flow control", step.flow_control) : null,
       fact("Queue", `${q.queued || 0} queued, ${q.in_flight || 0} in flight, ` +
-        `${q.scheduled || 0} retrying, ${q.dead || 0} dead`)),
+        `${q.scheduled || 0} scheduled (retries, delayed emits, debounce, rate limit), ` +
+        `${q.dead || 0} dead`)),
     h("h3", {}, "Recent runs"), runsTable(step.runs),
     h("details", { open: true }, h("summary", {}, "Config"),
       h("pre", { class: "code" }, pretty(withoutFile(c)))),
