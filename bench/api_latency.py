@@ -8,6 +8,8 @@ Servers (each uvicorn, one process, started once and kept for every round):
 - bare FastAPI: `POST /hook` reads the body and answers 202 (bench/bare_api.py);
 - Stepline: `stepline start` with an API step that verifies the HMAC-SHA256 signature, durably
   emits with the delivery id as key, and answers 202; the event consumer runs in the same process.
+  Both run without an access log (bare: `--no-access-log`; Stepline: STEPLINE_ACCESS_LOG=0;
+  `--access-log` turns Stepline's on, as `stepline start` has it by default, to see its cost).
 
 Latency comes from bench/loadgen.py, an open-loop raw-socket client in its own process (it costs
 a few per cent of a core at 200 req/s, where an httpx client added ~2 ms to every figure). Peak
@@ -78,6 +80,7 @@ DEFAULTS = {
     "STEPLINE_RETRY_BASE": "1",
     "STEPLINE_RETRY_MAX": "300",
     "STEPLINE_LOG_LEVEL": "WARNING",
+    "STEPLINE_ACCESS_LOG": "0",  # like the bare server's --no-access-log
 }
 
 WRK_SCRIPT = """
@@ -193,12 +196,16 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--wrk-seconds", type=float, default=5)
+    parser.add_argument(
+        "--access-log", action="store_true", help="Stepline logs every request (bare does not)"
+    )
     args = parse(parser, seconds=3, wrk_seconds=2)
+    env = {**DEFAULTS, "STEPLINE_ACCESS_LOG": "1"} if args.access_log else DEFAULTS
     with scratch("api") as tmp:
         steps = write_steps(tmp / "steps", STEPS)
         bare, bare_port = serve_bare(tmp)
         try:
-            with SteplineProcess(steps, tmp / "bench.db", env=DEFAULTS, cwd=ROOT) as app:
+            with SteplineProcess(steps, tmp / "bench.db", env=env, cwd=ROOT) as app:
                 assert app.process is not None
                 time.sleep(1)  # let start-up garbage settle before reading RSS
                 idle = rss_mib(app.process.pid), rss_mib(bare.pid)
