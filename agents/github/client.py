@@ -160,11 +160,15 @@ class GithubClients:
             except GithubException as exc:
                 if exc.status not in (401, 403):
                     raise
-                raise GithubConfigError(
-                    f"GitHub answered {exc.status} to GET /user with GITHUB_TOKEN "
-                    f"({github_reason(exc)}): use a personal access token (classic or "
-                    "fine-grained), or a GitHub App (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_FILE)"
-                ) from None
+                # An installation's token (GitHub Actions') cannot read /user: `viewer` names it.
+                login = _viewer_login(self.for_installation(None)) if exc.status == 403 else ""
+                if not login:
+                    raise GithubConfigError(
+                        f"GitHub answered {exc.status} to GET /user with GITHUB_TOKEN "
+                        f"({github_reason(exc)}){', nor GraphQL viewer' * (exc.status == 403)}: "
+                        "use a personal access token (classic or fine-grained), or a GitHub "
+                        "App (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_FILE)"
+                    ) from None
         else:
             # An installation token cannot read /user; the App's own JWT reads /app.
             from github import GithubIntegration
@@ -180,3 +184,15 @@ class GithubClients:
             for gh in self._cache.values():
                 gh.close()
             self._cache.clear()
+
+
+def _viewer_login(gh: Any) -> str:
+    """GraphQL's `{ viewer { login } }`, which an installation token may read; "" if refused."""
+    from github import GithubException
+
+    try:
+        _, data = gh.requester.graphql_query("query { viewer { login } }", {})
+    except GithubException:
+        return ""
+    viewer = (data.get("data") or {}).get("viewer") or {}
+    return str(viewer.get("login") or "")

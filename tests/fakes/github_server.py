@@ -10,8 +10,13 @@
 - `secondary_rate_limit(path, status, retry_after)`: 403/429, `retry-after`, secondary message;
 - tokens are checked (401 "Bad credentials"); App installations mint `ghs_` tokens from a JWT;
   what a token writes is written by its account: `token_login` (a user, `GET /user`) for a
-  plain token, `<app_slug>[bot]` for an installation's (`GET /user` refused; the App's JWT
-  reads `GET /app`);
+  plain token, `<app_slug>[bot]` for an installation's (`GET /user` refused with 403 "Resource
+  not accessible by integration"; the App's JWT reads `GET /app`); `installation_logins` holds
+  installation tokens handed in from outside (GitHub Actions' `GITHUB_TOKEN`: its account is
+  `github-actions[bot]`);
+- any valid token reads `GET /rate_limit` (not counted, answered even with the quota used up),
+  GraphQL `{ viewer { login } }` (the bot's login for an installation token), and an
+  installation token `GET /installation/repositories` (403 for any other token);
 - everything written is kept in `reviews`, `merges` and `tokens_issued` for assertions.
 """
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +95,8 @@ class FakeGithub(ReviewRules, MergeRules, FakeService):
         self.tokens_issued: list[tuple[int, str]] = []
         self._ids = itertools.count(1000)
         self.token_login = "stepline-bot"  # the account behind the plain tokens
+        # Installation tokens not minted here (GitHub Actions' GITHUB_TOKEN) -> their bot login.
+        self.installation_logins: dict[str, str] = {}
         self.app_slug = "stepline"
         self.quota = 5000
         self.quota_used = 0
@@ -104,6 +112,8 @@ class FakeGithub(ReviewRules, MergeRules, FakeService):
         self.route("POST", r"/app/installations/(?P<inst>\d+)/access_tokens", self.access_token)
         self.route("GET", r"/app", self.get_app)
         self.route("GET", r"/user", self.get_user)
+        self.route("GET", r"/rate_limit", self.get_rate_limit)
+        self.route("GET", r"/installation/repositories", self.installation_repositories)
 
     # ---- scripting -------------------------------------------------------------------------
     def add_pull(self, repo: str, pull: FakePull) -> FakePull:
@@ -164,6 +174,8 @@ class FakeGithub(ReviewRules, MergeRules, FakeService):
             return Reply.json({"message": "Bad credentials", "documentation_url": DOCS}, 401)
         if as_app:
             return super().__call__(req)
+        if req.path == "/rate_limit":  # GitHub: "does not count against your rate limit"
+            return super().__call__(req)
         refused = self._primary_limited(req)
         if refused is not None:
             return refused
@@ -178,15 +190,20 @@ class FakeGithub(ReviewRules, MergeRules, FakeService):
     def _authorised(self, req: FakeRequest) -> bool:
         value = req.headers.get("authorization", "")
         scheme, _, token = value.partition(" ")
-        return scheme.lower() in ("token", "bearer") and token in self.tokens
+        known = token in self.tokens or token in self.installation_logins
+        return scheme.lower() in ("token", "bearer") and known
 
     def _installation_token(self, req: FakeRequest) -> bool:
         token = req.headers.get("authorization", "").partition(" ")[2]
         with self.lock:
-            return any(minted == token for _, minted in self.tokens_issued)
+            handed_in = token in self.installation_logins
+            return handed_in or any(minted == token for _, minted in self.tokens_issued)
 
     def actor(self, req: FakeRequest) -> dict[str, str]:
         """The account a request acts as, as GitHub shows it on what it writes."""
+        token = req.headers.get("authorization", "").partition(" ")[2]
+        if token in self.installation_logins:
+            return {"login": self.installation_logins[token], "type": "Bot"}
         if self._installation_token(req):
             return {"login": f"{self.app_slug}[bot]", "type": "Bot"}
         return {"login": self.token_login, "type": "User"}
@@ -310,6 +327,36 @@ class FakeGithub(ReviewRules, MergeRules, FakeService):
             message = "Resource not accessible by integration"
             return Reply.json({"message": message, "documentation_url": DOCS}, 403)
         return Reply.json({"id": 1, **self.actor(req)})
+
+    def get_rate_limit(self, req: FakeRequest) -> Reply:
+        with self.lock:
+            core = {
+                "limit": self.quota,
+                "remaining": max(self.quota - self.quota_used, 0),
+                "reset": self.quota_reset,
+                "used": self.quota_used,
+                "resource": "core",
+            }
+        return Reply.json({"resources": {"core": core}, "rate": core})
+
+    def installation_repositories(self, req: FakeRequest) -> Reply:
+        if not self._installation_token(req):
+            message = (
+                "You must authenticate with an installation access token in order to list "
+                "repositories for an installation."
+            )
+            return Reply.json({"message": message, "documentation_url": DOCS}, 403)
+        with self.lock:
+            names = sorted({repo for repo, _ in self.pulls})
+        repos = [self._repo_json(req, *name.split("/", 1)) for name in names]
+        return Reply.json({"total_count": len(repos), "repositories": repos})
+
+    def graphql(self, req: FakeRequest) -> Reply:
+        """`{ viewer { login } }` names the token's account; the rest is `MergeRules`'."""
+        query = str((req.json() or {}).get("query") or "")
+        if re.fullmatch(r"\s*(query\s*)?\{\s*viewer\s*\{\s*login\s*\}\s*\}\s*", query):
+            return Reply.json({"data": {"viewer": {"login": self.actor(req)["login"]}}})
+        return super().graphql(req)
 
     def access_token(self, req: FakeRequest, inst: str) -> Reply:
         if self._app_id(req) is None:

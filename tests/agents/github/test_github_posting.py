@@ -227,15 +227,42 @@ async def test_marks_copied_into_someone_elses_review_are_not_trusted(fake_githu
     assert "already posted earlier" not in posted["body"]
 
 
+async def test_an_actions_token_reviews_as_its_bot_and_finds_its_own_review(fake_github):
+    """GitHub Actions' GITHUB_TOKEN (an installation's token) cannot read /user; GraphQL's
+    viewer names its account, so its own marker is trusted on a retried delivery."""
+    from agents.github.client import GithubClients
+    from agents.github.settings import GithubEnv
+    from tests.agents.github.conftest import FAST_API
+
+    fake, url = fake_github
+    fake.installation_logins["ghs_actions0001"] = "github-actions[bot]"
+    fake.add_pull("acme/api", FakePull(number=7, head_sha="head1111", files=FILES))
+    env = GithubEnv(token="ghs_actions0001", api_url=url, _env_file=None)
+    clients = GithubClients(env, FAST_API)
+    try:
+        reviewer = Reviewer(GithubSettings(), clients, None)
+        first = await reviewer.run(ReviewRequest(repo="acme/api", number=7, action="opened"))
+        again = await reviewer.run(ReviewRequest(repo="acme/api", number=7, action="opened"))
+    finally:
+        clients.close()
+    assert not isinstance(first, Skipped) and not first.already_posted
+    assert not isinstance(again, Skipped) and again.already_posted
+    (posted,) = fake.reviews
+    assert posted["user"]["login"] == "github-actions[bot]"
+    assert len(fake.calls(r"/user")) == 1  # asked once, refused, and viewer asked instead
+
+
 async def test_a_token_that_cannot_say_who_it_is_is_a_setting_to_fix(fake_github, clients):
-    """An installation's token (GitHub Actions' GITHUB_TOKEN) cannot read /user: without our
-    own login no marker could be trusted, so the review stops with what to set instead."""
+    """A token that can read neither /user nor GraphQL's viewer: without our own login no
+    marker could be trusted, so the review stops with what to set instead."""
     from agents.github.client import GithubConfigError
 
     fake, _ = fake_github
     fake.add_pull("acme/api", FakePull(number=7, head_sha="head1111", files=FILES))
     refused = {"message": "Resource not accessible by integration"}
     fake.inject(r"/user", Reply.json(refused, 403), method="GET")
+    error = {"type": "FORBIDDEN", "message": "Resource not accessible by integration"}
+    fake.inject(r"/graphql", Reply.json({"data": {"viewer": None}, "errors": [error]}))
     with pytest.raises(GithubConfigError, match="personal access token") as err:
         await Reviewer(GithubSettings(), clients, None).run(
             ReviewRequest(repo="acme/api", number=7, action="opened")
