@@ -12,14 +12,31 @@ Nothing else teaches anything (reading, starring, trashing old spam). What the f
 mail is kept in state group `gmail.verdicts` *before* it acts, so its own moves are never
 mistaken for the user's. The model file records which message it learned as what, so a lesson
 is learned once, and a mail the user changes their mind about is unlearned and learned again.
-Each lesson is also kept in state group `gmail.learned` (shown in the Workbench's State view
-and by `stepline gmail stats`).
+Each lesson is also kept in state group `gmail.learned` for LEARNED_TTL (180 days, longer than
+the flow's own verdicts are kept), shown in the Workbench's State view and by `stepline gmail
+stats`; the model file keeps its own list of learned ids, bounded in `bayes.py`.
+
+Gmail's own spam filter also moves mail, and a history record does not say who changed a
+label. What can be told apart:
+- mail Gmail files as spam on arrival comes as `messagesAdded` with SPAM, no label change:
+  never learned;
+- SPAM added to a mail the flow moved there is the flow's own (see `gmail.verdicts`);
+- SPAM added later to a mail that is still UNREAD, seen within PROVIDER_WINDOW (15 min) of
+  its arrival, is most likely Gmail's filter taking a second look (a person reports what
+  they have read, or at least not what arrived a minute ago): not learned, and not counted
+  as a correction. The cost: a user who reports an unread mail within minutes teaches
+  nothing; the flow missed it, but Gmail caught it too.
+What cannot: a later SPAM on a mail the user has read, or one the flow sees only after the
+window (the flow was down), reads as the user's; so does a move by another mail client or
+app with access to the mailbox. Gmail's filter never takes SPAM off a mail, so "Not spam" is
+always the user's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +56,7 @@ __all__ = [
     "decide",
     "flow_moved_to_spam",
     "gather_stats",
+    "gmails_own_filter",
     "learn_from_change",
     "learn_into_model",
     "model_lock",
@@ -47,6 +65,8 @@ __all__ = [
 ]
 
 _VERDICT_TTL = 60 * 24 * 3600.0  # a user may rescue a mail from Spam weeks later
+LEARNED_TTL = 180 * 24 * 3600.0
+PROVIDER_WINDOW = 15 * 60.0
 
 
 def worth_learning(change: LabelChange) -> bool:
@@ -78,6 +98,22 @@ def decide(change: LabelChange, flow: dict[str, Any] | None, own_labels: set[str
     if in_inbox and own_labels & set(change.removed):
         return Lesson("ham", "you removed the flow's label", correction=did == "spam")
     return Lesson(None, "not a verdict")
+
+
+def gmails_own_filter(change: LabelChange, mail: ParsedEmail, now: float) -> str | None:
+    """Why SPAM added to `mail` is most likely Gmail's filter, not the user; None when it
+    reads as the user's (see the module docstring for what can and cannot be told)."""
+    if "SPAM" not in change.added or "UNREAD" not in change.labels:
+        return None
+    if mail.internal_date_ms is None:
+        return None
+    age = now - mail.internal_date_ms / 1000
+    if age > PROVIDER_WINDOW:
+        return None
+    return (
+        f"most likely Gmail's own filter: SPAM added {max(age, 0) / 60:.0f} min after arrival, "
+        "to a mail still unread"
+    )
 
 
 @contextmanager
@@ -156,6 +192,10 @@ async def learn_from_change(
         if exc.status == 404:  # deleted since: nothing left to learn from
             return Lesson(None, "the message no longer exists")
         raise
+    # Gmail's filter leaves a mail alone once the user has judged it ("Not spam")
+    gmails = None if judged else gmails_own_filter(change, mail, time.time())
+    if gmails:
+        return Lesson(None, gmails)
     lesson.outcome = await asyncio.to_thread(
         learn_into_model,
         settings.spam.model_path,
@@ -169,7 +209,7 @@ async def learn_from_change(
         "correction": lesson.correction,
         "day": today(settings.timezone),
     }
-    await state.set(LEARNED_GROUP, change.message_id, entry)
+    await state.set(LEARNED_GROUP, change.message_id, entry, ttl=LEARNED_TTL)
     return lesson
 
 

@@ -8,6 +8,16 @@ ids and `remove.cgi` say much about a mail (in 4-fold cross-validation on the tr
 the SpamAssassin corpus: wanted mail flagged 0.24 % instead of 0.29 %, spam caught 96.5 %
 instead of 96.7 %, and more spam caught at 0.1 % and 0.5 % flagged). Each token counts once
 per mail: how often a spammer repeats a word says little.
+
+The model file keeps its tokens in clear (it stays inspectable), so a secret a mail carries
+must not become one: the text, the subject and each link's path are masked with
+`redact_mail` first (a password, a one-time code, an API key become `[REDACTED]`), the
+digits of a link piece become `#` (`/reset/#` keeps the shape, not the code), and words
+longer than 12 letters (most keys and tokens) were only ever kept as their first letter and
+length. Masking costs about 0.5 ms a mail and changed no figure in cross-validation. What
+it cannot see, a bare secret with no label ("hunter22" alone on a line), can still become a
+word token: hashing tokens would hide it but make the model unreadable, and a short
+secret's hash is found by hashing the words it could be, so it would protect little.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from agents.common.redact import redact_mail
 from agents.gmail.message import ParsedEmail
 
 __all__ = ["tokens"]
@@ -32,6 +43,7 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]{2,}")
 _MAX_CJK_PAIRS = 300
 _URL_PIECES = re.compile(r"[/?&=.\-_]+")
 _MAX_URL_PIECE = 20  # longer pieces are ids or hashes, new in every mail
+_DIGITS = re.compile(r"\d+")
 
 
 def _word_tokens(text: str, prefix: str = "") -> set[str]:
@@ -76,9 +88,9 @@ def _link_tokens(href: str) -> set[str]:
     except ValueError:  # a malformed URL (bad IPv6 bracket) says nothing about its host
         return set()
     out = _host_tokens(host) if host else set()
-    for piece in _URL_PIECES.split(f"{parts.path}?{parts.query}"):
+    for piece in _URL_PIECES.split(redact_mail(f"{parts.path}?{parts.query}")):
         if 2 < len(piece) <= _MAX_URL_PIECE:
-            out.add("urlpath:" + piece.lower())
+            out.add("urlpath:" + _DIGITS.sub("#", piece.lower()))
     return out
 
 
@@ -142,8 +154,9 @@ def _header_tokens(mail: ParsedEmail) -> set[str]:
 
 def tokens(mail: ParsedEmail) -> list[str]:
     """The features of one mail, sorted (so a model built from them is repeatable)."""
-    found = _word_tokens(mail.text) | _word_tokens(mail.subject, "subject:")
-    found |= _cjk_tokens(f"{mail.subject}\n{mail.text}")
+    text, subject = redact_mail(mail.text[:_MAX_TEXT]), redact_mail(mail.subject)
+    found = _word_tokens(text) | _word_tokens(subject, "subject:")
+    found |= _cjk_tokens(f"{subject}\n{text}")
     found |= _header_tokens(mail) | _relay_tokens(mail.received)
     for link in mail.links[:50]:
         found |= _link_tokens(link.href)

@@ -35,8 +35,8 @@ TOPIC_NOTIFY = "notify.send"
 
 MAILBOX_GROUP = "gmail.mailbox"  # history_id, watch_expiration
 MESSAGES_GROUP = "gmail.messages"  # message id -> metadata (no body)
-COUNTERS_GROUP = "gmail.counters"  # "YYYY-MM-DD:received" -> count
+COUNTERS_GROUP = "gmail.counters"  # "YYYY-MM-DD:cleaned" -> running total
 COUNTED_GROUP = "gmail.counted"  # "spam:<id>" -> claim, so a re-run counts nothing twice
 VIP_GROUP = "gmail.vip"  # address or *@domain -> true
 VERDICTS_GROUP = "gmail.verdicts"  # message id -> {"verdict", "action"}: what the flow did
-LEARNED_GROUP = "gmail.learned"  # message id -> {"as", "correction", "day"}: user lessons
+LEARNED_GROUP = "gmail.learned"  # message id -> {"as", "why", "correction", "day"}, 180 days

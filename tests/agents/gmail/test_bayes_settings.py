@@ -181,3 +181,24 @@ def test_a_link_teaches_its_host_and_the_words_of_its_path() -> None:
         model.learn(ParsedEmail(text="hello friend", links=[Link(href=other)]), is_spam=True)
         model.learn(ParsedEmail(text="hello friend", links=[]), is_spam=False)
     assert model.spam_probability(ParsedEmail(text="hello friend", links=[Link(href=href)])) > 0.9
+
+
+def test_secrets_a_mail_carries_never_reach_the_model_file(tmp_path: Path) -> None:
+    from agents.gmail.message import Link
+
+    secrets = ["hunter22x", "483920", "Qx7rT2mw", "sk-proj-4fGh8JkL2mNp6QrS9tUv1wXy3zAb5cDe"]
+    reset = "https://accounts.example.com/reset/Qx7rT2mw?session=483920"
+    model = trained()
+    model.learn(
+        ParsedEmail(
+            subject="Your login code is 483920",
+            text=f"Your password: hunter22x\nverification code is 483920\nkey {secrets[3]}\n",
+            links=[Link(href=reset)],
+        ),
+        is_spam=False,
+    )
+    path = tmp_path / "model.json"
+    model.save(path)
+    stored = path.read_text().lower()
+    assert [s for s in secrets if s.lower() in stored] == []
+    assert '"urlpath:reset"' in stored  # the link still teaches its shape

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from agents.gmail.api import GmailAPI, LabelChange
 from agents.gmail.bayes import BayesModel
 from agents.gmail.cli import app
-from agents.gmail.learning import decide
+from agents.gmail.learning import LEARNED_TTL, decide, gmails_own_filter
+from agents.gmail.message import ParsedEmail
 from tests.agents.gmail.conftest import eml
 from tests.agents.gmail.world import World
 from tests.fakes.gmail_server import FakeGmail
@@ -94,7 +95,8 @@ async def test_the_user_corrections_are_learned_once_and_the_flows_own_moves_nev
     assert model_of(world).learned == {}
 
     g.user_relabels(phish, add=["INBOX"], remove=["SPAM"])  # the user: "Not spam"
-    g.user_relabels(ham, add=["SPAM"], remove=["INBOX"])  # the user: "Report spam"
+    g.user_relabels(ham, add=[], remove=["UNREAD"])  # the user reads it ...
+    g.user_relabels(ham, add=["SPAM"], remove=["INBOX"])  # ... and reports it as spam
     await world.poll()
     model = model_of(world)
     assert model.learned == {phish: "ham", ham: "spam"}
@@ -111,6 +113,8 @@ async def test_the_user_corrections_are_learned_once_and_the_flows_own_moves_nev
 
     lessons = await world.h.state.list("gmail.learned")
     assert lessons[ham]["as"] == "spam" and lessons[ham]["correction"] is True
+    kept = await world.h.state.ttl("gmail.learned", ham)
+    assert kept is not None and 170 * 86400 < kept <= LEARNED_TTL  # not kept forever
     monkeypatch.setenv("STEPLINE_DB", str(tmp_path / "stepline.db"))
     runner = CliRunner()
     result = await asyncio.to_thread(runner.invoke, app, ["stats", "--json"])
@@ -136,3 +140,42 @@ async def test_an_unsure_mail_is_labelled_and_removing_the_label_teaches_wanted(
     g.user_relabels(mid, add=[], remove=[unsure])
     await world.poll()
     assert model_of(world).learned == {mid: "ham"}
+
+
+NOW = 1_800_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("labels", "minutes_ago", "gmails"),
+    [
+        (("SPAM", "UNREAD"), 2, True),  # unread, minutes after arrival: Gmail's second look
+        (("SPAM",), 2, False),  # the user opened it, then reported it
+        (("SPAM", "UNREAD"), 60 * 24, False),  # a day later: the user clearing old mail
+        (("SPAM", "UNREAD"), None, False),  # arrival unknown: taken as the user's
+    ],
+)
+def test_gmails_own_later_spam_move_is_told_from_the_users_where_it_can_be(
+    labels, minutes_ago, gmails
+) -> None:
+    arrived = None if minutes_ago is None else int((NOW - minutes_ago * 60) * 1000)
+    mail = ParsedEmail(internal_date_ms=arrived)
+    why = gmails_own_filter(change(("SPAM",), ("INBOX",), labels), mail, NOW)
+    assert (why is not None) == gmails
+    assert gmails_own_filter(change((), ("SPAM",), ("INBOX", "UNREAD")), mail, NOW) is None
+
+
+async def test_gmail_moving_a_fresh_unread_mail_to_spam_is_not_learned_as_the_users_verdict(
+    world: World,
+) -> None:
+    g = world.gmail
+    fresh = g.add_message(eml("ham_plain.eml"))
+    older = g.add_message(eml("ham_plain.eml"), age_days=1)
+    g.add_message(eml("phishing.eml"), ["SPAM", "UNREAD"])  # Gmail filed it on arrival
+    await world.poll()
+    assert "INBOX" in g.labels_of(fresh) and "INBOX" in g.labels_of(older)  # let through
+    g.user_relabels(fresh, add=["SPAM"], remove=["INBOX"])  # Gmail's filter, a minute later
+    g.user_relabels(older, add=["SPAM"], remove=["INBOX"])  # the user, clearing old mail
+    await world.poll()
+    assert model_of(world).learned == {older: "spam"}
+    lessons = await world.h.state.list("gmail.learned")
+    assert set(lessons) == {older} and lessons[older]["correction"] is True
