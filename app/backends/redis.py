@@ -190,6 +190,25 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         # Spans, logs and dead letters are trimmed as they are written and dedup keys expire
         # by themselves; what is left is the state index, which may name expired keys.
         await self._scripts["prune"](args=[self.prefix, repr(time.time() * 1000)])
+        await self._drop_old_records()
+
+    async def _drop_old_records(self) -> None:
+        """Spans and logs stored a row at a time, with an index per trace and per step, by
+        versions before their records went a commit at a time: dropped once, on a prune."""
+        p = self.prefix
+        if not await self._r.exists(f"{p}:spz", f"{p}:lgz"):
+            return
+        escaped = re.sub(r"([*?\[\]\\])", r"\\\1", p)
+        for kind in ("spt", "sps", "lgt", "lgs"):
+            batch: list[str] = []
+            async for key in self._r.scan_iter(match=f"{escaped}:{kind}:*", count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    await self._r.unlink(*batch)
+                    batch = []
+            if batch:
+                await self._r.unlink(*batch)
+        await self._r.unlink(*(f"{p}:{k}" for k in ("sp", "spz", "spseq", "lg", "lgz", "lgseq")))
 
     @guarded
     async def purge(self) -> int:

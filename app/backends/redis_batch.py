@@ -12,7 +12,9 @@ delivery:
   separate arguments, in the format of `messages` in redis_lua.py.
 - outcomes: "<step> <id>" for a plain acknowledgement (XACK and XDEL of a step's ids in one
   command each); "=" for the rest (retry, dead letter, keyed), as separate arguments.
-- spans: "<step>\\t<trace>\\t<json>"; a trace id holding a tab or a newline goes separately.
+- spans and logs: one record per commit, the JSON rows one a line (compact JSON never holds a
+  raw newline), with its index entry "<count>\\n" and "<step>\\t<trace>\\n" per row, so Redis
+  stores a commit's spans with one HSET and one ZADD and parses none of them.
 
 Steps are numbered in a table sent first (0 is "no step"), so a step name is never parsed out
 of a line. A claim answers per step: the step, "<seq> <attempt> ..." and a JSON array of the
@@ -27,9 +29,9 @@ from json.encoder import encode_basestring_ascii as _esc
 from typing import Any
 
 from app.backends.base import dump_json
-from app.backends.redis_records import log_json, span_json
+from app.backends.redis_records import index_text, log_json, span_json
 from app.settings import Settings
-from app.types import Batch, Delivery, FlowPlan, Message
+from app.types import Batch, Delivery, FlowPlan, LogEntry, Message, Span
 
 __all__ = ["claim_args", "deliveries", "message_args", "write_args"]
 
@@ -138,17 +140,8 @@ def write_args(batch: Batch, s: Settings, now: float) -> list[Any]:
             d.key or "",
             d.key_limit,
         ]
-    spans: list[str] = []
-    odd_spans: list[Any] = []
-    for sp in batch.spans:
-        trace = sp.trace_id or ""
-        if "\t" in trace or "\n" in trace:
-            odd_spans += [trace, sp.step or "", span_json(sp)]
-        else:
-            spans.append(f"{index(sp.step) if sp.step else 0}\t{trace}\t{span_json(sp)}")
-    logs: list[Any] = []
-    for e in batch.logs:
-        logs += [e.trace_id or "", e.step or "", log_json(e)]
+    spans, span_index = _records([span_json(sp) for sp in batch.spans], batch.spans)
+    logs, log_index = _records([log_json(e) for e in batch.logs], batch.logs)
     return [
         repr(now),
         int(s.dedup_ttl * 1000),
@@ -164,12 +157,20 @@ def write_args(batch: Batch, s: Settings, now: float) -> list[Any]:
         *cold,
         "\n".join(acks),
         *settle,
-        "\n".join(spans),
-        len(odd_spans) // 3,
-        *odd_spans,
-        len(batch.logs),
-        *logs,
+        spans,
+        span_index,
+        logs,
+        log_index,
     ]
+
+
+def _records(rows: list[str], items: list[Span] | list[LogEntry]) -> tuple[str, str]:
+    """A commit's spans or logs as one record: their JSON rows, one a line, and its index
+    entry: the count, then "<step>\\t<trace>" of each row, each ending in a newline."""
+    if not rows:
+        return "", ""
+    entries = [f"{index_text(x.step or '')}\t{index_text(x.trace_id or '')}\n" for x in items]
+    return "\n".join(rows), f"{len(rows)}\n{''.join(entries)}"
 
 
 def claim_args(

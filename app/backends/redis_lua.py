@@ -12,8 +12,10 @@ Key layout under the app's prefix P (one Redis can host many apps):
     P:dead, P:deadm    hashes id -> "<step>\\n<payload>" and id -> JSON of the failure
     P:deadz, P:deadn   sorted set of dead ids (oldest first), hash step -> count
     P:cron:<step>      last fired tick
-    P:sp / P:lg        hashes seq -> JSON span / log entry, indexed by P:spz / P:lgz (score
-                       seq, member "<seq>\\n<trace>\\n<step>"), which readers filter
+    P:sc / P:lc        spans / log entries a commit at a time: hash commit number -> their
+                       JSON rows, one a line; indexed by P:scz / P:lcz (score the number,
+                       member "<number>\\n<count>\\n" + "<step>\\t<trace>\\n" per row), which
+                       readers scan and filter; P:scn / P:lcn count the rows kept
 
 Settled deliveries are deleted from their stream (XACK + XDEL), so XLEN counts what is unsettled
 and nothing grows without bound. Entry ids come from one global counter so that a delivery id is

@@ -2,9 +2,9 @@
 one call (WRITE_CLAIM) for a commit that also claims the work it fed.
 
 The arguments are encoded by app/backends/redis_batch.py, whose docstring gives the format.
-Plain acknowledgements, span rows and index entries are applied with one command per step or
-per batch where Redis takes many members at once (XACK, XDEL, HSET, ZADD, ZREM), so a commit
-costs a few commands per delivery: the XADD of each emit and the trace index of each span.
+Plain acknowledgements are applied with one XACK and one XDEL per step, and a commit's spans
+and logs are one record each, so a commit costs one command per delivery: the XADD of each
+emit.
 """
 
 from __future__ import annotations
@@ -24,31 +24,26 @@ local function bulk(call, cmd, key, extra, list)
   end
 end
 
--- Spans or logs (kind 'sp' or 'lg') from a flat list trace, step, json, trimmed to the newest
--- `keep`. One index (member "<seq>\n<trace>\n<step>", score seq) serves every reader: a trace
--- is found by a scan of it, which costs a reader less than an index per trace costs each write.
-local function records(kind, flat, keep)
-  local count = #flat / 3
-  if count == 0 then return end
-  local h, z = P .. ':' .. kind, P .. ':' .. kind .. 'z'
-  local seq = redis.call('INCRBY', P .. ':' .. kind .. 'seq', count) - count
-  local fields, members = {}, {}
-  for k = 1, #flat, 3 do
-    seq = seq + 1
-    fields[#fields + 1] = seq
-    fields[#fields + 1] = flat[k + 2]
-    members[#members + 1] = seq
-    members[#members + 1] = seq .. '\n' .. flat[k] .. '\n' .. flat[k + 1]
+-- The spans or logs of a commit (kind 'sc' or 'lc') as one record: `rows` (JSON, one a
+-- line) under a commit number, and in the index (score the number) the member
+-- "<number>\n<count>\n" then "<step>\t<trace>\n" per row, which readers scan and filter. The
+-- oldest commits go while the rest still hold `keep` rows.
+local function records(kind, rows, entries, keep)
+  if rows == '' then return end
+  local h, z, total_key = P .. ':' .. kind, P .. ':' .. kind .. 'z', P .. ':' .. kind .. 'n'
+  local seq = redis.call('INCR', P .. ':' .. kind .. 'seq')
+  redis.call('HSET', h, seq, rows)
+  redis.call('ZADD', z, seq, seq .. '\n' .. entries)
+  local total = redis.call('INCRBY', total_key, tonumber(string.match(entries, '^%d+')))
+  while total > keep do
+    local oldest = redis.call('ZRANGE', z, 0, 0)[1]
+    if not oldest then break end
+    local old_seq, count = string.match(oldest, '^(%d+)\n(%d+)')
+    if total - tonumber(count) < keep then break end
+    redis.call('ZREMRANGEBYRANK', z, 0, 0)
+    redis.call('HDEL', h, old_seq)
+    total = redis.call('DECRBY', total_key, tonumber(count))
   end
-  bulk(redis.call, 'HSET', h, nil, fields)
-  bulk(redis.call, 'ZADD', z, nil, members)
-  local over = redis.call('ZCARD', z) - keep
-  if over <= 0 then return end
-  local old = redis.call('ZRANGE', z, 0, over - 1, 'WITHSCORES')
-  local gone = {}
-  for k = 2, #old, 2 do gone[#gone + 1] = old[k] end
-  bulk(redis.call, 'HDEL', h, nil, gone)
-  redis.call('ZREMRANGEBYRANK', z, 0, over - 1)
 end
 
 -- One outcome given as separate arguments from ARGV[i]: step, id, status, retry_at,
@@ -154,24 +149,9 @@ local function write_batch(i)
   flush()
   if dead_added then trim_dead(dead_keep) end
 
-  local flat = {}
-  for line in string.gmatch(ARGV[i], '[^\n]+') do
-    local a = string.find(line, '\t', 1, true)
-    local b = string.find(line, '\t', a + 1, true)
-    flat[#flat + 1] = string.sub(line, a + 1, b - 1)
-    flat[#flat + 1] = S[tonumber(string.sub(line, 1, a - 1))]
-    flat[#flat + 1] = string.sub(line, b + 1)
-  end
-  local odd = tonumber(ARGV[i + 1])
-  i = i + 2
-  for k = i, i + 3 * odd - 1 do flat[#flat + 1] = ARGV[k] end
-  i = i + 3 * odd
-  records('sp', flat, span_keep)
-  flat = {}
-  local nlog = tonumber(ARGV[i])
-  for k = i + 1, i + 3 * nlog do flat[#flat + 1] = ARGV[k] end
-  records('lg', flat, log_keep)
-  return i + 1 + 3 * nlog
+  records('sc', ARGV[i], ARGV[i + 1], span_keep)
+  records('lc', ARGV[i + 2], ARGV[i + 3], log_keep)
+  return i + 4
 end
 
 -- The claim section from ARGV[i]: consumer, now, nsteps, then per step: step, n, lease_ms,

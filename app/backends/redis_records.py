@@ -21,7 +21,7 @@ from app.types import DeadLetter, LogEntry, Span
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-__all__ = ["RedisRecords", "log_json", "span_json"]
+__all__ = ["RedisRecords", "index_text", "log_json", "span_json"]
 
 GROUP = "stepline"
 _SPAN_FIELDS = (
@@ -71,6 +71,13 @@ def span_json(s: Span) -> str:
         return _encode_row(row)
 
 
+def index_text(text: str) -> str:
+    """`text` as an index member holds it: tab, newline and backslash escaped."""
+    if "\\" in text or "\n" in text or "\t" in text:
+        return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+    return text
+
+
 def log_json(e: LogEntry) -> str:
     return json.dumps(
         [e.level, safe_text(e.message), e.step, e.trace_id, e.span_id, e.fields, e.ts],
@@ -91,41 +98,56 @@ class RedisRecords:
     async def _newest(
         self, kind: str, trace_id: str | None, step: str | None, keep: Any, limit: int
     ) -> list[str]:
-        """JSON of up to `limit` records of `kind` ("sp" or "lg") accepted by `keep`, newest
-        first. The one index names each record's trace and step, so only matches are read."""
+        """JSON rows of up to `limit` records of `kind` ("sc" spans, "lc" logs) accepted by
+        `keep`, newest first. Records are stored a commit at a time; the index member of a
+        commit names the step and trace of each row, so only matching rows are read."""
         h, z = f"{self.prefix}:{kind}", f"{self.prefix}:{kind}z"
+        want = index_text(step) if step else None
         if trace_id:
-            seqs = await self._of_trace(z, trace_id, step)
-            return await self._read(h, seqs, keep, limit)
+            trace = index_text(trace_id)
+            pattern = "*\t" + re.sub(r"([*?\[\]\\])", r"\\\1", trace) + "\n*"
+            found = [m async for m, _ in self._r.zscan_iter(z, match=pattern, count=500)]
+            found.sort(key=lambda m: int(m.split("\n", 1)[0]), reverse=True)
+            return await self._pick(h, found, trace, want, keep, limit)
         out: list[str] = []
-        start, page = 0, max(limit, 200) if not step else 1000
+        start, page = 0, 50
         while len(out) < limit:
             members = cast(list[str], await self._r.zrevrange(z, start, start + page - 1))
             if not members:
                 break
-            rows = [_member(m) for m in members]
-            seqs = [seq for seq, _, s in rows if not step or s == step]
-            out += await self._read(h, seqs, keep, limit - len(out))
+            out += await self._pick(h, members, None, want, keep, limit - len(out))
             start += page
         return out[:limit]
 
-    async def _of_trace(self, z: str, trace_id: str, step: str | None) -> list[str]:
-        """Record numbers of one trace, newest first (a scan of the index, matched by Redis)."""
-        pattern = "*\n" + re.sub(r"([*?\[\]\\])", r"\\\1", trace_id) + "\n*"
-        found: list[int] = []
-        async for member, _ in self._r.zscan_iter(z, match=pattern, count=2000):
-            seq, trace, s = _member(member)
-            if trace == trace_id and (not step or s == step):
-                found.append(int(seq))
-        return [str(n) for n in sorted(found, reverse=True)]
-
-    async def _read(self, h: str, seqs: list[str], keep: Any, limit: int) -> list[str]:
-        """Up to `limit` of the records `seqs` (in that order) that `keep` accepts."""
+    async def _pick(
+        self,
+        h: str,
+        members: list[str],
+        trace: str | None,
+        step: str | None,
+        keep: Any,
+        limit: int,
+    ) -> list[str]:
+        """Rows of these commits (newest first) whose index entry matches, that `keep` takes."""
+        chosen: list[tuple[str, list[int]]] = []
+        for member in members:
+            seq, _, *entries = member.split("\n")  # entries end with "" (the last newline)
+            rows = []
+            for pos in range(len(entries) - 2, -1, -1):  # the last row of a commit is newest
+                s, _, t = entries[pos].partition("\t")
+                if (trace is None or t == trace) and (step is None or s == step):
+                    rows.append(pos)
+            if rows:
+                chosen.append((seq, rows))
         out: list[str] = []
-        for start in range(0, len(seqs), 500):
-            for raw in cast(list[str | None], await self._r.hmget(h, seqs[start : start + 500])):
-                if raw is not None and keep(raw):
-                    out.append(raw)
+        for start in range(0, len(chosen), 100):
+            part = chosen[start : start + 100]
+            bodies = cast(list[str | None], await self._r.hmget(h, [seq for seq, _ in part]))
+            for (_, rows), body in zip(part, bodies, strict=True):
+                if body is None:
+                    continue
+                lines = body.split("\n")
+                out += [lines[pos] for pos in rows if pos < len(lines) and keep(lines[pos])]
             if len(out) >= limit:
                 break
         return out[:limit]
@@ -143,7 +165,7 @@ class RedisRecords:
             values = json.loads(raw)
             return (not step or values[1] == step) and (not status or values[8] == status)
 
-        found = await self._newest("sp", trace_id, step, keep, limit)
+        found = await self._newest("sc", trace_id, step, keep, limit)
         return [Span(**dict(zip(_SPAN_FIELDS, json.loads(r), strict=True))) for r in found]
 
     @guarded
@@ -153,7 +175,7 @@ class RedisRecords:
         def keep(raw: str) -> bool:
             return not step or json.loads(raw)[2] == step
 
-        found = await self._newest("lg", trace_id, step, keep, limit)
+        found = await self._newest("lc", trace_id, step, keep, limit)
         return [LogEntry(*json.loads(r)) for r in found]
 
     @guarded
@@ -277,13 +299,6 @@ class RedisRecords:
         for r in rows:
             del r["_order"]
         return rows[:limit]
-
-
-def _member(m: str) -> tuple[str, str, str]:
-    """(seq, trace, step) of an index member "<seq>\\n<trace>\\n<step>"."""
-    seq, rest = m.split("\n", 1)
-    trace, _, step = rest.rpartition("\n")
-    return seq, trace, step
 
 
 async def _run(pipe: Any) -> list[Any]:

@@ -218,11 +218,39 @@ async def test_spans_and_logs_are_queryable_and_bounded(make_backend: MakeBacken
     logs = await backend.logs(trace_id="tr1", step="S0", limit=5)
     assert [e.fields["i"] for e in logs] == [148, 142, 136, 130, 124]
     assert len(await backend.logs(limit=1000)) == 100
-    client = redis.Redis.from_url(URL)
-    assert client.hlen(f"{backend.prefix}:sp") == 100
-    # One index for every reader: no key per trace or step to grow with the traffic.
-    assert not client.keys(f"{backend.prefix}:sp[ts]:*")
+    # Six keys hold them whatever the traffic (no key per trace or step), and a trace with a
+    # tab or newline in its id is stored and found like any other.
+    client = redis.Redis.from_url(URL, decode_responses=True)
+    keys = {k.removeprefix(backend.prefix) for k in client.scan_iter(f"{backend.prefix}:*")}
+    assert keys == {":sc", ":scz", ":scn", ":scseq", ":lc", ":lcz", ":lcn", ":lcseq"}
     client.close()
+    odd = "tr\t0\n\\x"
+    await backend.write(
+        Batch(spans=[Span(odd, "S0", "event", 500.0), Span("tr0", "S0", "event", 501.0)])
+    )
+    assert [s.started_at for s in await backend.spans(trace_id=odd)] == [500.0]
+    # Trimmed a commit at a time: the newest 100 stay, and no more than one commit beyond.
+    assert len(await backend.spans(trace_id="tr0", limit=1000)) == 33 + 1
+    assert len(await backend.spans(limit=1000)) == 102
+
+
+async def test_a_prune_drops_the_span_rows_of_earlier_versions(make_backend: MakeBackend):
+    backend = await make_backend()
+    p = backend.prefix
+    client = redis.Redis.from_url(URL, decode_responses=True)
+    # As versions before records went a commit at a time left them: a row and index per span.
+    for kind in ("sp", "lg"):
+        client.hset(f"{p}:{kind}", "1", "[]")
+        client.zadd(f"{p}:{kind}z", {"1\ntr\nS": 1})
+        client.set(f"{p}:{kind}seq", 1)
+        client.zadd(f"{p}:{kind}t:tr", {"1": 1})
+        client.zadd(f"{p}:{kind}s:S", {"1": 1})
+    await backend.write(Batch(spans=[Span("tr", "S", "event", 1.0)]))
+    await backend.prune()
+    keys = {k.removeprefix(p) for k in client.scan_iter(f"{p}:*")}
+    client.close()
+    assert keys == {":sc", ":scz", ":scn", ":scseq"}
+    assert [s.trace_id for s in await backend.spans()] == ["tr"]
 
 
 # -- stream fan-out --------------------------------------------------------------------------
