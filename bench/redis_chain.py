@@ -15,6 +15,10 @@ Both end the chain through bench/_sink.py: every id must arrive exactly once, an
 from the first enqueue to the last completion. Each run uses its own key prefix under REDIS_URL
 (default redis://127.0.0.1:6379/0), deleted afterwards.
 
+Stepline runs with its default settings (STEPLINE_CONCURRENCY=64 runs in flight per process),
+and once more on 2 workers with about as many in flight as the raw consumer reads at once
+(`--concurrency`).
+
 A second table gives the CPU time per chain over the same interval: of the consumer processes
 (from /proc, so it holds on a loaded machine where the rates move with the load), and of the
 redis-server (INFO cpu: every client of that server counts, so only a quiet server's is clean).
@@ -106,7 +110,13 @@ STEPS = {
 
 
 async def _stepline_run(
-    chains: int, workers: int, tmp: Path, produce: Producer, cpu: Cpu | None, label: str
+    chains: int,
+    workers: int,
+    tmp: Path,
+    produce: Producer,
+    cpu: Cpu | None,
+    label: str,
+    concurrency: int | None,
 ) -> float:
     with scratch("redis", tmp) as run_dir:
         steps = write_steps(run_dir / "steps", STEPS)
@@ -121,6 +131,8 @@ async def _stepline_run(
             "PYTHONPATH": f"{HERE}:{ROOT}",
             **sink_env(run_dir / "sink"),
         }
+        if concurrency is not None:
+            env["STEPLINE_CONCURRENCY"] = str(concurrency)
         settings = Settings(
             steps=[steps], backend="redis", redis_url=REDIS_URL, redis_prefix=prefix
         )
@@ -169,10 +181,11 @@ def stepline_redis_chain(
     produce: Producer = batched,
     cpu: Cpu | None = None,
     label: str = "Stepline Redis",
+    concurrency: int | None = None,
 ) -> float:
-    """Chains per second on `workers` fresh `stepline worker` processes, fed by `produce`;
-    the CPU per chain goes to `cpu[label...]` when given."""
-    return asyncio.run(_stepline_run(chains, workers, tmp, produce, cpu, label))
+    """Chains per second on `workers` fresh `stepline worker` processes, fed by `produce`
+    (with STEPLINE_CONCURRENCY when given); the CPU per chain goes to `cpu[label...]`."""
+    return asyncio.run(_stepline_run(chains, workers, tmp, produce, cpu, label, concurrency))
 
 
 def raw_consumer(prefix: str, name: str) -> None:
@@ -249,6 +262,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--consumers", type=int, default=2, help="raw consumer processes")
     parser.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="*",
+        default=[256],
+        help="also run 2 workers with STEPLINE_CONCURRENCY=N (default 256: as many runs in "
+        "flight as the raw consumer's COUNT 100 over three streams); none to skip",
+    )
+    parser.add_argument(
         "--raw-consumer", nargs=2, metavar=("PREFIX", "NAME"), help=argparse.SUPPRESS
     )
     args = parse(parser, chains=2000)
@@ -267,6 +288,11 @@ def main() -> None:
             label = f"Stepline Redis, {n} worker process{'es' if n > 1 else ''}"
             plan[label] = lambda n=n, label=label: stepline_redis_chain(  # type: ignore[misc]
                 args.chains, n, tmp, cpu=cpu, label=label
+            )
+        for c in args.concurrency:
+            label = f"Stepline Redis, 2 worker processes, STEPLINE_CONCURRENCY={c}"
+            plan[label] = lambda c=c, label=label: stepline_redis_chain(  # type: ignore[misc]
+                args.chains, 2, tmp, cpu=cpu, label=label, concurrency=c
             )
         rounds = Rounds(args.rounds).run(plan)
         print(
