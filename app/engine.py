@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Callable
 
 from app.backends.base import Backend
 from app.errors import BackendError
+from app.invoke import Resume
 from app.registry import Registry, Step
 from app.run import Runner
 from app.settings import Settings
@@ -99,10 +101,14 @@ class Engine:
         if self._tasks:
             await asyncio.wait([t for t, _ in self._tasks.values()], timeout=grace)
         leftover = list(self._tasks.values())
-        for task, _ in leftover:
+        for task in {t for t, _ in leftover}:
             task.cancel()
         if leftover:
             await asyncio.gather(*(t for t, _ in leftover), return_exceptions=True)
+            for task, d in leftover:  # a task cancelled before it began never ran its cleanup
+                if self._tasks.get((d.step, d.id), (None,))[0] is task:
+                    self.runner.deadlines.forget(task)
+                    self._finished(d)
             await self.writer.flush()
             try:
                 await self.backend.release([d for _, d in leftover])
@@ -207,15 +213,24 @@ class Engine:
             self._reserved[name] -= n
             self._reserved_total -= n
         counts: dict[str, int] = {}
-        started: dict[str, list[asyncio.Task[None]]] = {}
+        batches: dict[str, list[Delivery]] = {}
         for d in claimed:
             counts[d.step] = counts.get(d.step, 0) + 1
-            task = self._spawn(d)
-            if task is not None:
-                started.setdefault(d.step, []).append(task)
-        # The runs of one step in this claim start together: one timer keeps their limit.
-        for name, tasks in started.items():
-            self.runner.deadlines.arm(self._timeouts[name], tasks)
+            if (d.step, d.id) in self._tasks:
+                # Its lease ran out while our run of it still goes on (a `def` handler stuck
+                # past its timeout): running it twice at once is what the lease prevents.
+                log.warning(
+                    "%s: delivery %s is still running here; not starting it again", d.step, d.id
+                )
+                continue
+            batches.setdefault(d.step, []).append(d)
+        for name, ds in batches.items():
+            self._running[name] += len(ds)
+            task = asyncio.create_task(self._run_batch(ds))
+            for d in ds:
+                self._tasks[(d.step, d.id)] = (task, d)
+            # The runs of one step in this claim start together: one timer keeps their limit.
+            self.runner.deadlines.arm(self._timeouts[name], [task])
         self._more = {s for s, n in wants.items() if counts.get(s, 0) >= n} | (
             self._more - wants.keys()
         )
@@ -224,32 +239,59 @@ class Engine:
         # A lease outlives the step's time limit, so a slow but healthy run is not re-delivered.
         return {name: max(self.settings.lease_seconds, self._timeouts[name] + 5) for name in wants}
 
-    def _spawn(self, delivery: Delivery) -> asyncio.Task[None] | None:
-        key = (delivery.step, delivery.id)
-        if key in self._tasks:
-            # Its lease ran out while our run of it still goes on (a `def` handler stuck past
-            # its timeout): running it twice at once is what the lease exists to prevent.
-            log.warning(
-                "%s: delivery %s is still running here; not starting it again",
-                delivery.step,
-                delivery.id,
-            )
-            return None
-        self._running[delivery.step] += 1
-        task = asyncio.create_task(self._execute(delivery, key))
-        self._tasks[key] = (task, delivery)
-        return task
+    # -- running a claimed batch -------------------------------------------------------------
+    async def _run_batch(self, ds: list[Delivery]) -> None:
+        """Run the deliveries of one step's claim in this one task while their handlers finish
+        without awaiting (as the chain's do): no task per run. The first run that awaits keeps
+        this task as its host to the end (a coroutine bound to a task must not move) and the
+        rest of the batch get tasks of their own, so they still run concurrently."""
+        task = self._tasks[(ds[0].step, ds[0].id)][0]
+        deadlines = self.runner.deadlines
+        left = 0
+        try:
+            for left, d in enumerate(ds, 1):
+                ctx = contextvars.copy_context()  # each run its own, as a task has
+                coro = self.runner.run_delivery(d, task)
+                try:
+                    first = ctx.run(coro.send, None)
+                except StopIteration:
+                    self._finished(d)
+                    continue
+                except Exception:  # a bug outside the handler: it must not end the batch
+                    self._finished(d)
+                    log.exception("%s: the run of delivery %s failed", d.step, d.id)
+                    continue
+                except BaseException:
+                    self._finished(d)
+                    raise
+                for rest in ds[left:]:
+                    key = (rest.step, rest.id)
+                    other = asyncio.create_task(self._execute(rest, key))
+                    self._tasks[key] = (other, rest)
+                    deadlines.join(other, task)
+                left = len(ds)
+                try:
+                    await Resume(coro, first, ctx)
+                finally:
+                    self._finished(d)
+                break
+        finally:
+            deadlines.forget(task)
+            for d in ds[left:]:  # cancelled before they ran (shutdown): stop() releases them
+                self._finished(d)
 
-    # -- one run -----------------------------------------------------------------------------
     async def _execute(self, d: Delivery, key: tuple[str, str]) -> None:
         task = self._tasks[key][0]
         try:
             await self.runner.run_delivery(d, task)
         finally:
-            # Here, not in a done callback: the writer may commit this run's outcome before
-            # such a callback runs, and would find its capacity still taken.
-            del self._tasks[key]
             self.runner.deadlines.forget(task)
-            self._running[d.step] -= 1
-            if d.step in self._more or self._throttled:
-                self._wake.set()
+            self._finished(d)
+
+    def _finished(self, d: Delivery) -> None:
+        # When the run hands its outcome over, not in a done callback: the writer may commit
+        # the outcome before such a callback runs, and would find its capacity still taken.
+        del self._tasks[(d.step, d.id)]
+        self._running[d.step] -= 1
+        if d.step in self._more or self._throttled:
+            self._wake.set()

@@ -16,17 +16,18 @@ keep the process from exiting.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Generator
 from concurrent.futures import Future
 from typing import Any
 
 from app.context import Context, SyncContext
 from app.registry import Step
 
-__all__ = ["Deadlines", "HandlerTimeout", "SyncPools", "invoke"]
+__all__ = ["Deadlines", "HandlerTimeout", "Resume", "SyncPools", "invoke"]
 
 
 class HandlerTimeout(Exception):
@@ -111,6 +112,38 @@ class _Watched:
         self.handle: asyncio.TimerHandle | None = None
 
 
+class Resume:
+    """Await the rest of `coro`, which was started by hand (`ctx.run(coro.send, None)`) and
+    yielded `first`: the task awaiting this becomes its host for good, so whatever the
+    coroutine bound to its task (`asyncio.timeout`, an anyio cancel scope) stays right. Each
+    step runs in `ctx`, the run's own context, as a task of its own would have it."""
+
+    __slots__ = ("coro", "ctx", "first")
+
+    def __init__(
+        self, coro: Coroutine[Any, Any, Any], first: Any, ctx: contextvars.Context
+    ) -> None:
+        self.coro = coro
+        self.first = first
+        self.ctx = ctx
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        value, run, coro = self.first, self.ctx.run, self.coro
+        while True:
+            try:
+                sent = yield value
+            except BaseException as exc:  # a cancellation, thrown into the task
+                try:
+                    value = run(coro.throw, exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = run(coro.send, sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
 class Deadlines:
     """Time limits of engine runs: one timer per batch of runs that share a deadline. A
     finished run leaves its batch at once, and the last one cancels the timer, so nothing
@@ -132,6 +165,13 @@ class Deadlines:
             if not task.done():
                 self._expired.add(task)
                 task.cancel()
+
+    def join(self, task: asyncio.Task[Any], like: asyncio.Task[Any]) -> None:
+        """`task` runs part of the batch of `like` and shares its deadline."""
+        watched = self._batch.get(like)
+        if watched is not None:
+            watched.tasks.add(task)
+            self._batch[task] = watched
 
     def forget(self, task: asyncio.Task[Any]) -> None:
         """`task` has ended (a handler may have swallowed its cancellation)."""
