@@ -16,9 +16,11 @@ from app.cli_common import (
     console,
     fail,
     find_project,
+    no_project,
     plain_help,
     run_with_runtime,
     settings_from,
+    use_project,
 )
 from app.logger import configure_logging
 from app.plugins import load_plugins
@@ -66,24 +68,35 @@ def _root(
 
 Port = Annotated[
     int | None,
-    typer.Option(help="Port to listen on. Default: $STEPLINE_PORT or 3000.", show_default=False),
+    typer.Option(help="Port to listen on. Default: $STEPLINE_PORT, else 3000.", show_default=False),
 ]
-Host = Annotated[
+DevHost = Annotated[
     str | None,
     typer.Option(
-        help="Address to bind. Default: $STEPLINE_HOST, else "
-        "127.0.0.1 for dev and 0.0.0.0 for start.",
+        "--host",
+        help="Address to bind. Default: $STEPLINE_HOST, else 127.0.0.1 (this machine only).",
+        show_default=False,
+    ),
+]
+StartHost = Annotated[
+    str | None,
+    typer.Option(
+        "--host",
+        help="Address to bind. Default: $STEPLINE_HOST, else 0.0.0.0 (every interface).",
         show_default=False,
     ),
 ]
 
 
 @app.command()
-def dev(steps: StepsOption = None, port: Port = None, host: Host = None) -> None:
-    """Run the app for development: reloads when steps/, app/ or agents/ change.
+def dev(steps: StepsOption = None, port: Port = None, host: DevHost = None) -> None:
+    """Run the app for development: reloads when a step file or Stepline's own code changes.
 
-    Serves API steps, the Workbench (/workbench) and /_stepline on http://HOST:PORT.
-    Config files under config/ are re-read in place without a restart.
+    Serves API steps, the Workbench (/workbench), the API docs (/docs) and /_stepline on
+    http://HOST:PORT, and runs event and cron handlers in the same process. Config files
+    under config/ are re-read in place without a restart. Development rules: the Workbench
+    needs no token, unsigned GitHub webhooks are accepted with a warning, and tokens are not
+    checked with GitHub or Slack. Data: .stepline/stepline.db, or $STEPLINE_DB.
     """
     import uvicorn
 
@@ -118,22 +131,23 @@ def dev(steps: StepsOption = None, port: Port = None, host: Host = None) -> None
 def start(
     steps: StepsOption = None,
     port: Port = None,
-    host: Host = None,
+    host: StartHost = None,
     workers: Annotated[
         int,
         typer.Option(
             min=0,
-            help="Worker processes to run beside "
-            "the HTTP server (0: the server runs "
-            "handlers itself).",
+            metavar="N",
+            help="Worker processes to run the handlers beside the HTTP server; a worker that "
+            "dies is restarted. 0: the server runs the handlers itself.",
         ),
     ] = 0,
     verify: Annotated[
         bool,
         typer.Option(
             "--verify/--no-verify",
-            help="Ask GitHub and Slack whether the tokens work before "
-            "serving (--no-verify: offline, or a proxy that answers later).",
+            help="Ask GitHub and Slack whether the tokens work before serving; only a token "
+            "they call invalid stops the start. --no-verify (or "
+            "STEPLINE_VERIFY_CREDENTIALS=0): offline, or a proxy that answers later.",
         ),
     ] = True,
     access_log: Annotated[
@@ -145,8 +159,13 @@ def start(
         ),
     ] = None,
 ) -> None:
-    """Run the app for production: no reload; refuses to start with broken steps or a
-    misconfigured flow, listing every problem. The Workbench needs STEPLINE_WORKBENCH_TOKEN."""
+    """Run the app for production: no reload, production rules.
+
+    Refuses to start (exit 1) when a step fails to load or a required flow is misconfigured,
+    listing every problem, one a line. The Workbench and /_stepline answer only with
+    STEPLINE_WORKBENCH_TOKEN; unsigned GitHub webhooks are refused. SIGTERM lets running handlers
+    finish within STEPLINE_SHUTDOWN_GRACE seconds and stops the workers too.
+    """
     import uvicorn
 
     if not verify:
@@ -182,8 +201,12 @@ def start(
 
 @app.command()
 def worker(steps: StepsOption = None) -> None:
-    """Run event and cron handlers only, without HTTP (scale workers apart from the server).
-    SIGTERM lets running handlers finish; unfinished work is delivered again."""
+    """Run event and cron handlers only, without HTTP.
+
+    For scaling the handlers apart from the HTTP server: every process shares the SQLite file
+    of one machine, or one Redis (STEPLINE_BACKEND=redis). SIGTERM lets running handlers
+    finish; unfinished work is delivered again.
+    """
     from app.worker import run_worker
 
     settings = settings_from(steps, mode="worker")
@@ -194,17 +217,27 @@ def worker(steps: StepsOption = None) -> None:
 @app.command("steps")
 def list_steps(
     steps: StepsOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the flow graph as JSON (nodes, edges, errors).")
+    ] = False,
 ) -> None:
     """List steps, topics and flows, each step's flow control (key, concurrency per key,
-    debounce, rate limit) and its scheduled deliveries; show load errors and topic warnings.
-    Exit 1 when a step failed to load."""
+    debounce, rate limit) and its scheduled deliveries.
+
+    The table goes to stdout; load errors and warnings (a topic nobody subscribes to) go to
+    stderr, one a line. Exit 1 when a step failed to load.
+    """
     from app.registry import load_registry
     from app.server.steps_view import flow_graph
 
-    if not steps and not os.environ.get("STEPLINE_STEPS"):
-        root = find_project(Path.cwd())
-        steps = [root / "steps"] if root is not None else None
+    here = Path.cwd()
+    root = find_project(here)
+    if root is None and not steps and not os.environ.get("STEPLINE_STEPS"):
+        raise no_project(here, "pass --steps DIR")
+    if root is not None:
+        use_project(steps)  # its steps/, and its database for the queue counts
+        if not steps and not os.environ.get("STEPLINE_STEPS"):
+            steps = [root / "steps"]  # STEPLINE_DB given: use_project left the steps alone
     from app.cli_render import flow_control, print_steps, queue_counts
 
     settings = settings_from(steps)
@@ -226,11 +259,14 @@ def list_steps(
 
 @app.command()
 def emit(
-    topic: str,
+    topic: Annotated[str, typer.Argument(help="Topic a step subscribes to, e.g. order.placed.")],
     data: Annotated[str, typer.Argument(help="JSON data, e.g. '{\"n\": 1}'")],
     key: Annotated[
         str | None,
-        typer.Option(help="Idempotency key: the same key on this topic is delivered once."),
+        typer.Option(
+            help="Idempotency key: an emit of a key already seen on this topic within "
+            "STEPLINE_DEDUP_TTL (7 days) is dropped."
+        ),
     ] = None,
     delay: Annotated[
         float | None,
@@ -238,7 +274,11 @@ def emit(
     ] = None,
     steps: StepsOption = None,
 ) -> None:
-    """Emit an event to TOPIC, durably; a running dev/start/worker process handles it."""
+    """Emit an event to TOPIC, durably, and print its trace id.
+
+    A running dev, start or worker process handles it. Exit 1 when no step subscribes to
+    TOPIC or DATA is not JSON.
+    """
     try:
         value = json.loads(data)
     except json.JSONDecodeError as exc:

@@ -15,12 +15,19 @@ from app.runtime import Runtime
 __all__ = ["cron_app", "dlq_app", "state_app"]
 
 state_app = typer.Typer(
-    help="Read and change state (groups of keys with JSON values).", no_args_is_help=True
+    help="Read and change state: groups of keys with JSON values, as steps see them through "
+    "ctx.state. Secrets are masked in what is printed.",
+    no_args_is_help=True,
 )
 dlq_app = typer.Typer(
-    help="Dead letters: deliveries that failed their last attempt.", no_args_is_help=True
+    help="Dead letters: deliveries that failed their last attempt, kept with their error and "
+    "traceback until replayed (at most STEPLINE_DEAD_RETENTION).",
+    no_args_is_help=True,
 )
-cron_app = typer.Typer(help="Cron steps.", no_args_is_help=True)
+cron_app = typer.Typer(help="Run cron steps by hand.", no_args_is_help=True)
+
+Group = Annotated[str, typer.Argument(help="State group, e.g. orders.")]
+Key = Annotated[str, typer.Argument(help="Key in the group.")]
 
 
 def _print(value: Any) -> None:
@@ -28,7 +35,7 @@ def _print(value: Any) -> None:
 
 
 @state_app.command("get")
-def state_get(group: str, key: str) -> None:
+def state_get(group: Group, key: Key) -> None:
     """Print the value of KEY in GROUP (exit 1 when missing), secrets masked."""
     missing = object()
 
@@ -43,10 +50,13 @@ def state_get(group: str, key: str) -> None:
 
 @state_app.command("set")
 def state_set(
-    group: str,
-    key: str,
+    group: Group,
+    key: Key,
     value: Annotated[str, typer.Argument(help="A JSON value, e.g. '\"text\"' or 3")],
-    ttl: Annotated[float | None, typer.Option(help="Expire after this many seconds.")] = None,
+    ttl: Annotated[
+        float | None,
+        typer.Option(metavar="SECONDS", help="Expire after this many seconds (default: never)."),
+    ] = None,
 ) -> None:
     """Set KEY in GROUP to a JSON VALUE."""
     try:
@@ -69,7 +79,7 @@ def state_list(
 
 
 @state_app.command("delete")
-def state_delete(group: str, key: str) -> None:
+def state_delete(group: Group, key: Key) -> None:
     """Delete KEY from GROUP (exit 1 when missing)."""
     if not run_with_runtime(lambda rt: rt.state.delete(group, key), load_steps=False):
         raise fail(f"no key {key!r} in group {group!r}")
@@ -78,9 +88,12 @@ def state_delete(group: str, key: str) -> None:
 @dlq_app.command("list")
 def dlq_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    limit: Annotated[int, typer.Option(min=1, help="Show at most this many, newest first.")] = 100,
+    limit: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Show at most this many, newest first.")
+    ] = 100,
 ) -> None:
-    """One line per dead letter: id, step, topic, attempts, error."""
+    """One line per dead letter, tab-separated: id, step, topic, attempts, the error's first
+    line. --json adds the trace id, the data and when it failed."""
     dead = run_with_runtime(lambda rt: rt.backend.dead_letters(limit), load_steps=False)
     if as_json:
         _print(
@@ -108,7 +121,9 @@ def dlq_list(
 
 @dlq_app.command("replay")
 def dlq_replay(
-    ids: Annotated[list[str] | None, typer.Argument(help="Dead-letter ids.")] = None,
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="Dead-letter ids, from `stepline dlq list`.")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
 ) -> None:
     """Put dead letters back on the queue (attempts start again at 1)."""
@@ -123,6 +138,9 @@ def dlq_replay(
 
 
 @cron_app.command("run")
-def cron_run(name: str, steps: StepsOption = None) -> None:
+def cron_run(
+    name: Annotated[str, typer.Argument(help="The cron step's name (see `stepline steps`).")],
+    steps: StepsOption = None,
+) -> None:
     """Run the cron step NAME now (a running dev/start/worker process handles it)."""
     typer.echo(run_with_runtime(lambda rt: rt.trigger_cron(name), steps))

@@ -23,6 +23,7 @@ __all__ = [
     "console",
     "fail",
     "find_project",
+    "no_project",
     "plain_help",
     "run_with_runtime",
     "settings_from",
@@ -30,7 +31,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-console = Console(stderr=True)
+# soft_wrap: an error is one line whatever the width (80 columns when stderr is not a terminal),
+# so `2>err.txt`, grep and CI logs see the whole reason on the line it starts on.
+console = Console(stderr=True, soft_wrap=True)
 
 StepsOption = Annotated[
     list[Path] | None,
@@ -81,21 +84,45 @@ def use_project(steps: list[Path] | None) -> None:
     A command that reads the database must not open (and so create) an empty one wherever it
     happens to run: it finds the project upwards, or takes STEPLINE_DB as given, or refuses.
     """
-    if os.environ.get("STEPLINE_DB") or os.environ.get("STEPLINE_BACKEND") == "redis":
-        return
     here = Path.cwd()
     root = find_project(here)
+    if root is not None and root != here:
+        _read_env_file(root / ".env")
+    if os.environ.get("STEPLINE_DB") or os.environ.get("STEPLINE_BACKEND") == "redis":
+        return
     if root is None:
-        raise fail(
-            f"no Stepline project at {here} or above it (a project is the directory "
-            "holding steps/ or .stepline/): run this from your project, or set "
-            "STEPLINE_DB to its database file"
-        )
+        raise no_project(here)
     os.environ["STEPLINE_DB"] = str(root / ".stepline" / "stepline.db")
     if not steps and not os.environ.get("STEPLINE_STEPS"):
         os.environ["STEPLINE_STEPS"] = str(root / "steps")
     if not os.environ.get("STEPLINE_CONFIG_DIR") and (root / "config").is_dir():
         os.environ["STEPLINE_CONFIG_DIR"] = str(root / "config")
+
+
+def no_project(here: Path, instead: str = "set STEPLINE_DB to its database file") -> typer.Exit:
+    return fail(
+        f"no Stepline project at {here} or above it (a project is the directory "
+        f"holding steps/ or .stepline/): run this from your project, or {instead}"
+    )
+
+
+def _read_env_file(path: Path) -> None:
+    """The project's `.env`, for a command run in one of its subdirectories: the settings read
+    `./.env` only, so `STEPLINE_BACKEND=redis` there would otherwise be missed. Variables
+    already in the environment win, as they do over `./.env`. A relative path in a file or
+    directory setting means the project's, as it does when run from the project itself."""
+    if not path.is_file():
+        return
+    from dotenv import dotenv_values
+
+    for name, value in dotenv_values(path).items():
+        if not value or name in os.environ:
+            continue
+        if name == "STEPLINE_STEPS":
+            value = ":".join(str(path.parent / part) for part in value.split(":") if part)
+        elif name.endswith(("_DB", "_DIR", "_FILE")) and not Path(value).expanduser().is_absolute():
+            value = str(path.parent / value)
+        os.environ[name] = value
 
 
 def run_with_runtime(

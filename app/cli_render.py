@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -54,7 +55,7 @@ def print_steps(registry: Registry, counts: dict[str, dict[str, int]] | None = N
     """The table and flows on stdout; warnings and errors on stderr, so a script that reads
     the table still sees them and `2>/dev/null` leaves a clean table."""
     out = Console()
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # one line a problem, whatever the width
     table = Table(title=f"{len(registry.steps)} steps")
     for column in ("name", "kind", "trigger", "emits", "flows", "file"):
         # Names and topics are what users grep for: wrap them, never cut them short.
@@ -62,9 +63,8 @@ def print_steps(registry: Registry, counts: dict[str, dict[str, int]] | None = N
     for step in sorted(registry.steps.values(), key=lambda s: (s.kind, s.name)):
         c = step.config
         trigger = _trigger(c)
-        table.add_row(
-            step.name, step.kind, trigger, ", ".join(step.emits), ", ".join(c.flows), str(step.file)
-        )
+        emits, flows = ", ".join(step.emits), ", ".join(c.flows)
+        table.add_row(step.name, step.kind, trigger, emits, flows, _shown(step.file))
     out.print(table)
     # Below the table, one line a step: a column each would not fit a terminal.
     for name, row in sorted(flow_control(registry, counts).items()):
@@ -79,6 +79,14 @@ def print_steps(registry: Registry, counts: dict[str, dict[str, int]] | None = N
         err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     for error in registry.errors:
         err.print(f"[red]error:[/red] {error}", highlight=False)
+
+
+def _shown(file: Path) -> str:
+    """The file as the user would type it from here: an absolute path fills the table."""
+    try:
+        return str(file.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(file)
 
 
 def _trigger(config: ApiConfig | EventConfig | CronConfig) -> str:

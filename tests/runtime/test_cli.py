@@ -87,6 +87,13 @@ def test_emit_errors_are_one_line(env):
     unknown = run("emit", "nobody.listens", "{}")
     assert unknown.exit_code == 1 and "no step subscribes to 'nobody.listens'" in unknown.output
     assert "Traceback" not in unknown.output
+    # Longer than the 80 columns a console assumes when stderr is not a terminal: not wrapped.
+    long = run("emit", "orders.placed.in.the.eu.shop.by.a.returning.customer", "{}")
+    assert long.exit_code == 1
+    assert long.stderr.splitlines() == [
+        "error: no step subscribes to 'orders.placed.in.the.eu.shop.by.a.returning.customer' "
+        "(subscribed topics: job)"
+    ]
     bad = run("emit", "job", "{oops")
     assert bad.exit_code == 1 and "not valid JSON" in bad.output
 
@@ -100,11 +107,18 @@ def test_cron_run_by_hand(env):
     assert missing.exit_code == 1 and "cron steps: Tick" in missing.output
 
 
+def clear_env(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Unset `name` for the test, restored after it even if the CLI sets it (a plain delenv
+    of an unset variable records nothing to undo)."""
+    monkeypatch.setenv(name, "")
+    monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A project on disk and a shell in a folder deep inside it, with no STEPLINE_* set."""
     for name in ("STEPLINE_DB", "STEPLINE_STEPS", "STEPLINE_CONFIG_DIR", "STEPLINE_BACKEND"):
-        monkeypatch.delenv(name, raising=False)
+        clear_env(monkeypatch, name)
     root = tmp_path / "shop"
     write_steps(root / "steps", STEPS)
     (root / "docs" / "notes").mkdir(parents=True)
@@ -123,6 +137,35 @@ def test_commands_find_the_project_upwards(project):
     assert unknown.exit_code == 1 and "no step subscribes to 'jobs'" in unknown.stderr
     listed = run("steps")
     assert listed.exit_code == 0 and "Flaky" in listed.stdout
+
+
+def test_the_projects_env_file_counts_from_a_subdirectory(project, monkeypatch):
+    """Settings read ./.env only; run from docs/notes, the project's .env must still count,
+    with its relative paths meaning the project's."""
+    clear_env(monkeypatch, "STEPLINE_REDIS_PREFIX")
+    (project / ".env").write_text("STEPLINE_DB=data/shop.db\nSTEPLINE_REDIS_PREFIX=shop\n")
+    assert run("state", "set", "users", "ann", "1").exit_code == 0
+    assert (project / "data" / "shop.db").is_file()
+    assert not (project / ".stepline").exists()
+    assert not (project / "docs" / "notes" / "data").exists()
+    assert os.environ["STEPLINE_REDIS_PREFIX"] == "shop"
+    monkeypatch.setenv("STEPLINE_DB", str(project / "given.db"))  # the environment wins
+    assert run("state", "list").exit_code == 0 and (project / "given.db").is_file()
+
+
+def test_steps_outside_a_project_refuses_unless_given_a_directory(tmp_path, monkeypatch):
+    for name in ("STEPLINE_DB", "STEPLINE_STEPS", "STEPLINE_BACKEND"):
+        clear_env(monkeypatch, name)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    refused = run("steps")
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert "no Stepline project at" in refused.stderr and "--steps DIR" in refused.stderr
+    steps = write_steps(tmp_path / "mine", STEPS)
+    listed = run("steps", "--steps", str(steps))
+    assert listed.exit_code == 0 and "Flaky" in listed.stdout
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_outside_a_project_refuses_instead_of_creating_a_database(tmp_path, monkeypatch):
@@ -163,7 +206,9 @@ def test_steps_prints_problems_on_stderr(tmp_path, monkeypatch):
         (["emit"], ["Usage: stepline emit [OPTIONS] TOPIC DATA", "--key", "KEY", "--steps", "DIR"]),
         (["dlq", "list"], ["--limit", "Show at most this many"]),
         (["state", "set"], ["GROUP KEY VALUE", "--ttl"]),
-        (["dev"], ["--port", "PORT", "--host", "HOST"]),
+        (["dev"], ["--port", "PORT", "--host", "HOST", "127.0.0.1"]),
+        (["start"], ["--workers", " N ", "0.0.0.0", "STEPLINE_VERIFY_CREDENTIALS=0"]),
+        (["cron", "run"], ["NAME", "The cron step's name"]),
     ],
 )
 def test_help_shows_names_not_python_types(args, shows):
