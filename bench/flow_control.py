@@ -7,8 +7,9 @@ against the same chain without them, interleaved in one run. The target (issue 1
     .venv/bin/python bench/flow_control.py --backend redis    # the same on Redis
     .venv/bin/python bench/flow_control.py --quick            # 1,000 chains, 1 round
 
-Last, one key that binds: 1,000 deliveries of one key, one at a time, in a row (each
-settlement claims the next in its own commit, so they do not wait for the poll).
+Last, one key that binds: 1,000 deliveries of one key (`--one-key N`), one at a time and then
+4 at a time (each settlement claims the next in its own commit, so they do not wait for the
+poll). `--only-one-key` runs just that part.
 """
 
 from __future__ import annotations
@@ -49,24 +50,22 @@ def measure(chains: int, steps: dict[str, str], tmp: Path, backend: str) -> Call
     return lambda: asyncio.run(stepline_chain(chains, batched, tmp, backend=backend, steps=steps))
 
 
-_ONE_KEY = {
-    "k_step.py": """
-        config = {"type": "event", "name": "K", "subscribes": ["k"], "emits": [],
-                  "key": "k", "concurrency_per_key": 1}
+_ONE_KEY = """
+    config = {{"type": "event", "name": "K", "subscribes": ["k"], "emits": [],
+              "key": "k", "concurrency_per_key": {limit}}}
 
-        async def handler(data, ctx):
-            pass
-    """,
-}
+    async def handler(data, ctx):
+        pass
+"""
 
 
-async def one_key(deliveries: int, tmp: Path, backend: str) -> float:
-    """Deliveries per second of one key, which must run one after another (the key binds)."""
+async def one_key(deliveries: int, tmp: Path, backend: str, limit: int = 1) -> float:
+    """Deliveries per second of one key, `limit` at a time (the key binds)."""
     from app.testing import Harness
     from app.types import Batch
 
     with scratch("one-key", tmp) as run_dir:
-        steps = write_steps(run_dir / "steps", _ONE_KEY)
+        steps = write_steps(run_dir / "steps", {"k_step.py": _ONE_KEY.format(limit=limit)})
         async with Harness(
             [steps],
             db=run_dir / "k.db",
@@ -85,27 +84,33 @@ async def one_key(deliveries: int, tmp: Path, backend: str) -> float:
     return rate
 
 
+def chain_rounds(chains: int, rounds: int, tmp: Path, backend: str) -> None:
+    plan = {label: measure(chains, steps, tmp, backend) for label, steps in CONFIGS.items()}
+    result = Rounds(rounds).run(plan)
+    print(result.table("plain", title=f"{chains:,} chains, {backend}, batched producer"))
+    for label in CONFIGS:
+        if label != "plain":
+            ratio = result.ratio(label, "plain")
+            verdict = "within" if ratio >= 0.90 else "NOT within"
+            print(f"{label} / plain: {ratio:.3f} ({verdict} the 10 % target)")
+
+
 def main() -> None:
     parser = bench_parser(__doc__ or "", quick="1,000 chains, 1 round")
     parser.add_argument("--chains", type=int, default=5_000)
     parser.add_argument("--backend", choices=["sqlite", "redis"], default="sqlite")
+    parser.add_argument("--one-key", type=int, default=1_000, help="deliveries of the one key")
+    parser.add_argument("--only-one-key", action="store_true", help="skip the chains")
     args = parser.parse_args()
     chains, rounds = (1_000, 1) if args.quick else (args.chains, max(args.rounds, 5))
     interrupt_on_sigterm()
     with scratch("flow", Path(tempfile.gettempdir())) as tmp:
-        plan = {
-            label: measure(chains, steps, tmp, args.backend) for label, steps in CONFIGS.items()
-        }
-        result = Rounds(rounds).run(plan)
-        print(result.table("plain", title=f"{chains:,} chains, {args.backend}, batched producer"))
-        for label in CONFIGS:
-            if label != "plain":
-                ratio = result.ratio(label, "plain")
-                verdict = "within" if ratio >= 0.90 else "NOT within"
-                print(f"{label} / plain: {ratio:.3f} ({verdict} the 10 % target)")
-        n = 200 if args.quick else 1_000
-        rate = asyncio.run(one_key(n, tmp, args.backend))
-    print(f"one key, 1 at a time (binding): {n:,} deliveries in a row at {rate:,.0f}/s")
+        if not args.only_one_key:
+            chain_rounds(chains, rounds, tmp, args.backend)
+        n = 200 if args.quick else args.one_key
+        rates = {limit: asyncio.run(one_key(n, tmp, args.backend, limit)) for limit in (1, 4)}
+    for limit, rate in rates.items():
+        print(f"one key, {limit} at a time (binding): {n:,} deliveries queued, {rate:,.0f}/s")
 
 
 if __name__ == "__main__":

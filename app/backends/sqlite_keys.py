@@ -56,10 +56,20 @@ REPLAY = (
 _NONE = FlowPlan()
 
 # With a limit of 1 a row may go when it is the first of its key: one index seek per candidate.
+# With a limit n up to _WALKED, when its id is at most the key's n-th (a walk of n entries of
+# the (step, pkey, id) index; SQLite takes only constants for OFFSET, hence one branch per n).
 # A larger limit counts the rows before it, which is quadratic in one key's queue length.
+_WALKED = 16
+_NTH = (
+    "WHEN {n} THEN (SELECT e.id FROM deliveries e WHERE e.step = d.step AND e.pkey = d.pkey "
+    "ORDER BY e.id LIMIT 1 OFFSET {offset})"
+)
 CLAIMABLE = (
     "(pkey IS NULL OR (plimit = 1 AND d.id = (SELECT MIN(e.id) FROM deliveries e "
-    "WHERE e.step = d.step AND e.pkey = d.pkey)) OR (plimit > 1 AND (SELECT COUNT(*) "
+    "WHERE e.step = d.step AND e.pkey = d.pkey)) "
+    f"OR (plimit BETWEEN 2 AND {_WALKED} AND d.id <= COALESCE(CASE d.plimit "
+    + " ".join(_NTH.format(n=n, offset=n - 1) for n in range(2, _WALKED + 1))
+    + f" END, d.id)) OR (plimit > {_WALKED} AND (SELECT COUNT(*) "
     "FROM deliveries e WHERE e.step = d.step AND e.pkey = d.pkey AND e.id < d.id) < d.plimit))"
 )
 """SQL condition on a `deliveries d` row: its key (if any) lets it run now."""
