@@ -6,12 +6,12 @@ handlers did. Here the common records travel as lines of one argument each, and 
 (redis_lua_batch.py) applies them with a handful of commands per step rather than several per
 delivery:
 
-- messages: one line per message, "<route><payload>" where a route names the steps it goes to.
-  A payload is compact JSON, which never holds a raw newline. A message with an emit key, a
-  future due time or a flow plan (ordering key, debounce) is a line "=" whose fields follow as
-  separate arguments, in the format of `messages` in redis_lua.py.
-- outcomes: "<step> <id>" for a plain acknowledgement (XACK and XDEL of a step's ids in one
-  command each); "=" for the rest (retry, dead letter, keyed), as separate arguments.
+- messages: one line per message, its payload (compact JSON, which never holds a raw newline),
+  after a line "#<route>" naming the steps the following payloads go to. A message with an
+  emit key, a future due time or a flow plan (ordering key, debounce, rate key) is a line "="
+  whose fields follow as separate arguments, in the format of `messages` in redis_lua.py.
+- outcomes: "<step> 0-<id> 0-<id> ..." for plain acknowledgements (one XACK and one XDEL for
+  the line); "=" for the rest (retry, dead letter, keyed), as separate arguments, in order.
 - spans and logs: one record per commit, the JSON rows one a line (compact JSON never holds a
   raw newline), with its index entry "<count>\\n" and "<step>\\t<trace>\\n" per row, so Redis
   stores a commit's spans with one HSET and one ZADD and parses none of them.
@@ -99,6 +99,7 @@ def write_args(batch: Batch, s: Settings, now: float) -> list[Any]:
     lines: list[str] = []
     cold: list[Any] = []
     plain = 0
+    route = 0
     for m in batch.messages:
         payload = _payload(m, now)  # also where NaN or Infinity is refused, steps or not
         if not _plain(m, now):
@@ -109,15 +110,25 @@ def write_args(batch: Batch, s: Settings, now: float) -> list[Any]:
             if r is None:
                 r = routes[m.steps] = len(routes) + 1
                 route_args += [len(m.steps), *map(index, m.steps)]
-            lines.append(f"{r}{payload}")
+            if r != route:
+                lines.append(f"#{r}")
+                route = r
+            lines.append(payload)
             plain += len(m.steps)
     acks: list[str] = []
     settle: list[Any] = []
+    ready: dict[str, list[str]] = {}  # plain acks since the last other outcome, per step
+
+    def flush() -> None:
+        acks.extend(f"{index(step)} {' '.join(ids)}" for step, ids in ready.items())
+        ready.clear()
+
     for o in batch.outcomes:
         d = o.delivery
         if o.status == "ok" and not d.key and d.id.isdigit():
-            acks.append(f"{index(d.step)} {d.id}")
+            ready.setdefault(d.step, []).append("0-" + d.id)
             continue
+        flush()  # in order: a delivery settled twice in one commit keeps its first outcome
         acks.append("=")
         meta = ""
         if o.status == "dead":
@@ -140,6 +151,7 @@ def write_args(batch: Batch, s: Settings, now: float) -> list[Any]:
             d.key or "",
             d.key_limit,
         ]
+    flush()
     spans, span_index = _records([span_json(sp) for sp in batch.spans], batch.spans)
     logs, log_index = _records([log_json(e) for e in batch.logs], batch.logs)
     return [

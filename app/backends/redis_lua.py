@@ -44,7 +44,16 @@ local function reserve_seqs(n)
   end
 end
 
-local listed = {}
+local qkeys, listed = {}, {}
+local function qkey(step)
+  local q = qkeys[step]
+  if not q then
+    q = P .. ':q:' .. step
+    qkeys[step] = q
+  end
+  return q
+end
+
 local function enqueue(step, payload, attempt)
   local seq
   if seq_next <= seq_last then
@@ -53,7 +62,7 @@ local function enqueue(step, payload, attempt)
   else
     seq = redis.call('INCR', P .. ':seq')
   end
-  redis.call('XADD', P .. ':q:' .. step, '0-' .. seq, 'p', payload, 'a', attempt)
+  redis.call('XADD', qkey(step), '0-' .. seq, 'p', payload, 'a', attempt)
   if not listed[step] then
     redis.call('SADD', P .. ':steps', step)
     listed[step] = true

@@ -50,7 +50,7 @@ end
 -- attempt, meta, ordering key or '', its limit. True when it added a dead letter.
 local function settle(i, now)
   local step, id, status = ARGV[i], '0-' .. ARGV[i + 1], ARGV[i + 2]
-  local q = P .. ':q:' .. step
+  local q = qkey(step)
   -- Only the first settlement of a delivery counts: a late one after a reclaim is ignored.
   if ack(q, id) ~= 1 then return false end
   local payload = nil
@@ -104,49 +104,35 @@ local function write_batch(i)
   reserve_seqs(tonumber(ARGV[i + 1]))
   local lines = ARGV[i + 2]
   i = i + 3
+  local route = {}
   for line in string.gmatch(lines, '[^\n]+') do
-    if line == '=' then
+    local first = string.byte(line, 1)
+    if first == 123 then  -- '{': a payload, for the steps of the route named last
+      for _, step in ipairs(route) do enqueue(step, line, 0) end
+    elseif first == 61 then  -- '=': a message given as separate arguments
       i = messages(i, 1, ttl, now)
-    else
-      local cut = string.find(line, '{', 1, true)
-      local payload = string.sub(line, cut)
-      for _, step in ipairs(R[tonumber(string.sub(line, 1, cut - 1))]) do
-        enqueue(step, payload, 0)
-      end
+    else  -- '#<route>'
+      route = R[tonumber(string.sub(line, 2))]
     end
   end
 
-  local acks, order = {}, {}
-  local function flush()
-    for _, step in ipairs(order) do
-      local q = P .. ':q:' .. step
-      -- A stream or group that vanished (a flush) must not abort the script half way.
-      bulk(redis.pcall, 'XACK', q, G, acks[step])
-      bulk(redis.call, 'XDEL', q, nil, acks[step])
-    end
-    acks, order = {}, {}
-  end
   local dead_added = false
   lines = ARGV[i]
   i = i + 1
   for line in string.gmatch(lines, '[^\n]+') do
     if line == '=' then
-      flush()  -- in order: a delivery settled twice in one commit keeps its first outcome
       if settle(i, now) then dead_added = true end
       i = i + 8
-    else
-      local cut = string.find(line, ' ', 1, true)
-      local step = S[tonumber(string.sub(line, 1, cut - 1))]
-      local ids = acks[step]
-      if not ids then
-        ids = {}
-        acks[step] = ids
-        order[#order + 1] = step
+    else  -- '<step> <id> <id> ...': plain acknowledgements, one XACK and one XDEL for all
+      local ids, q = {}, nil
+      for word in string.gmatch(line, '%S+') do
+        if q then ids[#ids + 1] = word else q = qkey(S[tonumber(word)]) end
       end
-      ids[#ids + 1] = '0-' .. string.sub(line, cut + 1)
+      -- A stream or group that vanished (a flush) must not abort the script half way.
+      bulk(redis.pcall, 'XACK', q, G, ids)
+      bulk(redis.call, 'XDEL', q, nil, ids)
     end
   end
-  flush()
   if dead_added then trim_dead(dead_keep) end
 
   records('sc', ARGV[i], ARGV[i + 1], span_keep)
@@ -164,7 +150,7 @@ local function claim_steps(i)
   local out = {}
   for _ = 1, nsteps do
     local step, n, lease_ms = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
-    local q, dl = P .. ':q:' .. step, P .. ':dl:' .. step
+    local q, dl = qkey(step), P .. ':dl:' .. step
     local rate_n, window = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
     local per_key, waiting = rate_n > 0 and ARGV[i + 6] == '1', {}
     local nums, pays, flat = {}, {}, {}
