@@ -221,11 +221,12 @@ def list_steps(
         bool, typer.Option("--json", help="Print the flow graph as JSON (nodes, edges, errors).")
     ] = False,
 ) -> None:
-    """List steps, topics and flows, each step's flow control (key, concurrency per key,
-    debounce, rate limit) and its scheduled deliveries.
+    """List steps, topics, flows, flow control and scheduled deliveries.
 
-    The table goes to stdout; load errors and warnings (a topic nobody subscribes to) go to
-    stderr, one a line. Exit 1 when a step failed to load.
+    Below the table, each step's flow control (key, concurrency per key, debounce, rate
+    limit) and its scheduled deliveries. The table goes to stdout; load errors and warnings
+    (a topic nobody subscribes to) go to stderr, one a line. Exit 1 when a step failed to
+    load.
     """
     from app.registry import load_registry
     from app.server.steps_view import flow_graph

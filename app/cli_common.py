@@ -86,7 +86,7 @@ def use_project(steps: list[Path] | None) -> None:
     """
     here = Path.cwd()
     root = find_project(here)
-    if root is not None and root != here:
+    if root is not None:
         _read_env_file(root / ".env")
     if os.environ.get("STEPLINE_DB") or os.environ.get("STEPLINE_BACKEND") == "redis":
         return
@@ -107,10 +107,11 @@ def no_project(here: Path, instead: str = "set STEPLINE_DB to its database file"
 
 
 def _read_env_file(path: Path) -> None:
-    """The project's `.env`, for a command run in one of its subdirectories: the settings read
-    `./.env` only, so `STEPLINE_BACKEND=redis` there would otherwise be missed. Variables
-    already in the environment win, as they do over `./.env`. A relative path in a file or
-    directory setting means the project's, as it does when run from the project itself."""
+    """The project's `.env`, as `dev` and `start` read it there: the settings read `./.env`
+    only, so from a subdirectory `STEPLINE_BACKEND=redis` in it was missed, and its
+    `STEPLINE_DB` lost to the project default set below. Variables already in the environment
+    win, as they do over `.env`. A relative path in a file or directory setting means the
+    project's."""
     if not path.is_file():
         return
     from dotenv import dotenv_values

@@ -140,8 +140,8 @@ def test_commands_find_the_project_upwards(project):
 
 
 def test_the_projects_env_file_counts_from_a_subdirectory(project, monkeypatch):
-    """Settings read ./.env only; run from docs/notes, the project's .env must still count,
-    with its relative paths meaning the project's."""
+    """Settings read ./.env only; run from docs/notes (or the project itself), the project's
+    .env counts as `dev` reads it, with its relative paths meaning the project's."""
     clear_env(monkeypatch, "STEPLINE_REDIS_PREFIX")
     (project / ".env").write_text("STEPLINE_DB=data/shop.db\nSTEPLINE_REDIS_PREFIX=shop\n")
     assert run("state", "set", "users", "ann", "1").exit_code == 0
@@ -149,6 +149,9 @@ def test_the_projects_env_file_counts_from_a_subdirectory(project, monkeypatch):
     assert not (project / ".stepline").exists()
     assert not (project / "docs" / "notes" / "data").exists()
     assert os.environ["STEPLINE_REDIS_PREFIX"] == "shop"
+    monkeypatch.chdir(project)  # from the project itself, as `dev` reads it there
+    assert json.loads(run("state", "list").output) == ["users"]
+    assert not (project / ".stepline").exists()
     monkeypatch.setenv("STEPLINE_DB", str(project / "given.db"))  # the environment wins
     assert run("state", "list").exit_code == 0 and (project / "given.db").is_file()
 
@@ -224,3 +227,27 @@ def test_help_shows_names_not_python_types(args, shows):
         assert text in done.stdout, done.stdout
     for placeholder in ("<bool>", "<str>", "<int>", "<float>", "list[Path]", "{"):
         assert placeholder not in done.stdout.replace("'{\"n\": 1}'", ""), done.stdout
+
+
+def test_env_example_copied_as_is_turns_no_flow_on(tmp_path, monkeypatch):
+    """The Quick start says: copy .env.example to .env and fill in what you use. Copied and
+    not yet filled in, it must leave both flows off (a default value that names a credential
+    file would make a flow required, and `start` refuse)."""
+    from pathlib import Path
+
+    from agents.github import services
+    from app.plugins import flow_states
+    from tests.runtime.test_flow_switches import ENV, FLOWS
+
+    for name in (*ENV, "STEPLINE_CONFIG_DIR"):
+        clear_env(monkeypatch, name)
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    (tmp_path / "config").mkdir()
+    monkeypatch.chdir(tmp_path)
+    services.reset()
+    try:
+        states = flow_states(FLOWS)
+    finally:
+        services.reset()
+    assert {name: state for name, (state, _) in states.items()} == {"github": "off", "gmail": "off"}
