@@ -168,6 +168,22 @@ async def test_an_emit_key_is_forgotten_after_the_dedup_window(make_backend: Mak
     assert len(await claim_all(backend, "A")) == 2
 
 
+async def test_a_claim_that_fails_after_its_commit_leaves_the_commit_done_once(
+    make_backend: MakeBackend, caplog
+):
+    backend = await make_backend()
+    await backend.write(Batch(messages=[msg(1, ("A",))]))
+    [d] = await claim_all(backend, "A")
+    client = redis.Redis.from_url(URL)
+    client.set(f"{backend.prefix}:q:Broken", "not a stream")  # the claim of Broken fails
+    client.close()
+    commit = Batch(messages=[msg(2, ("B",))], outcomes=[Outcome(d, "ok")])
+    assert await backend.write_and_claim(commit, {"Broken": 10}, {"Broken": 30}) == []
+    assert "claim after a commit failed" in caplog.text
+    assert await backend.pending("A") == 0
+    assert [x.data for x in await claim_all(backend, "B")] == [{"i": 2}]  # emitted once
+
+
 # -- cron ------------------------------------------------------------------------------------
 async def test_one_process_wins_each_cron_tick(make_backend: MakeBackend):
     backends = [await make_backend() for _ in range(4)]
