@@ -24,8 +24,9 @@ from app.cli_common import (
 )
 from app.logger import configure_logging
 from app.plugins import load_plugins
+from app.settings import Settings
 
-__all__ = ["app", "command", "main"]
+__all__ = ["app", "command", "listen_settings", "main"]
 
 app = typer.Typer(
     name="stepline",
@@ -88,6 +89,15 @@ StartHost = Annotated[
 ]
 
 
+def listen_settings(steps: list[Path] | None, default_host: str, **options: Any) -> Settings:
+    """Settings for a server command: `--host`, else STEPLINE_HOST from the environment or
+    `.env`, else the command's own default (exported, so reloaded processes see it too)."""
+    settings = settings_from(steps, **options)
+    if options.get("host") is None and "host" not in settings.model_fields_set:
+        settings = settings_from(None, host=default_host)
+    return settings
+
+
 @app.command()
 def dev(steps: StepsOption = None, port: Port = None, host: DevHost = None) -> None:
     """Run the app for development: reloads when a step file or Stepline's own code changes.
@@ -100,9 +110,7 @@ def dev(steps: StepsOption = None, port: Port = None, host: DevHost = None) -> N
     """
     import uvicorn
 
-    settings = settings_from(
-        steps, mode="dev", port=port, host=host or os.environ.get("STEPLINE_HOST") or "127.0.0.1"
-    )
+    settings = listen_settings(steps, "127.0.0.1", mode="dev", port=port, host=host)
     configure_logging(settings.log_level, settings.log_format)
     dirs = [str(p) for p in settings.steps if p.is_dir()]
     here = Path(__file__).resolve().parent
@@ -171,11 +179,12 @@ def start(
     if not verify:
         os.environ["STEPLINE_VERIFY_CREDENTIALS"] = "0"
 
-    settings = settings_from(
+    settings = listen_settings(
         steps,
+        "0.0.0.0",
         mode="server" if workers else "start",
         port=port,
-        host=host or os.environ.get("STEPLINE_HOST") or "0.0.0.0",
+        host=host,
         access_log=access_log,
     )
     configure_logging(settings.log_level, settings.log_format)

@@ -251,3 +251,20 @@ def test_env_example_copied_as_is_turns_no_flow_on(tmp_path, monkeypatch):
     finally:
         services.reset()
     assert {name: state for name, (state, _) in states.items()} == {"github": "off", "gmail": "off"}
+
+
+def test_a_server_takes_its_host_from_env_file_else_its_own_default(tmp_path, monkeypatch):
+    """`--host`, else STEPLINE_HOST (the environment or .env), else the command's default:
+    the command used to export its default over a STEPLINE_HOST that .env set."""
+    from app.cli import listen_settings
+
+    for name in ("STEPLINE_HOST", "STEPLINE_PORT", "STEPLINE_MODE", "STEPLINE_STEPS"):
+        clear_env(monkeypatch, name)
+    monkeypatch.chdir(tmp_path)
+    assert listen_settings(None, "0.0.0.0", mode="start").host == "0.0.0.0"
+    monkeypatch.delenv("STEPLINE_HOST")  # the call exports what it chose, for reloads
+    (tmp_path / ".env").write_text("STEPLINE_HOST=10.1.2.3\nSTEPLINE_PORT=8123\n")
+    chosen = listen_settings(None, "0.0.0.0", mode="start")
+    assert (chosen.host, chosen.port) == ("10.1.2.3", 8123)
+    given = listen_settings(None, "127.0.0.1", mode="dev", host="::1", port=9000)
+    assert (given.host, given.port) == ("::1", 9000)
