@@ -12,7 +12,9 @@ Producers (each its own line, never compared as if alike):
 
 Every handler run is a real delivery: claimed with a lease, run, acknowledged in the commit that
 stores its emits and its span. The figure is chains completed per second from the first enqueue
-to the last completion; every id is checked to arrive exactly once. Temporary directories are
+to the last completion; every id is checked to arrive exactly once. A second table gives the
+CPU time per chain over the same interval (this process, all its threads), which a shared
+machine's load moves far less than the rate. Temporary directories are
 removed at the end, also on an error or Ctrl-C.
 """
 
@@ -123,9 +125,11 @@ async def stepline_chain(
     backend: str = "sqlite",
     report: bool = False,
     steps: dict[str, str] | None = None,
+    cpu: list[float] | None = None,
 ) -> float:
     """One run in a fresh database (or Redis prefix); chains per second. `steps` replaces
-    the chain's step files (same names and topics, other configs)."""
+    the chain's step files (same names and topics, other configs); the CPU microseconds per
+    chain go to `cpu`."""
     with scratch("run", tmp) as run_dir:
         write_steps(run_dir / "steps", {**STEPS, **(steps or {})})
         sink = Sink(chains)
@@ -142,10 +146,12 @@ async def stepline_chain(
         await runtime.open()
         try:
             await runtime.start()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             await produce(runtime, chains)
             await asyncio.wait_for(sink.done.wait(), timeout=900)
             elapsed = time.perf_counter() - started
+            if cpu is not None:
+                cpu.append((time.process_time() - cpu_started) / chains * 1e6)
             if report:
                 await runtime.writer.flush()
                 print_long_report(sink, started, settings.db)
@@ -199,31 +205,36 @@ def main() -> None:
         if args.long:
             run_long(args.long, args.backend, tmp)
             return
-        plan: dict[str, Callable[[], float]] = {
-            f"Stepline {args.backend}, batched (1,000 per commit)": lambda: asyncio.run(
-                stepline_chain(args.chains, batched, tmp, backend=args.backend)
-            ),
-            f"Stepline {args.backend}, 1 emit/chain, {args.producers} producers": lambda: (
-                asyncio.run(
-                    stepline_chain(
-                        args.chains, concurrent(args.producers), tmp, backend=args.backend
-                    )
-                )
-            ),
-            f"Stepline {args.backend}, 1 emit/chain, sequential": lambda: asyncio.run(
-                stepline_chain(args.chains, sequential, tmp, backend=args.backend)
-            ),
-        }
+        cpu: dict[str, list[float]] = {}
+
+        def line(label: str, produce: Producer) -> tuple[str, Callable[[], float]]:
+            costs = cpu.setdefault(label, [])
+            return label, lambda: asyncio.run(
+                stepline_chain(args.chains, produce, tmp, backend=args.backend, cpu=costs)
+            )
+
+        plan: dict[str, Callable[[], float]] = dict(
+            [
+                line(f"Stepline {args.backend}, batched (1,000 per commit)", batched),
+                line(
+                    f"Stepline {args.backend}, 1 emit/chain, {args.producers} producers",
+                    concurrent(args.producers),
+                ),
+                line(f"Stepline {args.backend}, 1 emit/chain, sequential", sequential),
+            ]
+        )
         base = "raw SQLite ceiling"
         if args.backend == "sqlite":
-            plan = {
-                base: lambda: raw_sqlite_chain(args.chains, tmp),
-                **plan,
-            }
+            raw_costs = cpu.setdefault(base, [])
+            plan = {base: lambda: raw_sqlite_chain(args.chains, tmp, raw_costs), **plan}
+            cpu = {base: raw_costs, **cpu}
         else:
             base = next(iter(plan))
         rounds = Rounds(args.rounds).run(plan)
         print(rounds.table(base, title=f"3-step chain, {args.chains:,} chains"))
+        costs = Rounds(args.rounds, unit="us CPU/chain")
+        costs.figures = cpu
+        print(costs.table(base, title="CPU time per chain (this process), same runs"))
 
 
 def run_long(chains: int, backend: str, tmp: Path) -> None:
