@@ -25,17 +25,18 @@ def app_from_env() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     registry = load_registry(settings.steps)
-    for error in registry.errors:
-        log.error("step not loaded: %s", error)
     for warning in registry.warnings():
         log.warning("%s", warning)
     if settings.mode in ("start", "server"):
+        # Each problem once, as the reason not to start (not also as "step not loaded").
         problems = [str(e) for e in registry.errors] + startup_problems("start", registry.flows)
         if problems:
             for p in problems:
                 log.error("cannot start: %s", p)
             sys.exit(1)
     else:
+        for error in registry.errors:
+            log.error("step not loaded: %s", error)
         for p in startup_problems(settings.mode, registry.flows):
             log.warning("%s", p)
     runtime = Runtime(settings, registry=registry)

@@ -268,3 +268,35 @@ def test_a_server_takes_its_host_from_env_file_else_its_own_default(tmp_path, mo
     assert (chosen.host, chosen.port) == ("10.1.2.3", 8123)
     given = listen_settings(None, "127.0.0.1", mode="dev", host="::1", port=9000)
     assert (given.host, given.port) == ("::1", 9000)
+
+
+@pytest.mark.parametrize(
+    ("mode", "prefix"), [("start", "cannot start: "), ("dev", "step not loaded: ")]
+)
+def test_a_step_that_cannot_load_is_reported_once(tmp_path, monkeypatch, caplog, mode, prefix):
+    """`start` refuses with every problem, one line each; it listed each broken step twice
+    ("step not loaded", then "cannot start"). `dev` logs it once and runs."""
+    from app.server.main import app_from_env
+
+    steps = write_steps(
+        tmp_path / "steps",
+        {
+            "a_step.py": 'config = {"type": "event", "name": "A", "subscribe": ["x"]}\n'
+            "async def handler(d, ctx): pass\n"
+        },
+    )
+    for name in ("STEPLINE_STEPS", "STEPLINE_MODE", "STEPLINE_DB", "STEPLINE_FLOWS"):
+        clear_env(monkeypatch, name)
+    monkeypatch.setenv("STEPLINE_STEPS", str(steps))
+    monkeypatch.setenv("STEPLINE_MODE", mode)
+    monkeypatch.setenv("STEPLINE_DB", str(tmp_path / "s.db"))
+    monkeypatch.setenv("STEPLINE_FLOWS", "")
+    monkeypatch.chdir(tmp_path)
+    if mode == "start":
+        with pytest.raises(SystemExit) as stopped:
+            app_from_env()
+        assert stopped.value.code == 1
+    else:
+        app_from_env()
+    lines = [r.getMessage() for r in caplog.records if "unknown key `subscribe`" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith(prefix), lines
