@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from json.encoder import c_make_encoder  # type: ignore[attr-defined]
 from json.encoder import encode_basestring_ascii as _esc
 from typing import Any
 
@@ -39,7 +40,18 @@ _SEP = (",", ":")
 _NO_PLAN = FlowPlan()
 
 
-_encode = json.JSONEncoder(allow_nan=False, separators=_SEP).encode
+_strict = json.JSONEncoder(allow_nan=False, separators=_SEP)
+# json's C encoder held once (JSONEncoder.encode builds one per call, most of its cost); no
+# circular-reference marks: such data recurses out (RecursionError), and dump_json then says so.
+_c_encoder = (
+    c_make_encoder(None, _strict.default, _esc, None, ":", ",", False, False, False)
+    if c_make_encoder is not None
+    else None
+)
+
+
+def _encode(value: Any) -> str:
+    return "".join(_c_encoder(value, 0)) if _c_encoder is not None else _strict.encode(value)
 
 
 def _payload(m: Message, now: float) -> str:
@@ -47,7 +59,7 @@ def _payload(m: Message, now: float) -> str:
     every payload (json.dumps with options builds one per call)."""
     try:
         return f'{{"t":{_esc(m.topic)},"d":{_encode(m.data)},"tr":{_esc(m.trace_id)},"c":{now!r}}}'
-    except (TypeError, ValueError):  # dump_json says what is wrong with the data
+    except (TypeError, ValueError, RecursionError):  # dump_json says what is wrong with it
         return dump_json(
             {"t": m.topic, "d": m.data, "tr": m.trace_id, "c": now},
             f"data emitted to {m.topic!r}",
