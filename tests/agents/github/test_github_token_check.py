@@ -33,7 +33,10 @@ def github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGith
 def _verify(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, token: str):
     monkeypatch.setenv("GITHUB_TOKEN", token)
     caplog.clear()
-    with caplog.at_level(logging.INFO, "stepline.github"):
+    with (
+        caplog.at_level(logging.INFO, "stepline.github"),
+        caplog.at_level(logging.INFO, "stepline.notify"),
+    ):
         problems = plugin.verify()
     assert token not in caplog.text and token not in "".join(problems)
     return problems, caplog.text
@@ -86,3 +89,30 @@ def test_a_token_that_works_but_names_no_account_is_accepted_with_a_warning(
     assert len(warned) == 1 and "reviews will stop until it does" in warned[0]
     assert "GraphQL viewer answered 200 (Resource not accessible by integration)" in warned[0]
     assert "GITHUB_TOKEN accepted: GET /user answered 403" in logged
+
+
+def test_slack_says_whose_token_it_accepted_and_what_it_could_not_confirm(
+    github, monkeypatch, caplog
+):
+    """verify() asks Slack too: an accepted token is logged with its bot user and team, a
+    passing refusal (rate limited) is a warning, not a reason to stop."""
+    from tests.fakes.slack_server import FakeSlack
+
+    slack = FakeSlack(token="xoxb-right")
+    with LoopbackServer(slack) as server:
+        monkeypatch.setenv("SLACK_API_URL", f"{server.url}/api/")
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-right")
+        problems, logged = _verify(monkeypatch, caplog, PAT)
+        assert problems == []
+        assert "SLACK_BOT_TOKEN accepted: auth.test answered ok (user stepline in team Fake)" in (
+            logged
+        )
+        slack.inject(r"/api/auth\.test", FakeSlack.rate_limited())
+        problems, logged = _verify(monkeypatch, caplog, PAT)
+        assert problems == []
+        warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert warned == [
+            "SLACK_BOT_TOKEN not confirmed: auth.test answered HTTP 429 (ratelimited); "
+            "starting anyway"
+        ]
+        assert "xoxb-right" not in caplog.text
