@@ -110,13 +110,14 @@ class RedisRecords:
             found.sort(key=lambda m: int(m.split("\n", 1)[0]), reverse=True)
             return await self._pick(h, found, trace, want, keep, limit)
         out: list[str] = []
-        start, page = 0, 50
+        start, page = 0, 8  # commits; a page grows while the rows found fall short
         while len(out) < limit:
             members = cast(list[str], await self._r.zrevrange(z, start, start + page - 1))
             if not members:
                 break
             out += await self._pick(h, members, None, want, keep, limit - len(out))
             start += page
+            page = min(page * 2, 64)
         return out[:limit]
 
     async def _pick(
@@ -140,16 +141,21 @@ class RedisRecords:
             if rows:
                 chosen.append((seq, rows))
         out: list[str] = []
-        for start in range(0, len(chosen), 100):
-            part = chosen[start : start + 100]
+        start = 0
+        while start < len(chosen) and len(out) < limit:
+            # Only as many commits as could fill the limit: one holds a whole commit's rows.
+            end, rows_in = start, 0
+            while end < len(chosen) and rows_in < limit - len(out) and end - start < 100:
+                rows_in += len(chosen[end][1])
+                end += 1
+            part = chosen[start:end]
             bodies = cast(list[str | None], await self._r.hmget(h, [seq for seq, _ in part]))
             for (_, rows), body in zip(part, bodies, strict=True):
                 if body is None:
                     continue
                 lines = body.split("\n")
                 out += [lines[pos] for pos in rows if pos < len(lines) and keep(lines[pos])]
-            if len(out) >= limit:
-                break
+            start = end
         return out[:limit]
 
     @guarded
