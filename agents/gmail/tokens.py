@@ -6,8 +6,11 @@ prefix (`from:`, `url:`, `auth:`, `mailer:`, `type:`...), so they are learned li
 A link also gives the words of its path and query (`urlpath:`): tracking scripts, affiliate
 ids and `remove.cgi` say much about a mail (in 4-fold cross-validation on the train half of
 the SpamAssassin corpus: wanted mail flagged 0.24 % instead of 0.29 %, spam caught 96.5 %
-instead of 96.7 %, and more spam caught at 0.1 % and 0.5 % flagged). Each token counts once
-per mail: how often a spammer repeats a word says little.
+instead of 96.7 %, and more spam caught at 0.1 % and 0.5 % flagged). The recipients' domains
+(`to:*@...`, the first 5) and every word of the mailer with its version (`mailer:2.50`)
+caught 945 of 969 spam instead of 938 there at the cut flagging 0.3 % (937 instead of 935 at
+0.8, 5 of 2,086 wanted mails flagged either way). Each token counts once per mail: how often
+a spammer repeats a word says little.
 
 The model file keeps its tokens in clear (it stays inspectable), so a secret a mail carries
 must not become one: the text, the subject and each link's path are masked with
@@ -35,6 +38,8 @@ _STRIP = "\"'.,;:!?()[]{}<>*=_-|/\\`~"
 _MAX_WORD = 12
 _MAX_TEXT = 20_000  # the first 20,000 characters carry what a filter needs
 _MAILER_WORD = re.compile(r"[a-z][a-z0-9]+")
+_MAILER_PIECE = re.compile(r"[a-z0-9.]+")
+_MAX_RECIPIENTS = 5
 _IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}\b")
 _HOSTNAME = re.compile(r"\b[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)+\b")
 _RELAY_WORDS = ("esmtp", "smtp", "localhost", "unknown", "helo")
@@ -107,6 +112,10 @@ def _relay_tokens(received: list[str]) -> set[str]:
     return out
 
 
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].strip("<> \t\"'").lower()
+
+
 def _bucket(n: int) -> str:
     return "0" if n == 0 else "1" if n == 1 else "few" if n <= 5 else "many"
 
@@ -124,10 +133,14 @@ def _header_tokens(mail: ParsedEmail) -> set[str]:
         same = mail.reply_to.rpartition("@")[2] == mail.from_domain
         out.add("replyto:same-domain" if same else f"replyto:*@{mail.reply_to.rpartition('@')[2]}")
     out.add(f"to:{_bucket(len(mail.to))}")
+    # whom it was sent to: your own addresses' domains, or a list, or a spammer's guesses
+    out |= {"to:*@" + _domain(a) for a in mail.to[:_MAX_RECIPIENTS] if _domain(a)}
     for method in ("spf", "dkim", "dmarc"):
         out.add(f"auth:{method}={getattr(mail.auth, method) or 'none'}")
     words = _MAILER_WORD.findall(mail.mailer.lower())
     out.add(f"mailer:{words[0] if words else 'none'}")
+    # and its version and platform: bulk-mail programs give themselves away in them
+    out |= {"mailer:" + w for w in _MAILER_PIECE.findall(mail.mailer.lower())[:4]}
     out.add(f"type:{mail.content_type or 'none'}")
     for charset in mail.structure.charsets:
         out.add(f"charset:{charset}")

@@ -202,3 +202,28 @@ def test_secrets_a_mail_carries_never_reach_the_model_file(tmp_path: Path) -> No
     stored = path.read_text().lower()
     assert [s for s in secrets if s.lower() in stored] == []
     assert '"urlpath:reset"' in stored  # the link still teaches its shape
+
+
+def test_the_recipients_domains_and_the_mailers_version_are_learned() -> None:
+    """Spam guesses addresses at domains you do not use and is written by bulk mailers whose
+    version gives them away: a model that saw them knows a new mail by them alone."""
+    from agents.gmail.tokens import tokens
+
+    found = tokens(
+        ParsedEmail(
+            text="hello",
+            to=["Me@Example.com", "list@lists.example.org"],
+            mailer="Mach5 Mailer-2.50 (Win32)",
+        )
+    )
+    assert {"to:*@example.com", "to:*@lists.example.org", "to:few"} <= set(found)
+    assert {"mailer:mach5", "mailer:mailer", "mailer:2.50", "mailer:win32"} <= set(found)
+    many = ParsedEmail(text="hello", to=[f"u{i}@d{i}.example" for i in range(40)])
+    assert len([t for t in tokens(many) if t.startswith("to:*@")]) == 5  # bounded
+    model = BayesModel()
+    for i in range(4):
+        guessed = [f"sales{i}@guessed.example"]
+        model.learn(ParsedEmail(text="hello friend", to=guessed), is_spam=True)
+        model.learn(ParsedEmail(text="hello friend", to=["me@home.example"]), is_spam=False)
+    assert model.spam_probability(ParsedEmail(text="hello friend", to=["x@guessed.example"])) > 0.9
+    assert model.spam_probability(ParsedEmail(text="hello friend", to=["me@home.example"])) < 0.1
