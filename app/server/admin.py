@@ -6,12 +6,11 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from app.errors import NotFound
 from app.redact import redact
@@ -33,7 +32,8 @@ class EmitBody(BaseModel):
     key: str | None = None
     # As for ctx.emit: deliver no earlier than `delay` seconds from now, or at `at` (with a zone).
     delay: float | None = Field(None, ge=0, allow_inf_nan=False)
-    at: datetime | None = None
+    # An HTTP caller gets pydantic's 422 naming the field, not ctx.emit's Python advice.
+    at: AwareDatetime | None = None
 
 
 # Dead-letter ids are database row ids: ASCII digits that fit a signed 64-bit integer.

@@ -67,7 +67,7 @@ async def test_http_emit_takes_delay_or_at(tmp_path):
 
         naive = {"topic": "later", "at": "2026-03-02T09:10:00"}
         r = await h.post("/_stepline/emit", json=naive)
-        assert r.status_code == 400 and "no time zone" in r.text
+        assert r.status_code == 422 and "timezone" in r.text and "at" in r.text
         r = await h.post("/_stepline/emit", json={"topic": "later", "delay": 5, "at": at})
         assert r.status_code == 400 and "not both" in r.text
         r = await h.post("/_stepline/emit", json={"topic": "later", "delay": -1})
