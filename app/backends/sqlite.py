@@ -23,6 +23,7 @@ from app.backends.sqlite_records import SQLiteRecords
 from app.backends.sqlite_retention import release_free_pages, trim
 from app.backends.sqlite_schema import PRAGMAS, SCHEMA
 from app.backends.sqlite_state import SQLiteState
+from app.backends.sqlite_wal import WalCheckpoints
 from app.errors import BackendError, BackendUnavailable
 from app.settings import Settings
 from app.types import Batch, Delivery, Message
@@ -33,7 +34,6 @@ log = logging.getLogger("stepline.sqlite")
 
 T = TypeVar("T")
 _dumps = dump_json
-_plain_dumps = json.dumps  # for lists of topic names: no float, nothing to refuse
 _loads = json.loads
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
@@ -53,6 +53,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         self._conn: sqlite3.Connection | None = None
         self._inline: sqlite3.Connection | None = None
         self._in_thread = 0
+        self._wal = WalCheckpoints(self)
 
     # -- plumbing ----------------------------------------------------------------------------
     # A call first runs on the event loop's own connection, whose busy timeout is zero: with
@@ -114,6 +115,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
             conn.execute(pragma)
         conn.execute(f"PRAGMA busy_timeout={busy_ms}")
         conn.execute(f"PRAGMA synchronous={self.settings.sqlite_synchronous}")
+        conn.execute(f"PRAGMA wal_autocheckpoint={1000 if busy_ms else 0}")  # see sqlite_wal
         return conn
 
     async def open(self) -> None:
@@ -164,6 +166,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         if batch:
             await self._run(self._tx(lambda c: self._write(c, batch)))
             self.storage_error = None  # only a real write proves the store takes writes
+            self._wal.committed()
 
     def _write(self, conn: sqlite3.Connection, batch: Batch) -> None:
         now = self.clock()
@@ -218,7 +221,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                         s.duration_ms,
                         s.status,
                         s.error,
-                        _plain_dumps(s.emitted),
+                        json.dumps(s.emitted),  # topic names: nothing to refuse
                     )
                     for s in batch.spans
                 ],
@@ -283,6 +286,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         claimed = await self._run(self._tx(both))
         if batch:
             self.storage_error = None
+            self._wal.committed()
         return claimed
 
     def _claim(
