@@ -21,8 +21,8 @@ __all__ = [
     "check_cron_expression",
 ]
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-_TOPIC = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")  # \Z: "$" also takes a trailing newline
+_TOPIC = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*\Z")
 
 
 def _model_class(value: Any) -> Any:

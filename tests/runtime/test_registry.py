@@ -57,6 +57,12 @@ BROKEN = {
         "emits",
         "emits 'c', which is not declared",
     ),
+    "newline_step.py": (
+        'config = {"type": "event", "name": "N\\n", "subscribes": ["a"]}\n'
+        "async def handler(d, ctx): pass\n",
+        "name",
+        "use letters, digits",
+    ),
     "sig_step.py": (
         'config = {"type": "event", "name": "S", "subscribes": ["a"]}\n'
         "async def handler(ctx): pass\n",
