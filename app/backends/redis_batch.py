@@ -7,11 +7,15 @@ handlers did. Here the common records travel as lines of one argument each, and 
 delivery:
 
 - messages: one line per message, its payload (compact JSON, which never holds a raw newline),
-  after a line "#<route>" naming the steps the following payloads go to. A message with an
-  emit key, a future due time or a flow plan (ordering key, debounce, rate key) is a line "="
-  whose fields follow as separate arguments, in the format of `messages` in redis_lua.py.
+  after a line "#<route>" naming the steps the following payloads go to. A message with a
+  flow plan (ordering key, debounce, rate key) is one line too: "%<route>\t", six plan fields
+  per step of its route, each ending in a tab, then its payload. One with an emit key, a
+  future due time or a key holding a tab or a newline is a line "=" whose fields follow as
+  separate arguments, in the format of `messages` in redis_lua.py.
 - outcomes: "<step> 0-<id> 0-<id> ..." for plain acknowledgements (one XACK and one XDEL for
-  the line); "=" for the rest (retry, dead letter, keyed), as separate arguments, in order.
+  the line); "%<step>\t<id>\t<key>\t<id>\t<key>..." for those of keyed deliveries (each
+  lets the next of its key go); "=" for the rest (retry, dead letter, a key holding a tab or
+  a newline), as separate arguments, in order.
 - spans and logs: one record per commit, the JSON rows one a line (compact JSON never holds a
   raw newline), with its index entry "<count>\\n" and "<step>\\t<trace>\\n" per row, so Redis
   stores a commit's spans with one HSET and one ZADD and parses none of them.
@@ -96,6 +100,29 @@ def _plain(m: Message, now: float) -> bool:
     return True
 
 
+def _planned(m: Message, now: float) -> str | None:
+    """The plan fields of a message with a flow plan but no emit key or delay, per step of
+    its route: "<key>\t<limit>\t<debounce key>\t<quiet>\t<max wait>\t<rate key>\t"; None
+    when it needs the separate arguments (an emit key, a delay, a key holding a tab or a
+    newline)."""
+    if m.key or (m.due is not None and m.due > now):
+        return None
+    parts = m.partitions or {}
+    fields: list[str] = []
+    for step in m.steps:
+        p = parts.get(step) or _NO_PLAN
+        pk, dk, rk = p.key or "", p.debounce_key or "", p.rate_key or ""
+        if _unsafe(pk) or _unsafe(dk) or _unsafe(rk):
+            return None
+        quiet = "" if p.debounce_key is None else repr(p.quiet)
+        fields.append(f"{pk}\t{p.limit or 0}\t{dk}\t{quiet}\t{p.max_wait!r}\t{rk}\t")
+    return "".join(fields)
+
+
+def _unsafe(key: str) -> bool:
+    return "\t" in key or "\n" in key
+
+
 def write_args(batch: Batch, s: Settings, now: float) -> list[Any]:
     """The arguments of the write section (WRITE from ARGV[2])."""
     steps: dict[str, int] = {}
@@ -108,38 +135,57 @@ def write_args(batch: Batch, s: Settings, now: float) -> list[Any]:
 
     routes: dict[tuple[str, ...], int] = {}
     route_args: list[Any] = []
+
+    def route_of(targets: tuple[str, ...]) -> int:
+        r = routes.get(targets)
+        if r is None:
+            r = routes[targets] = len(routes) + 1
+            route_args.extend([len(targets), *map(index, targets)])
+        return r
+
     lines: list[str] = []
     cold: list[Any] = []
     plain = 0
     route = 0
     for m in batch.messages:
         payload = _payload(m, now)  # also where NaN or Infinity is refused, steps or not
-        if not _plain(m, now):
+        if _plain(m, now):
+            if m.steps:
+                r = route_of(m.steps)
+                if r != route:
+                    lines.append(f"#{r}")
+                    route = r
+                lines.append(payload)
+                plain += len(m.steps)
+            continue
+        fields = _planned(m, now)
+        if fields is None:
             lines.append("=")
             cold += message_args(m, now, payload)
         elif m.steps:
-            r = routes.get(m.steps)
-            if r is None:
-                r = routes[m.steps] = len(routes) + 1
-                route_args += [len(m.steps), *map(index, m.steps)]
-            if r != route:
-                lines.append(f"#{r}")
-                route = r
-            lines.append(payload)
-            plain += len(m.steps)
+            # One line, its route's steps each with its plan: "%<route>\t<fields>...<payload>"
+            lines.append(f"%{route_of(m.steps)}\t{fields}{payload}")
+            plain += len(m.steps)  # an upper bound: one waiting for its key's turn takes none
     acks: list[str] = []
     settle: list[Any] = []
     ready: dict[str, list[str]] = {}  # plain acks since the last other outcome, per step
+    keyed: dict[str, list[str]] = {}  # acks of keyed deliveries: "<seq>\t<key>", per step
 
     def flush() -> None:
         acks.extend(f"{index(step)} {' '.join(ids)}" for step, ids in ready.items())
+        acks.extend(f"%{index(step)}\t" + "\t".join(ids) for step, ids in keyed.items())
         ready.clear()
+        keyed.clear()
 
     for o in batch.outcomes:
         d = o.delivery
-        if o.status == "ok" and not d.key and d.id.isdigit():
-            ready.setdefault(d.step, []).append("0-" + d.id)
-            continue
+        if o.status == "ok" and d.id.isdigit():
+            if not d.key:
+                ready.setdefault(d.step, []).append("0-" + d.id)
+                continue
+            if not _unsafe(d.key):
+                keyed.setdefault(d.step, []).append(f"{d.id}\t{d.key}")
+                continue
         flush()  # in order: a delivery settled twice in one commit keeps its first outcome
         acks.append("=")
         meta = ""

@@ -7,7 +7,7 @@ Keys under the app's prefix P, for a step that declares `concurrency_per_key`:
     P:kw:<len>:<step>:<key>       list, in emit order, of deliveries of the key waiting for a
                                   turn: "<due>|<retry-set member>"
     P:db:<step>, P:dm:<step>      debounce: key -> "<first emit>|<member>", member -> keys
-    P:rl:<step>                   rate limit: claim times within the window
+    P:rl:<step>, P:rln:<step>     rate limit: the window's claims, and how many they took
     P:rk:<len>:<step>:<key>       per-key rate limit: one key's claim times within the window
 
 A keyed delivery carries its key in its payload ("k", and its limit as "kl"). One that may go
@@ -64,10 +64,11 @@ end
 local function place_keyed(step, payload, due, pk, pl)
   local body = string.sub(payload, 1, -2) .. key_tail(pk, pl)
   local active = P .. ':ka:' .. step
-  if tonumber(redis.call('HGET', active, pk) or '0') < tonumber(pl) then
-    redis.call('HINCRBY', active, pk, 1)
+  -- Counted in first, as a key that does not bind has room: one command, not two.
+  if redis.call('HINCRBY', active, pk, 1) <= tonumber(pl) then
     place(step, body, due)
   else
+    redis.call('HINCRBY', active, pk, -1)
     local member = redis.call('INCR', P .. ':seq') .. '|0|' .. body
     redis.call('ZADD', P .. ':dl:' .. step, WAITING, member)
     redis.call('SADD', P .. ':steps', step)
@@ -164,19 +165,43 @@ local function rate_key_wait(step, entry, rate_n, window, now, waiting)
   return tonumber(slot[2]) + window * (1 + math.floor(j / rate_n))
 end
 
--- Rate limits: P:rl:<step> holds the claim times of the window (sliding), so every process
--- sees the others' claims; a claim takes no more than what the window has left.
+-- Rate limits: P:rl:<step> holds the claims of the window (sliding), one member per claim
+-- call, "<seq>:<attempt>*<count>" (an older version's "<seq>:<attempt>" counts one), scored
+-- by its time, and P:rln:<step> their total, so every process sees the others' claims and a
+-- claim costs a few commands however many it takes; a claim takes no more than what the
+-- window has left.
+local function rate_count(member)
+  return tonumber(string.match(member, '%*(%d+)$') or '1')
+end
+
 local function rate_allowance(step, n, rate_n, window, now)
-  local rl = P .. ':rl:' .. step
-  redis.call('ZREMRANGEBYSCORE', rl, '-inf', tonumber(now) - window)
-  return math.max(0, math.min(n, rate_n - redis.call('ZCARD', rl)))
+  local rl, total_key = P .. ':rl:' .. step, P .. ':rln:' .. step
+  local cut = tonumber(now) - window
+  local total = redis.call('GET', total_key)
+  if not total then  -- none yet, or written by a version that kept no total
+    total = 0
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', rl, '(' .. cut, '+inf')) do
+      total = total + rate_count(m)
+    end
+    redis.call('ZREMRANGEBYSCORE', rl, '-inf', cut)
+  else
+    total = tonumber(total)
+    local old = redis.call('ZRANGEBYSCORE', rl, '-inf', cut)
+    if #old > 0 then
+      for _, m in ipairs(old) do total = total - rate_count(m) end
+      redis.call('ZREMRANGEBYSCORE', rl, '-inf', cut)
+    end
+  end
+  redis.call('SET', total_key, math.max(total, 0), 'EX', 3600)
+  return math.max(0, math.min(n, rate_n - total))
 end
 
 local function rate_spent(step, out, before, now)
+  local count = (#out - before) / 4
+  if count <= 0 then return end
   local rl = P .. ':rl:' .. step
-  for k = before + 1, #out, 4 do
-    redis.call('ZADD', rl, now, out[k + 1] .. ':' .. out[k + 3])
-  end
+  redis.call('ZADD', rl, now, out[before + 2] .. ':' .. out[before + 4] .. '*' .. count)
+  redis.call('INCRBY', P .. ':rln:' .. step, count)
   redis.call('EXPIRE', rl, 3600)
 end
 """

@@ -71,6 +71,19 @@ end
 """
     + KEYED
     + """
+-- One delivery of a message to a step, by its plan: ordering key ('' for none) and its
+-- limit, debounce key, quiet seconds ('' for no debounce), max wait, rate key ('' for none).
+local function place_planned(step, payload, due, pk, pl, dk, quiet, max_wait, rk, now)
+  local body = rate_keyed(payload, rk)
+  if quiet ~= '' then
+    place_debounced(step, body, pk, pl, dk, quiet, max_wait, now)
+  elseif pk == '' then
+    place(step, body, due)
+  else
+    place_keyed(step, body, due, pk, pl)
+  end
+end
+
 -- Reads messages from ARGV starting at i: topic, key, payload, due, nsteps, then per step:
 -- step, ordering key ('' for none), its limit, debounce key, quiet seconds ('' for no
 -- debounce), max wait (0 for none), rate key ('' for none). A message with a due time waits
@@ -88,15 +101,8 @@ local function messages(i, count, ttl_ms, now)
     if fresh then
       for s = 1, n do
         local j = i - 2 + 7 * s
-        local step, pk, pl = ARGV[j], ARGV[j + 1], ARGV[j + 2]
-        local body = rate_keyed(payload, ARGV[j + 6])
-        if ARGV[j + 4] ~= '' then
-          place_debounced(step, body, pk, pl, ARGV[j + 3], ARGV[j + 4], ARGV[j + 5], now)
-        elseif pk == '' then
-          place(step, body, due)
-        else
-          place_keyed(step, body, due, pk, pl)
-        end
+        place_planned(ARGV[j], payload, due, ARGV[j + 1], ARGV[j + 2], ARGV[j + 3],
+          ARGV[j + 4], ARGV[j + 5], ARGV[j + 6], now)
       end
     end
     i = i + 5 + 7 * n

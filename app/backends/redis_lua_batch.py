@@ -111,6 +111,21 @@ local function write_batch(i)
       for _, step in ipairs(route) do enqueue(step, line, 0) end
     elseif first == 61 then  -- '=': a message given as separate arguments
       i = messages(i, 1, ttl, now)
+    elseif first == 37 then  -- '%<route>\t' then 6 plan fields per step, then the payload
+      local at = string.find(line, '\t', 2, true)
+      local steps, f = R[tonumber(string.sub(line, 2, at - 1))], {}
+      at = at + 1
+      for k = 1, 6 * #steps do
+        local tab = string.find(line, '\t', at, true)
+        f[k] = string.sub(line, at, tab - 1)
+        at = tab + 1
+      end
+      local payload = string.sub(line, at)
+      for s, step in ipairs(steps) do
+        local j = 6 * (s - 1)
+        place_planned(step, payload, '', f[j + 1], f[j + 2], f[j + 3], f[j + 4], f[j + 5],
+          f[j + 6], now)
+      end
     else  -- '#<route>'
       route = R[tonumber(string.sub(line, 2))]
     end
@@ -123,6 +138,24 @@ local function write_batch(i)
     if line == '=' then
       if settle(i, now) then dead_added = true end
       i = i + 8
+    elseif string.byte(line, 1) == 37 then
+      -- '%<step>\t<seq>\t<key>...': keyed acknowledgements; each one settled first here
+      -- lets the next delivery of its key go.
+      local at = string.find(line, '\t', 2, true)
+      local step = S[tonumber(string.sub(line, 2, at - 1))]
+      local q, ids = qkey(step), {}
+      at = at + 1
+      while at <= #line do
+        local tab = string.find(line, '\t', at, true)
+        local id = '0-' .. string.sub(line, at, tab - 1)
+        local stop = string.find(line, '\t', tab + 1, true) or #line + 1
+        if ack(q, id) == 1 then
+          ids[#ids + 1] = id
+          free_key(step, string.sub(line, tab + 1, stop - 1), now)
+        end
+        at = stop + 1
+      end
+      bulk(redis.call, 'XDEL', q, nil, ids)
     else  -- '<step> <id> <id> ...': plain acknowledgements, one XACK and one XDEL for all
       local ids, q = {}, nil
       for word in string.gmatch(line, '%S+') do

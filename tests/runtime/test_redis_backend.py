@@ -15,7 +15,7 @@ import redis
 
 from app.backends.redis import RedisBackend
 from app.settings import Settings
-from app.types import Batch, Delivery, LogEntry, Message, Outcome, Span
+from app.types import Batch, Delivery, FlowPlan, LogEntry, Message, Outcome, Span
 from tests.runtime.redis_support import REDIS_MARKS, URL, MakeBackend, msg, new_prefix
 
 pytestmark = REDIS_MARKS
@@ -182,6 +182,53 @@ async def test_a_claim_that_fails_after_its_commit_leaves_the_commit_done_once(
     assert "claim after a commit failed" in caplog.text
     assert await backend.pending("A") == 0
     assert [x.data for x in await claim_all(backend, "B")] == [{"i": 2}]  # emitted once
+
+
+async def test_keys_of_any_text_keep_their_order_one_at_a_time(make_backend: MakeBackend):
+    # Keys travel as lines of one argument unless they hold a tab or a newline: both kinds,
+    # mixed in one commit, wait for their key's turn and let the next go when settled.
+    a, b = await make_backend(), await make_backend()
+    keys = ["pr/1", "tab\there", "line\nbreak", "ünï/2"]
+
+    def keyed(i: int) -> Message:
+        plan = FlowPlan(key=keys[i % 4], limit=1)
+        return Message("topic", {"i": i}, f"trace-{i}", ("A",), partitions={"A": plan})
+
+    await a.write(Batch(messages=[keyed(i) for i in range(12)]))
+    seen: list[int] = []
+    for turn in range(3):
+        got = await claim_all(b, "A")
+        assert sorted(d.data["i"] for d in got) == [4 * turn + k for k in range(4)]
+        assert {d.key for d in got} == set(keys) and await claim_all(a, "A") == []
+        seen += [d.data["i"] for d in got]
+        await a.write(Batch(outcomes=[Outcome(d, "ok") for d in got]))
+    assert sorted(seen) == list(range(12))
+    assert await a.pending() == 0 and await claim_all(b, "A") == []
+    # A second acknowledgement of a settled delivery lets nothing else go.
+    await a.write(Batch(messages=[keyed(0), keyed(4)]))
+    [first] = await claim_all(a, "A")
+    await a.write(Batch(outcomes=[Outcome(first, "ok"), Outcome(first, "ok")]))
+    [second] = await claim_all(a, "A")
+    assert second.data == {"i": 4}
+    await a.write(Batch(messages=[keyed(8)]))
+    await a.write(Batch(outcomes=[Outcome(first, "ok")]))
+    assert await claim_all(b, "A") == []
+
+
+async def test_a_rate_limit_counts_the_claims_of_an_earlier_version(make_backend: MakeBackend):
+    # Earlier versions kept one member per claimed delivery and no total: they still count.
+    a, b = await make_backend(), await make_backend()
+    for backend in (a, b):
+        backend.rate_limits = {"A": (5, 60.0, False)}
+    r = redis.Redis.from_url(URL)
+    now = time.time()
+    r.zadd(f"{a.prefix}:rl:A", {"1:1": now, "2:1": now, "3:1": now - 120})
+    await a.write(Batch(messages=[msg(i) for i in range(10)]))
+    assert len(await claim_all(b, "A")) == 3  # 5 a minute, 2 of them taken already
+    assert await claim_all(a, "A") == []
+    r.delete(f"{a.prefix}:rl:A", f"{a.prefix}:rln:A")
+    r.close()
+    assert len(await claim_all(a, "A")) == 5
 
 
 # -- cron ------------------------------------------------------------------------------------
