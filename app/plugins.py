@@ -20,13 +20,17 @@ flow listed at once; `dev` logs them and runs.
 Each installed flow whose steps are served also registers a `/readyz` check
 (`readiness_checks`): the same decision, made again on every probe (a token file deleted or a
 YAML broken after start shows), reports a required flow's problems with their fix; an off flow
-is ready. A plugin may add live checks of its own with an optional `ready() -> list[str]`.
+is ready. A flow that is on may add live checks of its own with an optional
+`ready(state) -> list[str]` (or a coroutine function): it gets the runtime's `State`, so it can
+report what its steps recorded (the Gmail flow: a grant Google refused), and its reasons are
+shown as "flow <name> is not ready: ...".
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -97,9 +101,13 @@ class Plugin:
         verify = getattr(self.obj, "verify", None)
         return list(verify()) if callable(verify) else []
 
-    def ready(self) -> list[str]:
+    async def ready(self, state: Any) -> list[str]:
         ready = getattr(self.obj, "ready", None)
-        return list(ready()) if callable(ready) else []
+        if not callable(ready):
+            return []
+        if inspect.iscoroutinefunction(ready):
+            return list(await ready(state))
+        return list(await asyncio.to_thread(ready, state))  # may read files: off the loop
 
 
 @functools.cache
@@ -194,33 +202,37 @@ def startup_problems(mode: str, flows: Iterable[str]) -> list[str]:
     return [f"{', '.join(names)}: {reason}" for reason, names in shared.items()]
 
 
-def _not_ready(plugin: Plugin) -> list[str]:
+def _config_problems(plugin: Plugin) -> list[str] | None:
+    """What keeps a required flow from being configured; None when it is on (empty: off)."""
     state, reasons = _decide(plugin, _listed(), verify=False)
-    if state == "off":
-        return []
-    if state == "on":
-        try:
-            reasons = plugin.ready()
-        except Exception as exc:
-            reasons = [f"its readiness check failed: {type(exc).__name__}"]
-    # The reasons name settings and files, never values; masked all the same, since a YAML
-    # error can quote the line it failed on.
-    return [f"flow {plugin.name} is not configured: {redact_text(r)}" for r in reasons]
+    return None if state == "on" else [] if state == "off" else reasons
 
 
 @dataclass(frozen=True, slots=True)
 class FlowReadiness:
     """The `/readyz` check of one flow: what keeps it from running, with the fix (empty when
-    it is on, or off)."""
+    it is on and its own `ready(state)` finds nothing, or when it is off)."""
 
     plugin: Plugin
+    state: Any = None  # the runtime's State, handed to the plugin's `ready(state)`
 
     async def __call__(self) -> list[str]:
         # status() reads files and the environment: off the event loop.
-        return await asyncio.to_thread(_not_ready, self.plugin)
+        problems = await asyncio.to_thread(_config_problems, self.plugin)
+        what = "configured"
+        if problems is None:
+            what = "ready"
+            try:
+                problems = await self.plugin.ready(self.state)
+            except Exception as exc:
+                problems = [f"its readiness check failed: {type(exc).__name__}"]
+        # The reasons name settings and files, never values; masked all the same, since a YAML
+        # error can quote the line it failed on.
+        return [f"flow {self.plugin.name} is not {what}: {redact_text(r)}" for r in problems]
 
 
-def readiness_checks(flows: Iterable[str]) -> list[FlowReadiness]:
-    """One `/readyz` check per installed flow among `flows` (the flows whose steps are served)."""
+def readiness_checks(flows: Iterable[str], state: Any = None) -> list[FlowReadiness]:
+    """One `/readyz` check per installed flow among `flows` (the flows whose steps are served);
+    `state` (the runtime's) is what each plugin's `ready(state)` gets."""
     served = set(flows)
-    return [FlowReadiness(p) for p in load_plugins() if p.name in served]
+    return [FlowReadiness(p, state) for p in load_plugins() if p.name in served]

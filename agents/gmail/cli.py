@@ -198,3 +198,35 @@ def stats(
         f"({learned['spam']} as spam, {learned['ham']} as wanted), "
         f"{learned['corrections']} of them corrections of the flow's verdict"
     )
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Whether the flow can run: its configuration, and whether Google still accepts the
+    stored grant (as the flow's last sync found). Exit code 1 when something needs fixing."""
+    from agents.gmail import grant
+    from agents.gmail.plugin import status as flow_status
+    from app.cli_common import run_with_runtime
+
+    found = flow_status()
+    record = run_with_runtime(lambda rt: grant.load(rt.state), load_steps=False)
+    revoked = record is not None and grant.applies(record)
+    problems = list(found.problems) + ([grant.describe(record)] if record and revoked else [])
+    if as_json:
+        out = {"token_file": str(token_file()), "problems": problems, "grant": record}
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        typer.echo(f"token file: {token_file()}" + ("" if token_file().exists() else " (missing)"))
+        if record is not None and not revoked:
+            typer.echo(
+                f"the grant refused at {record.get('since')} was replaced (the token file "
+                "changed since): the next sync tries it"
+            )
+        for problem in problems:
+            typer.echo(f"problem: {problem}")
+        if not problems:
+            typer.echo("ok: configured, and no refused grant recorded")
+    if problems:
+        raise typer.Exit(code=1)

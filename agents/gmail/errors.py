@@ -3,7 +3,7 @@
 SteplineError
 └── GmailError
     ├── GmailNotConnected     no token file yet
-    ├── GmailAuthRevoked      the refresh token no longer works
+    ├── GmailAuthRevoked      the refresh token no longer works (also an app.Permanent)
     ├── GmailAPIError         Gmail answered an error (status and reason kept)
     │   └── HistoryExpired    the stored history id is too old (404)
     └── PushRejected          a Pub/Sub push failed OIDC verification
@@ -12,6 +12,7 @@ SteplineError
 from __future__ import annotations
 
 from app.errors import SteplineError
+from app.retries import Permanent
 
 __all__ = [
     "GmailAPIError",
@@ -31,8 +32,11 @@ class GmailNotConnected(GmailError):
     """No stored token: the user has not run `stepline gmail connect` yet."""
 
 
-class GmailAuthRevoked(GmailError):
-    """The stored grant was revoked or expired; connecting again fixes it."""
+class GmailAuthRevoked(GmailError, Permanent):
+    """The stored grant was revoked or expired; connecting again fixes it.
+
+    Also a `Permanent`: a delivery that hits it is dead-lettered at once with the fix, since
+    no retry can succeed before someone runs `stepline gmail connect` (replay it after)."""
 
 
 class GmailAPIError(GmailError):

@@ -66,8 +66,9 @@ def has_full_scope(creds: Credentials) -> bool:
 
 def revoked_message(path: Path) -> str:
     return (
-        "Gmail access was revoked or has expired (the stored refresh token was refused): "
-        f"run `stepline gmail connect` again to renew {path}"
+        "Gmail access was revoked or has expired (Google refused the stored refresh token): "
+        f"run `stepline gmail connect` again to renew {path}, then `stepline dlq replay` "
+        "the mail deliveries dead-lettered meanwhile"
     )
 
 

@@ -1,5 +1,5 @@
-"""The Gmail flow as a Stepline plugin: its CLI (`stepline gmail`) and what it reports about
-its own configuration at start-up.
+"""The Gmail flow as a Stepline plugin: its CLI (`stepline gmail`), what it reports about
+its own configuration at start-up, and (`ready`) a grant Google refused while it runs.
 
 Entry point in pyproject.toml, group "stepline.plugins": gmail = "agents.gmail.plugin"
 """
@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from agents.common.credentials import slack_problems
+from agents.gmail import grant
 from agents.gmail.env import gmail_env
 from agents.gmail.oauth import credentials_file, token_file
 from agents.gmail.settings import config_path, settings_file
 from app.plugins import FlowStatus
 
-__all__ = ["name", "outputs", "status", "verify"]  # and `cli`, loaded when asked for
+__all__ = ["name", "outputs", "ready", "status", "verify"]  # and `cli`, loaded when asked for
 
 name = "gmail"
 # Mail judged spam is announced for users' own steps (a digest, an audit log).
@@ -76,6 +77,15 @@ def status() -> FlowStatus:
 def verify() -> list[str]:
     """Ask Slack whether its token works (the Gmail API itself is asked on the first poll)."""
     return slack_problems()
+
+
+async def ready(state: Any) -> list[str]:
+    """What stops the flow while it runs: a grant Google refused, as its sync recorded it
+    (until the token file is written again by `stepline gmail connect`)."""
+    if state is None:
+        return []
+    record = await grant.load(state)
+    return [grant.describe(record)] if record is not None and grant.applies(record) else []
 
 
 def _grant_problems(path: Path) -> list[str]:

@@ -40,7 +40,8 @@ def register_checks(runtime: Runtime) -> None:
 
     checks = runtime.readiness_checks
     known = {c.plugin.name for c in checks if isinstance(c, FlowReadiness)}
-    checks.extend(c for c in readiness_checks(runtime.registry.flows) if c.plugin.name not in known)
+    flows = readiness_checks(runtime.registry.flows, runtime.state)
+    checks.extend(c for c in flows if c.plugin.name not in known)
     pool = active_pool()
     if pool is not None and pool.readiness not in checks:
         checks.append(pool.readiness)

@@ -1,7 +1,10 @@
-"""Polling mode: every minute, read the mailbox history since the stored id."""
+"""Polling mode: every minute, read the mailbox history since the stored id.
 
-from agents.gmail import flow, services
-from agents.gmail.errors import GmailAuthRevoked, GmailNotConnected
+While Google refuses the grant, the poll skips quietly (see agents/gmail/grant.py) instead
+of asking Google every minute; it resumes by itself after `stepline gmail connect`."""
+
+from agents.gmail import grant, services
+from agents.gmail.errors import GmailNotConnected
 from agents.gmail.topics import TOPIC_CURSOR, TOPIC_LABELS, TOPIC_NEW
 
 config = {
@@ -21,10 +24,9 @@ async def handler(ctx):
     if not settings.enabled or settings.mode != "polling":
         return
     try:
-        api = services.gmail()
-    except (GmailNotConnected, GmailAuthRevoked) as exc:
+        result = await grant.sync(ctx, settings)
+    except GmailNotConnected as exc:
         ctx.logger.warning(str(exc))
         return
-    result = await flow.emit_sync(ctx, api, settings)
-    if result.ids:
+    if result is not None and result.ids:
         ctx.logger.info("new Gmail messages", count=len(result.ids))

@@ -1,6 +1,9 @@
-"""Push mode: a Pub/Sub notice said the mailbox changed; read the history since our id."""
+"""Push mode: a Pub/Sub notice said the mailbox changed; read the history since our id.
 
-from agents.gmail import flow, services
+While Google refuses the grant, notices are acknowledged and skipped (agents/gmail/grant.py):
+the next notice after `stepline gmail connect` reads everything since the stored id."""
+
+from agents.gmail import grant, services
 from agents.gmail.topics import TOPIC_CURSOR, TOPIC_LABELS, TOPIC_NEW, TOPIC_SYNC
 
 config = {
@@ -19,4 +22,4 @@ async def handler(data, ctx):
     settings = services.settings()
     if not settings.enabled:
         return
-    await flow.emit_sync(ctx, services.gmail(), settings)
+    await grant.sync(ctx, settings)
