@@ -115,3 +115,22 @@ async def test_a_mail_step_that_meets_a_revoked_grant_dead_letters_at_once_with_
     assert [(d.step, d.attempts) for d in dead] == [("GmailProcessEmail", 1)]
     assert FIX in dead[0].error and "revoked" in dead[0].error
     assert json.loads(world.token_file.read_text())["refresh_token"] not in dead[0].traceback
+
+
+async def test_push_notices_while_revoked_are_acknowledged_and_skipped_until_reconnect(
+    world: World,
+) -> None:
+    revoke(world)
+    await world.h.emit("gmail.sync.requested", {"history_id": "1"}, key="push:1")
+    await world.h.drain(timeout=20)
+    assert (await world.h.state.get("gmail.status", "grant"))["status"] == "revoked"
+    asked = len(world.gmail.requests)
+    await world.h.emit("gmail.sync.requested", {"history_id": "2"}, key="push:2")
+    await world.h.drain(timeout=20)
+    assert len(world.gmail.requests) == asked and await world.h.dead_letters() == []
+    waiting = world.gmail.add_message(eml("ham_plain.eml"))
+    reconnect(world)
+    await world.h.emit("gmail.sync.requested", {"history_id": "3"}, key="push:3")
+    await world.h.drain(timeout=20)
+    assert await world.h.state.get("gmail.status", "grant") is None
+    assert waiting in [m.data["id"] for m in world.h.emitted("gmail.email.received")]
