@@ -210,23 +210,26 @@ def status(
     from agents.gmail.plugin import status as flow_status
     from app.cli_common import run_with_runtime
 
-    found = flow_status()
+    problems = list(flow_status().problems)
+    if not as_json:
+        # said before the runtime state is read, which needs the project's database
+        typer.echo(f"token file: {token_file()}" + ("" if token_file().exists() else " (missing)"))
+        for problem in problems:
+            typer.echo(f"problem: {problem}")
     record = run_with_runtime(lambda rt: grant.load(rt.state), load_steps=False)
-    revoked = record is not None and grant.applies(record)
-    problems = list(found.problems) + ([grant.describe(record)] if record and revoked else [])
+    refused = [grant.describe(record)] if record is not None and grant.applies(record) else []
+    problems += refused
     if as_json:
         out = {"token_file": str(token_file()), "problems": problems, "grant": record}
         typer.echo(json.dumps(out, indent=2))
-    else:
-        typer.echo(f"token file: {token_file()}" + ("" if token_file().exists() else " (missing)"))
-        if record is not None and not revoked:
-            typer.echo(
-                f"the grant refused at {record.get('since')} was replaced (the token file "
-                "changed since): the next sync tries it"
-            )
-        for problem in problems:
-            typer.echo(f"problem: {problem}")
-        if not problems:
-            typer.echo("ok: configured, and no refused grant recorded")
+    elif refused:
+        typer.echo(f"problem: {refused[0]}")
+    elif record is not None:
+        typer.echo(
+            f"the grant refused at {record.get('since')} was replaced (the token file changed "
+            "since): the next sync tries it"
+        )
     if problems:
         raise typer.Exit(code=1)
+    if not as_json:
+        typer.echo("ok: configured, and no refused grant recorded")
