@@ -169,6 +169,7 @@ class Runtime:
 
     async def start(self, *, work: bool = True, cron: bool = True, wait: bool = False) -> None:
         await self.open(wait=wait)
+        self.backend.serving()
         if work:
             _tune_gc()
             self._watch("engine", self._start_engine)

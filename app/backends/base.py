@@ -82,6 +82,11 @@ class Backend(ABC):
     @abstractmethod
     async def close(self) -> None: ...
 
+    def serving(self) -> None:
+        """This process serves (HTTP and/or the engine), not a one-shot command: give the
+        warnings meant for an operator here, once. None by default."""
+        return None
+
     @abstractmethod
     async def ping(self) -> bool:
         """True while the storage answers."""

@@ -10,6 +10,7 @@ are visible exactly when its acknowledgement is. The key layout is described in 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 import uuid
@@ -48,6 +49,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         self._client: Any = None
         self._fanout: Fanout | None = None
         self._reclaimed_at: dict[str, float] = {}
+        self._durability: str | None = None  # the appendonly warning, until it is given
 
     @property
     def _r(self) -> Any:
@@ -62,7 +64,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         client = connect(self.settings.redis_url, max(64, self.settings.concurrency + 32))
         try:
             await client.ping()
-            await check_config(client, self.where, self.settings)
+            self._durability = await check_config(client, self.where, self.settings)
         except (rx.RedisError, OSError) as exc:
             await client.aclose()
             raise unavailable(self.where, exc) from exc
@@ -77,6 +79,16 @@ class RedisBackend(RedisState, RedisRecords, Backend):
             if name != "PRELUDE"
         }
         self._fanout = Fanout(client, self.prefix, self.where, self._deliver_local)
+
+    def serving(self) -> None:
+        """The appendonly warning, once, from the process that serves, unless it is a worker
+        of a pool (`start --workers N`), whose HTTP process gives it. One-shot commands
+        (`stepline emit`, `state get`, `steps`) only open the backend: they stay quiet."""
+        from app.worker import PARENT_ENV  # not at import: app.worker imports the runtime
+
+        note, self._durability = self._durability, None
+        if note is not None and not os.environ.get(PARENT_ENV):
+            log.warning("%s", note)
 
     async def close(self) -> None:
         if self._client is None:

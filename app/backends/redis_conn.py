@@ -111,9 +111,10 @@ def guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[An
     return wrapper
 
 
-async def check_config(client: aioredis.Redis, where: str, settings: Settings) -> None:
-    """Refuse a Redis that would drop our keys when full, and warn about one that keeps
-    nothing on disk. A managed Redis that hides CONFIG is taken on trust, with a warning."""
+async def check_config(client: aioredis.Redis, where: str, settings: Settings) -> str | None:
+    """Refuse a Redis that would drop our keys when full. A managed Redis that hides CONFIG is
+    taken on trust, with a warning. Returns the warning for a Redis that keeps nothing on
+    disk, for the serving process to give once (a one-shot command stays quiet)."""
     try:
         policy = (await client.config_get("maxmemory-policy")).get("maxmemory-policy")
         appendonly = (await client.config_get("appendonly")).get("appendonly")
@@ -124,7 +125,7 @@ async def check_config(client: aioredis.Redis, where: str, settings: Settings) -
             where,
             exc,
         )
-        return
+        return None
     if policy not in (None, "noeviction"):
         message = (
             f"Redis at {where} has maxmemory-policy {policy}: when memory is full it "
@@ -136,9 +137,9 @@ async def check_config(client: aioredis.Redis, where: str, settings: Settings) -
                 message + ", or set STEPLINE_REDIS_ALLOW_EVICTION=1 if you accept that"
             )
         log.warning("%s; STEPLINE_REDIS_ALLOW_EVICTION is set, going on", message)
-    if appendonly == "no" and str(settings.mode) in ("start", "server", "worker"):
-        log.warning(
-            "Redis at %s runs with appendonly no: a Redis restart loses the events of "
-            "the last snapshot interval; set `appendonly yes` for durability",
-            where,
+    if appendonly == "no":
+        return (
+            f"Redis at {where} runs with appendonly no: a Redis restart loses the events of "
+            "the last snapshot interval; set `appendonly yes` for durability"
         )
+    return None

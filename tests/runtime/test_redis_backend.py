@@ -8,15 +8,26 @@ key prefix and deletes its keys afterwards, since that Redis is shared and not r
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 
+import pytest
 import redis
 
 from app.backends.redis import RedisBackend
 from app.settings import Settings
 from app.types import Batch, Delivery, FlowPlan, LogEntry, Message, Outcome, Span
-from tests.runtime.redis_support import REDIS_MARKS, URL, MakeBackend, msg, new_prefix
+from tests.runtime.redis_support import (
+    REDIS_MARKS,
+    URL,
+    MakeBackend,
+    RedisServer,
+    msg,
+    new_prefix,
+)
 
 pytestmark = REDIS_MARKS
 
@@ -363,3 +374,43 @@ async def test_purge_removes_this_apps_keys_only():
         for app in apps:
             await app.purge()
             await app.close()
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+async def test_only_a_serving_process_warns_of_a_redis_without_appendonly(
+    tmp_path, caplog, monkeypatch
+):
+    server = RedisServer(tmp_path, "--appendonly", "no")
+    server.start()
+    opened: list[RedisBackend] = []
+
+    async def process(**settings: object) -> RedisBackend:
+        backend = RedisBackend(Settings(REDIS_URL=server.url, redis_prefix="w", **settings))
+        await backend.open()
+        opened.append(backend)
+        return backend
+
+    def warnings() -> int:
+        return sum("appendonly no" in r.getMessage() for r in caplog.records)
+
+    caplog.set_level(logging.WARNING, logger="stepline.redis")
+    try:
+        # A one-shot command (`stepline emit`, `state get`, `steps`) writes and reads only.
+        one_shot = await process()
+        await one_shot.write(Batch(messages=[msg(1)]))
+        assert await one_shot.state_get("g", "k") == (False, None)
+        assert await one_shot.pending("A") == 1
+        assert warnings() == 0
+        served = await process()  # `stepline start` or `dev`; warned once
+        served.serving()
+        served.serving()
+        await served.claim({"A": 10}, {"A": 30})
+        assert warnings() == 1
+        monkeypatch.setenv("STEPLINE_PARENT_PID", str(os.getpid()))
+        pool_worker = await process(mode="worker")
+        pool_worker.serving()  # a worker of `start --workers N`: its parent warns
+        assert warnings() == 1
+    finally:
+        for backend in opened:
+            await backend.close()
+        server.stop()
