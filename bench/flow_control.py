@@ -2,6 +2,7 @@
 with step B keyed (`key` unique per chain, `concurrency_per_key: 1`), then also
 rate-limited far above the chain's speed, then rate-limited per key (`rate_limit.key`),
 against the same chain without them, interleaved in one run. The target (issue 16): within 10 %.
+Beside each ratio, the CPU per chain (this process, and redis-server's on Redis), medians.
 
     .venv/bin/python bench/flow_control.py                    # SQLite, 5,000 chains, 5 rounds
     .venv/bin/python bench/flow_control.py --backend redis    # the same on Redis
@@ -15,13 +16,14 @@ poll). `--only-one-key` runs just that part.
 from __future__ import annotations
 
 import asyncio
+import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from _util import Rounds, bench_parser, interrupt_on_sigterm, scratch, write_steps
+from _util import REDIS_URL, Rounds, bench_parser, interrupt_on_sigterm, scratch, write_steps
 from chain import batched, stepline_chain
 
 _B = """
@@ -46,8 +48,35 @@ CONFIGS: dict[str, dict[str, str]] = {
 }
 
 
-def measure(chains: int, steps: dict[str, str], tmp: Path, backend: str) -> Callable[[], float]:
-    return lambda: asyncio.run(stepline_chain(chains, batched, tmp, backend=backend, steps=steps))
+def measure(
+    chains: int, steps: dict[str, str], tmp: Path, backend: str, cpu: list[float]
+) -> Callable[[], float]:
+    """One run; its CPU microseconds per chain (this process, and redis-server's) go to `cpu`,
+    a figure the machine's load disturbs less than the rate."""
+
+    def run() -> float:
+        server = _redis_cpu() if backend == "redis" else 0.0
+        mine: list[float] = []
+        rate = asyncio.run(
+            stepline_chain(chains, batched, tmp, backend=backend, steps=steps, cpu=mine)
+        )
+        server = _redis_cpu() - server if backend == "redis" else 0.0
+        cpu.append(mine[0] + server / chains * 1e6)
+        return rate
+
+    return run
+
+
+def _redis_cpu() -> float:
+    """Seconds of CPU redis-server has used (INFO cpu), or 0 without Redis."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        info = client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    finally:
+        client.close()
 
 
 _ONE_KEY = """
@@ -85,14 +114,22 @@ async def one_key(deliveries: int, tmp: Path, backend: str, limit: int = 1) -> f
 
 
 def chain_rounds(chains: int, rounds: int, tmp: Path, backend: str) -> None:
-    plan = {label: measure(chains, steps, tmp, backend) for label, steps in CONFIGS.items()}
+    cpu: dict[str, list[float]] = {label: [] for label in CONFIGS}
+    plan = {
+        label: measure(chains, steps, tmp, backend, cpu[label]) for label, steps in CONFIGS.items()
+    }
     result = Rounds(rounds).run(plan)
     print(result.table("plain", title=f"{chains:,} chains, {backend}, batched producer"))
+    plain_cpu = statistics.median(cpu["plain"])
     for label in CONFIGS:
         if label != "plain":
             ratio = result.ratio(label, "plain")
             verdict = "within" if ratio >= 0.90 else "NOT within"
-            print(f"{label} / plain: {ratio:.3f} ({verdict} the 10 % target)")
+            used = statistics.median(cpu[label])
+            print(
+                f"{label} / plain: {ratio:.3f} ({verdict} the 10 % target); CPU per chain "
+                f"{used:,.0f} us / {plain_cpu:,.0f} us = {used / plain_cpu:.2f}x"
+            )
 
 
 def main() -> None:
