@@ -66,7 +66,11 @@ def key_value(config: EventConfig, data: Any, spec: Any = None) -> str:
             f"event step {config.name!r} keys its deliveries (key, debounce), but {where}; "
             "emit data that carries it, or change the step's `key`"
         )
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, str):
+        return value
+    if type(value) is int:  # what json.dumps gives, without building an encoder per emit
+        return str(value)
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def plan(config: EventConfig, data: Any) -> FlowPlan | None:
