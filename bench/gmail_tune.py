@@ -3,6 +3,7 @@
     .venv/bin/python bench/gmail_tune.py            # prints BIAS and TUNED for rules.py
     .venv/bin/python bench/gmail_tune.py --write    # and writes them into agents/gmail/rules.py
     .venv/bin/python bench/gmail_tune.py --cv [--bayes-scale 2.5 --rules-beside 0.15]
+        [--with rpath,cte,html-layout,...]  # optional token families, tokens.OPTIONAL
 
 An L2-regularised logistic regression over the signs `agents.gmail.rules.find_signs` reports
 (spam against easy + hard ham, both classes weighted equally), by batch gradient descent on
@@ -91,12 +92,17 @@ def fit(
 def cross_validate() -> None:
     import asyncio
 
-    from agents.gmail import spam
+    from agents.gmail import spam, tokens
     from agents.gmail.bayes import BayesModel
     from agents.gmail.settings import SpamSettings
 
     spam.BAYES_SCALE = _option("--bayes-scale", spam.BAYES_SCALE)
     spam.RULES_BESIDE_BAYES = _option("--rules-beside", spam.RULES_BESIDE_BAYES)
+    if "--with" in sys.argv:  # optional token families, to measure what each adds
+        wanted = set(sys.argv[sys.argv.index("--with") + 1].split(","))
+        if wanted - tokens.OPTIONAL:
+            sys.exit(f"--with takes some of {', '.join(sorted(tokens.OPTIONAL))}")
+        tokens.GROUPS |= wanted
     train, _ = split(load_corpus())
     mails = [(parse_raw(s.raw), s.is_spam, int(s.digest, 16) // 2 % 4) for s in train]
     settings = SpamSettings(use_llm=False)
@@ -116,7 +122,8 @@ def cross_validate() -> None:
     flagged = sum(p >= settings.threshold for p in ham_scores)
     cut = ham_scores[int(len(ham_scores) * HAM_SHARE_AT_THRESHOLD)]
     print(
-        f"4-fold CV on the train half, bayes scale {spam.BAYES_SCALE}, rules beside "
+        f"4-fold CV on the train half, token groups {sorted(tokens.GROUPS)}, "
+        f"bayes scale {spam.BAYES_SCALE}, rules beside "
         f"{spam.RULES_BESIDE_BAYES}: at {settings.threshold} spam caught "
         f"{caught / len(spam_scores):.2%} ({caught}/{len(spam_scores)}), wanted mail flagged "
         f"{flagged / len(ham_scores):.2%} ({flagged}/{len(ham_scores)}); at the best cut "

@@ -63,6 +63,7 @@ _HIDDEN_STYLE = re.compile(
     re.IGNORECASE,
 )
 _TINY_STYLE = re.compile(r"font-size\s*:\s*(?:[0-3](?:\.\d+)?)\s*(?:px|pt)\b", re.IGNORECASE)
+_COLOR_STYLE = re.compile(r"(?:^|;|\s)(?:background-)?color\s*:", re.IGNORECASE)
 _MAX_DEPTH = 200  # deeper nesting is counted as flat: bounds the stack on hostile markup
 
 
@@ -73,6 +74,12 @@ class HtmlText:
     images: int = 0
     hidden_chars: int = 0
     tiny_chars: int = 0
+    tags: int = 0
+    fonts: int = 0
+    colored: int = 0
+    tables: int = 0
+    comments: int = 0
+    centers: int = 0
 
 
 @dataclass
@@ -90,6 +97,7 @@ class _Reader(HTMLParser):
         self.images = 0
         self.hidden_chars = 0
         self.tiny_chars = 0
+        self.tags = self.fonts = self.colored = self.tables = self.comments = self.centers = 0
         self._skip = 0
         self._href: str | None = None
         self._anchor: list[str] = []
@@ -101,6 +109,7 @@ class _Reader(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k: v or "" for k, v in attrs}
+        self._count(tag, values)
         if tag in _SKIP_TAGS:
             self._skip += 1
         elif tag == "a":
@@ -118,6 +127,18 @@ class _Reader(HTMLParser):
         size = values.get("size", "").strip() if tag == "font" else ""
         tiny = tiny or bool(_TINY_STYLE.search(style)) or size in ("0", "1", "-2", "-3")
         self._stack.append(_Frame(tag, hidden, tiny))
+
+    def _count(self, tag: str, values: dict[str, str]) -> None:
+        self.tags += 1
+        self.fonts += tag == "font"
+        self.tables += tag == "table"
+        self.centers += tag == "center"
+        style = values.get("style", "")
+        self.colored += bool("color" in values or "bgcolor" in values or _COLOR_STYLE.search(style))
+
+    def handle_comment(self, data: str) -> None:
+        if not self._skip:
+            self.comments += 1
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP_TAGS and self._skip:
@@ -149,13 +170,26 @@ class _Reader(HTMLParser):
 
 def read_html(html: str) -> HtmlText:
     """Visible text (scripts, styles and hidden elements dropped, blocks on their own lines),
-    the anchors, and the counts of images, hidden and tiny characters."""
+    the anchors, the counts of images, hidden and tiny characters, and of the markup."""
     reader = _Reader()
     reader.feed(html)
     reader.close()
     lines = (" ".join(line.split()) for line in "".join(reader.parts).split("\n"))
     text = "\n".join(line for line in lines if line)
-    return HtmlText(text, reader.links, reader.images, reader.hidden_chars, reader.tiny_chars)
+    r = reader
+    return HtmlText(
+        text,
+        r.links,
+        r.images,
+        r.hidden_chars,
+        r.tiny_chars,
+        r.tags,
+        r.fonts,
+        r.colored,
+        r.tables,
+        r.comments,
+        r.centers,
+    )
 
 
 def html_to_text(html: str) -> tuple[str, list[Link]]:

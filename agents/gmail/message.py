@@ -52,10 +52,22 @@ class Structure(BaseModel):
     html_chars: int = 0  # visible characters of the HTML parts
     charsets: list[str] = Field(default_factory=list)
     charset_mismatch: bool = False  # a declared charset the bytes do not decode in
+    encodings: list[str] = Field(default_factory=list)  # Content-Transfer-Encoding of text parts
+    # How the HTML is built: bulk senders and spam tools leave their marks in the markup
+    html_tags: int = 0
+    font_tags: int = 0  # <font> elements: hand-coloured, hand-sized text
+    colored_tags: int = 0  # elements setting a text or background colour
+    tables: int = 0
+    comments: int = 0  # <!-- --> inside the text: splits words for the reader's eye only
+    center_tags: int = 0
 
     @property
     def html_only(self) -> bool:
         return self.html_parts > 0 and self.text_parts == 0
+
+
+# The body and what only the classifiers read stay out of state and events
+_NOT_KEPT = {"text", "links", "received", "structure", "return_path", "precedence", "priority"}
 
 
 class ParsedEmail(BaseModel):
@@ -79,6 +91,9 @@ class ParsedEmail(BaseModel):
     mailer: str = ""  # X-Mailer or User-Agent
     content_type: str = ""  # of the whole message, e.g. multipart/alternative
     received: list[str] = Field(default_factory=list)  # Received headers, newest first
+    return_path: str = ""  # the envelope sender, as the receiving server recorded it
+    precedence: str = ""  # bulk, list, junk: what the sender says the mail is
+    priority: str = ""  # X-Priority's leading digit: spam tools set 1 ("highest")
     structure: Structure = Field(default_factory=Structure)
     # What could not be read: a header the modern parser refused, an undecodable part.
     problems: list[str] = Field(default_factory=list)
@@ -89,4 +104,4 @@ class ParsedEmail(BaseModel):
 
     def metadata(self) -> dict[str, Any]:
         """What is kept in state: everything but the body and the raw header chains."""
-        return self.model_dump(mode="json", exclude={"text", "links", "received", "structure"})
+        return self.model_dump(mode="json", exclude=_NOT_KEPT)

@@ -5,7 +5,8 @@ Real spam breaks parsers: the stdlib's modern header parser raises on some malfo
 (an `IndexError` on a broken `Message-ID`), charsets lie, parts are truncated. Every mail that
 arrives must still be triaged, so each header the modern parser refuses is read from its raw
 text, a message it cannot walk is read again with the `compat32` policy, and as a last resort
-the bytes are split into headers and body by hand. What could not be read is listed in
+the bytes are split into headers and body by hand. A multipart mail whose boundary is not in
+its body is read as one plain text part. What could not be read is listed in
 `ParsedEmail.problems`, never raised.
 """
 
@@ -131,6 +132,11 @@ def _recipients(value: str | None) -> list[str]:
         return []
 
 
+def _first_word(value: str | None) -> str:
+    words = str(value or "").lower().split()
+    return words[0].strip("\"'();,")[:20] if words else ""
+
+
 def _from_headers(
     get: Getter, text: str, links: list[Link], received: list[str], problems: list[str]
 ) -> dict[str, Any]:
@@ -150,6 +156,9 @@ def _from_headers(
         "list_unsubscribe": bool(get("List-Unsubscribe")),
         "mailer": str(get("X-Mailer") or get("User-Agent") or "")[:200],
         "received": received[:_MAX_RECEIVED],
+        "return_path": _addr(get("Return-Path"))[1][:200],
+        "precedence": _first_word(get("Precedence")),
+        "priority": _first_word(get("X-Priority"))[:1],
         "problems": problems,
     }
 
@@ -176,6 +185,11 @@ def _read_part(part: Message, out: Structure, problems: list[str]) -> tuple[str,
     if disposition == "attachment" or part.get_filename():
         out.attachments += 1
         return None
+    if ctype.startswith("multipart/") and not part.is_multipart():
+        # the declared boundary is not in the body (spam tools get it wrong): the parts
+        # cannot be split, but the body is still what the reader sees
+        problems.append("MIME boundary not found; the body was read as plain text")
+        ctype = "text/plain"
     if ctype not in ("text/plain", "text/html"):
         return None
     payload = part.get_payload(decode=True)
@@ -184,7 +198,8 @@ def _read_part(part: Message, out: Structure, problems: list[str]) -> tuple[str,
     charset = (part.get_content_charset() or "us-ascii").lower()
     out.charsets = sorted({*out.charsets, charset[:40]})[:10]
     text = _decode_payload(payload, charset, out, problems)
-    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    cte = _first_word(str(part.get("Content-Transfer-Encoding", "")))
+    out.encodings = sorted({*out.encodings, cte or "none"})[:5]
     if cte == "base64" and ctype == "text/plain" and text.isascii():
         out.base64_text = True  # plain ASCII needs no base64: a filter dodge
     return ctype, text
@@ -213,6 +228,8 @@ def _read_message(msg: Message, problems: list[str]) -> ParsedEmail:
         out.images += seen.images
         out.hidden_chars, out.tiny_font_chars = seen.hidden_chars, seen.tiny_chars
         out.html_chars = len(seen.text)
+        out.html_tags, out.font_tags, out.colored_tags = seen.tags, seen.fonts, seen.colored
+        out.tables, out.comments, out.center_tags = seen.tables, seen.comments, seen.centers
     text = "\n".join(plain).replace("\r\n", "\n").strip() or html_text
     if not links:
         links = _text_links(text)

@@ -12,6 +12,16 @@ caught 945 of 969 spam instead of 938 there at the cut flagging 0.3 % (937 inste
 0.8, 5 of 2,086 wanted mails flagged either way). Each token counts once per mail: how often
 a spammer repeats a word says little.
 
+The parser also reads Return-Path, Precedence, X-Priority, each text part's
+Content-Transfer-Encoding and how the HTML is built (fonts, colours, tables, centring,
+comments, pictures against text). As tokens none passed cross-validation (spam caught of 969
+at 0.8 / wanted mails flagged of 2,086 / spam caught at the cut flagging 0.3 %; without
+them 937 / 5 / 945; 938 / 5 / 945 in the HTML runs): HTML layout 942 / 8 / 935, pictures
+against text 939 / 6 / 944, comments and tiny text 939 / 6 / 944, Return-Path against From
+937 / 5 / 942, encodings 938 / 6 / 944, X-Priority 937 / 5 / 945, all of them 942 / 10 /
+932: the wanted commercial newsletters are built like the spam beside them.
+They stay `OPTIONAL`, off.
+
 The model file keeps its tokens in clear (it stays inspectable), so a secret a mail carries
 must not become one: the text, the subject and each link's path are masked with
 `redact_mail` first (a password, a one-time code, an API key become `[REDACTED]`), the
@@ -31,7 +41,14 @@ from urllib.parse import urlsplit
 from agents.common.redact import redact_mail
 from agents.gmail.message import ParsedEmail
 
-__all__ = ["tokens"]
+__all__ = ["GROUPS", "OPTIONAL", "tokens"]
+
+# Token families cross-validation on the train half did not keep (see the module docstring):
+# off in the flow, switched on by `bench/gmail_tune.py --cv --with NAME` to measure them again
+OPTIONAL = frozenset(
+    {"rpath", "cte", "precedence", "priority", "html-layout", "html-tricks", "html-images"}
+)
+GROUPS: set[str] = set()
 
 _SPLIT = re.compile(r"\s+")
 _STRIP = "\"'.,;:!?()[]{}<>*=_-|/\\`~"
@@ -120,6 +137,53 @@ def _bucket(n: int) -> str:
     return "0" if n == 0 else "1" if n == 1 else "few" if n <= 5 else "many"
 
 
+def _envelope_tokens(mail: ParsedEmail) -> set[str]:
+    """Values bulk tools set that a person's mail program does not, or sets differently."""
+    out: set[str] = set()
+    if "rpath" in GROUPS:
+        if not mail.return_path:
+            out.add("rpath:none")
+        elif mail.return_path == mail.from_address:
+            out.add("rpath:same")
+        elif _domain(mail.return_path) == mail.from_domain:
+            out.add("rpath:same-domain")
+        else:
+            out.add("rpath:other")  # a bounce address elsewhere: a mailing service, or a forger
+    if "cte" in GROUPS:
+        out |= {f"cte:{e}" for e in mail.structure.encodings}
+    if "precedence" in GROUPS:
+        out.add(f"precedence:{mail.precedence or 'none'}")
+    if "priority" in GROUPS:
+        out.add(f"priority:{mail.priority or 'none'}")
+    return out
+
+
+def _html_tokens(mail: ParsedEmail) -> set[str]:
+    """How the HTML is built: colours, fonts, tables, comments, pictures against text."""
+    s = mail.structure
+    if not s.html_parts:
+        return set()
+    out: set[str] = set()
+    if "html-layout" in GROUPS:
+        out |= {
+            f"html:fonts:{_bucket(s.font_tags)}",
+            f"html:colored:{_bucket(s.colored_tags)}",
+            f"html:tables:{_bucket(s.tables)}",
+        }
+        if s.center_tags:
+            out.add("html:center")
+    if "html-tricks" in GROUPS:
+        if s.comments:
+            out.add("html:comments")
+        if s.tiny_font_chars:
+            out.add("html:tiny-text")
+    if "html-images" in GROUPS and s.images:
+        per_image = s.html_chars // s.images
+        ratio = "none" if per_image < 50 else "low" if per_image < 400 else "high"
+        out.add("html:img-text:" + ratio)
+    return out
+
+
 def _header_tokens(mail: ParsedEmail) -> set[str]:
     out: set[str] = set()
     if mail.from_address:
@@ -171,6 +235,7 @@ def tokens(mail: ParsedEmail) -> list[str]:
     found = _word_tokens(text) | _word_tokens(subject, "subject:")
     found |= _cjk_tokens(f"{subject}\n{text}")
     found |= _header_tokens(mail) | _relay_tokens(mail.received)
+    found |= _envelope_tokens(mail) | _html_tokens(mail)
     for link in mail.links[:50]:
         found |= _link_tokens(link.href)
     return sorted(found)

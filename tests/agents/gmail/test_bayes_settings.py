@@ -227,3 +227,26 @@ def test_the_recipients_domains_and_the_mailers_version_are_learned() -> None:
         model.learn(ParsedEmail(text="hello friend", to=["me@home.example"]), is_spam=False)
     assert model.spam_probability(ParsedEmail(text="hello friend", to=["x@guessed.example"])) > 0.9
     assert model.spam_probability(ParsedEmail(text="hello friend", to=["me@home.example"])) < 0.1
+
+
+def test_the_optional_token_families_are_off_in_the_flow_and_read_the_parsed_facts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agents.gmail import tokens as tokens_module
+    from agents.gmail.message import Structure
+
+    mail = ParsedEmail(
+        text="hello",
+        from_address="news@shop.example",
+        return_path="bounce@mailer.example",
+        precedence="bulk",
+        priority="1",
+        structure=Structure(html_parts=1, font_tags=9, tables=1, comments=2, images=4),
+    )
+    assert not any(
+        t.startswith(("rpath:", "priority:", "html:")) for t in tokens_module.tokens(mail)
+    )
+    monkeypatch.setattr(tokens_module, "GROUPS", set(tokens_module.OPTIONAL))
+    found = set(tokens_module.tokens(mail))
+    assert {"rpath:other", "precedence:bulk", "priority:1", "html:fonts:many"} <= found
+    assert {"html:tables:1", "html:comments", "html:img-text:none"} <= found

@@ -93,3 +93,42 @@ def test_hidden_and_tiny_html_text_and_images_are_counted() -> None:
     assert parsed.structure.hidden_chars == len("meeting notes budget review")
     assert parsed.structure.tiny_font_chars == len("tiny words for filters")
     assert parsed.structure.images == 2 and parsed.structure.html_only
+
+
+def test_envelope_headers_are_read_and_junk_in_them_never_raises() -> None:
+    parsed = parse_raw(
+        mail(
+            "From: Shop <news@shop.example>\nReturn-Path: <bounce-77@mailer.example>\n"
+            "Precedence: Bulk\nX-Priority: 1 (Highest)\nContent-Transfer-Encoding: 8bit\n"
+        )
+    )
+    assert parsed.return_path == "bounce-77@mailer.example"
+    assert (parsed.precedence, parsed.priority) == ("bulk", "1")
+    assert parsed.structure.encodings == ["8bit"]
+    assert "return_path" not in parsed.metadata()  # state keeps what the flow shows, no more
+    junk = parse_raw(mail("From: a@b.example\nReturn-Path: <<@>\nX-Priority:\nPrecedence: ;\n"))
+    assert junk.priority == "" and isinstance(junk.return_path, str)
+
+
+def test_html_markup_is_counted_for_the_model() -> None:
+    html = (
+        b"<html><body><center><table><tr><td bgcolor='#ff0000'>"
+        b"<font color=red size=5>FREE</font> V<!-- x -->iagra"
+        b"<span style='color: blue'>now</span></td></tr></table>"
+        b"<table><tr><td><font>more</font></td></tr></table></center></body></html>"
+    )
+    s = parse_raw(mail("From: a@b.example\nContent-Type: text/html\n", html)).structure
+    assert (s.tables, s.font_tags, s.comments, s.center_tags) == (2, 2, 1, 1)
+    assert s.colored_tags == 3  # bgcolor, color=, style color
+    assert s.html_tags >= 12
+
+
+def test_a_multipart_whose_boundary_is_missing_is_read_as_text() -> None:
+    parsed = parse_raw(
+        mail(
+            'From: a@b.example\nContent-Type: multipart/alternative; boundary="=Part 07"\n',
+            b"--= Part 07\r\nContent-Type: text/plain\r\n\r\nNEED A WEBSITE? Call now\r\n",
+        )
+    )
+    assert "NEED A WEBSITE? Call now" in parsed.text
+    assert any("boundary not found" in p for p in parsed.problems)
