@@ -180,16 +180,22 @@ LIMITED = {
 }
 
 
-async def test_a_rate_limit_holds_across_two_processes(make_app):
-    t0 = START.timestamp()
-    clock = [t0]
-    first = make_app(LIMITED, clock=lambda: clock[0])
+def _two_processes(make_app, steps, clock):
+    """Two runtimes on one store (database or Redis prefix), as two processes would be."""
+    first = make_app(steps, clock=lambda: clock[0])
     second = make_app(
-        LIMITED,
+        steps,
         clock=lambda: clock[0],
         db=first.settings.db,
         redis_prefix=first.settings.redis_prefix,
     )
+    return first, second
+
+
+async def test_a_rate_limit_holds_across_two_processes(make_app):
+    t0 = START.timestamp()
+    clock = [t0]
+    first, second = _two_processes(make_app, LIMITED, clock)
     async with first, second:
         messages = [first.runtime.message("call", {"i": i}) for i in range(12)]
         await first.runtime.backend.write(Batch(messages=messages))
@@ -251,13 +257,7 @@ PER_KEY = {
 async def test_a_per_key_rate_limit_holds_per_key_across_two_processes(make_app):
     t0 = START.timestamp()
     clock = [t0]
-    first = make_app(PER_KEY, clock=lambda: clock[0])
-    second = make_app(
-        PER_KEY,
-        clock=lambda: clock[0],
-        db=first.settings.db,
-        redis_prefix=first.settings.redis_prefix,
-    )
+    first, second = _two_processes(make_app, PER_KEY, clock)
     async with first, second:
         # The busy account's deliveries come first: they must not hold up the others.
         accounts = ["busy"] * 7 + ["a", "b", "c"]
