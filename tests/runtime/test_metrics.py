@@ -3,9 +3,16 @@ and the queue figures read from the backend."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.metrics import Metrics
+from app.middleware import Run
+from app.registry import Step
+from app.step_config import CronConfig
 from app.testing import Harness
+from app.types import Span
 
 CHAIN = {
     "api_step.py": """
@@ -101,3 +108,37 @@ async def test_metrics_need_the_token_outside_dev(make_app):
 async def test_metrics_can_be_turned_off(make_app):
     async with make_app(CHAIN, metrics=False) as h:
         assert (await h.get("/metrics")).status_code == 404
+
+
+def _cron_run(step: Step, attempt: int, seconds: float) -> Run:
+    span = Span("t", step.name, step.kind, 0.0, attempt=attempt, duration_ms=seconds * 1000)
+    return Run(step, ctx=None, span=span)  # type: ignore[arg-type]
+
+
+def test_a_reloaded_step_counts_into_the_same_series_and_cron_fires_count_first_attempts():
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    def loaded() -> Step:  # `stepline dev` makes a new Step on every reload
+        config = CronConfig(name="MxNightly", cron="0 3 * * *")
+        return Step(config=config, handler=lambda ctx: None, file=Path("x"), is_async=True)
+
+    labels = {"step": "MxNightly", "kind": "cron"}
+    runs_ok = sample("stepline_runs_total", **labels, outcome="ok")
+    retries = sample("stepline_retries_total", step="MxNightly")
+    fires = sample("stepline_cron_fires_total", step="MxNightly")
+    slow = sample("stepline_run_duration_seconds_bucket", **labels, le="2.5")
+    fast = sample("stepline_run_duration_seconds_bucket", **labels, le="0.005")
+    metrics = Metrics()
+    first, reloaded = loaded(), loaded()
+    metrics.after_run(_cron_run(first, attempt=1, seconds=2.0), "retry")
+    metrics.after_run(_cron_run(first, attempt=2, seconds=0.004), "ok")
+    metrics.after_run(_cron_run(reloaded, attempt=1, seconds=0.005), "ok")  # on a bound: in it
+
+    assert sample("stepline_runs_total", **labels, outcome="ok") - runs_ok == 2
+    assert sample("stepline_retries_total", step="MxNightly") - retries == 1
+    assert sample("stepline_cron_fires_total", step="MxNightly") - fires == 2  # not the retry
+    assert sample("stepline_run_duration_seconds_bucket", **labels, le="0.005") - fast == 2
+    assert sample("stepline_run_duration_seconds_bucket", **labels, le="2.5") - slow == 3
