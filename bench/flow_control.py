@@ -49,10 +49,11 @@ CONFIGS: dict[str, dict[str, str]] = {
 
 
 def measure(
-    chains: int, steps: dict[str, str], tmp: Path, backend: str, cpu: list[float]
+    chains: int, steps: dict[str, str], tmp: Path, backend: str, cpu: list[tuple[float, float]]
 ) -> Callable[[], float]:
-    """One run; its CPU microseconds per chain (this process, and redis-server's) go to `cpu`,
-    a figure the machine's load disturbs less than the rate."""
+    """One run; its CPU microseconds per chain (this process and redis-server's, and
+    redis-server's alone) go to `cpu`, a figure the machine's load disturbs less than the
+    rate."""
 
     def run() -> float:
         server = _redis_cpu() if backend == "redis" else 0.0
@@ -61,7 +62,7 @@ def measure(
             stepline_chain(chains, batched, tmp, backend=backend, steps=steps, cpu=mine)
         )
         server = _redis_cpu() - server if backend == "redis" else 0.0
-        cpu.append(mine[0] + server / chains * 1e6)
+        cpu.append((mine[0] + server / chains * 1e6, server / chains * 1e6))
         return rate
 
     return run
@@ -114,21 +115,24 @@ async def one_key(deliveries: int, tmp: Path, backend: str, limit: int = 1) -> f
 
 
 def chain_rounds(chains: int, rounds: int, tmp: Path, backend: str) -> None:
-    cpu: dict[str, list[float]] = {label: [] for label in CONFIGS}
+    cpu: dict[str, list[tuple[float, float]]] = {label: [] for label in CONFIGS}
     plan = {
         label: measure(chains, steps, tmp, backend, cpu[label]) for label, steps in CONFIGS.items()
     }
     result = Rounds(rounds).run(plan)
     print(result.table("plain", title=f"{chains:,} chains, {backend}, batched producer"))
-    plain_cpu = statistics.median(cpu["plain"])
+    plain_cpu = statistics.median(c[0] for c in cpu["plain"])
+    plain_server = statistics.median(c[1] for c in cpu["plain"])
     for label in CONFIGS:
         if label != "plain":
             ratio = result.ratio(label, "plain")
             verdict = "within" if ratio >= 0.90 else "NOT within"
-            used = statistics.median(cpu[label])
+            used = statistics.median(c[0] for c in cpu[label])
+            server = statistics.median(c[1] for c in cpu[label])
             print(
                 f"{label} / plain: {ratio:.3f} ({verdict} the 10 % target); CPU per chain "
                 f"{used:,.0f} us / {plain_cpu:,.0f} us = {used / plain_cpu:.2f}x"
+                + (f" (redis-server {server:,.0f} / {plain_server:,.0f} us)" if server else "")
             )
 
 

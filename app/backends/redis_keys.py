@@ -3,9 +3,11 @@ shared by the scripts of redis_lua.py.
 
 Keys under the app's prefix P, for a step that declares `concurrency_per_key`:
 
-    P:ka:<step>                   hash key -> deliveries of that key let go (at most its limit)
+    P:kn:<step>                   hash key -> its deliveries let go plus those waiting
     P:kw:<len>:<step>:<key>       list, in emit order, of deliveries of the key waiting for a
                                   turn: "<due>|<retry-set member>"
+    P:ka:<step>                   what an older version kept instead of P:kn: deliveries let go
+                                  only (at most the limit), so its settlements popped the list
     P:db:<step>, P:dm:<step>      debounce: key -> "<first emit>|<member>", member -> keys
     P:rl:<step>, P:rln:<step>     rate limit: the window's claims, and how many they took
     P:rk:<len>:<step>:<key>       per-key rate limit: one key's claim times within the window
@@ -15,7 +17,12 @@ is placed like any other (the stream, or the retry set when delayed); one that m
 the retry set under a score no clock reaches (so it is counted and shown as unsettled) and in
 its key's list. Each acknowledgement or dead letter of a keyed delivery lets the next one of
 its key go; a retry, a lease takeover or a release keeps its turn. The scripts run atomically,
-so the order holds across every process sharing the Redis.
+so the order holds across every process sharing the Redis. As P:kn counts the waiting ones
+too, a settlement that leaves it at zero knows no list to pop: one HINCRBY and one HDEL
+rather than an LPOP as well. A step whose P:ka still exists (deliveries placed
+by the older version, in flight during an upgrade) goes on with P:ka until it has drained:
+P:kn is only written while P:ka is absent, and a drained hash is gone, so a key is never
+counted in both.
 
 A step whose rate limit has a key stamps each delivery's payload with its rate key ("rk"). A
 claimed delivery whose key has spent its window goes back to the retry set, its attempt not
@@ -61,30 +68,46 @@ local function unkey(payload, pk, pl)
   return payload
 end
 
+-- Steps whose ordering keys are still counted the older way (P:ka exists), asked once a script.
+local legacy_keys = {}
+local function legacy(step)
+  local v = legacy_keys[step]
+  if v == nil then
+    v = redis.call('EXISTS', P .. ':ka:' .. step) == 1
+    legacy_keys[step] = v
+  end
+  return v
+end
+
+local function wait_turn(step, body, due, pk)
+  local member = redis.call('INCR', P .. ':seq') .. '|0|' .. body
+  redis.call('ZADD', P .. ':dl:' .. step, WAITING, member)
+  redis.call('SADD', P .. ':steps', step)
+  redis.call('RPUSH', key_list(step, pk), due .. '|' .. member)
+end
+
 local function place_keyed(step, payload, due, pk, pl)
   local body = string.sub(payload, 1, -2) .. key_tail(pk, pl)
-  local active = P .. ':ka:' .. step
-  -- Counted in first, as a key that does not bind has room: one command, not two.
-  if redis.call('HINCRBY', active, pk, 1) <= tonumber(pl) then
+  if legacy(step) then
+    local active = P .. ':ka:' .. step
+    if redis.call('HINCRBY', active, pk, 1) <= tonumber(pl) then
+      place(step, body, due)
+    else
+      redis.call('HINCRBY', active, pk, -1)
+      wait_turn(step, body, due, pk)
+    end
+  -- Counted in with those waiting: the count tells a settlement whether any wait.
+  elseif redis.call('HINCRBY', P .. ':kn:' .. step, pk, 1) <= tonumber(pl) then
     place(step, body, due)
   else
-    redis.call('HINCRBY', active, pk, -1)
-    local member = redis.call('INCR', P .. ':seq') .. '|0|' .. body
-    redis.call('ZADD', P .. ':dl:' .. step, WAITING, member)
-    redis.call('SADD', P .. ':steps', step)
-    redis.call('RPUSH', key_list(step, pk), due .. '|' .. member)
+    wait_turn(step, body, due, pk)
   end
 end
 
--- A keyed delivery settled: the next waiting one of its key takes its turn.
-local function free_key(step, pk, now)
+-- The next waiting delivery of a key takes its turn; false when none waits.
+local function next_turn(step, pk, now)
   local nxt = redis.call('LPOP', key_list(step, pk))
-  if not nxt then
-    if redis.call('HINCRBY', P .. ':ka:' .. step, pk, -1) <= 0 then
-      redis.call('HDEL', P .. ':ka:' .. step, pk)
-    end
-    return
-  end
+  if not nxt then return false end
   local cut = string.find(nxt, '|', 1, true)
   local due, member = string.sub(nxt, 1, cut - 1), string.sub(nxt, cut + 1)
   local dl = P .. ':dl:' .. step
@@ -95,6 +118,26 @@ local function free_key(step, pk, now)
     local a = string.find(member, '|', 1, true)
     local b = string.find(member, '|', a + 1, true)
     enqueue(step, string.sub(member, b + 1), 0)
+  end
+  return true
+end
+
+-- A keyed delivery settled: the next waiting one of its key takes its turn. A count left at
+-- zero means none waits, whatever limit each was placed under; above it one may (always, for
+-- a limit of 1), so the list is asked.
+local function free_key(step, pk, now)
+  if legacy(step) then
+    if next_turn(step, pk, now) then return end
+    if redis.call('HINCRBY', P .. ':ka:' .. step, pk, -1) <= 0 then
+      redis.call('HDEL', P .. ':ka:' .. step, pk)
+    end
+    return
+  end
+  local kn = P .. ':kn:' .. step
+  if redis.call('HINCRBY', kn, pk, -1) <= 0 then
+    redis.call('HDEL', kn, pk)
+  else
+    next_turn(step, pk, now)
   end
 end
 

@@ -143,19 +143,30 @@ local function write_batch(i)
       -- lets the next delivery of its key go.
       local at = string.find(line, '\t', 2, true)
       local step = S[tonumber(string.sub(line, 2, at - 1))]
-      local q, ids = qkey(step), {}
+      local q, ids, keys = qkey(step), {}, {}
       at = at + 1
       while at <= #line do
         local tab = string.find(line, '\t', at, true)
-        local id = '0-' .. string.sub(line, at, tab - 1)
         local stop = string.find(line, '\t', tab + 1, true) or #line + 1
-        if ack(q, id) == 1 then
-          ids[#ids + 1] = id
-          free_key(step, string.sub(line, tab + 1, stop - 1), now)
-        end
+        ids[#ids + 1] = '0-' .. string.sub(line, at, tab - 1)
+        keys[#keys + 1] = string.sub(line, tab + 1, stop - 1)
         at = stop + 1
       end
-      bulk(redis.call, 'XDEL', q, nil, ids)
+      local acked = 0
+      for c = 1, #ids, 4000 do
+        local n = redis.pcall('XACK', q, G, unpack(ids, c, math.min(c + 3999, #ids)))
+        if type(n) == 'number' then acked = acked + n end
+      end
+      if acked == #ids then  -- all settled first here: one XACK and one XDEL for the line
+        for k = 1, #ids do free_key(step, keys[k], now) end
+        bulk(redis.call, 'XDEL', q, nil, ids)
+      else
+        -- Some were settled before (a late outcome after a reclaim), and their settlement
+        -- deleted them: the ones still in the stream are those settled first here.
+        for k = 1, #ids do
+          if redis.call('XDEL', q, ids[k]) == 1 then free_key(step, keys[k], now) end
+        end
+      end
     else  -- '<step> <id> <id> ...': plain acknowledgements, one XACK and one XDEL for all
       local ids, q = {}, nil
       for word in string.gmatch(line, '%S+') do

@@ -226,6 +226,35 @@ async def test_keys_of_any_text_keep_their_order_one_at_a_time(make_backend: Mak
     assert await claim_all(b, "A") == []
 
 
+async def test_keyed_deliveries_of_an_earlier_version_keep_their_turns(make_backend: MakeBackend):
+    # An earlier version counted only the deliveries let go (P:ka) and popped the key's list
+    # on each settlement; those in flight during an upgrade still go one at a time, in order.
+    a, b = await make_backend(), await make_backend()
+
+    def keyed(i: int) -> Message:
+        plan = FlowPlan(key="pr/7", limit=1)
+        return Message("topic", {"i": i}, f"trace-{i}", ("A",), partitions={"A": plan})
+
+    await a.write(Batch(messages=[keyed(i) for i in range(3)]))
+    r = redis.Redis.from_url(URL)
+    # The same layout in the older count: one let go, two waiting in the key's list.
+    r.delete(f"{a.prefix}:kn:A")
+    r.hset(f"{a.prefix}:ka:A", "pr/7", 1)
+    await b.write(Batch(messages=[keyed(3)]))  # placed while the older count is in use
+    seen: list[int] = []
+    for _ in range(4):
+        got = await claim_all(b, "A")
+        assert len(got) == 1 and await claim_all(a, "A") == []
+        seen.append(got[0].data["i"])
+        await a.write(Batch(outcomes=[Outcome(got[0], "ok")]))
+    assert seen == [0, 1, 2, 3] and await claim_all(b, "A") == []
+    assert not r.exists(f"{a.prefix}:ka:A")  # drained: from now on the new count
+    await a.write(Batch(messages=[keyed(4), keyed(5)]))
+    assert [d.data["i"] for d in await claim_all(b, "A")] == [4]
+    assert r.hget(f"{a.prefix}:kn:A", "pr/7") == b"2" and not r.exists(f"{a.prefix}:ka:A")
+    r.close()
+
+
 async def test_a_rate_limit_counts_the_claims_of_an_earlier_version(make_backend: MakeBackend):
     # Earlier versions kept one member per claimed delivery and no total: they still count.
     a, b = await make_backend(), await make_backend()
