@@ -15,12 +15,21 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from app.types import Message
+from app.types import Delivery, Message
 
 if TYPE_CHECKING:  # conftest imports this module even where the Redis backend is absent
     from app.backends.redis import RedisBackend
 
-__all__ = ["REDIS_MARKS", "URL", "MakeBackend", "RedisServer", "msg", "new_prefix", "redis_up"]
+__all__ = [
+    "REDIS_MARKS",
+    "URL",
+    "MakeBackend",
+    "RedisServer",
+    "claim_all",
+    "msg",
+    "new_prefix",
+    "redis_up",
+]
 
 URL = "redis://127.0.0.1:6379/0"
 
@@ -103,3 +112,8 @@ class RedisServer:
 def msg(i: int, steps: tuple[str, ...] = ("A",), key: str | None = None) -> Message:
     """Event number `i` on "topic", in its own trace."""
     return Message("topic", {"i": i}, f"trace-{i}", steps, key)
+
+
+async def claim_all(backend: RedisBackend, step: str, lease: float = 30.0) -> list[Delivery]:
+    """Everything of `step` that is claimable now, as one process would claim it."""
+    return await backend.claim({step: 1000}, {step: lease})

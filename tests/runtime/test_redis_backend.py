@@ -19,21 +19,18 @@ import redis
 
 from app.backends.redis import RedisBackend
 from app.settings import Settings
-from app.types import Batch, Delivery, FlowPlan, LogEntry, Message, Outcome, Span
+from app.types import Batch, Delivery, LogEntry, Message, Outcome, Span
 from tests.runtime.redis_support import (
     REDIS_MARKS,
     URL,
     MakeBackend,
     RedisServer,
+    claim_all,
     msg,
     new_prefix,
 )
 
 pytestmark = REDIS_MARKS
-
-
-async def claim_all(backend: RedisBackend, step: str, lease: float = 30.0) -> list[Delivery]:
-    return await backend.claim({step: 1000}, {step: lease})
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 5.0) -> None:
@@ -193,82 +190,6 @@ async def test_a_claim_that_fails_after_its_commit_leaves_the_commit_done_once(
     assert "claim after a commit failed" in caplog.text
     assert await backend.pending("A") == 0
     assert [x.data for x in await claim_all(backend, "B")] == [{"i": 2}]  # emitted once
-
-
-async def test_keys_of_any_text_keep_their_order_one_at_a_time(make_backend: MakeBackend):
-    # Keys travel as lines of one argument unless they hold a tab or a newline: both kinds,
-    # mixed in one commit, wait for their key's turn and let the next go when settled.
-    a, b = await make_backend(), await make_backend()
-    keys = ["pr/1", "tab\there", "line\nbreak", "ünï/2"]
-
-    def keyed(i: int) -> Message:
-        plan = FlowPlan(key=keys[i % 4], limit=1)
-        return Message("topic", {"i": i}, f"trace-{i}", ("A",), partitions={"A": plan})
-
-    await a.write(Batch(messages=[keyed(i) for i in range(12)]))
-    seen: list[int] = []
-    for turn in range(3):
-        got = await claim_all(b, "A")
-        assert sorted(d.data["i"] for d in got) == [4 * turn + k for k in range(4)]
-        assert {d.key for d in got} == set(keys) and await claim_all(a, "A") == []
-        seen += [d.data["i"] for d in got]
-        await a.write(Batch(outcomes=[Outcome(d, "ok") for d in got]))
-    assert sorted(seen) == list(range(12))
-    assert await a.pending() == 0 and await claim_all(b, "A") == []
-    # A second acknowledgement of a settled delivery lets nothing else go.
-    await a.write(Batch(messages=[keyed(0), keyed(4)]))
-    [first] = await claim_all(a, "A")
-    await a.write(Batch(outcomes=[Outcome(first, "ok"), Outcome(first, "ok")]))
-    [second] = await claim_all(a, "A")
-    assert second.data == {"i": 4}
-    await a.write(Batch(messages=[keyed(8)]))
-    await a.write(Batch(outcomes=[Outcome(first, "ok")]))
-    assert await claim_all(b, "A") == []
-
-
-async def test_keyed_deliveries_of_an_earlier_version_keep_their_turns(make_backend: MakeBackend):
-    # An earlier version counted only the deliveries let go (P:ka) and popped the key's list
-    # on each settlement; those in flight during an upgrade still go one at a time, in order.
-    a, b = await make_backend(), await make_backend()
-
-    def keyed(i: int) -> Message:
-        plan = FlowPlan(key="pr/7", limit=1)
-        return Message("topic", {"i": i}, f"trace-{i}", ("A",), partitions={"A": plan})
-
-    await a.write(Batch(messages=[keyed(i) for i in range(3)]))
-    r = redis.Redis.from_url(URL)
-    # The same layout in the older count: one let go, two waiting in the key's list.
-    r.delete(f"{a.prefix}:kn:A")
-    r.hset(f"{a.prefix}:ka:A", "pr/7", 1)
-    await b.write(Batch(messages=[keyed(3)]))  # placed while the older count is in use
-    seen: list[int] = []
-    for _ in range(4):
-        got = await claim_all(b, "A")
-        assert len(got) == 1 and await claim_all(a, "A") == []
-        seen.append(got[0].data["i"])
-        await a.write(Batch(outcomes=[Outcome(got[0], "ok")]))
-    assert seen == [0, 1, 2, 3] and await claim_all(b, "A") == []
-    assert not r.exists(f"{a.prefix}:ka:A")  # drained: from now on the new count
-    await a.write(Batch(messages=[keyed(4), keyed(5)]))
-    assert [d.data["i"] for d in await claim_all(b, "A")] == [4]
-    assert r.hget(f"{a.prefix}:kn:A", "pr/7") == b"2" and not r.exists(f"{a.prefix}:ka:A")
-    r.close()
-
-
-async def test_a_rate_limit_counts_the_claims_of_an_earlier_version(make_backend: MakeBackend):
-    # Earlier versions kept one member per claimed delivery and no total: they still count.
-    a, b = await make_backend(), await make_backend()
-    for backend in (a, b):
-        backend.rate_limits = {"A": (5, 60.0, False)}
-    r = redis.Redis.from_url(URL)
-    now = time.time()
-    r.zadd(f"{a.prefix}:rl:A", {"1:1": now, "2:1": now, "3:1": now - 120})
-    await a.write(Batch(messages=[msg(i) for i in range(10)]))
-    assert len(await claim_all(b, "A")) == 3  # 5 a minute, 2 of them taken already
-    assert await claim_all(a, "A") == []
-    r.delete(f"{a.prefix}:rl:A", f"{a.prefix}:rln:A")
-    r.close()
-    assert len(await claim_all(a, "A")) == 5
 
 
 # -- cron ------------------------------------------------------------------------------------
