@@ -53,7 +53,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 def bench_parser(doc: str, *, quick: str) -> argparse.ArgumentParser:
     """The options every bench shares: --rounds, and --quick (a smoke run under a minute)."""
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds (default %(default)s)"
+    )
     parser.add_argument("--quick", action="store_true", help=quick)
     return parser
 

@@ -142,8 +142,10 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "redis"], default="sqlite")
     parser.add_argument("--one-key", type=int, default=1_000, help="deliveries of the one key")
     parser.add_argument("--only-one-key", action="store_true", help="skip the chains")
+    # Five rounds by default here: a ratio within 10 % needs more than the shared default of 3.
+    parser.set_defaults(rounds=5)
     args = parser.parse_args()
-    chains, rounds = (1_000, 1) if args.quick else (args.chains, max(args.rounds, 5))
+    chains, rounds = (1_000, 1) if args.quick else (args.chains, args.rounds)
     interrupt_on_sigterm()
     with scratch("flow", Path(tempfile.gettempdir())) as tmp:
         if not args.only_one_key:
