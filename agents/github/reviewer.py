@@ -6,7 +6,10 @@ decides), comments de-duplicated. A call that fails leaves its files listed as n
 when every call fails the caller falls back to the built-in checks.
 
 The pull request's title, description and diff are written by its author, so the prompt says
-they are data to review, never instructions to follow.
+they are data to review, never instructions to follow. What the repository itself asks for
+(`.stepline.yml` on the base commit: instructions, language) is trusted and goes into the system
+message instead: in the user message the model would be told to ignore it, and a description
+could forge its heading.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ __all__ = [
     "plan_review",
     "review_with_llm",
     "sanitize",
+    "system_prompt",
 ]
 
 log = logging.getLogger("stepline.github.reviewer")
@@ -57,19 +61,30 @@ _DESCRIPTION_CHARS = 2000
 _NOTES_CHARS = 600
 
 
+_REPO_INSTRUCTIONS = (
+    "\n\nThe repository's own reviewing instructions (its maintainers' configuration on the "
+    "base branch, not part of the pull request; follow them):\n"
+)
+
+
+def system_prompt(instructions: str = "") -> str:
+    """The system message: ours, plus the repository's instructions when it has any."""
+    if not instructions.strip():
+        return SYSTEM_PROMPT
+    return SYSTEM_PROMPT + _REPO_INSTRUCTIONS + instructions.strip()
+
+
 def build_prompt(
     title: str,
     description: str,
     diff_text: str,
     notes: list[str],
     part: str = "",
-    instructions: str = "",
 ) -> str:
+    """The user message: only what the pull request's author wrote, and our notes on it."""
     parts = [f"Pull request: {redact(title)}"]
     if description.strip():
         parts.append(f"Description:\n{redact(description.strip())[:_DESCRIPTION_CHARS]}")
-    if instructions.strip():
-        parts.append(f"Reviewing instructions of this repository:\n{instructions.strip()}")
     if part:
         parts.append(f"This is part {part} of the review; the other files are reviewed apart.")
     if notes:
@@ -105,12 +120,14 @@ class Frame:
     title: str
     description: str
     notes: list[str]
-    instructions: str = ""
+    instructions: str = ""  # the repository's, trusted: they go into the system message
+
+    @property
+    def system(self) -> str:
+        return system_prompt(self.instructions)
 
     def prompt(self, diff_text: str, part: str = "") -> str:
-        return build_prompt(
-            self.title, self.description, diff_text, self.notes, part, self.instructions
-        )
+        return build_prompt(self.title, self.description, diff_text, self.notes, part)
 
 
 @dataclass
@@ -131,7 +148,7 @@ def plan_review(
     max_calls: int,
 ) -> Plan:
     """Plan the calls with the client's own arithmetic, so none is trimmed when sent."""
-    room = llm.prompt_room(SYSTEM_PROMPT, ReviewResult, max_input_tokens)
+    room = llm.prompt_room(frame.system, ReviewResult, max_input_tokens)
     # The prompt around the diff, with the widest part label, is paid by every call.
     frame_tokens = llm.count_tokens(frame.prompt("", "99 of 99")) + 1
     return make_plan(
@@ -156,7 +173,7 @@ async def review_with_llm(
         prompt = frame.prompt(call.text, f"{k + 1} of {total}" if total > 1 else "")
         async with gate:
             result = await llm.structured(
-                system=SYSTEM_PROMPT,
+                system=frame.system,
                 prompt=prompt,
                 schema=ReviewResult,
                 max_input_tokens=max_input_tokens,
