@@ -22,6 +22,7 @@ from app.backends.sqlite_queue_views import SQLiteQueueViews
 from app.backends.sqlite_records import SQLiteRecords
 from app.backends.sqlite_retention import release_free_pages, trim
 from app.backends.sqlite_schema import PRAGMAS, SCHEMA
+from app.backends.sqlite_spans import SPAN_SCHEMA, migrate_span_rows, store_spans
 from app.backends.sqlite_state import SQLiteState
 from app.backends.sqlite_wal import WalCheckpoints
 from app.errors import BackendError, BackendUnavailable
@@ -126,8 +127,9 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             new_file = not self.path.exists() or self.path.stat().st_size == 0
             conn = self._connect(15_000, new_file=new_file)
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA + SPAN_SCHEMA)
             keys.add_key_columns(conn)
+            migrate_span_rows(conn)
             return conn
 
         loop = asyncio.get_running_loop()
@@ -206,27 +208,8 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                 "UPDATE deliveries SET due = ?, leased = 0, attempt = ? WHERE id = ?", retried
             )
         if batch.spans:
-            conn.executemany(
-                "INSERT INTO spans (span_id, trace_id, step, kind, topic, attempt, started_at,"
-                " duration_ms, status, error, emitted) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        s.span_id,
-                        s.trace_id,
-                        s.step,
-                        s.kind,
-                        s.topic,
-                        s.attempt,
-                        s.started_at,
-                        s.duration_ms,
-                        s.status,
-                        s.error,
-                        json.dumps(s.emitted),  # topic names: nothing to refuse
-                    )
-                    for s in batch.spans
-                ],
-            )
-            trim(conn, "spans", self.settings.trace_retention)
+            store_spans(conn, batch.spans)
+            trim(conn, "span_rows", self.settings.trace_retention)
         if batch.logs:
             conn.executemany(
                 "INSERT INTO logs (ts, level, message, step, trace_id, span_id, fields)"
@@ -376,7 +359,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         def prune(conn: sqlite3.Connection) -> None:
             now = time.time()
             # Spans and logs are trimmed as they are written; this catches a lowered cap.
-            trim(conn, "spans", s.trace_retention)
+            trim(conn, "span_rows", s.trace_retention)
             trim(conn, "logs", s.log_retention)
             dropped = conn.execute(
                 "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",

@@ -1,4 +1,5 @@
-"""Reading what the SQLite backend recorded: spans and logs, newest first."""
+"""Reading what the SQLite backend recorded: spans (app/backends/sqlite_spans.py) and logs,
+newest first."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from app.backends.sqlite_spans import read_spans
+from app.settings import Settings
 from app.types import LogEntry, Span
 
 __all__ = ["SQLiteRecords"]
@@ -18,6 +21,7 @@ class SQLiteRecords:
     """Span and log queries; the writes are part of the backend's group commit."""
 
     _run: Callable[[Callable[[sqlite3.Connection], Any]], Awaitable[Any]]
+    settings: Settings
 
     # -- traces and logs ---------------------------------------------------------------------
     async def spans(
@@ -28,20 +32,10 @@ class SQLiteRecords:
         status: str | None = None,
         limit: int = 200,
     ) -> list[Span]:
-        clauses, args = _filters(trace_id=trace_id, step=step, status=status)
-
-        def rows(conn: sqlite3.Connection) -> list[Span]:
-            cur = conn.execute(
-                "SELECT trace_id, step, kind, started_at, span_id, topic, attempt, duration_ms,"
-                f" status, error, emitted FROM spans {clauses} ORDER BY seq DESC LIMIT ?",
-                (*args, limit),
-            )
-            return [
-                Span(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], _loads(r[10]))
-                for r in cur
-            ]
-
-        return await self._run(rows)
+        keep = self.settings.trace_retention
+        return await self._run(
+            lambda c: read_spans(c, keep, trace_id=trace_id, step=step, status=status, limit=limit)
+        )
 
     async def logs(
         self, *, trace_id: str | None = None, step: str | None = None, limit: int = 200

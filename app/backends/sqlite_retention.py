@@ -1,9 +1,10 @@
 """Keeping the SQLite file bounded under continuous load.
 
-Spans and logs are trimmed to their row caps inside the same write transaction that added rows,
+Spans and logs are trimmed to their caps inside the same write transaction that added rows,
 so the tables never hold more than the cap between two sweeps (a 60 s sweep held about a minute
 of spans at full load: 300k rows, 56 MB). The trim is a rowid-range delete of about as many rows
-as the commit inserted, which costs about as much as the insert's own index upkeep.
+as the commit inserted: for logs a row each, for spans one row per commit (app/backends/
+sqlite_spans.py numbers span rows by span, so the cap still counts spans).
 
 Freed pages are reused by later inserts, so a bounded table keeps the file bounded. To give
 space back after a burst (a deep backlog of deliveries, say), a new database is created with
@@ -19,7 +20,7 @@ import sqlite3
 
 __all__ = ["RECORD_TABLES", "VACUUM_STEP_PAGES", "release_free_pages", "trim"]
 
-RECORD_TABLES = ("spans", "logs")
+RECORD_TABLES = ("span_rows", "logs")
 
 # Pages released per transaction: 1 MiB at the default 4 KiB page size, a few milliseconds of
 # write lock, so a sweep never stalls the writer of another process for long.
@@ -30,7 +31,8 @@ _KEEP_FREE_PAGES = 1024
 
 
 def trim(conn: sqlite3.Connection, table: str, keep: int) -> None:
-    """Delete the oldest rows of `table` (a `seq`-keyed record table) beyond the newest `keep`."""
+    """Delete the oldest rows of `table` (a `seq`-keyed record table) beyond the newest `keep`:
+    for `span_rows`, whose `seq` numbers spans, the rows whose spans are all past `keep`."""
     if table not in RECORD_TABLES:  # the name is interpolated: only our own tables
         raise ValueError(f"trim: {table!r} is not one of {RECORD_TABLES}")
     conn.execute(f"DELETE FROM {table} WHERE seq <= (SELECT MAX(seq) FROM {table}) - ?", (keep,))

@@ -57,25 +57,7 @@ CREATE TABLE IF NOT EXISTS cron_fires (
     tick REAL NOT NULL,
     fired_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS spans (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    span_id TEXT NOT NULL,
-    trace_id TEXT NOT NULL,
-    step TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    topic TEXT,
-    attempt INTEGER NOT NULL,
-    started_at REAL NOT NULL,
-    duration_ms REAL NOT NULL,
-    status TEXT NOT NULL,
-    error TEXT,
-    emitted TEXT NOT NULL
-);
--- No index on trace_id: trace ids are random, so each insert and each trim would touch a random
--- page of that index (most of the WAL a commit wrote). A trace is read by scanning the span
--- table, which the row cap bounds (about 0.5 ms at the default 10,000 rows).
-DROP INDEX IF EXISTS spans_trace;
-CREATE INDEX IF NOT EXISTS spans_step ON spans (step, seq);
+-- Spans: app/backends/sqlite_spans.py (SPAN_SCHEMA).
 CREATE TABLE IF NOT EXISTS logs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,

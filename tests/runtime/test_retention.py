@@ -7,7 +7,7 @@ from pathlib import Path
 
 from app.backends.sqlite import SQLiteBackend
 from app.settings import Settings
-from app.types import Batch, Delivery, Message, Outcome
+from app.types import Batch, Delivery, Message, Outcome, Span
 
 CAP = 100
 RUNS = 350
@@ -68,3 +68,62 @@ async def test_a_new_sqlite_file_shrinks_after_a_backlog_is_settled(tmp_path: Pa
 def _pages(db: Path) -> int:
     with sqlite3.connect(db) as conn:
         return int(conn.execute("PRAGMA page_count").fetchone()[0])
+
+
+async def test_spans_of_a_database_from_before_span_rows_are_kept(tmp_path: Path):
+    # The layout of earlier versions: a row per span. Upgrading keeps its traces readable.
+    db = tmp_path / "stepline.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "CREATE TABLE spans (seq INTEGER PRIMARY KEY AUTOINCREMENT, span_id TEXT NOT NULL, "
+            "trace_id TEXT NOT NULL, step TEXT NOT NULL, kind TEXT NOT NULL, topic TEXT, "
+            "attempt INTEGER NOT NULL, started_at REAL NOT NULL, duration_ms REAL NOT NULL, "
+            "status TEXT NOT NULL, error TEXT, emitted TEXT NOT NULL)"
+        )
+        conn.execute("CREATE INDEX spans_step ON spans (step, seq)")
+        conn.executemany(
+            "INSERT INTO spans (span_id, trace_id, step, kind, topic, attempt, started_at, "
+            "duration_ms, status, error, emitted) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                ("s1", "old", "A", "event", "t", 1, 100.0, 2.5, "ok", None, '["u"]'),
+                ("s2", "old", "B", "event", "u", 2, 101.0, 1.0, "failed", "boom", "[]"),
+            ],
+        )
+    backend = SQLiteBackend(Settings(db=db))
+    await backend.open()
+    try:
+        newest, oldest = await backend.spans(trace_id="old")
+        assert (oldest.step, oldest.emitted, oldest.duration_ms) == ("A", ["u"], 2.5)
+        assert (newest.step, newest.status, newest.error, newest.attempt) == (
+            "B",
+            "failed",
+            "boom",
+            2,
+        )
+        # And new spans go on after them.
+        await backend.write(Batch(spans=[Span("new", "C", "event", 102.0)]))
+        assert [s.step for s in await backend.spans()] == ["C", "B", "A"]
+        assert [s.step for s in await backend.spans(status="failed")] == ["B"]
+    finally:
+        await backend.close()
+    with sqlite3.connect(db) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "spans" not in tables
+
+
+async def test_the_span_cap_holds_exactly_across_a_commit_of_many_spans(tmp_path: Path):
+    backend = SQLiteBackend(Settings(db=tmp_path / "stepline.db", trace_retention=CAP))
+    await backend.open()
+    try:
+        # Commits of 30 spans: the cap of 100 falls inside a commit's spans.
+        for c in range(5):
+            spans = [Span(f"t{c}-{i}", "S", "event", c * 100.0 + i) for i in range(30)]
+            await backend.write(Batch(spans=spans))
+        kept = await backend.spans(limit=1000)
+        assert len(kept) == CAP
+        assert kept[0].trace_id == "t4-29" and kept[-1].trace_id == "t1-20"
+        assert [s.trace_id for s in await backend.spans(trace_id="t1-20")] == ["t1-20"]
+        assert await backend.spans(trace_id="t1-19") == []
+        assert len(await backend.spans(step="S", limit=7)) == 7
+    finally:
+        await backend.close()
