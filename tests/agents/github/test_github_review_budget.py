@@ -138,7 +138,8 @@ async def test_a_real_release_diff_is_covered(name: str, before: str, after: str
     assert max(run.sent_tokens()) <= settings.review.max_input_tokens
     per_file = coverage(files, run.prompts)
     assert source_coverage(per_file) >= 0.8
-    for path in _largest_sources(files, 3):
+    # Every one of the largest source files whole: the five the README's table counts.
+    for path in _largest_sources(files, 5):
         assert per_file[path][0] == per_file[path][1], path
 
 
