@@ -36,6 +36,10 @@ logger = logging.getLogger("agents.llm")
 
 # Chat formats add a few tokens of framing per message.
 _MESSAGE_OVERHEAD = 8
+# How much of an invalid reply the corrective retry shows the model again (at most, and the
+# least worth showing at all).
+_ECHO_TOKENS = 1_000
+_MIN_ECHO_TOKENS = 40
 _SCHEMA_NOTE = "\n\nReply with only a JSON object that matches this JSON schema:\n"
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 _DOWNGRADE: dict[ResponseFormat, ResponseFormat] = {
@@ -84,7 +88,7 @@ class LLMClient:
 
     def _estimate(self, messages: list[dict[str, str]], schema: type[BaseModel]) -> int:
         """Our estimate of the `usage.prompt_tokens` the server will report for `messages`."""
-        total = sum(count_tokens(m["content"]) for m in messages) + 2 * _MESSAGE_OVERHEAD
+        total = sum(count_tokens(m["content"]) + _MESSAGE_OVERHEAD for m in messages)
         if self._format == "json_schema":
             total += count_tokens(_schema_text(schema))  # the server counts its schema too
         return total
@@ -132,14 +136,7 @@ class LLMClient:
         except (ValidationError, ValueError) as exc:
             reason = _short_reason(exc)
         logger.info("llm output did not match %s, asking once more: %s", schema.__name__, reason)
-        messages += [
-            {"role": "assistant", "content": trim_to_tokens(content, 1_000)},
-            {
-                "role": "user",
-                "content": f"That reply was not valid: {reason}. Reply again with only a "
-                "JSON object that matches the schema.",
-            },
-        ]
+        messages += self._correction(messages, content, reason, schema, budget, planned=not trim)
         content = await self._complete(messages, schema, state)
         try:
             return _parse(content, schema)
@@ -148,6 +145,34 @@ class LLMClient:
                 f"the model's output did not match {schema.__name__} after a corrective retry: "
                 f"{_short_reason(exc)}"
             ) from None
+
+    def _correction(
+        self,
+        messages: list[dict[str, str]],
+        reply: str,
+        reason: str,
+        schema: type[BaseModel],
+        budget: int,
+        planned: bool,
+    ) -> list[dict[str, str]]:
+        """What the corrective retry adds: the invalid reply (cut) and what was wrong with it.
+
+        A `planned` call (`trim=False`) was sized to its budget by the caller, so its retry
+        stays inside that budget too: the reply is cut to the room left, or left out, and
+        when not even the note fits the same request is simply sent again."""
+        note = {
+            "role": "user",
+            "content": f"That reply was not valid: {reason}. Reply again with only a "
+            "JSON object that matches the schema.",
+        }
+        cap = _ECHO_TOKENS
+        if planned:
+            # Room for the reply shown again, once its own message framing is paid.
+            left = budget - self._estimate([*messages, note], schema) - _MESSAGE_OVERHEAD
+            if left < _MIN_ECHO_TOKENS:
+                return [note] if left + _MESSAGE_OVERHEAD >= 0 else []
+            cap = min(cap, left)
+        return [{"role": "assistant", "content": trim_to_tokens(reply, cap)}, note]
 
     def _system(self, system: str, schema: type[BaseModel]) -> str:
         if self._format == "json_schema":

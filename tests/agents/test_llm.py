@@ -30,7 +30,7 @@ from app import Retry
 from app.testing import Harness
 from tests.agents.conftest import MemoryState
 from tests.fakes.common import LoopbackServer, Reply
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, prompt_token_count
 
 
 class Finding(BaseModel):
@@ -123,6 +123,41 @@ async def test_invalid_output_is_retried_once_with_the_validation_error(
         "content": '{"summary": "ok", "approve": "perhaps"}',
     }
     assert "approve" in correction and "findings" in correction
+
+
+@pytest.mark.parametrize("filled", [True, False])
+async def test_a_planned_call_stays_within_its_budget_when_it_is_retried(
+    llm: LLMClient, fake: FakeOpenAI, filled: bool
+):
+    """A caller that sized its prompt to the budget (trim=False) gets a corrective retry that
+    fits the same budget, as the server counts it: the invalid reply is shown cut, or not."""
+    budget = 3_000
+    room = llm.prompt_room("You review code.", Review, budget) if filled else 500
+    lines: list[str] = []
+    for i in range(5_000):
+        line = f"+ line {i}: value = compute(alpha, beta, gamma) # note"
+        if count_tokens("\n".join([*lines, line])) > room:
+            break
+        lines.append(line)
+    invalid = "I think it is fine, nothing to add here. " * 300  # about 2,700 tokens
+    fake.queue_replies(invalid, GOOD)
+
+    review = await ask(llm, "\n".join(lines), max_input_tokens=budget, trim=False)
+
+    assert review.approve is True
+    requests = fake.completion_requests()
+    assert len(requests) == 2
+    for sent in requests:
+        assert prompt_token_count(sent["messages"], sent.get("response_format") or {}) <= budget
+    first, retry = requests[0]["messages"], requests[1]["messages"]
+    assert retry[:2] == first  # the planned prompt itself is never cut
+    echoed = [m["content"] for m in retry if m["role"] == "assistant"]
+    if filled:  # no room left: the same request again, nothing added
+        assert retry == first
+    else:
+        assert retry[-1]["content"].startswith("That reply was not valid")
+        assert len(echoed) == 1 and echoed[0].startswith("I think it is fine")
+        assert len(echoed[0]) < len(invalid)
 
 
 async def test_invalid_output_twice_is_a_clean_llm_error(llm: LLMClient, fake: FakeOpenAI):
