@@ -22,6 +22,7 @@ from app.cli_common import (
     settings_from,
     use_project,
 )
+from app.errors import NotFound
 from app.logger import configure_logging
 from app.plugins import load_plugins
 from app.settings import Settings
@@ -246,8 +247,6 @@ def list_steps(
         raise no_project(here, "pass --steps DIR")
     if root is not None:
         use_project(steps)  # its steps/, and its database for the queue counts
-        if not steps and not os.environ.get("STEPLINE_STEPS"):
-            steps = [root / "steps"]  # STEPLINE_DB given: use_project left the steps alone
     from app.cli_render import flow_control, print_steps, queue_counts
 
     settings = settings_from(steps)
@@ -294,8 +293,26 @@ def emit(
     except json.JSONDecodeError as exc:
         raise fail(f"DATA is not valid JSON: {exc}") from None
 
-    trace_id = run_with_runtime(lambda rt: rt.emit(topic, value, key=key, delay=delay), steps)
-    typer.echo(trace_id)
+    async def send(rt: Any) -> str:
+        registry = rt.registry
+        if topic not in registry.subscribers and not registry.steps:
+            where = ", ".join(str(p) for p in rt.settings.steps)
+            raise ValueError(
+                f"no steps found in {where}: emit checks TOPIC against the project's steps; "
+                "run it inside your project, or pass --steps DIR"
+            )
+        try:
+            return str(await rt.emit(topic, value, key=key, delay=delay))
+        except NotFound as exc:
+            if not registry.errors:
+                raise
+            files = len(registry.errors)
+            raise NotFound(
+                f"{exc}; {files} step file{'s' if files != 1 else ''} did not load, "
+                "`stepline steps` says why"
+            ) from None
+
+    typer.echo(run_with_runtime(send, steps))
 
 
 _BUILTIN = {"dev", "start", "worker", "steps", "emit", "state", "dlq", "cron"}

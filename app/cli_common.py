@@ -88,11 +88,15 @@ def use_project(steps: list[Path] | None) -> None:
     root = find_project(here)
     if root is not None:
         _read_env_file(root / ".env")
-    if os.environ.get("STEPLINE_DB") or os.environ.get("STEPLINE_BACKEND") == "redis":
-        return
+    given = bool(os.environ.get("STEPLINE_DB")) or os.environ.get("STEPLINE_BACKEND") == "redis"
     if root is None:
+        if given:
+            return
         raise no_project(here)
-    os.environ["STEPLINE_DB"] = str(root / ".stepline" / "stepline.db")
+    if not given:
+        os.environ["STEPLINE_DB"] = str(root / ".stepline" / "stepline.db")
+    # A database named explicitly still belongs to the project found here: its steps are the
+    # ones `emit` checks the topic against, and `cron run` runs.
     if not steps and not os.environ.get("STEPLINE_STEPS"):
         os.environ["STEPLINE_STEPS"] = str(root / "steps")
     if not os.environ.get("STEPLINE_CONFIG_DIR") and (root / "config").is_dir():

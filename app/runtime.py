@@ -25,6 +25,7 @@ from app.registry import Registry, load_registry
 from app.run import Runner
 from app.settings import Mode, Settings
 from app.state import State
+from app.suggest import did_you_mean
 from app.types import Batch, LogEntry, Message, new_id
 from app.writer import Writer
 
@@ -307,7 +308,9 @@ class Runtime:
         earlier than then); returns the trace id."""
         if topic not in self.registry.subscribers:
             known = ", ".join(sorted(self.registry.subscribers)) or "none"
-            raise NotFound(f"no step subscribes to {topic!r} (subscribed topics: {known})")
+            guess = did_you_mean(topic, self.registry.subscribers)
+            hint = f"; did you mean {guess!r}?" if guess else ""
+            raise NotFound(f"no step subscribes to {topic!r}{hint} (subscribed topics: {known})")
         message = self.message(topic, data, key=key, trace_id=trace_id, delay=delay, at=at)
         await self.writer.submit(Batch(messages=[message]))
         return message.trace_id

@@ -156,6 +156,36 @@ def test_the_projects_env_file_counts_from_a_subdirectory(project, monkeypatch):
     assert run("state", "list").exit_code == 0 and (project / "given.db").is_file()
 
 
+def test_a_given_database_still_uses_the_projects_steps(project, monkeypatch):
+    """STEPLINE_DB names the file, not the project: from inside the project, emit checks the
+    topic against the project's steps and cron run finds its cron step."""
+    monkeypatch.setenv("STEPLINE_DB", str(project / "elsewhere.db"))
+    assert run("emit", "job", "{}").exit_code == 0
+    assert run("cron", "run", "Tick").exit_code == 0
+    typo = run("emit", "jbo", "{}")
+    assert typo.exit_code == 1
+    assert "no step subscribes to 'jbo'; did you mean 'job'?" in typo.stderr
+    assert (project / "elsewhere.db").is_file() and not (project / ".stepline").exists()
+
+
+def test_emit_says_when_it_found_no_steps_or_a_step_did_not_load(tmp_path, monkeypatch):
+    for name in ("STEPLINE_DB", "STEPLINE_STEPS", "STEPLINE_BACKEND"):
+        clear_env(monkeypatch, name)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("STEPLINE_DB", str(tmp_path / "given.db"))
+    nothing = run("emit", "job", "{}")
+    assert nothing.exit_code == 1
+    assert "no steps found in steps" in nothing.stderr and "--steps DIR" in nothing.stderr
+    broken = {**STEPS, "broken_step.py": 'config = {"type": "event", "name": "B", "subscribe": []}'}
+    steps = write_steps(tmp_path / "mine", broken)
+    refused = run("emit", "x", "{}", "--steps", str(steps))
+    assert refused.exit_code == 1
+    assert "no step subscribes to 'x'" in refused.stderr
+    assert "1 step file did not load, `stepline steps` says why" in refused.stderr
+
+
 def test_steps_outside_a_project_refuses_unless_given_a_directory(tmp_path, monkeypatch):
     for name in ("STEPLINE_DB", "STEPLINE_STEPS", "STEPLINE_BACKEND"):
         clear_env(monkeypatch, name)
