@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from app.backends import sqlite_keys as keys
 from app.backends.base import Backend, dump_json, valid_ids
+from app.backends.codec import dump_payload, load
 from app.backends.sqlite_queue_views import SQLiteQueueViews
 from app.backends.sqlite_records import SQLiteRecords
 from app.backends.sqlite_retention import release_free_pages, trim
@@ -243,7 +244,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                 if cur.rowcount == 0:
                     continue
             if m.steps:
-                data = _dumps(m.data, f"data emitted to {m.topic!r}")
+                data = dump_payload(m.data, f"data emitted to {m.topic!r}")
                 due = now if m.due is None else m.due  # a delayed emit waits like a retry
                 rows.extend(
                     keys.row(m, s, data, due, now)
@@ -296,9 +297,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                 ).fetchall()
                 if rows and limit is not None:
                     keys.rate_spent(conn, step, len(rows), now)
-            out.extend(
-                Delivery(str(r[0]), r[1], r[2], _loads(r[3]), r[4], r[5], r[6]) for r in rows
-            )
+            out.extend(Delivery(str(r[0]), r[1], r[2], load(r[3]), r[4], r[5], r[6]) for r in rows)
         return out
 
     async def release(self, deliveries: list[Delivery]) -> None:

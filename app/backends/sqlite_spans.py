@@ -16,11 +16,11 @@ span cap (10,000 spans by default, about 1.5 MB of JSON), so a full scan stays a
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from app.backends.codec import dump_records, load
 from app.types import Span
 
 __all__ = ["SPAN_SCHEMA", "migrate_span_rows", "read_spans", "store_spans"]
@@ -37,10 +37,10 @@ CREATE TABLE IF NOT EXISTS span_rows (
 _FIELDS = (
     "span_id, trace_id, step, kind, topic, attempt, started_at, duration_ms, status, error, emitted"
 )
-# ensure_ascii=False: text the database cannot store (a lone surrogate) fails the write as a
-# span column did, so the writer stores that span's text escaped instead (app/writer.py).
-_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
-_loads = json.loads
+# Text the database cannot store (a lone surrogate) fails the write as a span column did, so
+# the writer stores that span's text escaped instead (app/writer.py).
+_encode = dump_records
+_loads = load
 _INSERT = (
     "INSERT INTO span_rows (seq, n, body) "
     "VALUES ((SELECT COALESCE(MAX(seq), 0) FROM span_rows) + ?, ?, ?)"
@@ -83,15 +83,19 @@ def read_spans(
     `keep` (the cap, exact even before a trim has caught up with it)."""
     wanted = [(2, step), (1, trace_id), (8, status)]
     wanted = [(i, v) for i, v in wanted if v]
+    out: list[Span] = []
+    try:
+        texts = tuple(_encode(v) for _, v in wanted)
+    except ValueError:  # a lone surrogate: no stored span holds one (see store_spans)
+        return out
+    if limit <= 0:
+        return out
     where = " AND ".join("instr(body, ?) > 0" for _ in wanted)
     cur = conn.execute(
         "SELECT seq, n, body, (SELECT MAX(seq) FROM span_rows) FROM span_rows "
         f"{'WHERE ' + where if where else ''} ORDER BY seq DESC",
-        tuple(_encode(v) for _, v in wanted),
+        texts,
     )
-    out: list[Span] = []
-    if limit <= 0:
-        return out
     for seq, n, body, top in cur:
         floor = top - keep  # spans numbered up to this are past the cap
         if seq <= floor:

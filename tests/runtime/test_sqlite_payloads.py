@@ -1,0 +1,43 @@
+"""Payloads through the SQLite backend's JSON codec come back as they were emitted, and what
+JSON cannot carry is refused with the reason."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from app.backends.sqlite import SQLiteBackend
+from app.settings import Settings
+from app.types import Batch, Message, Span
+
+ODD = {
+    "word": "NaN and Infinity",
+    "big": 2**100,
+    "small": 5e-324,
+    "tenth": 0.1 + 0.2,
+    "text": "naïve 日本 \U0001f600",
+    "lone": "a\ud800b",
+    "nested": [None, True, {"k": []}],
+}
+
+
+async def test_odd_payloads_round_trip_and_non_finite_ones_are_refused(tmp_path: Path):
+    backend = SQLiteBackend(Settings(db=tmp_path / "stepline.db"))
+    await backend.open()
+    try:
+        await backend.write(Batch(messages=[Message("t", ODD, "tr", ("A",))]))
+        [got] = await backend.claim({"A": 10}, {"A": 60.0})
+        assert got.data == ODD
+        for bad in (math.nan, math.inf, {"deep": [-math.inf]}):
+            with pytest.raises(ValueError, match="NaN or Infinity"):
+                await backend.write(Batch(messages=[Message("t", bad, "tr", ("A",))]))
+        # A span whose text the file cannot store fails its write (the writer then stores it
+        # escaped); a search for such text finds nothing rather than failing.
+        with pytest.raises(ValueError):
+            await backend.write(Batch(spans=[Span("tr", "A", "event", 1.0, error="\ud800")]))
+        assert await backend.spans(trace_id="\ud800") == []
+        assert await backend.spans(trace_id="tr") == []
+    finally:
+        await backend.close()
