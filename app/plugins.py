@@ -155,16 +155,15 @@ def _decide(plugin: Plugin, listed: set[str] | None, verify: bool) -> tuple[Stat
         return "off", [
             f"no credentials set; {status.turn_on}" if status.turn_on else "no credentials set"
         ]
-    if status.problems:
-        return "error", status.problems
+    problems = list(status.problems)
     if verify:
+        # Asked even when something else is missing: a token the service rejects is listed
+        # in the same run as the missing secret, not on the next try.
         try:
-            rejected = plugin.verify()
+            problems += plugin.verify()
         except Exception as exc:
-            rejected = [f"could not check the credentials: {type(exc).__name__}: {exc}"]
-        if rejected:
-            return "error", rejected
-    return "on", []
+            problems.append(f"could not check the credentials: {type(exc).__name__}: {exc}")
+    return ("error", problems) if problems else ("on", [])
 
 
 def flow_states(

@@ -84,11 +84,21 @@ def test_only_github_configured_serves_github_and_reports_gmail_off(project, mon
 def test_half_configured_flows_list_every_problem_at_once(project, monkeypatch):
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_" + "a" * 36)  # no webhook secret
     monkeypatch.setenv("GMAIL_CREDENTIALS_FILE", str(project / "client.json"))  # no such file
-    problems = startup_problems("start", FLOWS)
-    assert [p.split(":")[0] for p in problems] == ["github", "gmail", "gmail"]
+    with LoopbackServer(FakeGithub(tokens=("good-token",))) as github:
+        monkeypatch.setenv("GITHUB_API_URL", github.url)
+        problems = startup_problems("start", FLOWS)
+    # The token is asked about in the same run as the missing secret, not on the next try.
+    assert [p.split(":")[0] for p in problems] == ["github", "github", "gmail", "gmail"]
     assert "GITHUB_WEBHOOK_SECRET is not set" in problems[0]
-    assert "Gmail is not connected" in problems[1]
-    assert "client.json does not exist" in problems[2]
+    assert "GitHub rejected GITHUB_TOKEN" in problems[1]
+    assert "Gmail is not connected" in problems[2]
+    assert "client.json does not exist" in problems[3]
+    monkeypatch.setenv("STEPLINE_VERIFY_CREDENTIALS", "0")  # no network: the rest still listed
+    assert [p.split(":")[0] for p in startup_problems("start", FLOWS)] == [
+        "github",
+        "gmail",
+        "gmail",
+    ]
 
 
 def test_a_token_file_that_does_not_parse_is_an_error(project):
