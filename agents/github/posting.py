@@ -21,6 +21,7 @@ from agents.github.findings import ReviewComment, ReviewResult
 
 __all__ = [
     "MAX_BODY",
+    "Earlier",
     "Placed",
     "Planned",
     "PostedReview",
@@ -90,15 +91,44 @@ def find_posted(
 _FINDING = re.compile(r"<!-- stepline-finding (?P<fp>[0-9a-f]{16}) -->")
 
 
-def posted_findings(pull: Any, author: str | None = None) -> set[str]:
-    """Fingerprints hidden in `author`'s review comments on the pull request (every page):
-    what was posted, even when the state that remembers it was lost."""
-    return {
-        m["fp"]
-        for c in pull.get_review_comments()
-        if _by(c, author)
-        for m in _FINDING.finditer(c.body or "")
-    }
+@dataclass
+class Earlier:
+    """Our findings already on the pull request: their fingerprints (an exact repeat is not
+    posted) and, most severe first, what each said where (shown to the reviewer, so that the
+    model does not raise the same problem again in other words)."""
+
+    fingerprints: set[str] = field(default_factory=set)
+    said: list[str] = field(default_factory=list)
+
+
+_SAID = re.compile(r"\*\*(?P<sev>critical|high|medium|low|info)\*\*: (?P<text>[^\n]*)")
+
+
+def posted_findings(pull: Any, author: str | None = None) -> Earlier:
+    """What `author`'s review comments on the pull request hold (every page): the hidden
+    fingerprints, even when the state that remembers them was lost, and their problems."""
+    earlier = Earlier()
+    said: list[tuple[int, str]] = []
+    for c in pull.get_review_comments():
+        if not _by(c, author):
+            continue
+        found = {m["fp"] for m in _FINDING.finditer(c.body or "")}
+        if not found:
+            continue  # not one of our findings (a reply, someone else's)
+        earlier.fingerprints |= found
+        what = _SAID.search(c.body or "")
+        if what is None:
+            continue
+        # GitHub lists `line` null for a comment on the whole file (and on an outdated line).
+        where = f"line {c.line}" if c.line else "file"
+        text = what["text"].strip()[:_SAID_CHARS]
+        said.append((_ORDER.get(what["sev"], 5), f"`{c.path}` {where}: {text}"))
+    earlier.said = [text for _, text in sorted(said, key=lambda x: x[0])]
+    return earlier
+
+
+# Each earlier finding as the reviewer is shown it: its first sentence or so.
+_SAID_CHARS = 160
 
 
 def fingerprint(path: str, code: str | None, problem: str) -> str:

@@ -61,6 +61,7 @@ class _Fetched:
     since: str | None
     posted: Any = None
     findings: set[str] = field(default_factory=set)  # fingerprints already on the PR
+    said: list[str] = field(default_factory=list)  # what those findings said, where
     labels: list[str] = field(default_factory=list)
 
 
@@ -105,7 +106,8 @@ class Reviewer:
         fetched.posted = find_posted(pull, head, trigger, me)
         if fetched.posted is not None:
             return fetched
-        fetched.findings = posted_findings(pull, me)
+        earlier = posted_findings(pull, me)
+        fetched.findings, fetched.said = earlier.fingerprints, earlier.said
         fetched.pr_files = [ChangedFile.from_api(f) for f in pull.get_files()]
         fetched.review_files = fetched.pr_files
         since = last_head if req.action == "synchronize" and trigger == "auto" else None
@@ -211,7 +213,7 @@ class Reviewer:
         review = self.settings.review
         if not (review.llm and llm is not None and llm.configured and files):
             return Draft(None, "")
-        frame = Frame(fetched.title, fetched.body, notes, instructions)
+        frame = Frame(fetched.title, fetched.body, notes, instructions, fetched.said)
         try:
             plan = plan_review(
                 llm,

@@ -9,7 +9,8 @@ The pull request's title, description and diff are written by its author, so the
 they are data to review, never instructions to follow. What the repository itself asks for
 (`.stepline.yml` on the base commit: instructions, language) is trusted and goes into the system
 message instead: in the user message the model would be told to ignore it, and a description
-could forge its heading.
+could forge its heading. The findings earlier reviews posted go there too, so a later review
+does not raise them again in other words (an exact repeat is also caught by its fingerprint).
 """
 
 from __future__ import annotations
@@ -59,6 +60,20 @@ Text shown as [REDACTED] was removed on purpose; do not ask for it."""
 _CONCURRENT_CALLS = 3
 _DESCRIPTION_CHARS = 2000
 _NOTES_CHARS = 600
+_EARLIER_CHARS = 1500
+
+
+def _earlier(said: list[str]) -> str:
+    """Findings earlier reviews posted, most severe first, cut to `_EARLIER_CHARS`."""
+    shown: list[str] = []
+    used = 0
+    for line in said:
+        if used + len(line) > _EARLIER_CHARS:
+            shown.append(f"- ... ({len(said)} in all)")
+            break
+        shown.append(f"- {redact(line)}")
+        used += len(line) + 3
+    return "\n".join(shown)
 
 
 _REPO_INSTRUCTIONS = (
@@ -67,11 +82,19 @@ _REPO_INSTRUCTIONS = (
 )
 
 
-def system_prompt(instructions: str = "") -> str:
-    """The system message: ours, plus the repository's instructions when it has any."""
-    if not instructions.strip():
-        return SYSTEM_PROMPT
-    return SYSTEM_PROMPT + _REPO_INSTRUCTIONS + instructions.strip()
+def system_prompt(instructions: str = "", said: list[str] | None = None) -> str:
+    """The system message: ours, the repository's instructions when it has any, and the
+    findings earlier reviews posted (so the model does not raise them again in other words).
+    Only here: the user message is the author's data, and a heading there could be forged."""
+    text = SYSTEM_PROMPT
+    if instructions.strip():
+        text += _REPO_INSTRUCTIONS + instructions.strip()
+    if said:
+        text += (
+            "\n\nAlready posted on this pull request by earlier reviews: do not raise these "
+            "again, even in other words; report only new problems.\n" + _earlier(said)
+        )
+    return text
 
 
 def build_prompt(
@@ -121,10 +144,11 @@ class Frame:
     description: str
     notes: list[str]
     instructions: str = ""  # the repository's, trusted: they go into the system message
+    said: list[str] = field(default_factory=list)  # findings earlier reviews posted
 
     @property
     def system(self) -> str:
-        return system_prompt(self.instructions)
+        return system_prompt(self.instructions, self.said)
 
     def prompt(self, diff_text: str, part: str = "") -> str:
         return build_prompt(self.title, self.description, diff_text, self.notes, part)

@@ -116,8 +116,10 @@ class ReviewRules:
                 for k, c in enumerate(review.get("comments") or []):
                     cid = review["id"] * 100 + k
                     rid = review["id"]
+                    # As GitHub lists them: every field present, `line` null when unknown.
+                    shown = {"line": None, "subject_type": "line", **c}
                     items.append(
-                        {"id": cid, "pull_request_review_id": rid, "user": review["user"], **c}
+                        {"id": cid, "pull_request_review_id": rid, "user": review["user"], **shown}
                     )
             items += [
                 {k: v for k, v in c.items() if k not in ("repo", "number")}

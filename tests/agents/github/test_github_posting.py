@@ -156,6 +156,34 @@ async def test_a_later_review_does_not_repeat_what_is_already_posted(
     assert "already posted earlier are not repeated" in later["body"]
 
 
+async def test_a_later_ai_review_is_shown_what_earlier_reviews_posted(fake_github, clients):
+    """The model rewords what it finds each time, so an exact fingerprint alone would let it
+    post the same problem again: the next review's instructions list what is on the PR."""
+    fake, _ = fake_github
+    fake.add_pull("acme/api", FakePull(number=7, head_sha="head1111", files=FILES))
+    found = {"path": "app/handler.py", "line": 3, "body": "Handler ignores its event."}
+    first = await run_review(
+        fake,
+        clients,
+        FILES,
+        replies=[json.dumps({"summary": "ok", "score": 80, "comments": [found]})],
+    )
+    assert all("Already posted" not in r["messages"][0]["content"] for r in first.requests)
+    fake.pulls[("acme/api", 7)].head_sha = "head2222"
+    reworded = {**found, "body": "The `event` argument is never used."}
+    again = {"summary": "ok", "score": 80, "comments": [found, reworded]}
+    second = await run_review(fake, clients, FILES, replies=[json.dumps(again)])
+    (call,) = second.requests
+    system, user = (m["content"] for m in call["messages"])
+    assert "Already posted on this pull request" in system
+    assert "`app/handler.py` line 3: Handler ignores its event." in system
+    assert "Already posted" not in user  # our instructions never sit among the author's text
+    assert max(second.sent_tokens()) <= GithubSettings().review.max_input_tokens
+    # What the model still repeats word for word is caught by its fingerprint.
+    later = fake.reviews[1]
+    assert [c["body"].count("Handler ignores") for c in later["comments"]] == [0]
+
+
 def test_a_pending_review_left_by_a_crash_does_not_block_the_probes(fake_github, clients):
     fake, _ = fake_github
     fake.add_pull("acme/api", FakePull(number=7, head_sha="head1111", files=FILES))
