@@ -131,16 +131,17 @@ class Context:
 
     async def stream(self, name: str, data: Any) -> None:
         """Push a live update to clients of GET /streams/{name}."""
-        await self._backend.publish(
-            f"stream:{name}",
-            {
-                "stream": name,
-                "data": jsonable(data, "stream data"),
-                "trace_id": self.trace_id,
-                "step": self.step,
-                "ts": time.time(),
-            },
-        )
+        now = time.time()
+        payload = {
+            "stream": name,
+            "data": jsonable(data, "stream data"),
+            "trace_id": self.trace_id,
+            "step": self.step,
+            "ts": now,
+        }
+        await self._backend.publish(f"stream:{name}", payload)
+        # Also where the fan-out is another process's (Redis): the Streams view's last time.
+        self._backend.streams_seen[name] = now
 
 
 class _SyncState:

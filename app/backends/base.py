@@ -74,6 +74,9 @@ class Backend(ABC):
         self.rate_limits: dict[str, tuple[int, float, bool]] = {}
         """Per step: (n, window seconds, per key): at most n claims of it (of each of its rate
         keys, when per key) per window, across processes."""
+        self.streams_seen: dict[str, float] = {}
+        """Per stream name: when this process last pushed (or relayed) a message to it, for
+        the Workbench's Streams view. Kept in memory: streams have no history."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     @abstractmethod
@@ -201,6 +204,10 @@ class Backend(ABC):
         self._deliver_local(stream, payload)
 
     def _deliver_local(self, stream: str, payload: dict[str, Any]) -> None:
+        name = payload.get("stream")
+        if stream.startswith("stream:") and isinstance(name, str):
+            ts = payload.get("ts")
+            self.streams_seen[name] = float(ts) if isinstance(ts, int | float) else time.time()
         for queue in self._subscribers.get(stream, ()):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(payload)

@@ -1,7 +1,7 @@
 """`/workbench/api/steps/{name}`: what the Flows view shows for one step, in one request:
 its config, its source file, its queue, its recent runs and, for a cron step, its next run;
-`/workbench/api/streams`: the stream names the steps push to; `/workbench/api/session`:
-whether the server asks for a sign-in."""
+`/workbench/api/streams`: the stream names the steps push to, with their last message's
+time; `/workbench/api/session`: whether the server asks for a sign-in."""
 
 from __future__ import annotations
 
@@ -35,13 +35,22 @@ def step_detail_router() -> APIRouter:
 
     @router.get("/streams")
     async def streams(request: Request, _: AdminGuard) -> dict[str, Any]:
-        """Stream names the steps push to (literal `ctx.stream("name", ...)` calls)."""
+        """Stream names the steps push to (literal `ctx.stream("name", ...)` calls, and any
+        name this server has seen a message on), each with that last message's time."""
         runtime: Runtime = request.app.state.runtime
         found: dict[str, set[str]] = {}
         for step in runtime.registry.steps.values():
             for name in _streams_in(step.file):
                 found.setdefault(name, set()).add(step.name)
-        return {"streams": [{"name": n, "steps": sorted(s)} for n, s in sorted(found.items())]}
+        seen = dict(runtime.backend.streams_seen)
+        for name in seen:
+            found.setdefault(name, set())
+        return {
+            "streams": [
+                {"name": n, "steps": sorted(s), "last": seen.get(n)}
+                for n, s in sorted(found.items())
+            ]
+        }
 
     @router.get("/steps/{name}")
     async def step_detail(

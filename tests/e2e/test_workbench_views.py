@@ -4,6 +4,7 @@ where there is no sign-in."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -189,6 +190,35 @@ def test_streams_list_names_and_cron_shows_its_next_run(page: Any, dev_server: S
     facts = page.locator(".detail .facts")
     expect(facts).to_contain_text("Next run")
     expect(facts).to_contain_text(" 02:00 UTC (in ")
+
+
+STREAMER = {
+    "ping_step.py": """
+        config = {"type": "api", "name": "Ping", "path": "/ping", "flows": ["live"]}
+
+        async def handler(req, ctx):
+            await ctx.stream("pings", {"n": 1})
+            await ctx.stream(f"room-{req.body['room']}", {"n": 1})  # a name made at run time
+            return {"status": 200}
+    """,
+}
+
+
+def test_streams_show_when_the_server_last_pushed_a_message(
+    page: Any, launch_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    server = launch_server("dev", steps=write_steps(tmp_path / "steps", STREAMER))
+    page.goto(f"{server.url}/workbench#/streams")
+    pings = page.locator('tr[data-stream="pings"]')
+    expect(pings.locator("td").nth(1)).to_have_text("Ping")
+    expect(pings.locator("td").nth(2)).to_have_text("—")  # nothing pushed yet
+    expect(page.locator('tr[data-stream="room-7"]')).to_have_count(0)
+    httpx.post(f"{server.url}/ping", json={"room": 7}).raise_for_status()
+    page.reload()  # this browser watched neither stream: the time is the server's
+    expect(pings.locator("td").nth(2)).to_have_text(re.compile(r"\d\d:\d\d:\d\d\.\d{3}$"))
+    room = page.locator('tr[data-stream="room-7"]')
+    expect(room).to_contain_text("(named at run time)")
+    expect(room.locator("td").nth(2)).not_to_have_text("—")
 
 
 def test_no_sign_out_in_dev_and_plural_words(page: Any, dev_server: Server) -> None:

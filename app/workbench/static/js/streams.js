@@ -65,17 +65,19 @@ export async function mount(root, args, query) {
   return () => { if (source) source.close(); };
 }
 
-// Streams the steps push to, and those watched here before; "last message" is the newest one
-// this browser has seen (the server keeps no history of streams).
-function streamTable(known, recent, last, current) {
-  const rows = new Map(known.map((k) => [k.name, k.steps.join(", ")]));
+// Streams the steps push to, those the server has seen a message on, and those watched here
+// before; "last message" is the newest the server pushed since it started, or this browser saw.
+function streamTable(known, recent, seen, current) {
+  const rows = new Map(known.map((k) => [k.name, k.steps.join(", ") || "(named at run time)"]));
+  const last = { ...seen };
+  for (const k of known) if (k.last && !(last[k.name] > k.last)) last[k.name] = k.last;
   for (const r of recent) if (!rows.has(r)) rows.set(r, "(watched before)");
   if (!rows.size) {
     return h("p", { class: "muted" }, "No step pushes to a stream yet: call "
       + "ctx.stream(name, data) in a handler.");
   }
   return h("table", { class: "table compact streams" },
-    h("thead", {}, h("tr", {}, ["Stream", "Pushed by", "Last message seen"].map((t) =>
+    h("thead", {}, h("tr", {}, ["Stream", "Pushed by", "Last message"].map((t) =>
       h("th", {}, t)))),
     h("tbody", {}, [...rows].sort().map(([name, by]) => h("tr", {
       class: name === current ? "active" : "", dataset: { stream: name } },
