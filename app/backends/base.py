@@ -94,6 +94,13 @@ class Backend(ABC):
     async def ping(self) -> bool:
         """True while the storage answers."""
 
+    async def probe_write(self) -> None:
+        """A small real write that touches no data; on success `storage_error` is cleared.
+        `/readyz` makes it while the last write failed: a process that the failing probe took
+        out of rotation gets no request that would write, so without it it would stay
+        unready after the disk was freed. Raises what a failed write raises."""
+        raise NotImplementedError(f"the {self.name} backend has no write probe")
+
     # -- queue ------------------------------------------------------------------------------
     @abstractmethod
     async def write(self, batch: Batch) -> None:

@@ -115,6 +115,13 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         self.storage_error = None  # only a real write proves Redis takes writes
 
     @guarded
+    async def probe_write(self) -> None:
+        # A SET is refused like any write when Redis is out of memory, read-only or cannot
+        # persist (MISCONF); the key holds only the time of the last probe.
+        await self._r.set(f"{self.prefix}:probe", str(time.time()))
+        self.storage_error = None
+
+    @guarded
     async def claim(self, wants: Mapping[str, int], lease: Mapping[str, float]) -> list[Delivery]:
         wants = {s: n for s, n in wants.items() if n > 0}
         if not wants:

@@ -35,7 +35,6 @@ __all__ = ["SQLiteBackend"]
 log = logging.getLogger("stepline.sqlite")
 
 T = TypeVar("T")
-_dumps = dump_json
 _loads = json.loads
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
@@ -94,6 +93,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
             # Disk full, read-only, I/O error, "database disk image is malformed": the file
             # itself is failing, for every write until it is fixed.
             self.storage_error = f"SQLite database {self.path}: {exc}"
+            self.storage_code = exc.sqlite_errorcode
             raise BackendUnavailable(self.storage_error) from exc
 
     def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
@@ -191,7 +191,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                     (
                         d.step,
                         d.topic,
-                        _dumps(d.data),
+                        dump_json(d.data),
                         d.trace_id,
                         d.attempt,
                         o.error or "",
@@ -223,7 +223,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                         e.step,
                         e.trace_id,
                         e.span_id,
-                        _dumps(e.fields, default=str),
+                        dump_json(e.fields, default=str),
                     )
                     for e in batch.logs
                 ],

@@ -1,20 +1,27 @@
 """Reading what the SQLite backend recorded: spans (app/backends/sqlite_spans.py) and logs,
-newest first."""
+newest first; and the write probe of `/readyz`."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from app.backends.sqlite_spans import read_spans
+from app.errors import BackendUnavailable
 from app.settings import Settings
 from app.types import LogEntry, Span
 
 __all__ = ["SQLiteRecords"]
 
 _loads = json.loads
+_PROBE = "INSERT OR REPLACE INTO write_probe (id, at) VALUES (1, ?)"
+_ROOM = 16 << 20  # twice the WAL's size limit (journal_size_limit)
+_CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
 class SQLiteRecords:
@@ -22,6 +29,27 @@ class SQLiteRecords:
 
     _run: Callable[[Callable[[sqlite3.Connection], Any]], Awaitable[Any]]
     settings: Settings
+    _tx: Callable[[Callable[[sqlite3.Connection], Any]], Callable[[sqlite3.Connection], Any]]
+    storage_error: str | None
+    path: Path
+    storage_code: int | None = None
+    """The SQLite error code behind `storage_error`."""
+
+    async def probe_write(self) -> None:
+        """Rewrite the one row of `write_probe`: a commit like any other (a full disk or a
+        read-only file refuses it), which touches no data. A corrupt page is not where the
+        probe writes, so corruption is left for a real commit to clear."""
+        if self.storage_code in _CORRUPT:
+            raise BackendUnavailable(self.storage_error or "the database is corrupt")
+        if self.storage_code == sqlite3.SQLITE_FULL:
+            # A failed commit leaves WAL space behind that one small row fits in: only room
+            # on the disk says a commit of real size would go through.
+            free = shutil.disk_usage(self.path.parent).free
+            if free < _ROOM:
+                raise BackendUnavailable(f"{self.storage_error} ({free} bytes free)")
+        row = (time.time(),)
+        await self._run(self._tx(lambda c: c.execute(_PROBE, row)))
+        self.storage_error = None
 
     # -- traces and logs ---------------------------------------------------------------------
     async def spans(

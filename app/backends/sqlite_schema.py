@@ -69,4 +69,7 @@ CREATE TABLE IF NOT EXISTS logs (
     fields TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_trace ON logs (trace_id);
+-- One row, rewritten by /readyz after a write failed for a storage reason: the probe tells
+-- when the file takes writes again, even if no request or run comes to write.
+CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
 """

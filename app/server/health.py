@@ -60,6 +60,16 @@ async def _backend_problem(runtime: Runtime) -> str | None:
     return None if answered else f"the {backend.name} backend does not answer"
 
 
+async def _probe_write(runtime: Runtime) -> None:
+    """Try a write while the last one failed for a storage reason: the error clears once the
+    store takes writes again, even when no request or run comes to write (bounded by
+    STEPLINE_READY_TIMEOUT like the ping)."""
+    try:
+        await asyncio.wait_for(runtime.backend.probe_write(), runtime.settings.ready_timeout)
+    except Exception as exc:  # the backend noted why in storage_error; the probe says no more
+        log.debug("the write probe failed: %s", exc)
+
+
 async def _check_problems(check: ReadinessCheck, limit: float) -> list[str]:
     """A check's problems; one that hangs or breaks is a reason too, never a hung or 500 probe."""
     name = f"flow {check.plugin.name}" if isinstance(check, FlowReadiness) else None
@@ -82,6 +92,8 @@ async def readiness(runtime: Runtime, *, steps: bool = True) -> list[str]:
         problems.append(f"starting: {runtime.startup_problem}")
     elif (problem := await _backend_problem(runtime)) is not None:
         problems.append(problem)
+    if backend.storage_error is not None and not problems:
+        await _probe_write(runtime)
     if backend.storage_error is not None:
         problems.append(f"the last write failed: {backend.storage_error}")
     for name, error in sorted(runtime.task_errors.items()):

@@ -147,6 +147,38 @@ async def test_a_read_only_database_makes_readyz_503(tmp_path):
         db.chmod(0o644)
 
 
+def _small_disk(path: Path, size: str) -> bool:
+    """A tmpfs of `size` at `path`, a disk that really fills (needs root)."""
+    path.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)]
+    return subprocess.run(mount, capture_output=True).returncode == 0
+
+
+async def test_a_full_disk_is_unready_until_it_takes_writes_again_with_no_traffic(tmp_path):
+    disk = tmp_path / "disk"
+    if not _small_disk(disk, "1m"):
+        pytest.skip("cannot mount a small tmpfs here (not root)")
+    try:
+        async with Harness([write_steps(tmp_path / "s", STEPS)], db=disk / "s.db") as app:
+            pad = "x" * 50_000
+            for i in range(200):
+                r = await app.post("/take", json={"i": i, "pad": pad})
+                if r.status_code != 202:
+                    break
+            assert r.status_code == 503, "the 1 MiB disk never filled"
+            status, reasons = await readyz(app)
+            assert status == 503 and any("disk is full" in x for x in reasons), reasons
+            grow = ["mount", "-o", "remount,size=64m", str(disk)]
+            subprocess.run(grow, check=True, capture_output=True)
+            # No request comes to write (a load balancer took the pod out): /readyz's own
+            # write probe sees the space is back.
+            assert await readyz(app) == (200, [])
+            assert (await app.get("/healthz")).status_code == 200
+            assert (await app.post("/take", json={"i": -1})).status_code == 202
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
 class _BuggyBackend(SQLiteBackend):
     """A backend with a bug (not a backend error) in claim and in last_fire, twice each."""
 

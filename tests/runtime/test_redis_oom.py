@@ -1,6 +1,7 @@
 """A Redis out of memory under `noeviction` refuses writes instead of dropping keys: the request
-gets a 503 (nothing accepted), `/readyz` says Redis is out of memory until a write succeeds
-again, and nothing is lost. Runs its own small redis-server, stopped by pid."""
+gets a 503 (nothing accepted), `/readyz` says Redis is out of memory until Redis takes writes
+again (its own write probe tells, with no request to write), and nothing is lost. Runs its own
+small redis-server, stopped by pid."""
 
 from __future__ import annotations
 
@@ -83,6 +84,9 @@ async def test_out_of_memory_is_a_503_and_readyz_says_why_until_writes_work(tmp_
             client = redis.Redis.from_url(server.url)
             client.delete(*[f"filler:{i}" for i in range(filled)])
             client.close()
+            # Nothing else writes now (the pod is out of rotation): the probe tells.
+            r = await app.get("/readyz")
+            assert r.status_code == 200, r.text
             assert (await app.post("/take", json={"i": 2})).status_code == 202
             await app.drain(20)
             assert (await app.get("/readyz")).status_code == 200
