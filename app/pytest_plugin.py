@@ -2,8 +2,9 @@
 test its steps with plain `pytest` and no configuration.
 
 - `async def` tests run: with pytest-asyncio installed and no `asyncio_mode` chosen, the mode
-  is set to `auto` (a mode the project sets itself is kept); without pytest-asyncio, this
-  plugin runs each coroutine test in a fresh event loop.
+  is set to `auto` (a mode the project sets itself is kept), and an unset
+  `asyncio_default_fixture_loop_scope` to `function`, so pytest-asyncio has nothing to warn
+  about; without pytest-asyncio, this plugin runs each coroutine test in a fresh event loop.
 - The `stepline_harness` fixture is a `Harness` over the project's steps (`$STEPLINE_STEPS`,
   else `steps/` under pytest's root directory) on a database in the test's `tmp_path`; it
   starts when the test enters it: `async with stepline_harness as h: ...`.
@@ -34,11 +35,23 @@ def _asyncio_plugin(config: pytest.Config) -> Any:
     return config.pluginmanager.get_plugin("asyncio")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-asyncio's own, which warns about the scope
 def pytest_configure(config: pytest.Config) -> None:
     if _asyncio_plugin(config) is None:
         return
     if config.getoption("asyncio_mode", None) is None and not _ini_sets(config, "asyncio_mode"):
         config.option.asyncio_mode = "auto"
+    scope = "asyncio_default_fixture_loop_scope"
+    cache = getattr(config, "_inicache", None)
+    if isinstance(cache, dict) and not _ini_sets(config, scope):
+        # pytest-asyncio 0.24+ prints a deprecation warning under every run when this is
+        # unset; "function" is the value it recommends (and the default it will take), and a
+        # project that sets its own is left alone.
+        try:
+            config.getini(scope)
+        except ValueError:  # an older pytest-asyncio without the setting
+            return
+        cache[scope] = "function"
 
 
 def _ini_sets(config: pytest.Config, name: str) -> bool:
