@@ -62,7 +62,10 @@ class StartupAborted(SteplineError):
 @contextlib.contextmanager
 def _chained_signals(notify: Callable[[int], object]) -> Iterator[None]:
     """Call `notify` on SIGTERM/SIGINT, then whatever handled them before (uvicorn's own
-    handler, which only acts once the server has started); restored afterwards."""
+    handler, which only acts once the server has started); restored afterwards. A signal that
+    handler already took is notified at once: uvicorn takes signals while it loads the app
+    (step modules, flow settings, credential checks), before these handlers exist, and would
+    act on one only after a start-up that may wait STEPLINE_STARTUP_TIMEOUT for its backend."""
     previous: dict[int, object] = {}
 
     def handler(sig: int, frame: object) -> None:
@@ -76,6 +79,10 @@ def _chained_signals(notify: Callable[[int], object]) -> Iterator[None]:
             previous[sig] = signal.signal(sig, handler)
     except ValueError:  # not the main thread: signals are someone else's business
         pass
+    for sig, before in previous.items():
+        if getattr(getattr(before, "__self__", None), "should_exit", False):
+            notify(sig)  # uvicorn's Server.handle_exit has recorded it
+            break
     try:
         yield
     finally:

@@ -35,7 +35,14 @@ needs_redis_server = pytest.mark.skipif(
 class Start:
     """`stepline start` (or `worker`) as a subprocess, its output in a file."""
 
-    def __init__(self, tmp: Path, *, command: str = "start", **env: str) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        command: str = "start",
+        steps: dict[str, str] | None = None,
+        **env: str,
+    ) -> None:
         self.port = free_port()
         self.log = tmp / f"start-{self.port}.log"
         base = {
@@ -43,7 +50,7 @@ class Start:
             for k, v in os.environ.items()
             if not k.startswith("STEPLINE_") and k != "REDIS_URL"
         }
-        steps = write_steps(tmp / "steps", STEPS)
+        folder = write_steps(tmp / "steps", steps or STEPS)
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [
@@ -52,7 +59,7 @@ class Start:
                     "app",
                     command,
                     "--steps",
-                    str(steps),
+                    str(folder),
                     *(
                         ["--port", str(self.port), "--host", "127.0.0.1"]
                         if command == "start"
@@ -120,6 +127,45 @@ def test_sigint_stops_it_too(tmp_path):
     start.wait_output("retrying in", 60)
     start.proc.send_signal(signal.SIGINT)
     start.wait_exit(20, "after SIGINT while waiting for Redis")
+
+
+SLOW_LOAD = {
+    **STEPS,
+    "slow_step.py": """
+    import os, pathlib, time
+
+    # A step module slow to import (or a credential check slow to answer): the server takes
+    # signals from here on, before it starts waiting for its backend.
+    pathlib.Path(os.environ["LOADING_MARK"]).touch()
+    time.sleep(3)
+    config = {"type": "event", "name": "Slow", "subscribes": ["slow"]}
+
+    async def handler(data, ctx):
+        pass
+""",
+}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_app_loads_still_stops_it(tmp_path, sig):
+    mark = tmp_path / "loading"
+    start = Start(
+        tmp_path,
+        steps=SLOW_LOAD,
+        LOADING_MARK=str(mark),
+        STEPLINE_STARTUP_TIMEOUT="600",
+        **_unreachable_redis(),
+    )
+    deadline = time.monotonic() + 60
+    while not mark.exists():
+        assert start.proc.poll() is None and time.monotonic() < deadline, start.output()
+        time.sleep(0.05)
+    start.proc.send_signal(sig)
+    # Before, the signal was taken and kept for after start-up, which waited for Redis for
+    # STEPLINE_STARTUP_TIMEOUT (600 s here).
+    start.wait_exit(30, f"after {sig.name} while the app was loading")
+    assert "stopped by a signal" in start.output()
+    assert "Traceback" not in start.output()
 
 
 def test_the_wait_for_an_unreachable_backend_is_bounded(tmp_path):
