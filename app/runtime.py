@@ -79,9 +79,9 @@ def _chained_signals(notify: Callable[[int], object]) -> Iterator[None]:
             previous[sig] = signal.signal(sig, handler)
     except ValueError:  # not the main thread: signals are someone else's business
         pass
-    for sig, before in previous.items():
+    for num, before in previous.items():
         if getattr(getattr(before, "__self__", None), "should_exit", False):
-            notify(sig)  # uvicorn's Server.handle_exit has recorded it
+            notify(num)  # uvicorn's Server.handle_exit has recorded it
             break
     try:
         yield
