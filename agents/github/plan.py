@@ -89,11 +89,19 @@ def _family(path: str) -> str:
 
 
 # A longer diff line (minified code, a data blob) is cut: it tells a reviewer nothing more.
+# The review's Not reviewed list says where that happened.
 _MAX_LINE = 1000
+_CUT = " [... line cut]"
 
 
 def _cap(line: str) -> str:
-    return line if len(line) <= _MAX_LINE else line[:_MAX_LINE] + " [... line cut]"
+    return line if len(line) <= _MAX_LINE else line[:_MAX_LINE] + _CUT
+
+
+def _cut_lines(text: str) -> int:
+    return sum(
+        1 for ln in text.split("\n") if len(ln) == _MAX_LINE + len(_CUT) and ln.endswith(_CUT)
+    )
 
 
 def _slices(lines: list[str], costs: list[int], room: int) -> list[tuple[list[str], int]]:
@@ -222,6 +230,11 @@ def _not_reviewed(pieces: list[Piece], dropped: dict[tuple[str, int], str]) -> l
     for path in dict.fromkeys(p.path for p in pieces):
         mine = [p for p in pieces if p.path == path]
         left = [p for p in mine if (p.path, p.index) in dropped]
+        cut = sum(_cut_lines(p.text) for p in mine if (p.path, p.index) not in dropped)
+        if cut:
+            notes.append(
+                f"`{path}`: {cut} line(s) longer than {_MAX_LINE} characters shown only in part"
+            )
         if not left:
             continue
         reasons = " and ".join(sorted({dropped[(p.path, p.index)] for p in left}))

@@ -75,3 +75,14 @@ def test_a_lesser_kind_never_fills_room_a_source_file_was_denied() -> None:
     fits_doc_only = _plan([small_doc]).estimated_tokens + 5
     plan = _plan([big_source, small_doc], max_total_tokens=fits_doc_only)
     assert plan.calls == [] and len(plan.not_reviewed) == 2
+
+
+def test_a_line_cut_for_its_length_is_named_too() -> None:
+    blob = "+DATA = '" + "ab" * 3000 + "'"
+    patch = "@@ -1,0 +1,3 @@\n+import os\n" + blob + "\n+x = 1"
+    plan = _plan([ChangedFile("pkg/data.py", "modified", patch, additions=3)], room=2000)
+    assert plan.changed_lines() == (3, 3)
+    assert plan.not_reviewed == [
+        "`pkg/data.py`: 1 line(s) longer than 1000 characters shown only in part"
+    ]
+    assert _plan([_file("pkg/core.py", 5)]).not_reviewed == []
