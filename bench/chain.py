@@ -184,7 +184,15 @@ def print_long_report(sink: Sink, started: float, db: Path) -> None:
             )
         ]
         counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+        # A span row holds a commit's spans (app/backends/sqlite_spans.py): count those too.
+        spans = (
+            conn.execute("SELECT sum(n) FROM span_rows").fetchone()
+            if "span_rows" in tables
+            else None
+        )
     print("  rows: " + ", ".join(f"{t} {c:,}" for t, c in counts.items() if c))
+    if spans and spans[0]:
+        print(f"  spans stored: {spans[0]:,} (readers see the newest STEPLINE_TRACE_RETENTION)")
 
 
 def main() -> None:
