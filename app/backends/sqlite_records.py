@@ -3,11 +3,13 @@ newest first; and the write probe of `/readyz`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,10 @@ class SQLiteRecords:
     _tx: Callable[[Callable[[sqlite3.Connection], Any]], Callable[[sqlite3.Connection], Any]]
     storage_error: str | None
     path: Path
+    _executor: ThreadPoolExecutor
+    _conn: sqlite3.Connection | None
+    _inline: sqlite3.Connection | None
+    _connect: Callable[..., sqlite3.Connection]
     storage_code: int | None = None
     """The SQLite error code behind `storage_error`."""
 
@@ -39,17 +45,34 @@ class SQLiteRecords:
         """Rewrite the one row of `write_probe`: a commit like any other (a full disk or a
         read-only file refuses it), which touches no data. A corrupt page is not where the
         probe writes, so corruption is left for a real commit to clear."""
-        if self.storage_code in _CORRUPT:
+        code = (self.storage_code or 0) & 0xFF  # the primary code of an extended one
+        if code in _CORRUPT:
             raise BackendUnavailable(self.storage_error or "the database is corrupt")
-        if self.storage_code == sqlite3.SQLITE_FULL:
+        if code == sqlite3.SQLITE_FULL:
             # A failed commit leaves WAL space behind that one small row fits in: only room
             # on the disk says a commit of real size would go through.
             free = shutil.disk_usage(self.path.parent).free
             if free < _ROOM:
                 raise BackendUnavailable(f"{self.storage_error} ({free} bytes free)")
+        if code == sqlite3.SQLITE_READONLY:
+            await self._reconnect()
         row = (time.time(),)
         await self._run(self._tx(lambda c: c.execute(_PROBE, row)))
         self.storage_error = None
+
+    async def _reconnect(self) -> None:
+        """New connections: one that found the file read-only stays read-only after the file
+        (or its filesystem) is writable again. The old ones are dropped, not closed, so a call
+        already handed one fails as read-only rather than on a closed connection."""
+
+        def fresh() -> None:
+            self._conn = self._connect(15_000)
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, fresh)
+            self._inline = self._connect(0)
+        except sqlite3.Error as exc:
+            raise BackendUnavailable(f"{self.storage_error} (reopening: {exc})") from exc
 
     # -- traces and logs ---------------------------------------------------------------------
     async def spans(

@@ -142,6 +142,14 @@ async def test_a_read_only_database_makes_readyz_503(tmp_path):
             status, reasons = await readyz(app)
             assert status == 503 and any("readonly" in r for r in reasons), reasons
             assert (await app.get("/healthz")).status_code == 503
+            _immutable(db, False)
+            db.chmod(0o644)
+            # Writable again: /readyz's probe opens new connections (SQLite keeps one that
+            # found the file read-only so), and work goes on without a restart.
+            assert await readyz(app) == (200, [])
+            assert (await app.post("/take", json={"i": 2})).status_code == 202
+            await app.drain()
+            assert await app.state.get("done", "jobs") == 2
     finally:
         _immutable(db, False)
         db.chmod(0o644)
