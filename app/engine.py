@@ -20,9 +20,11 @@ from app.settings import Settings
 from app.types import Batch, Delivery, LogEntry
 from app.writer import Writer
 
-__all__ = ["Engine"]
+__all__ = ["STALLED", "Engine"]
 
 log = logging.getLogger("stepline.engine")
+STALLED = 3
+"""Claims failed in a row (about 3 s of retries) after which /readyz reports the engine."""
 
 
 class Engine:
@@ -55,6 +57,9 @@ class Engine:
             s.name: float(getattr(s.config, "timeout", settings.lease_seconds)) for s in self._steps
         }
         self._running: dict[str, int] = {s.name: 0 for s in self._steps}
+        self.claim_failure: str | None = None
+        """Why claims have failed STALLED times in a row (until one succeeds): the loop goes
+        on, so /readyz says it, or a store that takes writes but not claims stalls silently."""
         # Settling a keyed delivery lets the next one of its key go: claim it in that commit.
         self._keyed = {
             s.name for s in self._steps if getattr(s.config, "concurrency_per_key", None)
@@ -140,9 +145,15 @@ class Engine:
                 try:
                     claimed = await self.backend.claim(wants, self._leases(wants))
                     failures = 0
+                    self.claim_failure = None
                 except Exception as exc:  # even a bug in a backend must not end the loop
                     self.accept(wants, [])
                     failures += 1
+                    if failures >= STALLED:
+                        self.claim_failure = (
+                            f"the engine cannot claim work ({failures} failures in a row): "
+                            f"{type(exc).__name__}: {exc}"
+                        )
                     # Short retries, so work resumes soon after a long outage ends; the log
                     # line thins out instead (1st, 2nd, 4th, 8th... failure).
                     delay = min(2.0, 0.2 * 2 ** min(failures, 8))

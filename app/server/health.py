@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.plugins import FlowReadiness, readiness_checks
+from app.redact import mask_text
 from app.runtime import Runtime
 
 __all__ = ["ReadinessCheck", "StartupReport", "health_router", "readiness", "register_checks"]
@@ -96,6 +97,9 @@ async def readiness(runtime: Runtime, *, steps: bool = True) -> list[str]:
         await _probe_write(runtime)
     if backend.storage_error is not None:
         problems.append(f"the last write failed: {backend.storage_error}")
+    stalled = runtime.engine.claim_failure
+    if stalled is not None:
+        problems.append(mask_text(stalled))
     for name, error in sorted(runtime.task_errors.items()):
         problems.append(f"the {name} task stopped ({error}); it is being restarted")
     if not steps:

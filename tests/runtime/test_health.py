@@ -13,13 +13,10 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 
-from app.backends.sqlite import SQLiteBackend
 from app.errors import BackendError
 from app.runtime import Runtime
-from app.server import create_app
 from app.settings import Settings
 from app.testing import Harness
 from tests.support import write_steps
@@ -185,74 +182,6 @@ async def test_a_full_disk_is_unready_until_it_takes_writes_again_with_no_traffi
             assert (await app.post("/take", json={"i": -1})).status_code == 202
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
-
-
-class _BuggyBackend(SQLiteBackend):
-    """A backend with a bug (not a backend error) in claim and in last_fire, twice each."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.bugs = {"claim": 2, "last_fire": 2}
-
-    def _bug(self, where: str) -> None:
-        if self.bugs[where]:
-            self.bugs[where] -= 1
-            raise KeyError(f"a bug in {where}")
-
-    async def claim(self, wants, lease):  # type: ignore[no-untyped-def]
-        self._bug("claim")
-        return await super().claim(wants, lease)
-
-    async def last_fire(self, step: str) -> float | None:
-        self._bug("last_fire")
-        return await super().last_fire(step)
-
-
-CRON = {
-    **STEPS,
-    "tick_step.py": """
-    config = {"type": "cron", "name": "Tick", "cron": "* * * * *"}
-
-    async def handler(ctx):
-        await ctx.state.increment("done", "ticks")
-""",
-}
-
-
-async def test_a_backend_bug_never_stops_work_silently(tmp_path, caplog):
-    steps = write_steps(tmp_path / "s", CRON)
-    settings = Settings(steps=[steps], db=tmp_path / "b.db", mode="dev", poll_interval=0.02)
-    caplog.set_level(logging.ERROR)
-    runtime = Runtime(settings, backend=_BuggyBackend(settings))
-    transport = httpx.ASGITransport(app=create_app(runtime, manage=False))
-    async with (
-        runtime,
-        httpx.AsyncClient(transport=transport, base_url="http://stepline.test") as client,
-    ):
-        # The engine logs the claim's failure and goes on; the cron task, which the bug
-        # ends, is logged with its cause, reported by /readyz and restarted.
-        await until(
-            lambda: _logged(caplog, "cannot claim work (1 failures in a row): KeyError"),
-            "the engine to log the bug",
-        )
-        await until(
-            lambda: _logged(caplog, "the cron task stopped: KeyError"),
-            "the cron task's death to be logged",
-        )
-        await runtime.emit("job", {"i": 1})
-        await until(lambda: _done(runtime), "the engine to run the job after the bug")
-
-        async def cron_back() -> bool:
-            task = runtime.cron._task
-            return not runtime.task_errors and task is not None and not task.done()
-
-        await until(cron_back, "the cron task to be restarted", 30)
-        r = await client.get("/readyz")
-        assert r.status_code == 200, r.text
-
-
-async def _done(runtime: Runtime) -> bool:
-    return await runtime.state.get("done", "jobs") == 1
 
 
 async def test_a_file_that_is_not_a_database_fails_at_once_with_the_fix(tmp_path):
