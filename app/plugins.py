@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from app.redact import redact_text
 from app.settings import Settings
+from app.suggest import did_you_mean
 
 __all__ = [
     "FlowReadiness",
@@ -174,8 +175,15 @@ def flow_states(
     listed = _listed()
     if listed is not None:
         unknown = listed - {p.name for p in load_plugins()}
+        installed = [p.name for p in load_plugins()]
         for name in sorted(unknown):
-            log.warning("%s names %r, which no installed flow is called", FLOWS_ENV, name)
+            guess = did_you_mean(name, installed)
+            log.warning(
+                "%s names %r, which no installed flow is called (%s)",
+                FLOWS_ENV,
+                name,
+                f"did you mean {guess!r}?" if guess else f"installed: {', '.join(installed)}",
+            )
     return {p.name: _decide(p, listed, verify) for p in load_plugins() if p.name in served}
 
 

@@ -98,13 +98,17 @@ def classify(
 @app.command()
 def train(
     spam: Annotated[
-        list[Path] | None, typer.Option(help="Folder of spam .eml (repeatable).")
+        list[Path] | None,
+        typer.Option(metavar="DIR", help="Folder of spam .eml (repeatable)."),
     ] = None,
     ham: Annotated[
-        list[Path] | None, typer.Option(help="Folder of wanted .eml (repeatable).")
+        list[Path] | None,
+        typer.Option(metavar="DIR", help="Folder of wanted .eml (repeatable)."),
     ] = None,
     mailbox: Annotated[bool, typer.Option(help="Also learn from SPAM and INBOX.")] = False,
-    limit: Annotated[int, typer.Option(min=1, help="Messages per label from the mailbox.")] = 500,
+    limit: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Messages per label from the mailbox.")
+    ] = 500,
     balance: Annotated[
         bool, typer.Option(help="From the mailbox, learn as many wanted mails as spam.")
     ] = True,

@@ -92,6 +92,8 @@ def test_step_filter_shows_the_whole_trace_and_status_agrees(page: Any, chain: S
     expect(page.locator(f'tr[data-trace="{slow}"]')).to_contain_text("ok")
     page.locator(f'tr[data-trace="{slow}"]').click()
     expect(page.locator(".trace-summary")).to_contain_text("3 spans")
+    page.goto(f"{chain.url}/workbench#/flows/chain?step=Breaks")  # retries: 1
+    expect(page.locator(".detail .facts")).to_contain_text("1 attempt, 30 s")
 
 
 def test_trace_ids_tell_rows_apart_and_the_logs_filter_needs_8_characters(

@@ -129,6 +129,16 @@ def test_enabled_true_or_stepline_flows_makes_a_flow_required(project, monkeypat
     assert "not listed in STEPLINE_FLOWS" in flow_states(FLOWS)["gmail"][1][0]
 
 
+def test_a_misspelt_flow_in_stepline_flows_is_named_with_the_likely_one(
+    project, monkeypatch, caplog
+):
+    monkeypatch.setenv("STEPLINE_FLOWS", "gihtub")
+    with caplog.at_level(logging.WARNING, "stepline.plugins"):
+        flow_states(FLOWS)
+    assert "STEPLINE_FLOWS names 'gihtub', which no installed flow is called " in caplog.text
+    assert "did you mean 'github'?" in caplog.text
+
+
 def test_enabled_false_turns_a_configured_flow_off(project, monkeypatch, caplog):
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_" + "a" * 36)
     (project / "config" / "github.yaml").write_text("enabled: false\n")

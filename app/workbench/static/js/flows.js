@@ -180,7 +180,7 @@ async function showStep(detail, name) {
       step.kind === "cron" ? fact("Schedule", `${c.cron} (${c.timezone})`) : null,
       step.kind === "cron" && step.next_run ? fact("Next run", nextRun(step, c.timezone))
         : null,
-      step.kind !== "api" ? fact("Retries / timeout", `${c.retries} attempts, ${c.timeout} s`)
+      step.kind !== "api" ? fact("Retries / timeout", `${plural(c.retries, "attempt")}, ${c.timeout} s`)
         : null,
       step.flow_control ? fact("Flow control", step.flow_control) : null,
       fact("Queue", `${q.queued || 0} queued, ${q.in_flight || 0} in flight, ` +
