@@ -122,6 +122,7 @@ class YamlSettings(Generic[M]):
         self.exists = False
         self._log = logger
         self._settings = model()
+        self._loaded = False  # whether a good read ever replaced the defaults
         # Nanoseconds and size: an edit within one coarse mtime tick still changes the size.
         self._stamp: tuple[int, int] | None = None
         self._lock = threading.Lock()
@@ -152,10 +153,12 @@ class YamlSettings(Generic[M]):
                 fresh = self.load_strict()
             except SettingsError as exc:
                 self.problem = exc.reason
-                self._log.error("%s: %s; keeping the last good settings", self.path, exc.reason)
+                kept = "keeping the last good settings" if self._loaded else "using the defaults"
+                self._log.error("%s: %s; %s until it is fixed", self.path, exc.reason, kept)
                 return self._settings
             self.problem = None
             self._settings = fresh
+            self._loaded = True
             if self.exists:
                 self._log.info("settings loaded from %s", self.path)
             return fresh

@@ -61,6 +61,11 @@ def test_edits_apply_bad_edits_keep_last_good_and_name_the_key(
     assert "greater than or equal to 0" in loader.problem
     assert "limits.retries" in caplog.text and "keeping the last good settings" in caplog.text
     assert str(path) in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger=LOG.name):  # bad from the start: no last good
+        assert YamlSettings(Demo, path, LOG).current() == Demo()
+    assert "using the defaults until it is fixed" in caplog.text
+    assert "last good" not in caplog.text
     write(path, "name: second\nlimits: {retries: 0}\n")
     assert loader.current().name == "second" and loader.current().limits.retries == 0
     assert loader.problem is None
