@@ -70,6 +70,7 @@ def step_detail_router() -> APIRouter:
             "name": name,
             "kind": step.kind,
             "file": str(step.file),
+            "path": _shown(step.file, runtime.settings.steps),
             "config": redact(step_view(step)),
             "source": redact_text(source),
             "queue": stats.get(name, {}),
@@ -84,6 +85,18 @@ def step_detail_router() -> APIRouter:
         return out
 
     return router
+
+
+def _shown(file: Path, dirs: list[Path]) -> str:
+    """The step file as its project names it (`steps/orders/place_order_step.py`), not the
+    machine's absolute path; the full path stays in `file`."""
+    for directory in dirs:
+        base = directory.resolve()
+        try:
+            return str(Path(base.name) / file.resolve().relative_to(base))
+        except ValueError:
+            continue
+    return str(file)
 
 
 def _streams_in(file: Path) -> list[str]:

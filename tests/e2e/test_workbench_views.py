@@ -230,3 +230,20 @@ def test_no_sign_out_in_dev_and_plural_words(page: Any, dev_server: Server) -> N
     page.goto(f"{dev_server.url}/workbench#/flows/orders")
     expect(page.locator(".problems")).to_be_visible()
     expect(page.locator("body")).not_to_contain_text("(s)")
+
+
+def test_step_file_is_named_as_in_the_project_and_copy_buttons_draw(
+    page: Any, dev_server: Server
+) -> None:
+    trace = httpx.post(f"{dev_server.url}/orders", json={"item": "mug"}).headers["x-trace-id"]
+    wait_spans(dev_server, trace, 4)
+    page.goto(f"{dev_server.url}/workbench#/flows/orders?step=PlaceOrder")
+    shown = page.locator(".detail .source-file")
+    expect(shown).to_have_text("steps/orders/place_order_step.py")  # not the machine's path
+    assert shown.get_attribute("title").endswith("/steps/orders/place_order_step.py")
+    # The copy button's icon is drawn, not a character the font may lack (U+29C9 in DejaVu).
+    button = page.locator(".detail .runs button.copy").first
+    expect(button).to_be_visible()
+    assert button.inner_text() == ""
+    icon = button.locator(".copy-icon").bounding_box()
+    assert icon is not None and icon["width"] >= 8 and icon["height"] >= 8

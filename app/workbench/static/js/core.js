@@ -186,9 +186,14 @@ export function copyButton(value, label) {
       const done = await copyText(value);
       button.textContent = done ? "✓" : "!";
       button.title = done ? "Copied" : `Copy failed; the id is ${value}`;
-      setTimeout(() => { button.textContent = "⧉"; button.title = label; }, 1500);
-    } }, "⧉");
+      setTimeout(() => { button.replaceChildren(copyIcon()); button.title = label; }, 1500);
+    } }, copyIcon());
   return button;
+}
+
+// Drawn in CSS: a glyph such as U+29C9 is missing from common fonts (DejaVu) and shows as a box.
+function copyIcon() {
+  return h("span", { class: "copy-icon", "aria-hidden": "true" });
 }
 
 async function copyText(value) {

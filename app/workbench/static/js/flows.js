@@ -171,7 +171,7 @@ async function showStep(detail, name) {
     h("div", { class: "detail-head" }, h("h2", {}, `${kindIcon(step.kind)} ${name}`),
       badge(step.kind)),
     c.description ? h("p", {}, c.description) : null,
-    h("p", { class: "mono small", title: "Source file" }, step.file),
+    h("p", { class: "mono small source-file", title: step.file }, step.path || step.file),
     h("div", { class: "actions" }, actions),
     h("dl", { class: "facts" },
       fact("Emits", (c.emits || []).join(", ") || "—"),
