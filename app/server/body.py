@@ -164,7 +164,6 @@ def trace_id_for(headers: Mapping[str, str], *, dev: bool) -> str:
     parent = _TRACEPARENT.fullmatch(headers.get("traceparent", "").strip().lower())
     if parent is not None and parent.group(1) != "0" * 32 and parent.group(2) != "0" * 16:
         return parent.group(1)
-    given = headers.get("x-trace-id", "")
-    if dev and _TRACE_ID.fullmatch(given):
+    if dev and _TRACE_ID.fullmatch(given := headers.get("x-trace-id", "")):
         return given
     return new_id()

@@ -14,12 +14,14 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import BackendError, SteplineError
 from app.runtime import Runtime
 from app.server.admin import admin_router
 from app.server.api_steps import add_api_steps
+from app.server.dispatch import SteplineApp
 from app.server.health import StartupReport, health_router
 from app.server.limits import AdminJson, BodyLimit
 from app.server.ops import add_ops_routes
@@ -51,7 +53,7 @@ def create_app(runtime: Runtime, *, manage: bool = True, work: bool = True) -> F
             if manage:
                 await runtime.stop()
 
-    app = FastAPI(
+    app = SteplineApp(
         title="Stepline",
         version=__version__,
         lifespan=lifespan,
@@ -90,8 +92,10 @@ def create_app(runtime: Runtime, *, manage: bool = True, work: bool = True) -> F
             status_code=503,
         )
 
-    app.include_router(health_router(runtime))
-    add_api_steps(app, runtime)  # first: the hot routes are matched before the admin ones
+    health = health_router(runtime)
+    app.include_router(health)
+    steps = add_api_steps(app, runtime)  # first: the hot routes are matched before the admin ones
+    app.hot_steps(steps, earlier=(r.path for r in health.routes if isinstance(r, APIRoute)))
     add_ops_routes(app, runtime)
     app.include_router(streams_router(runtime.backend))
     app.include_router(admin_router(runtime))

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.server.body import BadBody, parse_json
 
-__all__ = ["AdminJson", "BodyLimit"]
+__all__ = ["AdminJson", "BodyLimit", "too_large"]
 
 
 async def _answer(send: Send, status: int, error: str) -> None:
@@ -27,6 +27,11 @@ async def _answer(send: Send, status: int, error: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def too_large(limit: int) -> str:
+    """The reason a body over `limit` bytes is refused (413)."""
+    return f"request body is larger than {limit} bytes (raise STEPLINE_BODY_LIMIT to accept it)"
 
 
 class BodyLimit:
@@ -71,12 +76,7 @@ class BodyLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        await _answer(
-            send,
-            413,
-            f"request body is larger than {self.limit} bytes (raise "
-            "STEPLINE_BODY_LIMIT to accept it)",
-        )
+        await _answer(send, 413, too_large(self.limit))
 
 
 class _TooLarge(Exception):
