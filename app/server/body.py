@@ -17,10 +17,21 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic_core import to_json
+
 from app.backends.base import dump_json
+from app.state import jsonable
 from app.types import new_id
 
-__all__ = ["MAX_DEPTH", "BadBody", "check_text", "json_bytes", "parse_json", "trace_id_for"]
+__all__ = [
+    "MAX_DEPTH",
+    "BadBody",
+    "check_text",
+    "json_bytes",
+    "parse_json",
+    "response_json",
+    "trace_id_for",
+]
 
 MAX_DEPTH = 200
 """Deepest nesting of arrays and objects accepted in a request body (pydantic serialises at
@@ -40,6 +51,7 @@ _UNSAFE_CHAR = re.compile("[\x00\ud800-\udfff]")
 _ESCAPED = re.compile(rb'\\[\\"]')
 _NOT_SKELETON = bytes(c for c in range(256) if c not in b'[]{}"')
 _PAIR = re.compile(rb"\[\]|\{\}")
+_NOT_PLAIN = frozenset(b"\x00\xef\xfe\xff")  # NUL, or the first byte of a BOM
 _TRACE_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 
@@ -74,7 +86,7 @@ def parse_json(raw: bytes | str) -> Any:
     """The JSON value of `raw`, or BadBody naming what is wrong with it."""
     try:
         # As json.loads decodes bytes, with one decoder made once.
-        encoding = "utf-8" if isinstance(raw, str) else json.detect_encoding(raw)
+        encoding = "utf-8" if isinstance(raw, str) else _encoding(raw)
         text = raw if isinstance(raw, str) else raw.decode(encoding, "surrogatepass")
         value = _DECODER.decode(text)
     except BadBody:
@@ -98,6 +110,14 @@ def parse_json(raw: bytes | str) -> Any:
     if _RISKY_ESCAPE.search(data) or (b"\xed" in data and _RAW_SURROGATE.search(data)):
         check_text(value, "a string")
     return value
+
+
+def _encoding(raw: bytes) -> str:
+    # What json.detect_encoding answers, without its BOM and NUL probes for the usual body:
+    # a first byte that starts no BOM and neither of the first two NUL is UTF-8 there too.
+    if len(raw) >= 2 and raw[0] not in _NOT_PLAIN and raw[1]:
+        return "utf-8"
+    return json.detect_encoding(raw)
 
 
 def _too_deep(data: bytes) -> bool:
@@ -154,6 +174,20 @@ def json_bytes(value: Any, what: str = "the response body") -> bytes:
     return dump_json(value, what, ensure_ascii=False, separators=(",", ":")).encode(
         "utf-8", "backslashreplace"
     )
+
+
+def response_json(value: Any) -> bytes:
+    """`json_bytes(jsonable(value, "response body"))` in one pass through pydantic-core's
+    encoder (the same conversions of models, dataclasses and dates; compact, UTF-8); what
+    it would write differently (NaN or Infinity, which are refused, and lone surrogates,
+    escaped) or cannot write goes the standard way, with its errors."""
+    try:
+        out = to_json(value)
+    except Exception:
+        return json_bytes(jsonable(value, "response body"))
+    if b"NaN" in out or b"Infinity" in out:
+        return json_bytes(jsonable(value, "response body"))
+    return out
 
 
 def trace_id_for(headers: Mapping[str, str], *, dev: bool) -> str:

@@ -28,7 +28,7 @@ from app.redact import redact_text
 from app.registry import Step
 from app.retries import Permanent, Retry
 from app.runtime import Runtime
-from app.server.body import json_bytes, parse_json, trace_id_for
+from app.server.body import parse_json, response_json, trace_id_for
 from app.server.limits import too_large
 from app.state import jsonable
 from app.step_config import ApiConfig
@@ -194,14 +194,14 @@ class StepEndpoint:
             if body is None and status in (204, 304):
                 return StarletteResponse(status_code=status, headers=headers)
             return StarletteResponse(
-                json_bytes(jsonable(body, "response body")),
+                response_json(body),
                 status_code=status,
                 headers=headers,
                 media_type="application/json",
             )
         if body is None and status in (204, 304):
             return status, b"", []
-        payload = json_bytes(jsonable(body, "response body"))
+        payload = response_json(body)
         return status, payload, _json_head(status, payload)
 
 
