@@ -128,6 +128,7 @@ def dev(steps: StepsOption = None, port: Port = None, host: DevHost = None) -> N
         reload=True,
         reload_dirs=dirs,
         reload_includes=["*.py"],
+        http="app.server.transport:OneWriteHttpTools",  # one write per response
         log_level="info",
         log_config=None,  # our formatter, text or JSON
         # An open Workbench Logs or Streams view never closes its connection; without
@@ -189,6 +190,7 @@ def start(
         access_log=access_log,
     )
     configure_logging(settings.log_level, settings.log_format)
+    from app.server.transport import OneWriteHttpTools
     from app.worker import WorkerPool, metrics_dir, stop_on_signals
 
     pool = WorkerPool(workers, settings.shutdown_grace)
@@ -204,6 +206,7 @@ def start(
                 access_log=settings.access_log,
                 log_config=None,
                 timeout_graceful_shutdown=int(settings.shutdown_grace),
+                http=OneWriteHttpTools,  # one write per response
             )
         finally:
             pool.stop()
