@@ -5,10 +5,13 @@ both servers measured in turn in one run.
     .venv/bin/python bench/api_latency.py --quick    # smoke: 3 s, wrk 2 s, 1 round (< 1 min)
 
 Servers (each uvicorn, one process, started once and kept for every round):
-- bare FastAPI: `POST /hook` reads the body and answers 202 (bench/bare_api.py);
+- bare FastAPI: `POST /hook` reads the body and answers 202 (bench/bare_api.py), on stock
+  uvicorn (uvloop, httptools): the reference of every "added" figure and ratio;
+- bare FastAPI on Stepline's HTTP protocol (app/server/transport.py: uvicorn's httptools
+  protocol writing each response once), to show what that protocol alone gives any app;
 - Stepline: `stepline start` with an API step that verifies the HMAC-SHA256 signature, durably
   emits with the delivery id as key, and answers 202; the event consumer runs in the same process.
-  Both run without an access log (bare: `--no-access-log`; Stepline: STEPLINE_ACCESS_LOG=0;
+  All run without an access log (bare: `--no-access-log`; Stepline: STEPLINE_ACCESS_LOG=0;
   `--access-log` turns Stepline's on, as `stepline start` has it by default, to see its cost).
 
 Latency comes from bench/loadgen.py, an open-loop raw-socket client in its own process (it costs
@@ -20,6 +23,7 @@ wrk (`apt-get install wrk`) the peak lines are skipped.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import statistics
@@ -101,8 +105,10 @@ end
 """
 
 
-def serve_bare(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+def serve_bare(tmp: Path, *, one_write: bool = False) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
+    http = ["--http", "app.server.transport:OneWriteHttpTools"] if one_write else []
+    log = tmp / ("bare-one-write.log" if one_write else "bare.log")
     proc = spawn(
         [
             sys.executable,
@@ -118,8 +124,10 @@ def serve_bare(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
             "--log-level",
             "warning",
             "--no-access-log",
+            *http,
         ],
-        log=tmp / "bare.log",
+        log=log,
+        cwd=ROOT,
     )
     deadline = time.monotonic() + 30
     while True:
@@ -129,8 +137,7 @@ def serve_bare(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 stop(proc)
-                log = (tmp / "bare.log").read_text()
-                raise SystemExit("bare FastAPI did not start:\n" + log) from None
+                raise SystemExit("bare FastAPI did not start:\n" + log.read_text()) from None
             time.sleep(0.1)
 
 
@@ -204,12 +211,13 @@ def main() -> None:
     with scratch("api") as tmp:
         steps = write_steps(tmp / "steps", STEPS)
         bare, bare_port = serve_bare(tmp)
+        one, one_port = serve_bare(tmp, one_write=True)
         try:
             with SteplineProcess(steps, tmp / "bench.db", env=env, cwd=ROOT) as app:
                 assert app.process is not None
                 time.sleep(1)  # let start-up garbage settle before reading RSS
                 idle = rss_mib(app.process.pid), rss_mib(bare.pid)
-                run(args, bare_port, app.port, tmp)
+                run(args, {BARE: bare_port, ONE: one_port, OURS: app.port}, tmp)
                 print(
                     f"  idle RSS before the load: Stepline {idle[0]:.0f} MiB, bare FastAPI "
                     f"{idle[1]:.0f} MiB ({idle[0] / idle[1]:.2f}x); after it: Stepline "
@@ -217,40 +225,45 @@ def main() -> None:
                 )
         finally:
             stop(bare)
+            stop(one)
 
 
-def run(args: argparse.Namespace, bare_port: int, stepline_port: int, tmp: Path) -> None:
-    bare, ours = "bare FastAPI", "Stepline webhook"
+BARE, ONE, OURS = "bare FastAPI", "bare, one write", "Stepline webhook"
+
+
+def run(args: argparse.Namespace, ports: dict[str, int], tmp: Path) -> None:
     plan: dict[str, Callable[[], float | dict[str, float]]] = {
-        bare: lambda: latency(bare_port, args.rate, args.seconds),
-        ours: lambda: latency(stepline_port, args.rate, args.seconds),
+        name: functools.partial(latency, port, args.rate, args.seconds)
+        for name, port in ports.items()
     }
     have_wrk = shutil.which("wrk") is not None
     if have_wrk:
         script = write_wrk_script(tmp)
-        plan[f"{bare} peak"] = lambda: wrk_peak(bare_port, args.wrk_seconds, script)
-        plan[f"{ours} peak"] = lambda: wrk_peak(stepline_port, args.wrk_seconds, script)
+        for name, port in ports.items():
+            plan[f"{name} peak"] = functools.partial(wrk_peak, port, args.wrk_seconds, script)
     rounds = Rounds(args.rounds, unit="").run(plan)
     m = rounds.median
     print(
         f"Webhook POST, open loop at {args.rate:g} req/s for {args.seconds:g} s per round "
         f"(median of {args.rounds}):"
     )
-    for name in (bare, ours):
+    for name in ports:
         peak = f", peak {m(f'{name} peak'):,.0f} req/s (wrk, 32 connections)" if have_wrk else ""
         print(
             f"  {name:<17} p50 {m(f'{name} p50 ms'):.2f} ms, p99 {m(f'{name} p99 ms'):.2f} ms"
             f"{peak}; client lag at worst {m(f'{name} client lag ms'):.2f} ms"
         )
-    print(
-        f"  added by Stepline: p50 {rounds.added(f'{ours} p50 ms', f'{bare} p50 ms'):+.2f} ms, "
-        f"p99 {rounds.added(f'{ours} p99 ms', f'{bare} p99 ms'):+.2f} ms"
-        + (
-            f"; peak {rounds.ratio(f'{ours} peak', f'{bare} peak'):.2f}x bare"
-            if have_wrk
-            else "; install wrk (apt-get install wrk) for the peak ratio"
+    for base in (BARE, ONE):
+        print(
+            f"  added by Stepline over {base}: "
+            f"p50 {rounds.added(f'{OURS} p50 ms', f'{base} p50 ms'):+.2f} ms, "
+            f"p99 {rounds.added(f'{OURS} p99 ms', f'{base} p99 ms'):+.2f} ms"
+            + (
+                f"; peak {rounds.ratio(f'{OURS} peak', f'{base} peak'):.2f}x"
+                if have_wrk
+                else "; install wrk (apt-get install wrk) for the peak ratio"
+            )
         )
-    )
 
 
 if __name__ == "__main__":
