@@ -21,14 +21,22 @@ counts each key's starts in the window apart, so one busy key waits while others
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from app.registry import Registry
 from app.step_config import EventConfig
 from app.types import FlowPlan
 
-__all__ = ["KeyMissing", "describe", "key_value", "partitions", "plan", "rate_limits"]
+__all__ = [
+    "KeyMissing",
+    "describe",
+    "key_value",
+    "partitions",
+    "plan",
+    "planner",
+    "rate_limits",
+]
 
 
 class KeyMissing(ValueError):
@@ -102,6 +110,95 @@ def partitions(
         if isinstance(config, EventConfig) and (found := plan(config, data)) is not None:
             out[name] = found
     return out or None
+
+
+Planner = Callable[[tuple[str, ...], Any], dict[str, FlowPlan] | None]
+
+
+def planner(configs: Mapping[str, Any]) -> Planner:
+    """`partitions` bound to `configs`, with each tuple of subscribers worked out once: most
+    have no flow control at all (None at once), and a step's plan is built by a function made
+    for its config, which reads a one-part path with one dict lookup. Any data the quick
+    reading does not cover (nested paths, lists, functions, other types, a missing key) goes
+    through `plan`, so the keys and the errors are the same."""
+    made: dict[tuple[str, ...], Callable[[Any], dict[str, FlowPlan]] | None] = {}
+
+    def partition(steps: tuple[str, ...], data: Any) -> dict[str, FlowPlan] | None:
+        fn = made.get(steps)
+        if fn is None:
+            if steps in made:
+                return None
+            fn = made[steps] = _for_steps(configs, steps)
+            if fn is None:
+                return None
+        return fn(data)
+
+    return partition
+
+
+def _for_steps(
+    configs: Mapping[str, Any], steps: tuple[str, ...]
+) -> Callable[[Any], dict[str, FlowPlan]] | None:
+    planned = [
+        (name, _for_step(config))
+        for name in dict.fromkeys(steps)
+        if isinstance(config := configs.get(name), EventConfig) and _flows(config)
+    ]
+    if not planned:
+        return None
+    if len(planned) == 1:
+        ((name, one),) = planned
+        return lambda data: {name: one(data)}
+    return lambda data: {name: fn(data) for name, fn in planned}
+
+
+def _flows(config: EventConfig) -> bool:
+    """True when `plan` gives the step's deliveries a plan (else it gives None whatever the
+    data)."""
+    if config.concurrency_per_key is not None or config.debounce is not None:
+        return True
+    return config.rate_limit is not None and config.rate_limit.key is not None
+
+
+def _for_step(config: EventConfig) -> Callable[[Any], FlowPlan]:
+    """A function giving `plan(config, data)`, quicker for the common plan: an ordering key
+    and/or a rate key, each a one-part path, no debounce."""
+    limit = config.concurrency_per_key
+    rate_spec = config.rate_limit.key if config.rate_limit is not None else None
+    key_part = _one_part(config.key) if limit is not None else ""
+    rate_part = _one_part(rate_spec) if rate_spec is not None else ""
+    if config.debounce is not None or key_part is None or rate_part is None:
+        return lambda data: plan(config, data)  # type: ignore[return-value]
+    new = tuple.__new__
+
+    def quick(data: Any) -> FlowPlan:
+        if type(data) is not dict:
+            return plan(config, data)  # type: ignore[return-value]
+        key = rkey = None
+        # A str or int key is itself or its str() (what key_value gives); anything else,
+        # missing included, the slow way, which also says what is missing.
+        if key_part:
+            key = data.get(key_part)
+            if type(key) is int:
+                key = str(key)
+            elif type(key) is not str:
+                return plan(config, data)  # type: ignore[return-value]
+        if rate_part:
+            rkey = data.get(rate_part)
+            if type(rkey) is int:
+                rkey = str(rkey)
+            elif type(rkey) is not str:
+                return plan(config, data)  # type: ignore[return-value]
+        return new(FlowPlan, (key, limit, None, 0.0, 0.0, rkey))
+
+    return quick
+
+
+def _one_part(spec: Any) -> str | None:
+    """The path of a one-part key path ("id"), else None (a function, "repo/number")."""
+    if isinstance(spec, str) and "/" not in spec and spec:
+        return spec
+    return None
 
 
 def rate_limits(registry: Registry) -> dict[str, tuple[int, float, bool]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.backends.base import Backend
 from app.context import Context, Partition
-from app.flow import partitions
+from app.flow import planner
 from app.http import Request
 from app.invoke import Deadlines, HandlerTimeout, SyncPools, invoke
 from app.middleware import Middleware, MiddlewareChain, Run
@@ -30,7 +29,7 @@ from app.registry import Registry, Step
 from app.retries import Permanent, Retry, failure_outcome
 from app.settings import Settings
 from app.step_config import ApiConfig, CronConfig, EventConfig
-from app.types import Batch, Delivery, FlowPlan, LogEntry, Outcome, Span
+from app.types import Batch, Delivery, LogEntry, Outcome, Span
 from app.watchdog import BLOCKED_MS
 from app.writer import Writer
 
@@ -62,7 +61,7 @@ class Runner:
         self.deadlines = Deadlines()
         """Time limits of the runs the engine starts (it arms one timer per claimed batch)."""
         configs = {name: step.config for name, step in registry.steps.items()}
-        self.partition: Partition = _only_flowing(functools.partial(partitions, configs))
+        self.partition: Partition = planner(configs)
 
     def add_middleware(self, mw: Middleware) -> None:
         self.chain.add(mw)
@@ -222,27 +221,6 @@ class Runner:
             raise
         self.chain.after_run(run, "ok")
         return run
-
-
-def _only_flowing(partition: Partition) -> Partition:
-    """`partition` that skips subscriber tuples with no flow control at all (most of them),
-    found once per tuple: a step without flow control plans nothing whatever the data, and
-    one with it plans something or refuses data without its key, so a probe with None tells."""
-    plain: dict[tuple[str, ...], bool] = {}
-
-    def probe(steps: tuple[str, ...]) -> bool:
-        try:
-            return partition(steps, None) is None
-        except Exception:
-            return False
-
-    def flowing(steps: tuple[str, ...], data: Any) -> dict[str, FlowPlan] | None:
-        known = plain.get(steps)
-        if known is None:
-            known = plain[steps] = probe(steps)
-        return None if known else partition(steps, data)
-
-    return flowing
 
 
 def _log_failure(ctx: Context, outcome: Outcome, exc: BaseException, retries: int) -> None:

@@ -8,8 +8,10 @@ delivery:
 
 - messages: one line per message, its payload (compact JSON, which never holds a raw newline),
   after a line "#<route>" naming the steps the following payloads go to. A message with a
-  flow plan (ordering key, debounce, rate key) is one line too: "%<route>\t", six plan fields
-  per step of its route, each ending in a tab, then its payload. One with an emit key, a
+  flow plan is one line too: "&<route>\t", an ordering key ('' for none) and its limit per
+  step of its route, each ending in a tab, then its payload, when no step debounces or has a
+  rate key; else "%<route>\t" with six plan fields per step (ordering key, limit, debounce
+  key, quiet, max wait, rate key). One with an emit key, a
   future due time or a key holding a tab or a newline is a line "=" whose fields follow as
   separate arguments, in the format of `messages` in redis_lua.py.
 - outcomes: "<step> 0-<id> 0-<id> ..." for plain acknowledgements (one XACK and one XDEL for
@@ -87,10 +89,8 @@ def message_args(m: Message, now: float, payload: str | None = None) -> list[Any
     return [m.topic, m.key or "", payload, due, len(m.steps), *steps]
 
 
-def _plain(m: Message, now: float) -> bool:
-    """True when the message goes straight to its steps' streams (no key, plan or delay)."""
-    if m.key or (m.due is not None and m.due > now):
-        return False
+def _plain(m: Message) -> bool:
+    """True when none of the message's steps has a plan (given no emit key or delay)."""
     parts = m.partitions
     if parts:
         for step in m.steps:
@@ -100,23 +100,37 @@ def _plain(m: Message, now: float) -> bool:
     return True
 
 
-def _planned(m: Message, now: float) -> str | None:
-    """The plan fields of a message with a flow plan but no emit key or delay, per step of
-    its route: "<key>\t<limit>\t<debounce key>\t<quiet>\t<max wait>\t<rate key>\t"; None
-    when it needs the separate arguments (an emit key, a delay, a key holding a tab or a
-    newline)."""
-    if m.key or (m.due is not None and m.due > now):
-        return None
+def _planned(m: Message) -> str | None:
+    """The line of a message with a flow plan but no emit key or delay: "&<route>\t" with
+    "<key>\t<limit>\t" per step of its route when each step's plan is an ordering key at
+    most, else "%<route>\t" with "<key>\t<limit>\t<debounce key>\t<quiet>\t<max
+    wait>\t<rate key>\t" per step; either ends in the payload, added by the caller. None
+    when it needs the separate arguments (a key holding a tab or a newline)."""
     parts = m.partitions or {}
     fields: list[str] = []
     for step in m.steps:
+        p = parts.get(step)
+        if p is None:
+            fields.append("\t0\t")
+        elif p.debounce_key is None and not p.rate_key:
+            fields.append(f"{p.key or ''}\t{p.limit or 0}\t")
+        else:
+            return _planned_fully(m, parts)
+    text = "&" + "".join(fields)
+    return None if "\n" in text or text.count("\t") != 2 * len(fields) else text
+
+
+def _planned_fully(m: Message, parts: dict[str, FlowPlan]) -> str | None:
+    fields: list[str] = []
+    for step in m.steps:
         p = parts.get(step) or _NO_PLAN
-        pk, dk, rk = p.key or "", p.debounce_key or "", p.rate_key or ""
-        if _unsafe(pk) or _unsafe(dk) or _unsafe(rk):
-            return None
         quiet = "" if p.debounce_key is None else repr(p.quiet)
-        fields.append(f"{pk}\t{p.limit or 0}\t{dk}\t{quiet}\t{p.max_wait!r}\t{rk}\t")
-    return "".join(fields)
+        fields.append(
+            f"{p.key or ''}\t{p.limit or 0}\t{p.debounce_key or ''}\t{quiet}\t"
+            f"{p.max_wait!r}\t{p.rate_key or ''}\t"
+        )
+    text = "%" + "".join(fields)
+    return None if "\n" in text or text.count("\t") != 6 * len(fields) else text
 
 
 def _unsafe(key: str) -> bool:
@@ -149,7 +163,8 @@ def write_args(batch: Batch, s: Settings, now: float) -> list[Any]:
     route = 0
     for m in batch.messages:
         payload = _payload(m, now)  # also where NaN or Infinity is refused, steps or not
-        if _plain(m, now):
+        hot = not m.key and (m.due is None or m.due <= now)
+        if hot and (not m.partitions or _plain(m)):
             if m.steps:
                 r = route_of(m.steps)
                 if r != route:
@@ -158,13 +173,13 @@ def write_args(batch: Batch, s: Settings, now: float) -> list[Any]:
                 lines.append(payload)
                 plain += len(m.steps)
             continue
-        fields = _planned(m, now)
+        fields = _planned(m) if hot else None
         if fields is None:
             lines.append("=")
             cold += message_args(m, now, payload)
         elif m.steps:
-            # One line, its route's steps each with its plan: "%<route>\t<fields>...<payload>"
-            lines.append(f"%{route_of(m.steps)}\t{fields}{payload}")
+            # One line, its route's steps each with its plan: "&<route>\t<fields>...<payload>"
+            lines.append(f"{fields[0]}{route_of(m.steps)}\t{fields[1:]}{payload}")
             plain += len(m.steps)  # an upper bound: one waiting for its key's turn takes none
     acks: list[str] = []
     settle: list[Any] = []

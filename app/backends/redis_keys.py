@@ -40,6 +40,7 @@ WAITING = 1e18
 
 KEYED = """
 local WAITING = '1e18'
+local LONG = string.rep('-', 100)
 
 local function key_list(step, pk)
   return P .. ':kw:' .. #step .. ':' .. step .. ':' .. pk
@@ -104,6 +105,46 @@ local function place_keyed(step, payload, due, pk, pl)
   end
 end
 
+-- The keyed deliveries of one step in a commit, `list` holding key, limit, payload of each in
+-- emit order: as place_keyed one after another, with one HMGET and one HSET for all of them
+-- (a command costs a Lua script more than the rest of a delivery's placing).
+local function place_keyed_many(step, list)
+  if legacy(step) then
+    for j = 1, #list, 3 do place_keyed(step, list[j + 2], '', list[j], list[j + 1]) end
+    return
+  end
+  local kn, fields, counts = P .. ':kn:' .. step, {}, {}
+  for j = 1, #list, 3 do
+    local pk = list[j]
+    if not counts[pk] then
+      counts[pk] = 0
+      fields[#fields + 1] = pk
+    end
+  end
+  for c = 1, #fields, 4000 do
+    local got = redis.call('HMGET', kn, unpack(fields, c, math.min(c + 3999, #fields)))
+    for k = 1, #got do counts[fields[c + k - 1]] = tonumber(got[k]) or 0 end
+  end
+  for j = 1, #list, 3 do
+    local pk, pl = list[j], list[j + 1]
+    local body = string.sub(list[j + 2], 1, -2) .. key_tail(pk, pl)
+    local n = counts[pk] + 1
+    counts[pk] = n
+    if n <= tonumber(pl) then place(step, body, '') else wait_turn(step, body, '', pk) end
+  end
+  -- A value longer than hash-max-listpack-value (64 by default) under the field '' (no key is
+  -- '') keeps the hash a hash table, where a field is found at once: a small hash is a list
+  -- that each command walks, which costs more than the rest of placing a delivery.
+  local counted = {'', LONG}
+  for _, pk in ipairs(fields) do
+    counted[#counted + 1] = pk
+    counted[#counted + 1] = counts[pk]
+  end
+  for c = 1, #counted, 4000 do
+    redis.call('HSET', kn, unpack(counted, c, math.min(c + 3999, #counted)))
+  end
+end
+
 -- The next waiting delivery of a key takes its turn; false when none waits.
 local function next_turn(step, pk, now)
   local nxt = redis.call('LPOP', key_list(step, pk))
@@ -138,6 +179,46 @@ local function free_key(step, pk, now)
     redis.call('HDEL', kn, pk)
   else
     next_turn(step, pk, now)
+  end
+end
+
+-- Keyed deliveries of one step settled together: as free_key for each, with one HMGET, and
+-- one HDEL for the keys left at zero (one HSET for the rest), whatever their number.
+local function free_keys(step, keys, now)
+  if legacy(step) then
+    for _, pk in ipairs(keys) do free_key(step, pk, now) end
+    return
+  end
+  local kn, fields, freed = P .. ':kn:' .. step, {}, {}
+  for _, pk in ipairs(keys) do
+    if freed[pk] then
+      freed[pk] = freed[pk] + 1
+    else
+      freed[pk] = 1
+      fields[#fields + 1] = pk
+    end
+  end
+  local gone, kept = {}, {}
+  for c = 1, #fields, 4000 do
+    local got = redis.call('HMGET', kn, unpack(fields, c, math.min(c + 3999, #fields)))
+    for k = 1, #got do
+      local pk = fields[c + k - 1]
+      local count, n = tonumber(got[k]) or 0, freed[pk]
+      if count - n <= 0 then
+        gone[#gone + 1] = pk
+      else
+        kept[#kept + 1] = pk
+        kept[#kept + 1] = count - n
+      end
+      -- One after another, each settlement that left the count above zero let one go.
+      for _ = 1, math.min(n, count - 1) do next_turn(step, pk, now) end
+    end
+  end
+  for c = 1, #gone, 4000 do
+    redis.call('HDEL', kn, unpack(gone, c, math.min(c + 3999, #gone)))
+  end
+  for c = 1, #kept, 4000 do
+    redis.call('HSET', kn, unpack(kept, c, math.min(c + 3999, #kept)))
   end
 end
 

@@ -105,11 +105,48 @@ local function write_batch(i)
   local lines = ARGV[i + 2]
   i = i + 3
   local route = {}
+  -- Keyed deliveries wait here to be placed a step at a time (place_keyed_many), before
+  -- anything else that could place one of their keys: a message given as separate arguments
+  -- or the acknowledgements.
+  local keyed, keyed_steps = {}, {}
+  local function defer(step, payload, pk, pl)
+    local list = keyed[step]
+    if not list then
+      list = {}
+      keyed[step] = list
+      keyed_steps[#keyed_steps + 1] = step
+    end
+    list[#list + 1] = pk
+    list[#list + 1] = pl
+    list[#list + 1] = payload
+  end
+  local function place_deferred()
+    for _, step in ipairs(keyed_steps) do place_keyed_many(step, keyed[step]) end
+    keyed, keyed_steps = {}, {}
+  end
   for line in string.gmatch(lines, '[^\n]+') do
     local first = string.byte(line, 1)
     if first == 123 then  -- '{': a payload, for the steps of the route named last
       for _, step in ipairs(route) do enqueue(step, line, 0) end
+    elseif first == 38 then  -- '&<route>\t' then key and limit per step ('' none), payload
+      local at = string.find(line, '\t', 2, true)
+      local steps, f = R[tonumber(string.sub(line, 2, at - 1))], {}
+      at = at + 1
+      for k = 1, 2 * #steps do
+        local tab = string.find(line, '\t', at, true)
+        f[k] = string.sub(line, at, tab - 1)
+        at = tab + 1
+      end
+      local payload = string.sub(line, at)
+      for s, step in ipairs(steps) do
+        if f[2 * s - 1] == '' then
+          enqueue(step, payload, 0)
+        else
+          defer(step, payload, f[2 * s - 1], f[2 * s])
+        end
+      end
     elseif first == 61 then  -- '=': a message given as separate arguments
+      place_deferred()
       i = messages(i, 1, ttl, now)
     elseif first == 37 then  -- '%<route>\t' then 6 plan fields per step, then the payload
       local at = string.find(line, '\t', 2, true)
@@ -123,13 +160,18 @@ local function write_batch(i)
       local payload = string.sub(line, at)
       for s, step in ipairs(steps) do
         local j = 6 * (s - 1)
-        place_planned(step, payload, '', f[j + 1], f[j + 2], f[j + 3], f[j + 4], f[j + 5],
-          f[j + 6], now)
+        if f[j + 1] ~= '' and f[j + 4] == '' then  -- keyed, not debounced
+          defer(step, rate_keyed(payload, f[j + 6]), f[j + 1], f[j + 2])
+        else
+          place_planned(step, payload, '', f[j + 1], f[j + 2], f[j + 3], f[j + 4], f[j + 5],
+            f[j + 6], now)
+        end
       end
     else  -- '#<route>'
       route = R[tonumber(string.sub(line, 2))]
     end
   end
+  place_deferred()
 
   local dead_added = false
   lines = ARGV[i]
@@ -158,7 +200,7 @@ local function write_batch(i)
         if type(n) == 'number' then acked = acked + n end
       end
       if acked == #ids then  -- all settled first here: one XACK and one XDEL for the line
-        for k = 1, #ids do free_key(step, keys[k], now) end
+        free_keys(step, keys, now)
         bulk(redis.call, 'XDEL', q, nil, ids)
       else
         -- Some were settled before (a late outcome after a reclaim), and their settlement

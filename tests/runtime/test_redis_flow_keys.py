@@ -91,3 +91,38 @@ async def test_a_rate_limit_counts_the_claims_of_an_earlier_version(make_backend
     r.delete(f"{a.prefix}:rl:A", f"{a.prefix}:rln:A")
     r.close()
     assert len(await claim_all(a, "A")) == 5
+
+
+async def test_a_commit_placing_and_settling_several_of_a_key_keeps_its_limit(
+    make_backend: MakeBackend,
+):
+    # A commit places its keyed deliveries of a step together and settles them together:
+    # several of one key in one commit still go `limit` at a time, in emit order, and a key
+    # whose deliveries have all settled is no longer counted.
+    a, b = await make_backend(), await make_backend()
+    limits = {"two": 2, "one": 1}
+
+    def keyed(i: int, key: str) -> Message:
+        plan = FlowPlan(key=key, limit=limits[key])
+        return Message("topic", {"i": i, "k": key}, f"trace-{i}", ("A",), partitions={"A": plan})
+
+    await a.write(Batch(messages=[keyed(i, "two" if i % 3 else "one") for i in range(9)]))
+    # one: 0, 3, 6; two: 1, 2, 4, 5, 7, 8
+    order: dict[str, list[int]] = {"one": [], "two": []}
+    turns = []
+    while True:
+        got = await claim_all(b, "A")
+        if not got:
+            break
+        by_key = {k: [d.data["i"] for d in got if d.key == k] for k in limits}
+        assert all(len(by_key[k]) <= limits[k] for k in limits)
+        turns.append(by_key)
+        for k in limits:
+            order[k] += sorted(by_key[k])
+        await a.write(Batch(outcomes=[Outcome(d, "ok") for d in got]))
+    assert order == {"one": [0, 3, 6], "two": [1, 2, 4, 5, 7, 8]}
+    assert turns[0] == {"one": [0], "two": [1, 2]}  # each key up to its limit at once
+    assert len(turns) == 3 and await a.pending() == 0
+    r = redis.Redis.from_url(URL)
+    assert r.hget(f"{a.prefix}:kn:A", "one") is None and r.hget(f"{a.prefix}:kn:A", "two") is None
+    r.close()
