@@ -65,6 +65,11 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         try:
             await client.ping()
             self._durability = await check_config(client, self.where, self.settings)
+            # A prefix that begins with this version has no earlier version's per-key rate
+            # claims to look for (redis_rates.py).
+            per_key = any(limit[2] for limit in self.rate_limits.values())
+            if per_key and not await client.exists(f"{self.prefix}:seq"):
+                await client.set(f"{self.prefix}:rkv", 0, nx=True)
         except (rx.RedisError, OSError) as exc:
             await client.aclose()
             raise unavailable(self.where, exc) from exc

@@ -9,9 +9,10 @@ delivery:
 - messages: one line per message, its payload (compact JSON, which never holds a raw newline),
   after a line "#<route>" naming the steps the following payloads go to. A message with a
   flow plan is one line too: "&<route>\t", an ordering key ('' for none) and its limit per
-  step of its route, each ending in a tab, then its payload, when no step debounces or has a
-  rate key; else "%<route>\t" with six plan fields per step (ordering key, limit, debounce
-  key, quiet, max wait, rate key). One with an emit key, a
+  step of its route, each ending in a tab, then its payload (leading with its rate key, if
+  any), when no step debounces and the route has one rate key at most; else "%<route>\t"
+  with six plan fields per step (ordering key, limit, debounce key, quiet, max wait, rate
+  key). One with an emit key, a
   future due time or a key holding a tab or a newline is a line "=" whose fields follow as
   separate arguments, in the format of `messages` in redis_lua.py.
 - outcomes: "<step> 0-<id> 0-<id> ..." for plain acknowledgements (one XACK and one XDEL for
@@ -100,24 +101,31 @@ def _plain(m: Message) -> bool:
     return True
 
 
-def _planned(m: Message) -> str | None:
-    """The line of a message with a flow plan but no emit key or delay: "&<route>\t" with
-    "<key>\t<limit>\t" per step of its route when each step's plan is an ordering key at
-    most, else "%<route>\t" with "<key>\t<limit>\t<debounce key>\t<quiet>\t<max
-    wait>\t<rate key>\t" per step; either ends in the payload, added by the caller. None
-    when it needs the separate arguments (a key holding a tab or a newline)."""
+def _planned(m: Message, payload: str) -> tuple[str, str] | None:
+    """The line of a message with a flow plan but no emit key or delay, as (its fields, its
+    payload): "&<route>\t" with "<key>\t<limit>\t" per step of its route when no step
+    debounces and their rate keys agree (the payload then leads with the rate key, '{"rk":'),
+    else "%<route>\t" with "<key>\t<limit>\t<debounce key>\t<quiet>\t<max
+    wait>\t<rate key>\t" per step. None when it needs the separate arguments (a key holding
+    a tab or a newline)."""
     parts = m.partitions or {}
     fields: list[str] = []
+    rate_key = ""
     for step in m.steps:
         p = parts.get(step)
         if p is None:
             fields.append("\t0\t")
-        elif p.debounce_key is None and not p.rate_key:
-            fields.append(f"{p.key or ''}\t{p.limit or 0}\t")
-        else:
-            return _planned_fully(m, parts)
+            continue
+        if p.debounce_key is not None or (p.rate_key and rate_key and p.rate_key != rate_key):
+            text = _planned_fully(m, parts)
+            return None if text is None else (text, payload)
+        rate_key = p.rate_key or rate_key
+        fields.append(f"{p.key or ''}\t{p.limit or 0}\t")
     text = "&" + "".join(fields)
-    return None if "\n" in text or text.count("\t") != 2 * len(fields) else text
+    if "\n" in text or text.count("\t") != 2 * len(fields):
+        return None
+    # A step without a rate limit ignores the stamp; redis_rates.py reads it where it leads.
+    return text, f'{{"rk":{_esc(rate_key)},{payload[1:]}' if rate_key else payload
 
 
 def _planned_fully(m: Message, parts: dict[str, FlowPlan]) -> str | None:
@@ -173,13 +181,14 @@ def write_args(batch: Batch, s: Settings, now: float) -> list[Any]:
                 lines.append(payload)
                 plain += len(m.steps)
             continue
-        fields = _planned(m) if hot else None
-        if fields is None:
+        line = _planned(m, payload) if hot else None
+        if line is None:
             lines.append("=")
             cold += message_args(m, now, payload)
         elif m.steps:
             # One line, its route's steps each with its plan: "&<route>\t<fields>...<payload>"
-            lines.append(f"{fields[0]}{route_of(m.steps)}\t{fields[1:]}{payload}")
+            fields, body = line
+            lines.append(f"{fields[0]}{route_of(m.steps)}\t{fields[1:]}{body}")
             plain += len(m.steps)  # an upper bound: one waiting for its key's turn takes none
     acks: list[str] = []
     settle: list[Any] = []

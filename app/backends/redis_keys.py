@@ -9,8 +9,6 @@ Keys under the app's prefix P, for a step that declares `concurrency_per_key`:
     P:ka:<step>                   what an older version kept instead of P:kn: deliveries let go
                                   only (at most the limit), so its settlements popped the list
     P:db:<step>, P:dm:<step>      debounce: key -> "<first emit>|<member>", member -> keys
-    P:rl:<step>, P:rln:<step>     rate limit: the window's claims, and how many they took
-    P:rk:<len>:<step>:<key>       per-key rate limit: one key's claim times within the window
 
 A keyed delivery carries its key in its payload ("k", and its limit as "kl"). One that may go
 is placed like any other (the stream, or the retry set when delayed); one that may not waits in
@@ -22,13 +20,14 @@ too, a settlement that leaves it at zero knows no list to pop: one HINCRBY and o
 rather than an LPOP as well. A step whose P:ka still exists (deliveries placed
 by the older version, in flight during an upgrade) goes on with P:ka until it has drained:
 P:kn is only written while P:ka is absent, and a drained hash is gone, so a key is never
-counted in both.
+counted in both. A commit's keyed deliveries of a step are placed, and its keyed
+acknowledgements settled, a step at a time: one HMGET and one HSET (HDEL) for all their keys,
+as a command costs a script more than the rest of a delivery's work. P:kn holds a field ''
+(no key is empty) with a value longer than hash-max-listpack-value, which keeps it a hash
+table: a small hash is a list that each command walks.
 
-A step whose rate limit has a key stamps each delivery's payload with its rate key ("rk"). A
-claimed delivery whose key has spent its window goes back to the retry set, its attempt not
-counted, due when a slot of its key frees (the j-th such one of a key in a claim, the j-th
-slot), and the claim reads on for other keys. A dead letter keeps its keys: its replay waits for
-its ordering key's turn like a new delivery.
+A dead letter keeps its keys: its replay waits for its ordering key's turn like a new
+delivery. Rate limits are in redis_rates.py.
 """
 
 from __future__ import annotations
@@ -264,68 +263,5 @@ local function due_entry(step, m)
   else
     place_keyed(step, payload, '', keys[1], keys[2])
   end
-end
-
--- The payload stamped with its rate key, for a step whose rate limit has one.
-local function rate_keyed(payload, rk)
-  if rk == '' then return payload end
-  return string.sub(payload, 1, -2) .. ',"rk":' .. cjson.encode(rk) .. '}'
-end
-
--- Per-key rate limit of a claimed entry: nil when its key has room (the claim is counted),
--- else when it may go (`waiting` counts, per key, the entries of this claim held so far).
-local function rate_key_wait(step, entry, rate_n, window, now, waiting)
-  local rk = cjson.decode(entry[2][2]).rk or ''
-  local z = P .. ':rk:' .. #step .. ':' .. step .. ':' .. rk
-  redis.call('ZREMRANGEBYSCORE', z, '-inf', tonumber(now) - window)
-  if redis.call('ZCARD', z) < rate_n then
-    redis.call('ZADD', z, now, entry[1])
-    redis.call('PEXPIRE', z, math.ceil(window * 1000) + 1000)
-    return nil
-  end
-  local j = (waiting[rk] or -1) + 1
-  waiting[rk] = j
-  local slot = redis.call('ZRANGE', z, j % rate_n, j % rate_n, 'WITHSCORES')
-  return tonumber(slot[2]) + window * (1 + math.floor(j / rate_n))
-end
-
--- Rate limits: P:rl:<step> holds the claims of the window (sliding), one member per claim
--- call, "<seq>:<attempt>*<count>" (an older version's "<seq>:<attempt>" counts one), scored
--- by its time, and P:rln:<step> their total, so every process sees the others' claims and a
--- claim costs a few commands however many it takes; a claim takes no more than what the
--- window has left.
-local function rate_count(member)
-  return tonumber(string.match(member, '%*(%d+)$') or '1')
-end
-
-local function rate_allowance(step, n, rate_n, window, now)
-  local rl, total_key = P .. ':rl:' .. step, P .. ':rln:' .. step
-  local cut = tonumber(now) - window
-  local total = redis.call('GET', total_key)
-  if not total then  -- none yet, or written by a version that kept no total
-    total = 0
-    for _, m in ipairs(redis.call('ZRANGEBYSCORE', rl, '(' .. cut, '+inf')) do
-      total = total + rate_count(m)
-    end
-    redis.call('ZREMRANGEBYSCORE', rl, '-inf', cut)
-  else
-    total = tonumber(total)
-    local old = redis.call('ZRANGEBYSCORE', rl, '-inf', cut)
-    if #old > 0 then
-      for _, m in ipairs(old) do total = total - rate_count(m) end
-      redis.call('ZREMRANGEBYSCORE', rl, '-inf', cut)
-    end
-  end
-  redis.call('SET', total_key, math.max(total, 0), 'EX', 3600)
-  return math.max(0, math.min(n, rate_n - total))
-end
-
-local function rate_spent(step, out, before, now)
-  local count = (#out - before) / 4
-  if count <= 0 then return end
-  local rl = P .. ':rl:' .. step
-  redis.call('ZADD', rl, now, out[before + 2] .. ':' .. out[before + 4] .. '*' .. count)
-  redis.call('INCRBY', P .. ':rln:' .. step, count)
-  redis.call('EXPIRE', rl, 3600)
 end
 """

@@ -8,6 +8,7 @@ Key layout under the app's prefix P (one Redis can host many apps):
                        "<id>|<attempt>|<payload>"
     P:steps            set of steps that ever got a delivery
     P:ka:<step>, P:kw:...   ordering keys of steps with concurrency_per_key (redis_keys.py)
+    P:rl:<step>, P:rk:...   rate limits (redis_rates.py)
     P:dd:<n>:<topic>:<key>   idempotency key of an emit, expires after the dedup window
     P:dead, P:deadm    hashes id -> "<step>\\n<payload>" and id -> JSON of the failure
     P:deadz, P:deadn   sorted set of dead ids (oldest first), hash step -> count
@@ -26,6 +27,7 @@ unique across steps, as the SQLite backend's row ids are.
 from __future__ import annotations
 
 from app.backends.redis_keys import KEYED
+from app.backends.redis_rates import RATES
 
 __all__ = ["CLEAR", "FIRE", "INCREMENT", "PRELUDE", "PRUNE", "RELEASE", "REPLAY"]
 
@@ -71,6 +73,7 @@ local function enqueue(step, payload, attempt)
 end
 """
     + KEYED
+    + RATES
     + """
 -- One delivery of a message to a step, by its plan: ordering key ('' for none) and its
 -- limit, debounce key, quiet seconds ('' for no debounce), max wait, rate key ('' for none).

@@ -128,7 +128,7 @@ local function write_batch(i)
     local first = string.byte(line, 1)
     if first == 123 then  -- '{': a payload, for the steps of the route named last
       for _, step in ipairs(route) do enqueue(step, line, 0) end
-    elseif first == 38 then  -- '&<route>\t' then key and limit per step ('' none), payload
+    elseif first == 38 then  -- '&<route>\t', key and limit per step ('' none), payload
       local at = string.find(line, '\t', 2, true)
       local steps, f = R[tonumber(string.sub(line, 2, at - 1))], {}
       at = at + 1
@@ -238,12 +238,14 @@ local function claim_steps(i)
     local step, n, lease_ms = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
     local q, dl = qkey(step), P .. ':dl:' .. step
     local rate_n, window = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
-    local per_key, waiting = rate_n > 0 and ARGV[i + 6] == '1', {}
+    local per_key = rate_n > 0 and ARGV[i + 6] == '1'
+    local st = per_key and {counts = {}, last = {}, inset = {}, waiting = {}, taken = {},
+      trimmed = {}}
     local nums, pays, flat = {}, {}, {}
     if rate_n > 0 and not per_key then n = rate_allowance(step, n, rate_n, window, now) end
-    -- Taken, or (its rate key spent) back to the retry set with its attempt not counted.
-    local function take(entry, attempt)
-      local due = per_key and rate_key_wait(step, entry, rate_n, window, now, waiting)
+    -- Taken, or (`due`: its rate key spent) back to the retry set with its attempt not
+    -- counted.
+    local function take(entry, attempt, due)
       if due then
         ack(q, entry[1])
         redis.call('XDEL', q, entry[1])
@@ -256,13 +258,17 @@ local function claim_steps(i)
       nums[#nums + 1] = attempt
       pays[#pays + 1] = entry[2][2]
       if rate_n > 0 then
-        -- rate_spent (redis_keys.py) reads the step, seq, payload, attempt layout
+        -- rate_spent (redis_rates.py) reads the step, seq, payload, attempt layout
         flat[#flat + 1] = step
         flat[#flat + 1] = seq
         flat[#flat + 1] = entry[2][2]
         flat[#flat + 1] = attempt
       end
       return 1
+    end
+    local function dues(entries)
+      if per_key then return rate_keys_check(step, entries, rate_n, window, now, st) end
+      return {}
     end
     -- Retries whose time has come go back to the stream first, keeping their attempt count.
     for _, m in ipairs(redis.call('ZRANGEBYSCORE', dl, '-inf', now, 'LIMIT', 0, 1000)) do
@@ -278,7 +284,7 @@ local function claim_steps(i)
     -- Deliveries whose lease ran out (their consumer died or hung) are taken over first.
     for _, p in ipairs(stale) do
       local c = redis.call('XCLAIM', q, G, consumer, lease_ms, p[1])
-      if c[1] then got = got + take(c[1], tonumber(c[1][2][4]) + p[4] + 1) end
+      if c[1] then got = got + take(c[1], tonumber(c[1][2][4]) + p[4] + 1, dues(c)[1]) end
     end
     -- With a per-key rate limit, entries of spent keys step aside: read on, a few times.
     for _ = 1, per_key and 4 or 1 do
@@ -291,8 +297,11 @@ local function claim_steps(i)
         r = redis.call(unpack(args))
       end
       if not r then break end
-      for _, e in ipairs(r[1][2]) do got = got + take(e, tonumber(e[2][4]) + 1) end
+      local entries = r[1][2]
+      local due = dues(entries)
+      for k, e in ipairs(entries) do got = got + take(e, tonumber(e[2][4]) + 1, due[k]) end
     end
+    if per_key then rate_keys_done(step, window, now, st) end
     if rate_n > 0 and not per_key then rate_spent(step, flat, 0, now) end
     if #pays > 0 then
       out[#out + 1] = step

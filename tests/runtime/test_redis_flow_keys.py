@@ -126,3 +126,73 @@ async def test_a_commit_placing_and_settling_several_of_a_key_keeps_its_limit(
     r = redis.Redis.from_url(URL)
     assert r.hget(f"{a.prefix}:kn:A", "one") is None and r.hget(f"{a.prefix}:kn:A", "two") is None
     r.close()
+
+
+async def test_a_per_key_rate_limit_counts_an_earlier_versions_claims_and_forgets_quiet_keys(
+    make_backend: MakeBackend,
+):
+    # Earlier versions kept each key's claims in a set with an expiry and no index of keys:
+    # in the first window those still count. Keys quiet for a window leave the index, and
+    # their sets expire.
+    a, b = await make_backend(), await make_backend()
+    now = [time.time()]
+    for backend in (a, b):
+        backend.rate_limits = {"A": (2, 60.0, True)}
+        backend.clock = lambda: now[0]
+    keys = ["acct", "other", 'we"ird\\key/ü']
+
+    def call(i: int, rk: str) -> Message:
+        plan = FlowPlan(rate_key=rk)
+        return Message("topic", {"i": i}, f"trace-{i}", ("A",), partitions={"A": plan})
+
+    r = redis.Redis.from_url(URL)
+    # A prefix an earlier version used: its claims, and no mark of this version's layout.
+    r.delete(f"{a.prefix}:rkv")
+    r.zadd(f"{a.prefix}:rk:1:A:acct", {"0-1": now[0] - 5, "0-2": now[0] - 1})
+    r.pexpire(f"{a.prefix}:rk:1:A:acct", 61_000)
+    await a.write(Batch(messages=[call(i, keys[i % 3]) for i in range(9)]))
+    got = await claim_all(b, "A")
+    assert sorted(d.data["i"] for d in got) == [1, 2, 4, 5]  # acct's window is spent
+    assert await claim_all(a, "A") == []
+    await a.write(Batch(outcomes=[Outcome(d, "ok") for d in got]))
+    now[0] += 61  # the next window: two more of each key, the earlier claims forgotten
+    got = await claim_all(a, "A")
+    assert sorted(d.data["i"] for d in got) == [0, 3, 7, 8]
+    await a.write(Batch(outcomes=[Outcome(d, "ok") for d in got]))
+    now[0] += 61
+    [last] = await claim_all(b, "A")
+    assert last.data["i"] == 6
+    now[0] += 61
+    assert await claim_all(b, "A") == []
+    # Every key has been quiet for a window: none is indexed, and any claim set expires.
+    assert r.zcard(f"{a.prefix}:rki:A") == 0
+    assert all(0 < r.pttl(k) <= 61_000 for k in r.scan_iter(f"{a.prefix}:rk:*"))
+    r.close()
+
+
+async def test_a_per_key_rate_limit_of_one_spaces_a_keys_claims_a_window_apart(
+    make_backend: MakeBackend,
+):
+    # A key's first claim in a window is kept in the index of keys alone: a second one of
+    # that key waits for the window, and so does a third, one window later.
+    a = await make_backend()
+    now = [time.time()]
+    a.rate_limits = {"A": (1, 1.0, True)}
+    a.clock = lambda: now[0]
+    calls = [("x", 0), ("y", 1), ("x", 2), ("x", 3)]
+    await a.write(
+        Batch(
+            messages=[
+                Message("topic", {"i": i}, f"t-{i}", ("A",), partitions={"A": FlowPlan(rate_key=k)})
+                for k, i in calls
+            ]
+        )
+    )
+    start = now[0]
+    seen = []
+    for step in range(4):
+        now[0] = start + step * 1.01
+        got = await claim_all(a, "A")
+        seen.append(sorted(d.data["i"] for d in got))
+        await a.write(Batch(outcomes=[Outcome(d, "ok") for d in got]))
+    assert seen == [[0, 1], [2], [3], []]
