@@ -158,13 +158,12 @@ class Runner:
             run.outcome = outcome = Outcome(d, "ok")
             messages = ctx.emitted
         else:
-            run.outcome = outcome = failure_outcome(
-                d, config.retries, exc, self.settings, self.backend.clock()
-            )
+            now = self.backend.clock()  # an injected clock's time, as the retry's due time
+            run.outcome = outcome = failure_outcome(d, config.retries, exc, self.settings, now)
             messages = []
             span.status = "retrying" if outcome.status == "retry" else "failed"
             span.error = outcome.error
-            _log_failure(ctx, outcome, exc, config.retries)
+            _log_failure(ctx, outcome, exc, config.retries, now)
         span.emitted = [m.topic for m in messages]
         self.chain.after_run(run, outcome.status)
         running = exc.running if isinstance(exc, HandlerTimeout) else None
@@ -223,11 +222,12 @@ class Runner:
         return run
 
 
-def _log_failure(ctx: Context, outcome: Outcome, exc: BaseException, retries: int) -> None:
+def _log_failure(
+    ctx: Context, outcome: Outcome, exc: BaseException, retries: int, now: float
+) -> None:
     if isinstance(exc, Retry) and outcome.status == "retry" and outcome.retry_at is not None:
         ctx.logger.warning(
-            f"attempt {ctx.attempt} asked to run again in "
-            f"{max(outcome.retry_at - time.time(), 0):.1f} s",
+            f"attempt {ctx.attempt} asked to run again in {max(outcome.retry_at - now, 0):.1f} s",
             error=exc.reason,
         )
     elif isinstance(exc, Permanent):

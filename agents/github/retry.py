@@ -6,12 +6,11 @@ GitHub has two kinds of rate limit, told apart by their headers:
   (epoch seconds), no `Retry-After`; retrying before the reset only meets the same refusal;
 - secondary (abuse protection): 403/429 with `Retry-After` (seconds).
 
-A secondary limit is never slept through here: it fails the call at once with
-`RateLimitExceededExceedsMaxWait` carrying GitHub's wait, which the step hands to the runtime
-(`agents.github.client.paced_by_runtime` -> `ctx.retry_after`), so the delivery is re-scheduled
-durably, without an attempt counted and without a handler sleeping. A primary reset is waited
-out when it fits in `api.max_retry_wait` (a page read mid-review need not restart the review);
-a longer one fails the same way.
+Neither is slept through here: each fails the call at once with
+`RateLimitExceededExceedsMaxWait` carrying GitHub's wait (a primary limit's until its reset),
+which the step hands to the runtime (`agents.github.client.paced_by_runtime` ->
+`ctx.retry_after`), so the delivery is re-scheduled durably, without an attempt counted and
+without a handler holding its worker while it sleeps, however short the wait.
 
 Kept apart from `agents.github.client` because subclassing `GithubRetry` needs PyGithub at
 import time; the client imports this module only when it builds its first `Github`.
@@ -35,8 +34,8 @@ __all__ = ["BoundedRetry", "bounded_retry"]
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _RATE_LIMIT_STATUSES = frozenset({403, 429})
-# The reset is given in whole seconds and the two clocks differ a little; a retry that still
-# comes too early meets the same refusal and waits again, within the retry budget.
+# The reset is given in whole seconds and the two clocks differ a little; a run that still
+# comes too early meets the same refusal and is re-scheduled again.
 _RESET_MARGIN = 0.25
 
 
@@ -45,8 +44,6 @@ class BoundedRetry(GithubRetry):
 
     def __init__(self, *, max_wait: float = 10.0, **kwargs: Any) -> None:
         self.max_wait = max_wait
-        # Set on the Retry that follows a primary limit: sleep until the quota's reset.
-        self.reset_wait: float | None = None
         kwargs.setdefault("secondary_rate_wait", max_wait)
         kwargs.setdefault("max_rate_limit_wait", max_wait)
         kwargs.setdefault("backoff_factor", 0.1)
@@ -81,43 +78,28 @@ class BoundedRetry(GithubRetry):
             return super().increment(method, url, response, *args, **kwargs)
         retry_after = Retry.get_retry_after(self, response)
         if retry_after is not None:
-            raise self._too_long(response, url, retry_after, "secondary rate limit", later=True)
+            raise self._too_long(response, url, retry_after, "secondary rate limit")
         reset_in = _primary_reset_in(response)
         if reset_in is None:
             # Neither kind by its headers: PyGithub reads the body (or raises a plain 403).
             return super().increment(method, url, response, *args, **kwargs)
         wait = max(reset_in, 0.0) + _RESET_MARGIN
-        if wait > self.max_wait:
-            raise self._too_long(response, url, wait, "API rate limit (quota used up)")
-        # Skip PyGithub's own 403 handling: it reads the body, which PyGithub needs intact if
-        # this was the last try, and it cannot tell a 429 primary limit from other 429s.
-        following = Retry.increment(self, method, url, response, *args, **kwargs)
-        following.reset_wait = wait
-        return following
+        raise self._too_long(response, url, wait, "API rate limit (quota used up)")
 
     def get_backoff_time(self) -> float:
-        backoff = super().get_backoff_time()
-        if self.reset_wait is not None:
-            backoff = max(backoff, self.reset_wait)
-        return min(backoff, self.max_wait)
+        return min(super().get_backoff_time(), self.max_wait)
 
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         value = super().get_retry_after(response)
         return None if value is None else min(value, self.max_wait)
 
     def _too_long(
-        self,
-        response: BaseHTTPResponse,
-        url: str | None,
-        wait: float,
-        kind: str,
-        later: bool = False,
+        self, response: BaseHTTPResponse, url: str | None, wait: float, kind: str
     ) -> RateLimitExceededExceedsMaxWait:
         path = (url or "").split("?", 1)[0]
-        why = "" if later else f", longer than api.max_retry_wait ({self.max_wait:g} s)"
         message = (
-            f"GitHub {kind} on {path or 'a request'}: retry in {wait:.0f} s{why}; not "
-            "waiting in the handler, the step is run again later"
+            f"GitHub {kind} on {path or 'a request'}: retry in {wait:.0f} s; not waiting in "
+            "the handler, the step is run again later"
         )
         data = _body(response, url)
         headers = dict(response.headers.items())

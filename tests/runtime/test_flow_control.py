@@ -236,6 +236,10 @@ async def test_retry_after_reschedules_without_using_an_attempt(make_app):
         await until("the first run", lambda: app.state.get("asks", "n"))
         [waiting] = await until("the retry to be scheduled", lambda: scheduled(app))
         assert waiting["due"] == t0 + 30
+        # The log says when by the same clock as the due time (not the wall clock).
+        await app.runtime.writer.flush()
+        said = [e.message for e in await app.logs() if "run again" in e.message]
+        assert said == ["attempt 1 asked to run again in 30.0 s"]
         clock[0] = t0 + 31
         await app.drain()
         # retries=1 allows one attempt: the "later" did not spend it.
