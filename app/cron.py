@@ -26,6 +26,8 @@ __all__ = ["CronScheduler", "cron_topic", "next_run", "next_tick", "previous_tic
 
 log = logging.getLogger("stepline.cron")
 
+FLOW_RECHECK = 30.0  # seconds between looks at whether a flow was turned on or off
+
 
 def cron_topic(step: str) -> str:
     return f"cron:{step}"
@@ -68,27 +70,44 @@ class CronScheduler:
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._idle: set[str] | None = None
+        self._idle_at = 0.0
 
-    def _configs(self) -> list[CronConfig]:
+    def _configs(self, now: float | None = None) -> list[CronConfig]:
+        """The cron steps that fire: those of flows that are on (and of no flow at all)."""
         configs = [
             s.config for s in self.registry.of_kind("cron") if isinstance(s.config, CronConfig)
         ]
-        if self._idle is None:
-            from app.plugins import idle_flows
+        now = self.clock() if now is None else now
+        if self._idle is None or now - self._idle_at >= FLOW_RECHECK:
+            self._recheck(configs, now)
+        idle = self._idle or set()
+        return [c for c in configs if not c.flows or not set(c.flows) <= idle]
 
-            # A flow that is off (or misconfigured) would only log the same failure every tick.
-            self._idle = idle_flows({f for c in configs for f in c.flows})
+    def _recheck(self, configs: list[CronConfig], now: float) -> None:
+        """Which flows are off, looked at again now and then: a flow off at start (so its
+        cron steps do not log the same failure every tick) turns on once it is configured
+        (`stepline gmail connect` while the server runs), as /readyz also sees it."""
+        from app.plugins import idle_flows
+
+        flows = {f for c in configs for f in c.flows}
+        idle = idle_flows(flows) if flows else set()
+        if self._idle is None:
             for c in configs:
-                if c.flows and set(c.flows) <= self._idle:
+                if c.flows and set(c.flows) <= idle:
                     # Debug only: the flow's own "is off" line already said it.
                     log.debug("cron %s will not fire: flow %s is off", c.name, ", ".join(c.flows))
-        return [c for c in configs if not c.flows or not set(c.flows) <= self._idle]
+        else:
+            for name in sorted(self._idle - idle):
+                log.info("flow %s is on now: its cron steps fire", name)
+            for name in sorted(idle - self._idle):
+                log.info("flow %s is off now: its cron steps do not fire", name)
+        self._idle, self._idle_at = idle, now
 
     async def tick(self, now: float | None = None) -> list[str]:
         """Fire every cron step whose latest tick is due; return the names that fired here."""
         now = self.clock() if now is None else now
         fired: list[str] = []
-        for config in self._configs():
+        for config in self._configs(now):
             due = previous_tick(config, now)
             last = await self.backend.last_fire(config.name)
             if last is None and due < self._started_at:
@@ -121,7 +140,8 @@ class CronScheduler:
         return Message(cron_topic(name), {"tick": None, "manual": True}, new_id(), (name,))
 
     def start(self) -> None:
-        if self._task is None and self._configs():
+        # Also when every cron step's flow is off: a flow may be turned on while it runs.
+        if self._task is None and self.registry.of_kind("cron"):
             self._stop = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="stepline-cron")
 
@@ -140,6 +160,6 @@ class CronScheduler:
             except BackendError as exc:
                 log.error("cron could not reach the backend: %s", exc)
             now = self.clock()
-            upcoming = min(next_tick(c, now) for c in self._configs())
+            upcoming = min((next_tick(c, now) for c in self._configs(now)), default=now + 5.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), min(max(upcoming - now, 0.05), 5.0))

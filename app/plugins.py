@@ -168,12 +168,13 @@ def _decide(plugin: Plugin, listed: set[str] | None, verify: bool) -> tuple[Stat
 
 
 def flow_states(
-    flows: Iterable[str], *, verify: bool = False
+    flows: Iterable[str], *, verify: bool = False, warn: bool = True
 ) -> dict[str, tuple[State, list[str]]]:
-    """State of each installed flow among `flows` (flows whose steps are served)."""
+    """State of each installed flow among `flows` (flows whose steps are served); `warn`:
+    log a name in STEPLINE_FLOWS that no installed flow has (once, at start-up)."""
     served = set(flows)
     listed = _listed()
-    if listed is not None:
+    if listed is not None and warn:
         unknown = listed - {p.name for p in load_plugins()}
         installed = [p.name for p in load_plugins()]
         for name in sorted(unknown):
@@ -190,7 +191,7 @@ def flow_states(
 def idle_flows(flows: Iterable[str]) -> set[str]:
     """Names of installed flows among `flows` that are off or misconfigured: their cron steps
     do not fire. (Flows that are not plugins, such as a user's own, always run.)"""
-    return {name for name, (state, _) in flow_states(flows).items() if state != "on"}
+    return {name for name, (state, _) in flow_states(flows, warn=False).items() if state != "on"}
 
 
 def startup_problems(mode: str, flows: Iterable[str]) -> list[str]:

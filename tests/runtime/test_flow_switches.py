@@ -213,3 +213,24 @@ async def test_cron_steps_of_an_off_flow_never_fire(project):
         await h.run_cron("Poll")  # by hand it still runs
         await h.drain()
         assert await h.state.get("ran", "Poll") == 1
+
+
+async def test_a_flow_connected_while_running_starts_its_cron_steps(project, caplog):
+    """`stepline gmail connect` in another shell while `dev` runs: the poll starts within
+    FLOW_RECHECK seconds, without a restart."""
+    steps = write_steps(project / "steps", {"poll_step.py": CRON.format(name="Poll", flow="gmail")})
+    clock = [datetime(2026, 3, 2, 8, 0, 30).timestamp()]
+    async with Harness([steps], db=project / "t.db", clock=lambda: clock[0]) as h:
+        assert h.runtime.cron._task is not None  # running, though its only flow is off
+        await h.runtime.cron.stop()  # this test drives the ticks itself
+        clock[0] += 60
+        assert await h.runtime.cron.tick() == []
+        grant = {"refresh_token": "r", "client_id": "c", "client_secret": "s"}
+        (project / "gmail-token.json").write_text(json.dumps(grant))
+        clock[0] += 60
+        with caplog.at_level(logging.INFO, "stepline.cron"):
+            assert await h.runtime.cron.tick() == ["Poll"]
+        assert "flow gmail is on now: its cron steps fire" in caplog.text
+        (project / "gmail-token.json").unlink()  # and off again
+        clock[0] += 60
+        assert await h.runtime.cron.tick() == []
