@@ -69,14 +69,18 @@ def is_command(body: str, command: str) -> bool:
 
 
 def parse_body(body: bytes, content_type: str | None) -> Any:
-    """The payload of a JSON or a form-encoded (`payload=...`) delivery; ValueError if neither."""
+    """The payload of a JSON or a form-encoded (`payload=...`) delivery; ValueError if neither.
+    Read by the runtime's body parser, with its limits (huge integers, NaN, deep nesting, lone
+    surrogates, NUL), which a form-encoded body otherwise never meets."""
+    from app.server.body import parse_json  # the server's module: not when steps only load
+
     text = body.decode("utf-8")
     if (content_type or "").startswith("application/x-www-form-urlencoded"):
         values = parse_qs(text).get("payload")
         if not values:
             raise ValueError("form-encoded delivery without a 'payload' field")
         text = values[-1]
-    return json.loads(text)
+    return parse_json(text)
 
 
 def receive(
@@ -105,6 +109,8 @@ def receive(
     key = headers.get("x-github-delivery") or hashlib.sha256(raw).hexdigest()
     try:
         payload = parse_body(raw, headers.get("content-type"))
+    except json.JSONDecodeError as exc:  # the body parser's BadBody says what is wrong
+        return Decision(400, f"body is not valid JSON: {exc}"), key
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." JSON
         return Decision(400, "body is not valid JSON (set the webhook's content type to JSON)"), key
     return decide(headers.get("x-github-event"), payload, settings), key

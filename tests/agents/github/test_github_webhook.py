@@ -142,6 +142,25 @@ def test_form_encoded_delivery_is_parsed() -> None:
     assert parse_body(body(ping()), "application/json")["hook_id"] == 292430182
 
 
+def test_a_signed_form_delivery_is_held_to_the_same_limits_as_a_json_body() -> None:
+    # GitHub's other content type: the runtime's body parser does not read it, the flow does.
+    good = body(pull_request()).decode()
+    hostile = {
+        "a lone surrogate": good.replace('"title": "', '"title": "\\ud800', 1),
+        "NaN": good.replace('"number": 7,', '"number": NaN,', 1),
+        "a 5,000-digit integer": good.replace('"number": 7,', '"number": ' + "7" * 5000 + ",", 1),
+        "a NUL": good.replace('"title": "', '"title": "\\u0000', 1),
+    }
+    for what, text in hostile.items():
+        assert text != good, what
+        raw = urllib.parse.urlencode({"payload": text}).encode()
+        form = {k.lower(): v for k, v in headers("pull_request", raw).items()}
+        form["content-type"] = "application/x-www-form-urlencoded"
+        decision, _ = receive(form, raw, ALL, SECRET, dev=False)
+        assert decision.status == 400 and decision.emits == [], (what, decision)
+        assert decision.reason.startswith("body is not valid JSON: "), (what, decision.reason)
+
+
 def test_disabled_flow_acknowledges_without_work() -> None:
     decision = decide("pull_request", pull_request(), GithubSettings(enabled=False))
     assert decision.status == 202 and decision.emits == []
