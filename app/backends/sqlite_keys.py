@@ -98,8 +98,11 @@ def add_key_columns(conn: sqlite3.Connection) -> None:
         "WHERE dkey IS NOT NULL"
     )
     conn.execute("CREATE TABLE IF NOT EXISTS rate_log (step TEXT NOT NULL, at REAL NOT NULL)")
-    if "rkey" not in {row[1] for row in conn.execute("PRAGMA table_info(rate_log)")}:
+    logged = {row[1] for row in conn.execute("PRAGMA table_info(rate_log)")}
+    if "rkey" not in logged:
         conn.execute("ALTER TABLE rate_log ADD COLUMN rkey TEXT")
+    if "n" not in logged:  # claims a row stands for; an older version's rows (NULL) one each
+        conn.execute("ALTER TABLE rate_log ADD COLUMN n INTEGER")
     conn.execute("CREATE INDEX IF NOT EXISTS rate_log_step_at ON rate_log (step, at)")
     # Partial: a step-wide limit's claims (rkey NULL) do not pay for a second index.
     conn.execute("DROP INDEX IF EXISTS rate_log_step_key")
@@ -117,12 +120,15 @@ def rate_allowance(
     """How many of `wants` deliveries of `step` may be claimed now under its rate limit."""
     n, window, _ = limit
     conn.execute("DELETE FROM rate_log WHERE step = ? AND at <= ?", (step, now - window))
-    (used,) = conn.execute("SELECT COUNT(*) FROM rate_log WHERE step = ?", (step,)).fetchone()
+    (used,) = conn.execute(
+        "SELECT COALESCE(SUM(COALESCE(n, 1)), 0) FROM rate_log WHERE step = ?", (step,)
+    ).fetchone()
     return min(wants, n - used)
 
 
 def rate_spent(conn: sqlite3.Connection, step: str, count: int, now: float) -> None:
-    conn.executemany("INSERT INTO rate_log (step, at) VALUES (?, ?)", [(step, now)] * count)
+    # One row for the claim, not one per delivery: the window's sum is the same.
+    conn.execute("INSERT INTO rate_log (step, at, n) VALUES (?, ?, ?)", (step, now, count))
 
 
 def claim_rate_keyed(
