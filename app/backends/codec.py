@@ -10,12 +10,16 @@ way, so rows written by earlier versions read back the same.
 What the standard path guarantees is kept by falling back to it: NaN and Infinity are refused
 with `dump_json`'s error (pydantic-core would write them as bare constants), and text SQLite
 cannot store (a lone surrogate) is encoded as `json.dumps` does it, as an escape, which
-`json.loads` reads back.
+`json.loads` reads back; an integer longer than Python reads back from text (4,300 digits by
+default), which pydantic-core writes, is refused as `json.dumps` refuses it: stored, it would
+fail every claim of its step.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sys
 from typing import Any
 
 from pydantic_core import from_json, to_json
@@ -43,6 +47,9 @@ def dump_payload(value: Any, what: str = "value") -> str:
         # A float NaN or Infinity is refused there; a string that merely holds the word is
         # encoded there as well.
         return dump_json(value, what)
+    digits = sys.get_int_max_str_digits()  # 0: no limit
+    if digits and len(out) > digits and re.search(rb"[0-9]{%d}" % (digits + 1), out):
+        return dump_json(value, what)  # refuses a long int; a long run of digits in text passes
     return out.decode()
 
 

@@ -41,3 +41,20 @@ async def test_odd_payloads_round_trip_and_non_finite_ones_are_refused(tmp_path:
         assert await backend.spans(trace_id="tr") == []
     finally:
         await backend.close()
+
+
+async def test_an_int_too_long_to_read_back_is_refused_at_the_emit(tmp_path: Path):
+    # Python reads no integer of more than 4,300 digits from JSON: stored, such a payload would
+    # fail every claim of its step (the delivery could never be handed out, nor dead-lettered).
+    backend = SQLiteBackend(Settings(db=tmp_path / "stepline.db"))
+    await backend.open()
+    try:
+        for bad in (10**5000, {"n": [-(10**4400)]}):
+            with pytest.raises(ValueError, match="4300 digits"):
+                await backend.write(Batch(messages=[Message("t", bad, "tr", ("A",))]))
+        long_text = {"digits": "7" * 5000, "n": 10**4299}
+        await backend.write(Batch(messages=[Message("t", long_text, "tr", ("A",))]))
+        [got] = await backend.claim({"A": 10}, {"A": 60.0})
+        assert got.data == long_text
+    finally:
+        await backend.close()
