@@ -121,14 +121,23 @@ def posted_findings(pull: Any, author: str | None = None) -> Earlier:
             continue
         # GitHub lists `line` null for a comment on the whole file (and on an outdated line).
         where = f"line {c.line}" if c.line else "file"
-        text = what["text"].strip()[:_SAID_CHARS]
-        said.append((_ORDER.get(what["sev"], 5), f"`{c.path}` {where}: {text}"))
+        text = _one_line(what["text"].strip()[:_SAID_CHARS])
+        said.append((_ORDER.get(what["sev"], 5), f"`{_one_line(c.path or '')}` {where}: {text}"))
     earlier.said = [text for _, text in sorted(said, key=lambda x: x[0])]
     return earlier
 
 
 # Each earlier finding as the reviewer is shown it: its first sentence or so.
 _SAID_CHARS = 160
+
+
+def _one_line(text: str) -> str:
+    """`text` with line breaks and other unprintable characters escaped: what earlier reviews
+    said goes into the system message, and a file name (the author's; git allows newlines in
+    it) must not start a line of its own there."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def fingerprint(path: str, code: str | None, problem: str) -> str:
