@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -168,12 +169,18 @@ def test_a_given_database_still_uses_the_projects_steps(project, monkeypatch):
     assert (project / "elsewhere.db").is_file() and not (project / ".stepline").exists()
 
 
-def test_emit_says_when_it_found_no_steps_or_a_step_did_not_load(tmp_path, monkeypatch):
+def _outside_a_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Work from a new directory that is in no project, with no Stepline variable set."""
     for name in ("STEPLINE_DB", "STEPLINE_STEPS", "STEPLINE_BACKEND"):
         clear_env(monkeypatch, name)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
+    return elsewhere
+
+
+def test_emit_says_when_it_found_no_steps_or_a_step_did_not_load(tmp_path, monkeypatch):
+    _outside_a_project(tmp_path, monkeypatch)
     monkeypatch.setenv("STEPLINE_DB", str(tmp_path / "given.db"))
     nothing = run("emit", "job", "{}")
     assert nothing.exit_code == 1
@@ -187,11 +194,7 @@ def test_emit_says_when_it_found_no_steps_or_a_step_did_not_load(tmp_path, monke
 
 
 def test_steps_outside_a_project_refuses_unless_given_a_directory(tmp_path, monkeypatch):
-    for name in ("STEPLINE_DB", "STEPLINE_STEPS", "STEPLINE_BACKEND"):
-        clear_env(monkeypatch, name)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    monkeypatch.chdir(elsewhere)
+    elsewhere = _outside_a_project(tmp_path, monkeypatch)
     refused = run("steps")
     assert refused.exit_code == 1 and refused.stdout == ""
     assert "no Stepline project at" in refused.stderr and "--steps DIR" in refused.stderr
