@@ -114,24 +114,31 @@ def read_spans(
     return out
 
 
+# Old spans per new row: one row of them all (a larger cap's million spans, say) would be held
+# in memory whole to be written, and decoded whole by every read that reaches it.
+_MOVED_PER_ROW = 500
+
+
 def migrate_span_rows(conn: sqlite3.Connection) -> None:
     """Move the spans of a database written before span rows (table `spans`, a row per span)
-    into one span row, and drop the old table. Processes of the older version must be stopped
-    first: they write to the old table."""
+    into span rows of `_MOVED_PER_ROW` spans, in their order, and drop the old table. Processes
+    of the older version must be stopped first: they write to the old table."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         old = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'spans'"
         ).fetchone()
         if old is not None:
-            spans = [
-                Span(r[1], r[2], r[3], r[6], r[0], r[4], r[5], r[7], r[8], r[9], _loads(r[10]))
-                for r in conn.execute(f"SELECT {_FIELDS} FROM spans ORDER BY seq")
-            ]
-            if spans:
-                store_spans(conn, spans)
+            cur = conn.execute(f"SELECT {_FIELDS} FROM spans ORDER BY seq")
+            while rows := cur.fetchmany(_MOVED_PER_ROW):
+                store_spans(conn, [_old_span(r) for r in rows])
             conn.execute("DROP TABLE spans")
     except BaseException:
         conn.rollback()
         raise
     conn.commit()
+
+
+def _old_span(r: Sequence[Any]) -> Span:
+    """A row of the old `spans` table (`_FIELDS`; `emitted` as JSON text)."""
+    return Span(r[1], r[2], r[3], r[6], r[0], r[4], r[5], r[7], r[8], r[9], _loads(r[10]))

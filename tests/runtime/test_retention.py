@@ -73,22 +73,13 @@ def _pages(db: Path) -> int:
 async def test_spans_of_a_database_from_before_span_rows_are_kept(tmp_path: Path):
     # The layout of earlier versions: a row per span. Upgrading keeps its traces readable.
     db = tmp_path / "stepline.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute(
-            "CREATE TABLE spans (seq INTEGER PRIMARY KEY AUTOINCREMENT, span_id TEXT NOT NULL, "
-            "trace_id TEXT NOT NULL, step TEXT NOT NULL, kind TEXT NOT NULL, topic TEXT, "
-            "attempt INTEGER NOT NULL, started_at REAL NOT NULL, duration_ms REAL NOT NULL, "
-            "status TEXT NOT NULL, error TEXT, emitted TEXT NOT NULL)"
-        )
-        conn.execute("CREATE INDEX spans_step ON spans (step, seq)")
-        conn.executemany(
-            "INSERT INTO spans (span_id, trace_id, step, kind, topic, attempt, started_at, "
-            "duration_ms, status, error, emitted) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                ("s1", "old", "A", "event", "t", 1, 100.0, 2.5, "ok", None, '["u"]'),
-                ("s2", "old", "B", "event", "u", 2, 101.0, 1.0, "failed", "boom", "[]"),
-            ],
-        )
+    _old_database(
+        db,
+        [
+            ("s1", "old", "A", "event", "t", 1, 100.0, 2.5, "ok", None, '["u"]'),
+            ("s2", "old", "B", "event", "u", 2, 101.0, 1.0, "failed", "boom", "[]"),
+        ],
+    )
     backend = SQLiteBackend(Settings(db=db))
     await backend.open()
     try:
@@ -127,3 +118,38 @@ async def test_the_span_cap_holds_exactly_across_a_commit_of_many_spans(tmp_path
         assert len(await backend.spans(step="S", limit=7)) == 7
     finally:
         await backend.close()
+
+
+async def test_many_spans_of_an_older_database_are_kept_in_order_within_the_cap(tmp_path: Path):
+    db = tmp_path / "stepline.db"
+    old = [
+        (f"s{i}", f"t{i}", "S", "event", "t", 1, float(i), 1.0, "ok", None, "[]")
+        for i in range(1234)
+    ]
+    _old_database(db, old)
+    backend = SQLiteBackend(Settings(db=db, trace_retention=1000))
+    await backend.open()
+    try:
+        kept = await backend.spans(limit=5000)
+        assert [s.span_id for s in kept] == [f"s{i}" for i in range(1233, 233, -1)]
+        assert [s.span_id for s in await backend.spans(trace_id="t234")] == ["s234"]
+        assert await backend.spans(trace_id="t233") == []
+    finally:
+        await backend.close()
+
+
+def _old_database(db: Path, spans: list[tuple[object, ...]]) -> None:
+    """A database in the layout of versions before span rows: a row per span."""
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "CREATE TABLE spans (seq INTEGER PRIMARY KEY AUTOINCREMENT, span_id TEXT NOT NULL, "
+            "trace_id TEXT NOT NULL, step TEXT NOT NULL, kind TEXT NOT NULL, topic TEXT, "
+            "attempt INTEGER NOT NULL, started_at REAL NOT NULL, duration_ms REAL NOT NULL, "
+            "status TEXT NOT NULL, error TEXT, emitted TEXT NOT NULL)"
+        )
+        conn.execute("CREATE INDEX spans_step ON spans (step, seq)")
+        conn.executemany(
+            "INSERT INTO spans (span_id, trace_id, step, kind, topic, attempt, started_at, "
+            "duration_ms, status, error, emitted) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            spans,
+        )
