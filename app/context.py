@@ -141,7 +141,7 @@ class Context:
         }
         await self._backend.publish(f"stream:{name}", payload)
         # Also where the fan-out is another process's (Redis): the Streams view's last time.
-        self._backend.streams_seen[name] = now
+        self._backend.note_stream(name, now)
 
 
 class _SyncState:

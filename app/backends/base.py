@@ -17,7 +17,10 @@ from typing import Any, overload
 
 from app.types import Batch, DeadLetter, Delivery, LogEntry, Message, Span
 
-__all__ = ["Backend", "QueueStats", "dump_json", "safe_text", "valid_ids"]
+__all__ = ["STREAMS_KEPT", "Backend", "QueueStats", "dump_json", "safe_text", "valid_ids"]
+
+STREAMS_KEPT = 1000
+"""Stream names a process remembers the last message time of (`Backend.note_stream`)."""
 
 QueueStats = dict[str, dict[str, int]]
 """Per step: {"queued": n, "scheduled": n, "in_flight": n, "dead": n}."""
@@ -76,7 +79,8 @@ class Backend(ABC):
         keys, when per key) per window, across processes."""
         self.streams_seen: dict[str, float] = {}
         """Per stream name: when this process last pushed (or relayed) a message to it, for
-        the Workbench's Streams view. Kept in memory: streams have no history."""
+        the Workbench's Streams view, the most recent first to be kept (`note_stream`). Kept
+        in memory: streams have no history."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     @abstractmethod
@@ -210,11 +214,21 @@ class Backend(ABC):
         """Deliver `payload` to every subscriber of `stream` (in this process by default)."""
         self._deliver_local(stream, payload)
 
+    def note_stream(self, name: str, ts: float) -> None:
+        """Record a message on stream `name` at `ts`. Names made at run time (one a room, an
+        order) would otherwise pile up for the life of the process: past `STREAMS_KEPT`
+        names, the one without a message for longest is forgotten."""
+        seen = self.streams_seen
+        seen.pop(name, None)  # re-inserted last: the dict stays in order of last message
+        seen[name] = ts
+        if len(seen) > STREAMS_KEPT:
+            del seen[next(iter(seen))]
+
     def _deliver_local(self, stream: str, payload: dict[str, Any]) -> None:
         name = payload.get("stream")
         if stream.startswith("stream:") and isinstance(name, str):
             ts = payload.get("ts")
-            self.streams_seen[name] = float(ts) if isinstance(ts, int | float) else time.time()
+            self.note_stream(name, float(ts) if isinstance(ts, int | float) else time.time())
         for queue in self._subscribers.get(stream, ()):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(payload)
