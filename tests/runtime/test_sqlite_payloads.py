@@ -58,3 +58,35 @@ async def test_an_int_too_long_to_read_back_is_refused_at_the_emit(tmp_path: Pat
         assert got.data == long_text
     finally:
         await backend.close()
+
+
+async def test_a_search_finds_exactly_the_spans_with_that_value_whatever_their_text(
+    tmp_path: Path,
+):
+    # Rows are picked by their JSON text first: a name quoted inside another field, or the
+    # same letters escaped differently, must neither match nor hide a span.
+    names = ['a"b', "b", "x\\y", "y", "naïve", "nai\u0308ve", "日本", "ok", '"', "\\", "</s>"]
+    backend = SQLiteBackend(Settings(db=tmp_path / "stepline.db", trace_retention=100))
+    await backend.open()
+    try:
+        spans = [
+            Span(t, s, "event", float(i), f"s{i}", t, 1, 1.0, st, f'"{s}" {t}', [s, t])
+            for i, (t, s, st) in enumerate(
+                (t, s, st) for t in names for s in names[::2] for st in ("ok", "failed")
+            )
+        ]
+        for k in range(0, len(spans), 7):
+            await backend.write(Batch(spans=spans[k : k + 7]))
+        kept = spans[-100:]
+        for name in names:
+            for status in (None, "ok", "failed"):
+                for field in ("trace_id", "step"):
+                    got = await backend.spans(**{field: name}, status=status, limit=1000)
+                    want = [
+                        s.span_id
+                        for s in reversed(kept)
+                        if getattr(s, field) == name and status in (None, s.status)
+                    ]
+                    assert [s.span_id for s in got] == want, (field, name, status)
+    finally:
+        await backend.close()
