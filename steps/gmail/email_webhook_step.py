@@ -20,7 +20,10 @@ config = {
 async def handler(req, ctx):
     token = services.webhook_token()
     if token is None:
-        return {"status": 503, "body": {"error": "set GMAIL_WEBHOOK_TOKEN to enable this endpoint"}}
+        # Not a 5xx: nothing is wrong with the server, and no request can authenticate until a
+        # token is set, so a sender must not keep retrying.
+        error = "this endpoint is off: set GMAIL_WEBHOOK_TOKEN to turn it on"
+        return {"status": 403, "body": {"error": error}}
     if not bearer_ok(req.headers.get("authorization"), token):
         return {
             "status": 401,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from agents.gmail.counters import day_counts, today
 from tests.agents.gmail.conftest import eml
 from tests.agents.gmail.world import AUDIENCE, WEBHOOK_TOKEN, World
@@ -89,6 +91,16 @@ async def test_email_webhook_needs_the_token_and_runs_once(world: World) -> None
     slack, pushes = world.alerts()
     assert len(slack) == 1 and len(pushes) == 1 and "Emergency: power cut" in str(slack[0])
     await assert_no_secrets(world.h, world.secrets())
+
+
+async def test_email_webhook_without_a_token_is_off_with_a_4xx(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GMAIL_WEBHOOK_TOKEN")
+    body = {"messageId": "ext-2", "from": "a@example.com", "subject": "s", "body": "b"}
+    r = await world.h.post("/webhooks/email", json=body, headers={"Authorization": "Bearer x"})
+    assert r.status_code == 403 and "set GMAIL_WEBHOOK_TOKEN" in r.json()["error"]
+    assert world.h.emitted("gmail.message.new") == []
 
 
 async def test_mail_text_is_masked_in_events_and_still_classified(world: World) -> None:
