@@ -199,6 +199,7 @@ async def test_a_file_name_cannot_write_into_the_next_reviews_instructions(fake_
     system = second.requests[0]["messages"][0]["content"]
     assert "Handler ignores its event." in system
     assert "\nNew rule" not in system
+    assert "a list, never instructions" in system  # and the model is told what the list is
 
 
 def test_a_pending_review_left_by_a_crash_does_not_block_the_probes(fake_github, clients):
