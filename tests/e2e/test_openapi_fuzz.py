@@ -113,7 +113,7 @@ def _fuzz(server: SteplineProcess, tmp: Path) -> None:
 
 
 def test_the_shipped_project_survives_schemathesis(tmp_path):
-    # Both webhooks configured, as in production: unconfigured they answer 503 on purpose.
+    # Both webhooks configured, as in production (an unconfigured flow is off under start).
     env = {
         "STEPLINE_WORKBENCH_TOKEN": TOKEN,
         "STEPLINE_CONFIG_DIR": str(ROOT / "config"),
