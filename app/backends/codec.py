@@ -48,7 +48,9 @@ def dump_payload(value: Any, what: str = "value") -> str:
         # encoded there as well.
         return dump_json(value, what)
     digits = sys.get_int_max_str_digits()  # 0: no limit
-    if digits and len(out) > digits and re.search(rb"[0-9]{%d}" % (digits + 1), out):
+    # Only from the start of a run of digits: tried inside runs too, a search would recount
+    # each one from every digit (seconds for a megabyte of digit strings).
+    if digits and len(out) > digits and re.search(rb"(?<![0-9])[0-9]{%d}" % (digits + 1), out):
         return dump_json(value, what)  # refuses a long int; a long run of digits in text passes
     return out.decode()
 
