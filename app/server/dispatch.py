@@ -10,8 +10,10 @@ else (health, admin, Workbench, docs, OpenAPI, a 404 or 405) goes through FastAP
 The dispatch picks exactly the route FastAPI's router would: step routes are registered right
 after the health routes, a path an earlier route also matches is left to the router, and
 templated paths are tried in registration order. It stands aside when FastAPI's own
-OpenTelemetry instrumentation is on (so its HTTP spans cover step routes too) and under a
-root path.
+OpenTelemetry instrumentation is on (so its HTTP spans cover step routes too), under a root
+path, and once ASGI middleware other than Stepline's own is added to the app (CORS, an
+OpenTelemetry instrumentor, a user's own): those must see step requests as they did through
+FastAPI.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class SteplineApp(FastAPI):
         self._earlier: frozenset[str] = frozenset()
         self._telemetry_checked = float("-inf")
         self._telemetry_enabled = False
+        self._own_middleware = 0
 
     def hot_steps(self, endpoints: Sequence[StepEndpoint], earlier: Iterable[str]) -> None:
         """Dispatch `endpoints` (in their route order) directly; `earlier` are the static
@@ -64,8 +67,20 @@ class SteplineApp(FastAPI):
         self._static = static
         self._templated = ordered
 
+    def own_middleware_added(self) -> None:
+        """Mark the middleware added so far as Stepline's own, which step endpoints do
+        without; any added later (by the app's user) keeps step requests on FastAPI's way."""
+        self._own_middleware = len(self.user_middleware)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope.get("root_path") and not self.root_path:
+        if (
+            scope["type"] == "http"
+            and not scope.get("root_path")
+            and not self.root_path
+            and len(self.user_middleware) == self._own_middleware
+            # opentelemetry-instrumentation-fastapi wraps the stack builder of the instance.
+            and "build_middleware_stack" not in self.__dict__
+        ):
             endpoint = self._static.get((scope["method"], scope["path"]))
             if endpoint is not None and not self._telemetry_on():
                 await endpoint(scope, receive, send)

@@ -106,6 +106,7 @@ def create_app(runtime: Runtime, *, manage: bool = True, work: bool = True) -> F
     app.add_middleware(AdminJson)
     app.add_middleware(BodyLimit, limit=runtime.settings.body_limit)  # outermost: bounds all
     app.add_middleware(StartupReport, runtime=runtime)
+    app.own_middleware_added()  # step endpoints do without these three (see dispatch.py)
     app.openapi = lambda: _with_path_parameters(app)  # type: ignore[method-assign]
     return app
 

@@ -5,7 +5,10 @@ where the router serves them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+from starlette.types import Receive, Scope, Send
 
 from app.testing import Harness
 from tests.support import write_steps
@@ -105,3 +108,39 @@ async def test_under_a_root_path_the_router_serves_the_same_answers(tmp_path):
             assert posted.status_code == 201 and posted.json()["got"] == {"x": 1}
             big = await c.post("/api/items/special", content=b"[" + b" " * 1000 + b"]")
             assert big.status_code == 413
+
+
+async def test_middleware_added_to_the_app_sees_step_requests(tmp_path):
+    from starlette.middleware.cors import CORSMiddleware
+
+    async with Harness([write_steps(tmp_path / "s", STEPS)]) as app:
+        app.app.add_middleware(CORSMiddleware, allow_origins=["https://ui.example"])
+        answer = await app.get("/items/42", headers={"origin": "https://ui.example"})
+        assert answer.json()["item"] == "42"
+        assert answer.headers["access-control-allow-origin"] == "https://ui.example"
+        static = await app.get("/items/special", headers={"origin": "https://ui.example"})
+        assert static.headers["access-control-allow-origin"] == "https://ui.example"
+
+
+async def test_an_instrumented_middleware_stack_sees_step_requests(tmp_path):
+    # As opentelemetry-instrumentation-fastapi's instrument_app does: it replaces the app
+    # instance's build_middleware_stack with one wrapping the stack in its own middleware.
+    seen: list[str] = []
+
+    async with Harness([write_steps(tmp_path / "s", STEPS)]) as app:
+        built = app.app.build_middleware_stack
+
+        def instrumented() -> Any:
+            inner = built()
+
+            async def spans(scope: Scope, receive: Receive, send: Send) -> None:
+                if scope["type"] == "http":
+                    seen.append(scope["path"])
+                await inner(scope, receive, send)
+
+            return spans
+
+        app.app.build_middleware_stack = instrumented  # type: ignore[method-assign]
+        assert (await app.get("/items/42")).json()["item"] == "42"
+        assert (await app.post("/items/special", json={})).status_code == 201
+        assert seen == ["/items/42", "/items/special"]
