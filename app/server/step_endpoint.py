@@ -125,7 +125,7 @@ class StepEndpoint:
         query = scope.get("query_string", b"")
         req = Request(
             scope["method"],
-            scope["path"] if path is None else path,
+            _url_path(scope["path"]) if path is None else path,
             {} if path_params is None else dict(path_params),
             dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {},
             Headers(scope=scope),
@@ -244,6 +244,14 @@ async def _read(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _url_path(path: str) -> str:
+    # As Starlette's request.url.path, which the FastAPI route of the step passes (and every
+    # step got before the fast dispatch): a decoded '?', '#' or backslash is escaped again.
+    if "?" in path or "#" in path or "\\" in path:
+        return path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    return path
 
 
 def _type(value: bytes) -> tuple[bytes, bytes]:

@@ -51,6 +51,12 @@ STEPS = {
         async def handler(req, ctx):
             return {"route": "step"}
     """,
+    "path_step.py": """
+        config = {"type": "api", "name": "Path", "path": "/paths/{p:path}", "method": "GET"}
+
+        async def handler(req, ctx):
+            return {"path": req.path, "p": req.path_params["p"]}
+    """,
     "posted_step.py": """
         config = {"type": "event", "name": "Posted", "subscribes": ["item.posted"]}
 
@@ -144,3 +150,19 @@ async def test_an_instrumented_middleware_stack_sees_step_requests(tmp_path):
         assert (await app.get("/items/42")).json()["item"] == "42"
         assert (await app.post("/items/special", json={})).status_code == 201
         assert seen == ["/items/42", "/items/special"]
+
+
+async def test_a_step_sees_the_same_path_on_either_way_in(tmp_path):
+    # Decoded '?', '#' and backslash come back escaped in req.path, as Starlette's
+    # request.url.path (the FastAPI route's, under a root path) gives them.
+    async with Harness([write_steps(tmp_path / "s", STEPS)]) as app:
+        transport = httpx.ASGITransport(app=app.app, root_path="/api")
+        async with httpx.AsyncClient(transport=transport, base_url="http://stepline.test") as c:
+            for raw, path, param in (
+                ("/paths/a%3Fb%23c%5Cd", "/paths/a%3Fb%23c%5Cd", "a?b#c\\d"),
+                ("/paths/x%20y/z", "/paths/x y/z", "x y/z"),
+            ):
+                fast = (await app.get(raw)).json()
+                routed = (await c.get("/api" + raw)).json()
+                assert fast == {"path": path, "p": param}
+                assert routed == {"path": "/api" + path, "p": param}
