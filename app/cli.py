@@ -27,7 +27,7 @@ from app.logger import configure_logging
 from app.plugins import load_plugins
 from app.settings import Settings
 
-__all__ = ["app", "command", "listen_settings", "main"]
+__all__ = ["app", "command", "http_protocol", "listen_settings", "main"]
 
 app = typer.Typer(
     name="stepline",
@@ -99,6 +99,17 @@ def listen_settings(steps: list[Path] | None, default_host: str, **options: Any)
     return settings
 
 
+def http_protocol(*, by_name: bool = False) -> Any:
+    """The HTTP protocol to serve with: `OneWriteHttpTools` where httptools is installed (by
+    name for a reloading server's child process), else uvicorn's own choice, h11: httptools
+    is optional in uvicorn, and its protocol module cannot be imported without it."""
+    try:
+        from app.server.transport import OneWriteHttpTools
+    except ImportError:
+        return "auto"
+    return "app.server.transport:OneWriteHttpTools" if by_name else OneWriteHttpTools
+
+
 @app.command()
 def dev(steps: StepsOption = None, port: Port = None, host: DevHost = None) -> None:
     """Run the app for development: reloads when a step file or Stepline's own code changes.
@@ -128,7 +139,7 @@ def dev(steps: StepsOption = None, port: Port = None, host: DevHost = None) -> N
         reload=True,
         reload_dirs=dirs,
         reload_includes=["*.py"],
-        http="app.server.transport:OneWriteHttpTools",  # one write per response
+        http=http_protocol(by_name=True),  # one write per response, with httptools
         log_level="info",
         log_config=None,  # our formatter, text or JSON
         # An open Workbench Logs or Streams view never closes its connection; without
@@ -190,7 +201,6 @@ def start(
         access_log=access_log,
     )
     configure_logging(settings.log_level, settings.log_format)
-    from app.server.transport import OneWriteHttpTools
     from app.worker import WorkerPool, metrics_dir, stop_on_signals
 
     pool = WorkerPool(workers, settings.shutdown_grace)
@@ -206,7 +216,7 @@ def start(
                 access_log=settings.access_log,
                 log_config=None,
                 timeout_graceful_shutdown=int(settings.shutdown_grace),
-                http=OneWriteHttpTools,  # one write per response
+                http=http_protocol(),  # one write per response, with httptools
             )
         finally:
             pool.stop()

@@ -4,6 +4,7 @@ a streaming response still shows its headers before its first chunk, then each c
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -82,3 +83,18 @@ async def test_a_stream_shows_its_headers_before_its_first_chunk(port):
     released.set()
     assert b"data: 1" in await _read_until(reader, b"data: 1")
     writer.close()
+
+
+def test_without_httptools_the_server_falls_back_to_uvicorns_choice(monkeypatch):
+    from app.cli import http_protocol
+
+    assert http_protocol() is OneWriteHttpTools
+    assert http_protocol(by_name=True) == "app.server.transport:OneWriteHttpTools"
+    # httptools is an optional part of uvicorn (its [standard] extra): as if not installed.
+    monkeypatch.setitem(sys.modules, "httptools", None)
+    for module in ("uvicorn.protocols.http.httptools_impl", "app.server.transport"):
+        monkeypatch.delitem(sys.modules, module)
+    assert http_protocol() == "auto" and http_protocol(by_name=True) == "auto"
+    config = uvicorn.Config(app, http=http_protocol(), lifespan="off")
+    config.load()
+    assert config.http_protocol_class.__name__ == "H11Protocol"
