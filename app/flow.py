@@ -174,24 +174,22 @@ def _for_step(config: EventConfig) -> Callable[[Any], FlowPlan]:
     def quick(data: Any) -> FlowPlan:
         if type(data) is not dict:
             return plan(config, data)  # type: ignore[return-value]
-        key = rkey = None
-        # A str or int key is itself or its str() (what key_value gives); anything else,
-        # missing included, the slow way, which also says what is missing.
-        if key_part:
-            key = data.get(key_part)
-            if type(key) is int:
-                key = str(key)
-            elif type(key) is not str:
-                return plan(config, data)  # type: ignore[return-value]
-        if rate_part:
-            rkey = data.get(rate_part)
-            if type(rkey) is int:
-                rkey = str(rkey)
-            elif type(rkey) is not str:
-                return plan(config, data)  # type: ignore[return-value]
+        key = _text(data.get(key_part)) if key_part else None
+        rkey = _text(data.get(rate_part)) if rate_part else None
+        # Anything else, missing included, the slow way, which also says what is missing.
+        if (key is None and key_part) or (rkey is None and rate_part):
+            return plan(config, data)  # type: ignore[return-value]
         return new(FlowPlan, (key, limit, None, 0.0, 0.0, rkey))
 
     return quick
+
+
+def _text(value: Any) -> str | None:
+    """A str or int key as `key_value` gives it (itself or its str()); None for any other."""
+    kind = type(value)
+    if kind is str:
+        return value
+    return str(value) if kind is int else None
 
 
 def _one_part(spec: Any) -> str | None:

@@ -124,20 +124,24 @@ local function write_batch(i)
     for _, step in ipairs(keyed_steps) do place_keyed_many(step, keyed[step]) end
     keyed, keyed_steps = {}, {}
   end
+  -- A '&' or '%' line: its route's steps, then n tab-ended fields per step, then the payload.
+  local function route_fields(line, n)
+    local at = string.find(line, '\t', 2, true)
+    local steps, f = R[tonumber(string.sub(line, 2, at - 1))], {}
+    at = at + 1
+    for k = 1, n * #steps do
+      local tab = string.find(line, '\t', at, true)
+      f[k] = string.sub(line, at, tab - 1)
+      at = tab + 1
+    end
+    return steps, f, string.sub(line, at)
+  end
   for line in string.gmatch(lines, '[^\n]+') do
     local first = string.byte(line, 1)
     if first == 123 then  -- '{': a payload, for the steps of the route named last
       for _, step in ipairs(route) do enqueue(step, line, 0) end
     elseif first == 38 then  -- '&<route>\t', key and limit per step ('' none), payload
-      local at = string.find(line, '\t', 2, true)
-      local steps, f = R[tonumber(string.sub(line, 2, at - 1))], {}
-      at = at + 1
-      for k = 1, 2 * #steps do
-        local tab = string.find(line, '\t', at, true)
-        f[k] = string.sub(line, at, tab - 1)
-        at = tab + 1
-      end
-      local payload = string.sub(line, at)
+      local steps, f, payload = route_fields(line, 2)
       for s, step in ipairs(steps) do
         if f[2 * s - 1] == '' then
           enqueue(step, payload, 0)
@@ -149,15 +153,7 @@ local function write_batch(i)
       place_deferred()
       i = messages(i, 1, ttl, now)
     elseif first == 37 then  -- '%<route>\t' then 6 plan fields per step, then the payload
-      local at = string.find(line, '\t', 2, true)
-      local steps, f = R[tonumber(string.sub(line, 2, at - 1))], {}
-      at = at + 1
-      for k = 1, 6 * #steps do
-        local tab = string.find(line, '\t', at, true)
-        f[k] = string.sub(line, at, tab - 1)
-        at = tab + 1
-      end
-      local payload = string.sub(line, at)
+      local steps, f, payload = route_fields(line, 6)
       for s, step in ipairs(steps) do
         local j = 6 * (s - 1)
         if f[j + 1] ~= '' and f[j + 4] == '' then  -- keyed, not debounced
