@@ -37,10 +37,6 @@ CREATE TABLE IF NOT EXISTS span_rows (
 _FIELDS = (
     "span_id, trace_id, step, kind, topic, attempt, started_at, duration_ms, status, error, emitted"
 )
-# Text the database cannot store (a lone surrogate) fails the write as a span column did, so
-# the writer stores that span's text escaped instead (app/writer.py).
-_encode = dump_records
-_loads = load
 _INSERT = (
     "INSERT INTO span_rows (seq, n, body) "
     "VALUES ((SELECT COALESCE(MAX(seq), 0) FROM span_rows) + ?, ?, ?)"
@@ -48,8 +44,10 @@ _INSERT = (
 
 
 def store_spans(conn: sqlite3.Connection, spans: Sequence[Span]) -> None:
-    """Add `spans` (one commit's) as one row."""
-    body = _encode(
+    """Add `spans` (one commit's) as one row. Text the database cannot store (a lone
+    surrogate) fails the write as a span column did, so the writer stores that span's text
+    escaped instead (app/writer.py)."""
+    body = dump_records(
         [
             [
                 s.span_id,
@@ -85,7 +83,7 @@ def read_spans(
     wanted = [(i, v) for i, v in wanted if v]
     out: list[Span] = []
     try:
-        texts = tuple(_encode(v) for _, v in wanted)
+        texts = tuple(dump_records(v) for _, v in wanted)
     except ValueError:  # a lone surrogate: no stored span holds one (see store_spans)
         return out
     if limit <= 0:
@@ -100,7 +98,7 @@ def read_spans(
         floor = top - keep  # spans numbered up to this are past the cap
         if seq <= floor:
             break
-        rows: list[list[Any]] = _loads(body)
+        rows: list[list[Any]] = load(body)
         first = seq - n + 1
         for i in range(len(rows) - 1, -1, -1):
             if first + i <= floor:
@@ -141,4 +139,4 @@ def migrate_span_rows(conn: sqlite3.Connection) -> None:
 
 def _old_span(r: Sequence[Any]) -> Span:
     """A row of the old `spans` table (`_FIELDS`; `emitted` as JSON text)."""
-    return Span(r[1], r[2], r[3], r[6], r[0], r[4], r[5], r[7], r[8], r[9], _loads(r[10]))
+    return Span(r[1], r[2], r[3], r[6], r[0], r[4], r[5], r[7], r[8], r[9], load(r[10]))
