@@ -122,8 +122,9 @@ class RedisBackend(RedisState, RedisRecords, Backend):
     @guarded
     async def probe_write(self) -> None:
         # A SET is refused like any write when Redis is out of memory, read-only or cannot
-        # persist (MISCONF); the key holds only the time of the last probe.
-        await self._r.set(f"{self.prefix}:probe", str(time.time()))
+        # persist (MISCONF); the key holds only the time of the last probe, and expires so a
+        # prefix no longer in use is not left holding it.
+        await self._r.set(f"{self.prefix}:probe", str(time.time()), ex=86400)
         self.storage_error = None
 
     @guarded

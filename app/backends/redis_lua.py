@@ -17,7 +17,8 @@ Key layout under the app's prefix P (one Redis can host many apps):
                        JSON rows, one a line; indexed by P:scz / P:lcz (score the number,
                        member "<number>\\n<count>\\n" + "<step>\\t<trace>\\n" per row), which
                        readers scan and filter; P:scn / P:lcn count the rows kept
-    P:probe            time of /readyz's last write probe (made only after a failed write)
+    P:probe            time of /readyz's last write probe (made only after a failed write;
+                       expires after a day)
 
 Settled deliveries are deleted from their stream (XACK + XDEL), so XLEN counts what is unsettled
 and nothing grows without bound. Entry ids come from one global counter so that a delivery id is

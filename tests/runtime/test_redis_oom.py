@@ -63,13 +63,14 @@ def _fill(url: str) -> int:
 async def test_out_of_memory_is_a_503_and_readyz_says_why_until_writes_work(tmp_path):
     server = RedisServer(tmp_path, "--maxmemory", "8mb", "--maxmemory-policy", "noeviction")
     server.start()
+    prefix = f"oom-{uuid.uuid4().hex[:8]}"
     try:
         steps = write_steps(tmp_path / "s", STEPS)
         async with Harness(
             [steps],
             backend="redis",
             REDIS_URL=server.url,
-            redis_prefix=f"oom-{uuid.uuid4().hex[:8]}",
+            redis_prefix=prefix,
         ) as app:
             assert (await app.post("/take", json={"i": 0})).status_code == 202
             await app.drain()
@@ -83,13 +84,15 @@ async def test_out_of_memory_is_a_503_and_readyz_says_why_until_writes_work(tmp_
 
             client = redis.Redis.from_url(server.url)
             client.delete(*[f"filler:{i}" for i in range(filled)])
-            client.close()
             # Nothing else writes now (the pod is out of rotation): the probe tells.
             r = await app.get("/readyz")
             assert r.status_code == 200, r.text
+            # The probe's key does not outlive a prefix that is no longer used.
+            assert 0 < client.ttl(f"{prefix}:probe") <= 86400
             assert (await app.post("/take", json={"i": 2})).status_code == 202
             await app.drain(20)
             assert (await app.get("/readyz")).status_code == 200
             assert await app.state.list("done") == {"0": 1, "2": 1}
+            client.close()
     finally:
         server.stop()
