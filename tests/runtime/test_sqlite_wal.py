@@ -1,0 +1,93 @@
+"""The SQLite WAL is checkpointed by how much of it is not yet in the database file: often
+enough that it stays bounded, rarely enough that the loop's commits do not wait on it."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from app.backends.sqlite import SQLiteBackend
+from app.backends.sqlite_wal import CHECKPOINT_PAGES, WalCheckpoints
+from app.settings import Settings
+from app.types import Batch, Message
+
+
+def _write_many(conn: sqlite3.Connection, n: int, size: int = 3000) -> None:
+    for _ in range(n):
+        conn.execute("INSERT INTO t VALUES (randomblob(?))", (size,))
+
+
+def test_the_frame_count_is_sqlites_own(tmp_path: Path):
+    db = tmp_path / "x.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE t (x)")
+
+    class Backend:
+        path = db
+        _executor = None
+        _conn = None
+        _inline = conn
+
+    wal = WalCheckpoints(Backend())  # type: ignore[arg-type]
+    _write_many(conn, 40)
+    frames, _ = wal.frames() or (None, None)
+    busy, log, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert (busy, frames) == (0, log) and log > 40
+    assert wal.frames() == (log, done)
+    conn.execute("INSERT INTO t VALUES (1)")  # the first write after a full checkpoint rewinds
+    assert wal.frames() == (1, 0)
+    conn.close()
+
+
+async def _settled(backend: SQLiteBackend) -> None:
+    # The database thread runs one call at a time: an empty call waits out a checkpoint.
+    await asyncio.get_running_loop().run_in_executor(backend._executor, lambda: None)
+
+
+async def test_a_rewound_wal_is_not_checkpointed_after_every_few_commits(tmp_path: Path):
+    db = tmp_path / "stepline.db"
+    backend = SQLiteBackend(Settings(db=db))
+    await backend.open()
+    try:
+        # A burst leaves the WAL file past 1,000 pages; once checkpointed it is rewound, but
+        # the file keeps its size.
+        blob = "x" * 3000
+        await backend.write(Batch(messages=[Message("t", blob, "tr", ("A",))] * 1500))
+        await _settled(backend)
+        with sqlite3.connect(db) as other:
+            other.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        big = (db.with_name(db.name + "-wal")).stat().st_size
+        assert big > CHECKPOINT_PAGES * 4096
+        for i in range(40):
+            await backend.write(Batch(messages=[Message("t", {"i": i}, "tr", ("A",))]))
+            await _settled(backend)
+        frames, backfilled = backend._wal.frames() or (0, 0)
+        # Forty small commits are far below a checkpoint's worth: they all wait in the WAL.
+        assert 40 <= frames < CHECKPOINT_PAGES and backfilled == 0, (frames, backfilled)
+    finally:
+        await backend.close()
+
+
+async def test_the_wal_stays_bounded_under_unbroken_writes(tmp_path: Path):
+    db = tmp_path / "stepline.db"
+    backend = SQLiteBackend(Settings(db=db))
+    await backend.open()
+    try:
+        blob = "y" * 3000
+        most = 0
+        for i in range(3000):
+            await backend.write(Batch(messages=[Message("t", {"pad": blob, "i": i}, "tr", ("A",))]))
+            if i % 50 == 0:
+                await asyncio.sleep(0)  # let a checkpoint's completion be seen
+            frames, _ = backend._wal.frames() or (0, 0)
+            most = max(most, frames)
+        await _settled(backend)
+        # About 3 pages a commit: over 8,000 frames written, and the WAL rewound on the way.
+        assert CHECKPOINT_PAGES < most < 4.5 * CHECKPOINT_PAGES, most
+        with sqlite3.connect(db) as other:
+            assert other.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 3000
+    finally:
+        await backend.close()
