@@ -6,8 +6,10 @@ attempts are used up, then dead-lettered. A handler (or an integration it calls)
 - `raise Permanent(reason)`: another attempt cannot help (bad input, a misconfiguration):
   dead-letter at once, with the reason.
 - `raise Retry(delay=seconds, reason=...)`: the provider said "later" (a `Retry-After`): run
-  again after `delay` without using up an attempt, for as long as the delivery is younger than
-  `STEPLINE_RETRY_WINDOW` (a day by default); past that a `Retry` counts as a failed attempt.
+  again after `delay` without using up an attempt, while its first run is less than
+  `STEPLINE_RETRY_WINDOW` ago (a day by default); past that a `Retry` counts as a failed
+  attempt. The window starts at the first run, not at the emit: a delivery emitted with a
+  delay of days, or one that waited long behind its key, has not asked anyone yet.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ def failure_outcome(
     # Masked before they are stored: dead letters and spans are read back in many places.
     error = redact_text(f"{type(exc).__name__}: {exc}")
     tb = redact_text("".join(traceback.format_exception(exc)))
-    if isinstance(exc, Retry) and now - delivery.created_at < settings.retry_window:
+    first = delivery.first_run if delivery.first_run is not None else now
+    if isinstance(exc, Retry) and now - first < settings.retry_window:
         delay = exc.delay if exc.delay is not None else backoff(delivery.attempt, settings)
         # The backend stores the attempt number the outcome carries, and the next claim adds
         # one: handing back attempt - 1 is what "not counted" means.

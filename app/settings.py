@@ -108,8 +108,9 @@ class Settings(BaseSettings):
     retry_window: float = Field(
         24 * 3600,
         gt=0,
-        description="Seconds after its first emit during which `Retry` "
-        "re-schedules a delivery without counting an attempt.",
+        description="Seconds after a delivery's first run (not its emit, which a delay or a "
+        "wait behind its key may put days earlier) during which `Retry` re-schedules it "
+        "without counting an attempt.",
     )
 
     @field_validator("steps", mode="before")

@@ -77,6 +77,10 @@ class Delivery:
     key: str | None = None
     """Its ordering key, when its step has `concurrency_per_key` (settling frees the key)."""
     key_limit: int = 0
+    first_run: float | None = None
+    """When it was first claimed (the claim's time unless an earlier run was stored with a
+    retry): the `Retry` window counts from here, not from the emit, which may be days older
+    (a delayed emit, a wait behind its key). None: not known, counted as now."""
 
 
 @dataclass(slots=True)

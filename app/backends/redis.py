@@ -132,8 +132,9 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         wants = {s: n for s, n in wants.items() if n > 0}
         if not wants:
             return []
-        args = [self.prefix, *self._claim_args(wants, lease)]
-        return deliveries(await self._scripts["claim"](args=args))
+        now = self.clock()
+        args = [self.prefix, *self._claim_args(wants, lease, now)]
+        return deliveries(await self._scripts["claim"](args=args), now)
 
     @guarded
     async def write_and_claim(
@@ -158,7 +159,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
             # The commit stands; what the claim leased comes back when the lease ends.
             log.warning("claim after a commit failed (the commit stands): %s", rows[1])
             return []
-        return deliveries(rows)
+        return deliveries(rows, now)
 
     def _claim_args(
         self, wants: Mapping[str, int], lease: Mapping[str, float], now: float | None = None

@@ -18,7 +18,8 @@ delivery:
 - outcomes: "<step> 0-<id> 0-<id> ..." for plain acknowledgements (one XACK and one XDEL for
   the line); "%<step>\t<id>\t<key>\t<id>\t<key>..." for those of keyed deliveries (each
   lets the next of its key go); "=" for the rest (retry, dead letter, a key holding a tab or
-  a newline), as separate arguments, in order.
+  a newline), as separate arguments, in order. A retry keeps the time of the delivery's first
+  run in its payload ('{"f":<time>,...'), where its `Retry` window starts.
 - spans and logs: one record per commit, the JSON rows one a line (compact JSON never holds a
   raw newline), with its index entry "<count>\\n" and "<step>\\t<trace>\\n" per row, so Redis
   stores a commit's spans with one HSET and one ZADD and parses none of them.
@@ -232,6 +233,7 @@ def write_args(batch: Batch, s: Settings, now: float) -> list[Any]:
             meta,
             d.key or "",
             d.key_limit,
+            "" if d.first_run is None else repr(d.first_run),
         ]
     flush()
     spans, span_index = _records([span_json(sp) for sp in batch.spans], batch.spans)
@@ -282,8 +284,9 @@ def claim_args(
     return args
 
 
-def deliveries(rows: list[Any]) -> list[Delivery]:
-    """The deliveries of a claim's answer (step, "<seq> <attempt> ...", payload array)."""
+def deliveries(rows: list[Any], now: float) -> list[Delivery]:
+    """The deliveries of a claim's answer (step, "<seq> <attempt> ...", payload array) made
+    at `now`: the first run of each, unless a retry stored an earlier one ("f")."""
     out: list[Delivery] = []
     for k in range(0, len(rows), 3):
         step, numbers, payloads = rows[k : k + 3]
@@ -300,6 +303,7 @@ def deliveries(rows: list[Any]) -> list[Delivery]:
                     p["c"],
                     p.get("k"),
                     p.get("kl", 0),
+                    p.get("f", now),
                 )
             )
     return out

@@ -171,6 +171,8 @@ for _, did in ipairs(ids) do
   if v then
     local cut = string.find(v, '\\n', 1, true)
     local step, payload = string.sub(v, 1, cut - 1), string.sub(v, cut + 1)
+    -- A replay starts afresh: its Retry window from its next first run, as a new delivery's.
+    payload = string.gsub(payload, '^{"f":[^,]*,', '{', 1)
     local d = cjson.decode(payload)
     if d.k then  -- it keeps its ordering key: it waits for the key's turn
       place_keyed(step, unkey(payload, d.k, d.kl), '', d.k, d.kl)

@@ -47,7 +47,8 @@ local function records(kind, rows, entries, keep)
 end
 
 -- One outcome given as separate arguments from ARGV[i]: step, id, status, retry_at,
--- attempt, meta, ordering key or '', its limit. True when it added a dead letter.
+-- attempt, meta, ordering key or '', its limit, its first run ('' unknown). True when it
+-- added a dead letter.
 local function settle(i, now)
   local step, id, status = ARGV[i], '0-' .. ARGV[i + 1], ARGV[i + 2]
   local q = qkey(step)
@@ -59,6 +60,11 @@ local function settle(i, now)
   redis.call('XDEL', q, id)
   if pk ~= '' and status ~= 'retry' then free_key(step, pk, now) end
   if payload and status == 'retry' then
+    -- A retry keeps its first run (where a Retry's window starts) in front of its payload.
+    local first = ARGV[i + 8]
+    if first ~= '' and string.sub(payload, 1, 5) ~= '{"f":' then
+      payload = '{"f":' .. first .. ',' .. string.sub(payload, 2)
+    end
     redis.call('ZADD', P .. ':dl:' .. step, ARGV[i + 3],
       ARGV[i + 1] .. '|' .. ARGV[i + 4] .. '|' .. payload)
   elseif payload and status == 'dead' then
@@ -175,7 +181,7 @@ local function write_batch(i)
   for line in string.gmatch(lines, '[^\n]+') do
     if line == '=' then
       if settle(i, now) then dead_added = true end
-      i = i + 8
+      i = i + 9
     elseif string.byte(line, 1) == 37 then
       -- '%<step>\t<seq>\t<key>...': keyed acknowledgements; each one settled first here
       -- lets the next delivery of its key go.

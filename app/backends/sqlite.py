@@ -176,7 +176,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         if batch.messages:
             self._enqueue(conn, batch.messages, now)
         acked: list[tuple[int]] = []
-        retried: list[tuple[float, int, int]] = []
+        retried: list[tuple[float, int, float | None, int]] = []
         dead: list[tuple[Any, ...]] = []
         for o in batch.outcomes:
             d = o.delivery
@@ -184,7 +184,8 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                 acked.append((int(d.id),))
             elif o.status == "retry":
                 # The outcome's attempt is stored: a `Retry` hands back one less (not counted).
-                retried.append((o.retry_at or now, d.attempt, int(d.id)))
+                # Its first run is kept: the `Retry` window counts from it (app/retries.py).
+                retried.append((o.retry_at or now, d.attempt, d.first_run, int(d.id)))
             else:
                 acked.append((int(d.id),))
                 dead.append(
@@ -206,7 +207,9 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
             conn.executemany("DELETE FROM deliveries WHERE id = ?", acked)
         if retried:
             conn.executemany(
-                "UPDATE deliveries SET due = ?, leased = 0, attempt = ? WHERE id = ?", retried
+                "UPDATE deliveries SET due = ?, leased = 0, attempt = ?, "
+                "first_run = COALESCE(first_run, ?) WHERE id = ?",
+                retried,
             )
         if batch.spans:
             store_spans(conn, batch.spans)
@@ -292,12 +295,15 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                     "UPDATE deliveries SET due = ?, attempt = attempt + 1, leased = 1 "
                     "WHERE id IN (SELECT id FROM deliveries d WHERE step = ? AND due <= ? "
                     f"AND {keys.CLAIMABLE} ORDER BY due LIMIT ?) "
-                    "RETURNING id, step, topic, data, trace_id, attempt, created_at",
+                    f"RETURNING {keys.CLAIMED}",
                     (until, step, now, n),
                 ).fetchall()
                 if rows and limit is not None:
                     keys.rate_spent(conn, step, len(rows), now)
-            out.extend(Delivery(str(r[0]), r[1], r[2], load(r[3]), r[4], r[5], r[6]) for r in rows)
+            out.extend(
+                Delivery(str(r[0]), r[1], r[2], load(r[3]), r[4], r[5], r[6], first_run=r[7] or now)
+                for r in rows
+            )
         return out
 
     async def release(self, deliveries: list[Delivery]) -> None:

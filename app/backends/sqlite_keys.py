@@ -27,6 +27,7 @@ from app.types import FlowPlan, Message
 
 __all__ = [
     "CLAIMABLE",
+    "CLAIMED",
     "COLUMNS",
     "DEAD_INSERT",
     "INSERT",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 COLUMNS = "step, topic, data, trace_id, due, created_at, pkey, plimit, dkey, rkey"
+CLAIMED = "id, step, topic, data, trace_id, attempt, created_at, first_run"
+"""What a claim returns of each delivery it leases."""
 INSERT = f"INSERT INTO deliveries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 DEAD_INSERT = (
     "INSERT INTO dead_letters (step, topic, data, trace_id, attempts, error, traceback, "
@@ -85,6 +88,8 @@ def add_key_columns(conn: sqlite3.Connection) -> None:
     for name in ("dkey", "rkey"):
         if name not in columns:
             conn.execute(f"ALTER TABLE deliveries ADD COLUMN {name} TEXT")
+    if "first_run" not in columns:  # set by a retry: where its Retry window starts
+        conn.execute("ALTER TABLE deliveries ADD COLUMN first_run REAL")
     dead = {row[1] for row in conn.execute("PRAGMA table_info(dead_letters)")}
     for name, kind in (("pkey", "TEXT"), ("plimit", "INTEGER"), ("rkey", "TEXT")):
         if name not in dead:
@@ -185,7 +190,7 @@ def claim_rate_keyed(
             rows += conn.execute(
                 "UPDATE deliveries SET due = ?, attempt = attempt + 1, leased = 1 "
                 f"WHERE id IN ({','.join('?' * len(take))}) "
-                "RETURNING id, step, topic, data, trace_id, attempt, created_at",
+                f"RETURNING {CLAIMED}",
                 (until, *(id_ for id_, _ in take)),
             ).fetchall()
             conn.executemany(
