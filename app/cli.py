@@ -241,15 +241,43 @@ def worker(steps: StepsOption = None) -> None:
 def list_steps(
     steps: StepsOption = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the flow graph as JSON (nodes, edges, errors).")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the flow graph as JSON: nodes (each with flow_control, scheduled, "
+            "next_due), edges, errors, warnings, and the scheduled deliveries.",
+        ),
     ] = False,
+    scheduled: Annotated[
+        bool,
+        typer.Option(
+            "--scheduled", help="Also list the scheduled deliveries, soonest first, below."
+        ),
+    ] = False,
+    limit: Annotated[
+        int,
+        typer.Option(min=1, metavar="N", help="List at most N scheduled deliveries."),
+    ] = 100,
 ) -> None:
     """List steps, topics, flows, flow control and scheduled deliveries.
 
-    Below the table, each step's flow control (key, concurrency per key, debounce, rate
-    limit) and its scheduled deliveries. The table goes to stdout; load errors and warnings
-    (a topic nobody subscribes to) go to stderr, one a line. Exit 1 when a step failed to
-    load.
+    Below the table, a line per step with flow control or deliveries
+    waiting: every key and limit it declares (concurrency per process, key
+    and concurrency per key, debounce and its key, rate limit and its key; a
+    key function by name, a lambda by file and line), how many deliveries
+    are scheduled and when the next is due (UTC).
+
+    Scheduled means not due yet: delayed emits (delay= or at=), retries in
+    their backoff, ctx.retry_after, deliveries waiting out a debounce or a
+    rate limit. --scheduled lists them below, soonest first (due, step,
+    topic, id, attempt, trace); --json always has them as "scheduled", with
+    their data (secrets masked).
+
+    Tables go to stdout; load errors and warnings go to stderr, one a line.
+    A store that cannot be read shows "?" (null in JSON). Exit 1 when a step
+    failed to load.
+
+    Example: stepline steps --scheduled --limit 20
     """
     from app.registry import load_registry
     from app.server.steps_view import flow_graph
@@ -264,17 +292,18 @@ def list_steps(
 
     settings = settings_from(steps)
     registry = load_registry(settings.steps)
-    counts = queue_counts(settings)
+    queue = queue_counts(settings, limit)
     if as_json:
         graph = flow_graph(registry)
-        control = flow_control(registry, counts)
+        control = flow_control(registry, queue)
         for node in graph["nodes"]:
             node.update(control.get(node["id"], {}))
         graph["errors"] = [str(e) for e in registry.errors]
         graph["warnings"] = registry.warnings()
-        typer.echo(json.dumps(graph, indent=2))
+        graph["scheduled"] = None if queue is None else queue[2]
+        typer.echo(json.dumps(graph, indent=2, default=str))
     else:
-        print_steps(registry, counts)
+        print_steps(registry, queue, scheduled)
     if registry.errors:
         raise typer.Exit(1)
 

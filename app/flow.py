@@ -209,22 +209,37 @@ def rate_limits(registry: Registry) -> dict[str, tuple[int, float, bool]]:
 
 
 def _spec(spec: Any) -> str:
-    """A key as written: its path, or its function's name ("fn" for a lambda); "" for none."""
+    """A key as written: its path, or its function by qualified name (a lambda by where it is
+    written, `lambda at review_step.py:38`); "" for none."""
     if spec is None or isinstance(spec, str):
         return spec or ""
-    name = getattr(spec, "__name__", "<lambda>")
-    return "fn" if name == "<lambda>" else f"{name}()"
+    name = getattr(spec, "__qualname__", None) or getattr(spec, "__name__", None)
+    code = getattr(spec, "__code__", None)
+    if name is None or name.endswith("<lambda>"):
+        if code is None:
+            return type(spec).__qualname__
+        return f"lambda at {code.co_filename.rsplit('/', 1)[-1]}:{code.co_firstlineno}"
+    return f"{name}()"
 
 
 def describe(config: EventConfig) -> str:
-    """The flow control of an event step in a few words (`stepline steps`), or ""."""
+    """The flow control of an event step in a few words (`stepline steps`, the Workbench):
+    every key it declares and every limit, or ""."""
     key = _spec(config.key)
+    by = ""  # the debounce's key
     parts = []
+    if config.concurrency is not None:
+        parts.append(f"{config.concurrency} at a time per process")
     if config.concurrency_per_key:
         parts.append(f"key {key}: {config.concurrency_per_key} at a time")
     if config.debounce is not None:
         wait = f", at most {config.debounce.max_wait:g} s" if config.debounce.max_wait else ""
-        parts.append(f"debounce {config.debounce.seconds:g} s{wait}")
+        by = _spec(config.debounce.key) or key
+        # No key at all: the step's deliveries form one burst (see `plan`).
+        each = f" per key {by}" if by else " over all its deliveries"
+        parts.append(f"debounce {config.debounce.seconds:g} s{wait}{each}")
+    if key and not config.concurrency_per_key and key != by:
+        parts.append(f"key {key} (unused: no concurrency_per_key or debounce on it)")
     if config.rate_limit is not None:
         n, window = config.rate_limit.window
         per = _spec(config.rate_limit.key)

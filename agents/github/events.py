@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 __all__ = [
@@ -15,6 +17,8 @@ __all__ = [
     "PullRequestEvent",
     "ReviewCompleted",
     "ReviewRequest",
+    "installation",
+    "pull_request",
 ]
 
 TOPIC_OPENED = "github.pr.opened"
@@ -23,6 +27,18 @@ TOPIC_REVIEWED = "github.review.completed"
 TOPIC_MERGED = "github.pr.merged"
 TOPIC_REPORT = "github.report.generated"
 TOPIC_MERGE_CHECK = "github.merge.check"
+
+
+# Flow-control keys of the steps (named, so `stepline steps` and the Workbench can say which).
+def pull_request(data: Any) -> str:
+    """One pull request: `owner/repo#number`, the repository's case folded as GitHub does."""
+    return f"{data['repo'].lower()}#{data['number']}"
+
+
+def installation(data: Any) -> str:
+    """The account GitHub's rate limits count a write against: for an App, its installation;
+    "token" for a personal token."""
+    return str(data.get("installation_id") or "token")
 
 
 class PullRequestEvent(BaseModel):

@@ -138,6 +138,17 @@ class Backend(ABC):
     async def queued(self, limit: int = 100) -> list[dict[str, Any]]:
         """Unsettled deliveries, oldest first, for display."""
 
+    async def scheduled(self, limit: int = 100, step: str | None = None) -> list[dict[str, Any]]:
+        """Deliveries not due yet (delayed emits, retries, debounced or rate-limited ones),
+        soonest first, each shaped as a row of `queued`. Backends read them by due time, so a
+        backlog of older deliveries does not hide them; this default filters `queued`."""
+        rows = [
+            r
+            for r in await self.queued(max(limit, 1000))
+            if r["status"] == "scheduled" and (step is None or r["step"] == step)
+        ]
+        return sorted(rows, key=lambda r: r["due"])[:limit]
+
     @abstractmethod
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
 

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 __all__ = ["RedisRecords", "index_text", "log_json", "span_json"]
 
 GROUP = "stepline"
+# A retry-set score at or past this is a delivery parked for its key's turn (WAITING, 1e18),
+# not a due time: the Workbench's events.js reads it the same way.
+PARKED = 1e17
 _SPAN_FIELDS = (
     "trace_id",
     "step",
@@ -231,16 +234,18 @@ class RedisRecords:
             for s in steps:
                 pipe.xlen(f"{self.prefix}:q:{s}")
                 pipe.zcard(f"{self.prefix}:dl:{s}")
+                pipe.zcount(f"{self.prefix}:dl:{s}", "-inf", f"({PARKED!r}")
                 pipe.xpending(f"{self.prefix}:q:{s}", GROUP)
             pipe.hgetall(f"{self.prefix}:deadn")
             *rows, dead = await _run(pipe)
         out: QueueStats = {}
         for n, s in enumerate(steps):
-            length, scheduled, summary = rows[3 * n : 3 * n + 3]
+            length, held, scheduled, summary = rows[4 * n : 4 * n + 4]
             flying = summary["pending"] if isinstance(summary, dict) else 0
-            if length or scheduled:
+            if length or held:
+                # One waiting for its key's turn is queued, as on SQLite: it has no due time.
                 out[s] = {
-                    "queued": length - flying,
+                    "queued": length - flying + held - scheduled,
                     "scheduled": scheduled,
                     "in_flight": flying,
                     "dead": 0,
@@ -297,13 +302,46 @@ class RedisRecords:
                         "attempt": int(attempt),
                         "due": due,
                         "created_at": p["c"],
-                        "status": "queued" if due <= now else "scheduled",
+                        "status": "queued" if due <= now or due >= PARKED else "scheduled",
                         "_order": int(seq),
                     }
                 )
         rows.sort(key=lambda r: r["_order"])
         for r in rows:
             del r["_order"]
+        return rows[:limit]
+
+    @guarded
+    async def scheduled(self, limit: int = 100, step: str | None = None) -> list[dict[str, Any]]:
+        now = self.clock()
+        steps = [step] if step is not None else await self._steps()
+        async with self._r.pipeline(transaction=False) as pipe:
+            for s in steps:
+                # The retry set is ordered by due time: its first entries past now are the
+                # soonest; one parked for its key's turn (at WAITING) has no time to show.
+                pipe.zrangebyscore(
+                    f"{self.prefix}:dl:{s}", f"({now!r}", f"({PARKED!r}", 0, limit, withscores=True
+                )
+            found = await pipe.execute()
+        rows: list[dict[str, Any]] = []
+        for s, members in zip(steps, found, strict=True):
+            for member, due in cast(list[tuple[str, float]], members):
+                seq, attempt, payload = member.split("|", 2)
+                p = json.loads(payload)
+                rows.append(
+                    {
+                        "id": seq,
+                        "step": s,
+                        "topic": p["t"],
+                        "data": p["d"],
+                        "trace_id": p["tr"],
+                        "attempt": int(attempt),
+                        "due": due,
+                        "created_at": p["c"],
+                        "status": "scheduled",
+                    }
+                )
+        rows.sort(key=lambda r: (r["due"], int(r["id"])))
         return rows[:limit]
 
 

@@ -1,5 +1,6 @@
 """What the SQLite backend's queue holds, for the Workbench, the CLI and `/readyz`: counts
-per step, the deliveries waiting and the dead letters. Read-only; the writes are the backend's."""
+per step, the deliveries waiting (oldest first, and the scheduled ones soonest first) and the
+dead letters. Read-only; the writes are the backend's."""
 
 from __future__ import annotations
 
@@ -80,6 +81,43 @@ class SQLiteQueueViews:
                 }
                 for r in cur
             ]
+
+        return await self._run(rows)
+
+    async def scheduled(self, limit: int = 100, step: str | None = None) -> list[dict[str, Any]]:
+        def rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            now = self.clock()
+            steps = (
+                [step]
+                if step is not None
+                else [r[0] for r in conn.execute("SELECT DISTINCT step FROM deliveries")]
+            )
+            found: list[dict[str, Any]] = []
+            for name in steps:
+                # One step at a time on the (step, due) index: soonest first, however many
+                # older deliveries wait ahead of them by id.
+                cur = conn.execute(
+                    "SELECT id, step, topic, data, trace_id, attempt, due, created_at "
+                    "FROM deliveries WHERE step = ? AND due > ? AND NOT leased "
+                    "ORDER BY due LIMIT ?",
+                    (name, now, limit),
+                )
+                found.extend(
+                    {
+                        "id": str(r[0]),
+                        "step": r[1],
+                        "topic": r[2],
+                        "data": _loads(r[3]),
+                        "trace_id": r[4],
+                        "attempt": r[5],
+                        "due": r[6],
+                        "created_at": r[7],
+                        "status": "scheduled",
+                    }
+                    for r in cur
+                )
+            found.sort(key=lambda r: (r["due"], int(r["id"])))
+            return found[:limit]
 
         return await self._run(rows)
 

@@ -174,6 +174,9 @@ def admin_router(runtime: Runtime) -> APIRouter:
         return {
             "stats": await backend.queue_stats(),
             "queued": redact(await backend.queued(limit)),
+            # Soonest first and read by due time: behind a backlog of older deliveries the
+            # oldest-first `queued` would show these only in the counts.
+            "scheduled": redact(await backend.scheduled(limit)),
             "dead": [redact(asdict(d)) for d in dead],
         }
 

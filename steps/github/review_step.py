@@ -7,7 +7,13 @@ takes effect at the next restart.
 
 from agents.github import services
 from agents.github.client import paced_by_runtime
-from agents.github.events import TOPIC_REVIEW_REQUESTED, TOPIC_REVIEWED, ReviewRequest
+from agents.github.events import (
+    TOPIC_REVIEW_REQUESTED,
+    TOPIC_REVIEWED,
+    ReviewRequest,
+    installation,
+    pull_request,
+)
 from agents.github.review import Reviewer, Skipped
 
 _review = services.settings().review
@@ -27,7 +33,7 @@ config = {
     "concurrency": 4,
     # One review of a pull request at a time, in the order its pushes arrived (across every
     # process), so a review of an older head never posts after one of a newer head.
-    "key": lambda d: f"{d['repo'].lower()}#{d['number']}",
+    "key": pull_request,
     "concurrency_per_key": 1,
 }
 if _writes:
@@ -35,7 +41,7 @@ if _writes:
     # runtime across processes; a 403/429 with Retry-After re-schedules the run (no sleep).
     config["rate_limit"] = {
         "per_minute": _writes,
-        "key": lambda d: str(d.get("installation_id") or "token"),
+        "key": installation,
     }
 if _review.debounce_seconds:
     # A burst of pushes is reviewed once, on its last delivery: the newest head.

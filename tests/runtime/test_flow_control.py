@@ -334,7 +334,10 @@ async def test_steps_show_flow_control_and_scheduled_deliveries(make_app, monkey
         await app.emit("kick", {"n": 1, "delay": 3600})
         await until("the delayed emit", lambda: scheduled(app))
         detail = (await app.get("/workbench/api/steps/PerKey")).json()
-        assert detail["flow_control"] == "at most 2 per second per key account"
+        assert (
+            detail["flow_control"]
+            == "16 at a time per process; at most 2 per second per key account"
+        )
         later = (await app.get("/workbench/api/steps/Later")).json()
         assert later["queue"]["scheduled"] == 1 and later["flow_control"] == ""
 
@@ -349,8 +352,14 @@ async def test_steps_show_flow_control_and_scheduled_deliveries(make_app, monkey
         listed = await asyncio.to_thread(CliRunner().invoke, cli, ["steps", "--json"])
         assert listed.exit_code == 0, listed.output
         nodes = {n["id"]: n for n in json.loads(listed.stdout)["nodes"]}
-        assert nodes["PerKey"]["flow_control"] == "at most 2 per second per key account"
+        assert (
+            nodes["PerKey"]["flow_control"]
+            == "16 at a time per process; at most 2 per second per key account"
+        )
         assert (nodes["Later"]["scheduled"], nodes["PerKey"]["scheduled"]) == (1, 0)
         table = await asyncio.to_thread(CliRunner().invoke, cli, ["steps"])
-        assert "PerKey: at most 2 per second per key account; scheduled: 0" in table.stdout
+        assert (
+            "PerKey: 16 at a time per process; at most 2 per second per key account; scheduled: 0"
+            in table.stdout
+        )
         assert "Later: no flow control; scheduled: 1" in table.stdout

@@ -1,4 +1,5 @@
-// Events: queue figures per step, unsettled deliveries, dead letters (inspect, replay), emit.
+// Events: queue figures per step, unsettled deliveries, scheduled ones by due time, dead letters
+// (inspect, replay), emit.
 import {
   api, badge, clear, confirmDialog, every, fmtTime, h, plural, pretty, steps, toast, traceLink,
 } from "./core.js";
@@ -7,6 +8,8 @@ export async function mount(root) {
   const catalog = await steps();
   const stats = h("tbody", {});
   const queued = h("tbody", {});
+  const scheduled = h("tbody", {});
+  const scheduledCount = h("span", { class: "count" }, "0");
   const dead = h("tbody", {});
   const deadCount = h("span", { class: "count" }, "0");
   const open = new Set();
@@ -34,6 +37,12 @@ export async function mount(root) {
       h("table", { class: "table compact" }, h("thead", {}, h("tr", {},
         ["Created", "Step", "Topic", "Status (due)", "Attempt", "Trace"].map((t) => h("th", {}, t)))),
       queued)),
+    // Its own list, soonest first: the one above is the oldest 200 by id, so behind a backlog a
+    // delayed emit or retry would show only in the counts.
+    h("section", { class: "scheduled" }, h("h2", {}, "Scheduled ", scheduledCount),
+      h("table", { class: "table compact scheduled" }, h("thead", {}, h("tr", {},
+        ["Due", "Step", "Topic", "Created", "Attempt", "Trace"].map((t) => h("th", {}, t)))),
+      scheduled)),
     h("section", { class: "dead" }, h("div", { class: "view-head" },
       h("h2", {}, "Dead letters ", deadCount), replayAll),
     h("table", { class: "table dead-letters" },
@@ -59,10 +68,20 @@ export async function mount(root) {
     }) : h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No deliveries yet.")));
     clear(queued, data.queued.length ? data.queued.map((q) => h("tr", {},
       h("td", {}, fmtTime(q.created_at)), h("td", {}, q.step), h("td", { class: "mono" }, q.topic),
-      h("td", {}, badge(q.status), q.status === "scheduled" ? dueText(q.due) : ""),
+      h("td", {}, badge(q.status),
+        q.status === "scheduled" || q.due >= 1e17 ? dueText(q.due) : ""),
       h("td", {}, String(q.attempt)),
       h("td", {}, traceLink(q.trace_id))))
       : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "Nothing waiting.")));
+    const later = data.scheduled || [];
+    const total = names.reduce((n, name) => n + (data.stats[name].scheduled || 0), 0);
+    scheduledCount.textContent = total > later.length ? `${later.length} of ${total}`
+      : String(later.length);
+    clear(scheduled, later.length ? later.map((q) => h("tr", { dataset: { delivery: q.id } },
+      h("td", { class: "due" }, badge("scheduled"), dueText(q.due)), h("td", {}, q.step),
+      h("td", { class: "mono" }, q.topic), h("td", {}, fmtTime(q.created_at)),
+      h("td", {}, String(q.attempt)), h("td", {}, traceLink(q.trace_id))))
+      : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "Nothing scheduled.")));
     deadCount.textContent = String(data.dead.length);
     replayAll.disabled = !data.dead.length;
     clear(dead, data.dead.length ? data.dead.map((d) => deadRows(d, open, replay))
@@ -97,6 +116,8 @@ function emitForm(catalog) {
   const topic = h("input", { name: "topic", list: "emit-topics", required: true,
     class: "mono", placeholder: "topic" });
   const data = h("textarea", { name: "data", class: "mono", rows: 4, spellcheck: "false" });
+  const delay = h("input", { name: "delay", type: "number", min: "0", step: "any",
+    placeholder: "now" });
   data.value = "{}";
   const result = h("p", { class: "small", "aria-live": "polite" });
   return h("section", {}, h("h2", {}, "Emit an event"),
@@ -108,14 +129,16 @@ function emitForm(catalog) {
         return;
       }
       try {
-        const out = await api("/emit", { method: "POST", json: { topic: topic.value.trim(),
-          data: value } });
+        const body = { topic: topic.value.trim(), data: value };
+        if (delay.value !== "") body.delay = Number(delay.value);
+        const out = await api("/emit", { method: "POST", json: body });
         clear(result, "Emitted; trace ", traceLink(out.trace_id, out.trace_id));
       } catch (err) { clear(result, h("span", { class: "error" }, err.message)); }
     } },
     h("label", { class: "field" }, h("span", {}, "Topic"), topic,
       h("datalist", { id: "emit-topics" }, topics.map((t) => h("option", { value: t })))),
     h("label", { class: "field" }, h("span", {}, "Data (JSON)"), data),
+    h("label", { class: "field" }, h("span", {}, "Delay (seconds)"), delay),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Emit")), result));
 }
 
@@ -123,5 +146,9 @@ function emitForm(catalog) {
 // waits for its ordering key's turn at a time no clock reaches.)
 function dueText(due) {
   if (typeof due !== "number") return "";
-  return due >= 1e17 ? " waits for its key" : ` ${fmtTime(due)}`;
+  if (due >= 1e17) return " waits for its key";
+  const s = Math.round(due - Date.now() / 1000);
+  const left = s < 1 ? "now" : s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min`
+    : `${Math.round(s / 3600)} h`;
+  return ` ${fmtTime(due)} (in ${left})`;
 }
