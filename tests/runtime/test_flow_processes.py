@@ -1,7 +1,8 @@
 """Flow control across real `stepline worker` processes, on one SQLite file or one Redis: with
 `key` and `concurrency_per_key: 1`, deliveries of one key run one at a time and in emit order
 while other keys go on, and a failing delivery holds its key until its retry succeeds; a
-delayed emit survives the SIGKILL of the worker that emitted it."""
+delayed emit survives the SIGKILL of the worker that emitted it; a rate limit, step-wide per
+second or per key per minute, holds for all the processes together."""
 
 from __future__ import annotations
 
@@ -258,3 +259,42 @@ async def test_a_per_key_rate_limit_is_never_exceeded_across_processes(project) 
         times.sort()
         assert all(b - a > 50 for a, b in zip(times, times[2:], strict=False)), account
     assert len(starts["busy"]) < 40
+
+
+RATE, CALLS = 4, 32
+RATED_STEP = f"""
+    import os
+    import time
+
+    config = {{"type": "event", "name": "Rated", "subscribes": ["call"], "emits": [],
+              "concurrency": 16, "rate_limit": {{"per_second": {RATE}}}}}
+
+    async def handler(data, ctx):
+        await ctx.state.set("starts", str(data["i"]), [time.time(), os.getpid()])
+"""
+
+
+async def test_a_per_second_rate_limit_is_never_exceeded_across_processes(project) -> None:
+    p = await project({"rated_step.py": RATED_STEP})
+    for _ in range(WORKERS):
+        p.start_worker()
+
+    async def ready() -> bool:  # all three polling before the work arrives, to share it
+        logs = [(p.tmp / f"worker{n}.log").read_text(errors="replace") for n in range(WORKERS)]
+        return all("worker running" in text for text in logs)
+
+    await p.until("the workers to start", ready)
+    runtime = p.runtime
+    await runtime.backend.write(
+        Batch(messages=[runtime.message("call", {"i": i}) for i in range(CALLS)])
+    )
+    await p.until(f"{CALLS} calls", p.settled)
+    starts = await runtime.state.list("starts")
+    assert len(starts) == CALLS
+    times = sorted(at for at, _ in starts.values())
+    # Never RATE + 1 starts within a second (less what a loaded machine may put between a
+    # claim, which the limit counts, and its handler's first line): one process each window
+    # would make 3 * RATE.
+    for first, last in zip(times, times[RATE:], strict=False):
+        assert last - first > 0.7, [round(t - times[0], 3) for t in times]
+    assert len({pid for _, pid in starts.values()}) > 1  # the limit held across processes
