@@ -48,7 +48,7 @@ async def measure(files: list[dict[str, Any]], settings: GithubSettings) -> dict
     fake, state = FakeGithub(), MemoryState()
     with LoopbackServer(fake) as server:
         env = GithubEnv(token="test-token", api_url=server.url, _env_file=None)
-        clients = GithubClients(env, ApiSettings(seconds_between_writes=0))
+        clients = GithubClients(env, ApiSettings())
         started = time.perf_counter()
         try:
             run = await run_review(fake, clients, files, settings, state=state)

@@ -3,13 +3,16 @@
 PyGithub's defaults sleep a quarter of a second between requests, a second between writes, and
 up to an hour on a rate limit; inside a step with a 30 s timeout that is a hang. Every wait
 comes from `api:` in config/github.yaml and is capped (see `agents.github.retry`). Writes are
-paced by the runtime, not by sleeps here: the review step has a rate limit per installation
-(`api.reviews_per_minute`), and a rate-limit answer becomes `ctx.retry_after` with GitHub's
-wait (`paced_by_runtime`), which holds across processes and survives restarts.
+paced by the runtime, not by sleeps here: every step that writes has a rate limit per
+installation (`api.reviews_per_minute` for the review, `api.writes_per_minute` for the merge
+steps), and a rate-limit answer becomes `ctx.retry_after` with GitHub's wait
+(`paced_by_runtime`), which holds across processes and survives restarts. So PyGithub's own
+pause between writes stays off; `api.seconds_between_writes` is ignored, with a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
     from github import Auth, Github
 
 __all__ = ["GithubClients", "GithubConfigError", "github_reason", "github_wait", "paced_by_runtime"]
+
+log = logging.getLogger("stepline.github")
 
 
 class GithubConfigError(Permanent, RuntimeError):
@@ -80,6 +85,13 @@ class GithubClients:
     def __init__(self, env: GithubEnv | None = None, api: ApiSettings | None = None) -> None:
         self.env = env or GithubEnv()
         self.api = api or ApiSettings()
+        if self.api.seconds_between_writes:
+            log.warning(
+                "api.seconds_between_writes (%g) in config/github.yaml is deprecated and "
+                "ignored: GitHub writes are paced by the runtime across processes "
+                "(api.reviews_per_minute, api.writes_per_minute); remove it",
+                self.api.seconds_between_writes,
+            )
         self._lock = threading.Lock()
         self._cache: dict[int | None, Github] = {}
         self._logins: dict[int | None, str] = {}
@@ -97,7 +109,7 @@ class GithubClients:
             "per_page": self.api.per_page,
             "retry": bounded_retry(self.api),
             "seconds_between_requests": self.api.seconds_between_requests or None,
-            "seconds_between_writes": self.api.seconds_between_writes or None,
+            "seconds_between_writes": None,  # paced by the runtime's rate limits instead
             "lazy": True,
         }
 

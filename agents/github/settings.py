@@ -170,10 +170,15 @@ class ApiSettings(_Model):
     max_retry_wait: float = Field(10.0, ge=0)
     per_page: int = Field(100, ge=1, le=100)
     seconds_between_requests: float = Field(0.0, ge=0)
+    # Deprecated and ignored (a warning says so): it slept between writes in each process,
+    # which paced nothing across processes. The runtime's rate limits below do that now.
     seconds_between_writes: float = Field(0.0, ge=0)
     # Review runs (each a few writes) per installation (or token) per minute, across processes:
     # the review step's rate limit. GitHub asks for at most 80 content writes a minute.
     reviews_per_minute: int | None = Field(20, ge=1)
+    # The same for each other step that writes to GitHub: MergePullRequest (the merge PUT, or
+    # arming auto-merge) and RecheckMerge (the same, or disarming it), each its own budget.
+    writes_per_minute: int | None = Field(20, ge=1)
     # GitHub answers `mergeable: null` until it has computed it: read again after this many
     # seconds, doubling each time (a delayed emit), at most `mergeable_rechecks` times.
     mergeable_wait: float = Field(5.0, ge=0)

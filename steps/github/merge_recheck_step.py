@@ -8,7 +8,7 @@ on waiting, so those stay for real failures.
 from agents.github import services
 from agents.github.automerge import announce, read_again, recheck
 from agents.github.client import paced_by_runtime
-from agents.github.events import TOPIC_MERGE_CHECK, TOPIC_MERGED, MergeCheck
+from agents.github.events import TOPIC_MERGE_CHECK, TOPIC_MERGED, MergeCheck, installation
 
 config = {
     "type": "event",
@@ -20,6 +20,11 @@ config = {
     "input": MergeCheck,
     "concurrency": 1,
 }
+_writes = services.settings().api.writes_per_minute
+if _writes:
+    # Its writes (the merge PUT, auto-merge arm or disarm) are paced per installation by the
+    # runtime, across processes, as the review's are; read when the step loads.
+    config["rate_limit"] = {"per_minute": _writes, "key": installation}
 
 
 async def handler(data: MergeCheck, ctx):

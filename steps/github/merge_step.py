@@ -9,6 +9,7 @@ from agents.github.events import (
     TOPIC_REVIEWED,
     MergeCheck,
     ReviewCompleted,
+    installation,
 )
 
 config = {
@@ -21,6 +22,11 @@ config = {
     "input": ReviewCompleted,
     "concurrency": 1,
 }
+_writes = services.settings().api.writes_per_minute
+if _writes:
+    # Its writes (the merge PUT, auto-merge arm or disarm) are paced per installation by the
+    # runtime, across processes, as the review's are; read when the step loads.
+    config["rate_limit"] = {"per_minute": _writes, "key": installation}
 
 
 async def handler(data: ReviewCompleted, ctx):

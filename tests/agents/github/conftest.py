@@ -12,7 +12,7 @@ from tests.fakes.common import LoopbackServer
 from tests.fakes.github_server import FakeGithub
 
 # No pauses between requests, and rate-limit waits capped far below a second.
-FAST_API = ApiSettings(seconds_between_writes=0, max_retry_wait=0.2, retries=2, per_page=2)
+FAST_API = ApiSettings(max_retry_wait=0.2, retries=2, per_page=2)
 
 
 @pytest.fixture

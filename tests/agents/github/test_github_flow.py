@@ -30,7 +30,7 @@ CONFIG = """
 slack:
   opened: false
   channels: {acme/api: "#alerts"}
-api: {seconds_between_writes: 0, max_retry_wait: 0.2}
+api: {max_retry_wait: 0.2}
 review: {debounce_seconds: 0}  # reviews at once; the debounce test sets its own
 """
 

@@ -28,7 +28,7 @@ def patient(fake_github: tuple[FakeGithub, str]) -> Iterator[Github]:
     """A client allowed to wait 3 s: enough for a reset at most 1 s ahead, not for an hour."""
     fake, url = fake_github
     fake.add_pull(REPO, FakePull(number=7, head_sha="head1111"))
-    api = ApiSettings(seconds_between_writes=0, max_retry_wait=3, retries=2)
+    api = ApiSettings(max_retry_wait=3, retries=2)
     made = GithubClients(GithubEnv(token="test-token", api_url=url, _env_file=None), api)
     yield made.for_installation()
     made.close()

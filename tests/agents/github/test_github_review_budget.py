@@ -128,7 +128,7 @@ async def test_a_real_release_diff_is_covered(name: str, before: str, after: str
     fake = FakeGithub()
     with LoopbackServer(fake) as server:
         env = GithubEnv(token="test-token", api_url=server.url, _env_file=None)
-        made = GithubClients(env, ApiSettings(seconds_between_writes=0))
+        made = GithubClients(env, ApiSettings())
         try:
             run = await run_review(fake, made, files, GithubSettings())
         finally:
