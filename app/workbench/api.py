@@ -78,6 +78,8 @@ def step_detail_router() -> APIRouter:
         }
         if isinstance(step.config, EventConfig):
             out["flow_control"] = describe(step.config)  # key, debounce, rate limit in words
+            soonest = await runtime.backend.scheduled(1, step=name) if stats.get(name) else []
+            out["next_due"] = soonest[0]["due"] if soonest else None
         if isinstance(step.config, CronConfig):
             now = runtime.cron.clock()
             out["next_run"] = next_run(step.config, now)

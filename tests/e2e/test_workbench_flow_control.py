@@ -82,5 +82,6 @@ def test_a_delayed_emit_shows_as_scheduled_with_its_due_time(page: Any, reminder
     expect(detail.get_by_role("heading", name=re.compile("Remind"))).to_be_visible()
     expect(detail.locator("dd", has_text="key account")).to_have_text(LIMITS)
     expect(detail).to_contain_text("1 scheduled")
+    expect(detail).to_contain_text(f"next {clock}")
     go = httpx.put(f"{reminders.url}/_stepline/state/held/go", json={"value": True})
     go.raise_for_status()

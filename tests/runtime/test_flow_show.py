@@ -108,6 +108,9 @@ async def test_a_scheduled_delivery_shows_behind_a_backlog(make_app, monkeypatch
         assert (row["step"], row["data"], row["status"]) == ("Later", {"n": 1}, "scheduled")
         assert 3500 < row["due"] - time.time() <= 3600
 
+        detail = (await app.get("/workbench/api/steps/Later")).json()
+        assert detail["next_due"] == row["due"]
+
         listed = await steps_cli(app, monkeypatch, "--json", "--limit", "5")
         graph = json.loads(listed.stdout)
         nodes = {n["id"]: n for n in graph["nodes"]}

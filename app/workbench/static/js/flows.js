@@ -184,7 +184,8 @@ async function showStep(detail, name) {
         : null,
       step.flow_control ? fact("Flow control", step.flow_control) : null,
       fact("Queue", `${q.queued || 0} queued, ${q.in_flight || 0} in flight, ` +
-        `${q.scheduled || 0} scheduled (retries, delayed emits, debounce, rate limit), ` +
+        `${q.scheduled || 0} scheduled (retries, delayed emits, debounce, rate limit` +
+        `${step.next_due ? `; next ${fmtTime(step.next_due)}` : ""}), ` +
         `${q.dead || 0} dead`)),
     h("h3", {}, "Recent runs"), runsTable(step.runs),
     h("details", { open: true }, h("summary", {}, "Config"),
