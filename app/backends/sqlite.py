@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from app.backends import sqlite_keys as keys
 from app.backends.base import Backend, dump_json, valid_ids
+from app.backends.sqlite_bulk import delete_ids, insert_rows
 from app.backends.codec import dump_payload, load
 from app.backends.sqlite_queue_views import SQLiteQueueViews
 from app.backends.sqlite_records import SQLiteRecords
@@ -37,6 +38,7 @@ log = logging.getLogger("stepline.sqlite")
 T = TypeVar("T")
 _loads = json.loads
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+_INSERT_HEAD = keys.INSERT.partition(" VALUES ")[0]  # many rows per statement: sqlite_bulk
 
 
 class _Busy(Exception):
@@ -175,19 +177,19 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         now = self.clock()
         if batch.messages:
             self._enqueue(conn, batch.messages, now)
-        acked: list[tuple[int]] = []
+        acked: list[int] = []
         retried: list[tuple[float, int, float | None, int]] = []
         dead: list[tuple[Any, ...]] = []
         for o in batch.outcomes:
             d = o.delivery
             if o.status == "ok":
-                acked.append((int(d.id),))
+                acked.append(int(d.id))
             elif o.status == "retry":
                 # The outcome's attempt is stored: a `Retry` hands back one less (not counted).
                 # Its first run is kept: the `Retry` window counts from it (app/retries.py).
                 retried.append((o.retry_at or now, d.attempt, d.first_run, int(d.id)))
             else:
-                acked.append((int(d.id),))
+                acked.append(int(d.id))
                 dead.append(
                     (
                         d.step,
@@ -204,7 +206,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         if dead:  # before the delete: a dead letter keeps its delivery's keys
             conn.executemany(keys.DEAD_INSERT, dead)
         if acked:
-            conn.executemany("DELETE FROM deliveries WHERE id = ?", acked)
+            delete_ids(conn, "deliveries", acked)
         if retried:
             conn.executemany(
                 "UPDATE deliveries SET due = ?, leased = 0, attempt = ?, "
@@ -254,8 +256,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                     for s in m.steps
                     if not keys.debounced(conn, m, s, data, now)
                 )
-        if rows:
-            conn.executemany(keys.INSERT, rows)
+        insert_rows(conn, _INSERT_HEAD, rows)
 
     async def claim(self, wants: Mapping[str, int], lease: Mapping[str, float]) -> list[Delivery]:
         wants = {s: n for s, n in wants.items() if n > 0}
