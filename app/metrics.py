@@ -17,6 +17,7 @@ scrape, not at start: it is ~4 MiB of an idle process's memory.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import functools
 import math
@@ -116,24 +117,55 @@ def __getattr__(name: str) -> Any:
 
 
 class _Bound:
-    """One step's labelled children, looked up once: a run then costs one dict lookup and a few
-    bound-method calls (`.labels()` checks and joins its values and takes a lock every time)."""
+    """One step's labelled children, looked up once, and what its runs have added since the
+    last flush. A run adds to plain numbers here (`Metrics.after_run`); the children get the
+    sums once per turn of the event loop (`Metrics.flush`): a child's `inc` takes a lock,
+    three per run, which was most of the hook's time."""
 
-    __slots__ = ("cron", "kind", "name", "observe", "outcomes", "step")
+    __slots__ = (
+        "add_sum",
+        "bounds",
+        "buckets",
+        "cron",
+        "fires",
+        "kind",
+        "name",
+        "observe",
+        "outcomes",
+        "ran",
+        "seconds",
+        "step",
+        "tally",
+    )
 
     def __init__(self, step: Step) -> None:
         families = _families()
         # Held so that `id(step)`, the cache key, cannot be reused by another object.
         self.step = step
         self.name, self.kind = step.name, step.kind
-        self.observe = _observer(families.duration.labels(self.name, self.kind))
+        child = families.duration.labels(self.name, self.kind)
+        self.observe: Callable[[float], None] | None = None
+        try:
+            self.add_sum = _incrementer(child._sum)
+            self.buckets = tuple(_incrementer(bucket) for bucket in child._buckets)
+            self.bounds = tuple(float(bound) for bound in child._upper_bounds)
+        except (AttributeError, TypeError, ValueError):
+            self.observe = child.observe
+        else:
+            bounds = self.bounds
+            if len(self.buckets) != len(bounds) or not bounds or bounds[-1] != math.inf:
+                self.observe = child.observe
+        self.tally = [0] * len(self.bounds) if self.observe is None else []
+        self.seconds = 0.0
         self.cron = _incrementer(families.cron.labels(self.name)) if self.kind == "cron" else None
+        self.fires = 0
         # Filled on first sight of each outcome, so no series is listed that cannot happen
         # (an event step never ends "failed").
-        self.outcomes: dict[str, Callable[[], None]] = {}
+        self.outcomes: dict[str, Callable[[float], None]] = {}
+        self.ran: dict[str, int] = {}
 
-    def counter(self, outcome: str) -> Callable[[], None]:
-        """What counts a run ending in `outcome`: one call, whatever it adds up."""
+    def counter(self, outcome: str) -> Callable[[float], None]:
+        """What counts `n` runs ending in `outcome`: one call, whatever it adds up."""
         families = _families()
         run = _incrementer(families.runs.labels(self.name, self.kind, outcome))
         extra = {"retry": families.retries, "dead": families.dead}.get(outcome)
@@ -142,65 +174,91 @@ class _Bound:
         else:
             also = _incrementer(extra.labels(self.name))
 
-            def count() -> None:
-                run()
-                also()
+            def count(n: float) -> None:
+                run(n)
+                also(n)
 
         self.outcomes[outcome] = count
         return count
 
+    def flush(self) -> None:
+        if self.seconds or any(self.tally):
+            self.add_sum(self.seconds)
+            self.seconds = 0.0
+            tally = self.tally
+            for i, n in enumerate(tally):
+                if n:
+                    self.buckets[i](n)
+                    tally[i] = 0
+        ran, self.ran = self.ran, {}
+        for outcome, n in ran.items():
+            (self.outcomes.get(outcome) or self.counter(outcome))(n)
+        if self.fires and self.cron is not None:
+            self.cron(self.fires)
+        self.fires = 0
 
-# The public `inc` and `observe` re-check on every call what a child made by `.labels()`
-# guarantees (it has all its labels, the amount is >= 0) and look for an exemplar: a third of
-# the hook's time. These write the child's values directly, as those methods do, and fall back
-# to the public methods if a prometheus-client release stores them differently.
-def _incrementer(child: Any) -> Callable[[], None]:
+
+# The public `inc` re-checks on every call what a child made by `.labels()` guarantees (it
+# has all its labels, the amount is >= 0) and looks for an exemplar. These write the child's
+# value directly, as that method does, and fall back to it if a prometheus-client release
+# stores values differently.
+def _incrementer(child: Any) -> Callable[[float], None]:
     value: Any = getattr(child, "_value", None)
     if not callable(getattr(value, "inc", None)):
-        return cast("Callable[[], None]", child.inc)
-    return functools.partial(value.inc, 1)
-
-
-def _observer(child: Any) -> Callable[[float], None]:
-    try:
-        add_sum = child._sum.inc
-        counts = tuple(bucket.inc for bucket in child._buckets)
-        bounds = tuple(float(bound) for bound in child._upper_bounds)
-    except (AttributeError, TypeError, ValueError):
-        return cast("Callable[[float], None]", child.observe)
-    if len(counts) != len(bounds) or not bounds or bounds[-1] != math.inf:
-        return cast("Callable[[float], None]", child.observe)
-
-    def observe(seconds: float) -> None:
-        add_sum(seconds)
-        counts[bisect.bisect_left(bounds, seconds)](1)  # the first bucket with bound >= seconds
-
-    return observe
+        return cast("Callable[[float], None]", child.inc)
+    return cast("Callable[[float], None]", value.inc)
 
 
 class Metrics(Middleware):
-    """Counts every run; cheap enough to stay on (see bench/metrics_overhead.py)."""
+    """Counts every run; cheap enough to stay on (see bench/metrics_overhead.py).
+
+    A run's figures reach prometheus-client at the next turn of the event loop (or at once
+    when no loop runs), so before its writes commit, as when each run added them itself."""
 
     _MAX_STEPS = 4096
     """Bound on the cache: `stepline dev` makes new Step objects on every reload."""
 
     def __init__(self) -> None:
         self._steps: dict[int, _Bound] = {}
+        self._dirty: list[_Bound] = []
 
     def after_run(self, run: Run, outcome: RunOutcome) -> None:
-        # The hot path: one dict lookup per run, then the pre-bound children.
+        # The hot path: one dict lookup per run, then plain arithmetic on the bound.
         step = run.step
         bound = self._steps.get(id(step))
         if bound is None:
             bound = self._bind(step)
         span = run.span
-        bound.observe(span.duration_ms / 1000)  # the run path timed it; no clock read here
-        (bound.outcomes.get(outcome) or bound.counter(outcome))()
+        seconds = span.duration_ms / 1000  # the run path timed it; no clock read here
+        if bound.observe is None:
+            bound.seconds += seconds
+            bound.tally[bisect.bisect_left(bound.bounds, seconds)] += 1  # first bound >= it
+        else:
+            bound.observe(seconds)
+        ran = bound.ran
+        ran[outcome] = ran.get(outcome, 0) + 1
         if bound.cron is not None and span.attempt == 1:
-            bound.cron()
+            bound.fires += 1
+        dirty = self._dirty
+        if not dirty:
+            loop = asyncio._get_running_loop()
+            if loop is None:
+                dirty.append(bound)
+                self.flush()
+                return
+            loop.call_soon(self.flush)
+        if bound not in dirty:
+            dirty.append(bound)
+
+    def flush(self) -> None:
+        """Add what runs counted since the last flush to the prometheus-client children."""
+        dirty, self._dirty = self._dirty, []
+        for bound in dirty:
+            bound.flush()
 
     def _bind(self, step: Step) -> _Bound:
         if len(self._steps) >= self._MAX_STEPS:
+            self.flush()
             self._steps.clear()
         bound = self._steps[id(step)] = _Bound(step)
         return bound

@@ -65,14 +65,17 @@ def hook_cost_us(calls: int = 200_000, repeats: int = 5) -> float:
     )
     span = Span("t", "BenchHook", "event", 0.0, duration_ms=0.3)
     run = Run(step, ctx=None, span=span)  # type: ignore[arg-type]
-    hook = Metrics().after_run
-    best = float("inf")
-    for _ in range(repeats):
+    metrics = Metrics()
+    hook = metrics.after_run
+
+    async def timed() -> float:  # in a running loop, as runs are: the flush is its own cost
         started = time.process_time()
         for _ in range(calls):
             hook(run, "ok")
-        best = min(best, (time.process_time() - started) / calls * 1e6)
-    return best
+        metrics.flush()
+        return (time.process_time() - started) / calls * 1e6
+
+    return min(asyncio.run(timed()) for _ in range(repeats))
 
 
 def main() -> None:
