@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 from app.backends import sqlite_keys as keys
 from app.backends.base import Backend, dump_json, valid_ids
-from app.backends.sqlite_bulk import delete_ids, insert_rows
 from app.backends.codec import dump_payload, load
+from app.backends.sqlite_bulk import delete_ids, insert_rows
 from app.backends.sqlite_queue_views import SQLiteQueueViews
 from app.backends.sqlite_records import SQLiteRecords
 from app.backends.sqlite_retention import release_free_pages, trim
