@@ -28,6 +28,8 @@ from app.backends.base import dump_json
 
 __all__ = ["dump_payload", "dump_records", "load"]
 
+_N, _I = ord("N"), ord("I")  # the first letters of NaN and Infinity as pydantic-core writes them
+
 
 def load(text: str) -> Any:
     """`json.loads(text)` for text this backend wrote."""
@@ -43,7 +45,9 @@ def dump_payload(value: Any, what: str = "value") -> str:
         out = to_json(value)
     except Exception:  # a lone surrogate, a value JSON cannot carry: the standard path says
         return dump_json(value, what)
-    if b"NaN" in out or b"Infinity" in out:
+    # `78 in out` (a byte: "N") first: `b"NaN" in out` tries the word as an integer first and
+    # builds and drops a TypeError each time, 2,000 instructions per test.
+    if (_N in out or _I in out) and (out.find(b"NaN") >= 0 or out.find(b"Infinity") >= 0):
         # A float NaN or Infinity is refused there; a string that merely holds the word is
         # encoded there as well.
         return dump_json(value, what)
