@@ -49,9 +49,10 @@ def build_message(
 class Context:
     """The handler's view of the runtime. Emits wait here until the run commits."""
 
+    # Positional or by name: the run path passes them in this order (a call by keywords
+    # builds a dict of them for every run).
     def __init__(
         self,
-        *,
         backend: Backend,
         subscribers: Mapping[str, tuple[str, ...]],
         step: str,

@@ -27,7 +27,7 @@ from typing import Any
 from app.context import Context, SyncContext
 from app.registry import Step
 
-__all__ = ["Deadlines", "HandlerTimeout", "Resume", "SyncPools", "invoke"]
+__all__ = ["Deadlines", "HandlerTimeout", "Resume", "SyncPools", "invoke", "timed_out"]
 
 
 class HandlerTimeout(Exception):
@@ -216,16 +216,16 @@ async def invoke(
         except asyncio.CancelledError:
             if not deadlines.expired(asyncio.current_task()):
                 raise
-            raise _timed_out(step.name, timeout, running) from None
+            raise timed_out(step.name, timeout, running) from None
     try:
         # asyncio.timeout() wraps the running task; wait_for() would start another task.
         async with asyncio.timeout(timeout):
             return await call
     except TimeoutError:
-        raise _timed_out(step.name, timeout, running) from None
+        raise timed_out(step.name, timeout, running) from None
 
 
-def _timed_out(step: str, timeout: float, running: Future[Any] | None) -> HandlerTimeout:
+def timed_out(step: str, timeout: float, running: Future[Any] | None) -> HandlerTimeout:
     still = running if running is not None and not running.done() else None
     tail = "; its thread is still running and the delivery waits for it" if still else ""
     return HandlerTimeout(

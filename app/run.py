@@ -22,14 +22,14 @@ from app.backends.base import Backend
 from app.context import Context, Partition
 from app.flow import planner
 from app.http import Request
-from app.invoke import Deadlines, HandlerTimeout, SyncPools, invoke
+from app.invoke import Deadlines, HandlerTimeout, SyncPools, invoke, timed_out
 from app.middleware import Middleware, MiddlewareChain, Run
 from app.redact import redact_text
 from app.registry import Registry, Step
 from app.retries import Permanent, Retry, failure_outcome
 from app.settings import Settings
 from app.step_config import ApiConfig, CronConfig, EventConfig
-from app.types import Batch, Delivery, LogEntry, Outcome, Span
+from app.types import Batch, Delivery, LogEntry, Outcome, Span, new_id
 from app.watchdog import BLOCKED_MS
 from app.writer import Writer
 
@@ -60,6 +60,7 @@ class Runner:
         self.pools = SyncPools(settings.sync_threads)
         self.deadlines = Deadlines()
         """Time limits of the runs the engine starts (it arms one timer per claimed batch)."""
+        self._configs: dict[str, _Config] = {}
         configs = {name: step.config for name, step in registry.steps.items()}
         self.partition: Partition = planner(configs)
 
@@ -76,46 +77,67 @@ class Runner:
         delivery: Delivery | None = None,
         request: Request | None = None,
     ) -> Run:
-        span = Span(trace_id, step.name, step.kind, time.time(), topic=topic, attempt=attempt)
+        # Positional on purpose: a class called with keywords gets them as a new dict.
+        config = self._config(step)
+        span_id = new_id()
+        span = Span(trace_id, config.name, config.kind, time.time(), span_id, topic, attempt)
         ctx = Context(
-            backend=self.backend,
-            subscribers=self.registry.subscribers,
-            step=step.name,
-            emits=step.config.emits,
-            trace_id=trace_id,
-            span_id=span.span_id,
-            attempt=attempt,
-            topic=delivery.topic if delivery is not None else None,
-            on_log=self.on_log,
-            mode=self.settings.mode,
-            partition=self.partition,
+            self.backend,
+            self.registry.subscribers,
+            config.name,
+            config.emits,
+            trace_id,
+            span_id,
+            attempt,
+            delivery.topic if delivery is not None else None,
+            self.on_log,
+            self.settings.mode,
+            self.partition,
         )
-        return Run(step, ctx, span, delivery=delivery, request=request)
+        return Run(step, ctx, span, delivery, request)
+
+    def _config(self, step: Step) -> _Config:
+        config = self._configs.get(step.config.name)
+        if config is None or config.step is not step:
+            config = self._configs[step.config.name] = _Config(step)
+        return config
 
     async def _call(
         self, run: Run, args: tuple[Any, ...], finish: Callable[[Any], Any] | None = None
     ) -> None:
         """Middleware before, the handler, middleware on error: sets `run.result` or
         `run.error`, and the span's duration."""
-        run.started = time.perf_counter()
+        step = run.step
+        run.started = started = time.perf_counter()
         try:
             self.chain.before_run(run)
-            result = await invoke(
-                run.step,
-                run.ctx,
-                *args,
-                timeout=run.timeout,
-                pools=self.pools,
-                deadlines=self.deadlines if run.task is not None else None,
-            )
+            if run.task is not None and step.is_async and run.timeout is not None:
+                # The engine's runs: the time limit is the batch's timer (self.deadlines),
+                # so the handler is awaited here, without `invoke`'s coroutine around it.
+                try:
+                    result = await step.handler(*args, run.ctx)
+                except asyncio.CancelledError:
+                    if not self.deadlines.expired(asyncio.current_task()):
+                        raise
+                    raise timed_out(step.config.name, run.timeout, None) from None
+            else:
+                result = await invoke(
+                    step,
+                    run.ctx,
+                    *args,
+                    timeout=run.timeout,
+                    pools=self.pools,
+                    deadlines=self.deadlines if run.task is not None else None,
+                )
             run.result = finish(result) if finish is not None else result
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             run.error = exc
-        elapsed = time.perf_counter() - run.started
+        elapsed = time.perf_counter() - started
         run.span.duration_ms = elapsed * 1000
-        blocked = run.notes.get(BLOCKED_MS)
+        notes = run.notes
+        blocked = notes.get(BLOCKED_MS) if notes else None
         if run.error is None and blocked and run.timeout is not None and elapsed > run.timeout:
             # Past its deadline and it held the loop (the watchdog saw it): the loop never had
             # the chance to cancel it. A run that is merely late on a busy loop is not this.
@@ -133,8 +155,8 @@ class Runner:
         """Run one claimed delivery. `task` runs it and has its time limit armed in
         `self.deadlines`; without one, the run keeps its own."""
         step = self.registry.steps[d.step]
-        config = step.config
-        assert isinstance(config, EventConfig | CronConfig)
+        config = self._config(step)
+        assert config.retries is not None  # an event or cron step
         run = self.new_run(step, d.trace_id, attempt=d.attempt, topic=d.topic, delivery=d)
         run.timeout = config.timeout
         run.task = task
@@ -146,7 +168,11 @@ class Runner:
             self.chain.on_error(run, run.error)
         else:
             try:
-                args = (_parse_input(config, d.data),) if isinstance(config, EventConfig) else ()
+                args = (
+                    ((d.data if config.model is None else _parse_input(config, d.data)),)
+                    if config.event
+                    else ()
+                )
             except Permanent as refused:
                 run.error = refused
                 self.chain.on_error(run, refused)
@@ -157,6 +183,8 @@ class Runner:
         if exc is None:
             run.outcome = outcome = Outcome(d, "ok")
             messages = ctx.emitted
+            if messages:
+                span.emitted = [m.topic for m in messages]
         else:
             now = self.backend.clock()  # an injected clock's time, as the retry's due time
             run.outcome = outcome = failure_outcome(d, config.retries, exc, self.settings, now)
@@ -164,7 +192,6 @@ class Runner:
             span.status = "retrying" if outcome.status == "retry" else "failed"
             span.error = outcome.error
             _log_failure(ctx, outcome, exc, config.retries, now)
-        span.emitted = [m.topic for m in messages]
         self.chain.after_run(run, outcome.status)
         running = exc.running if isinstance(exc, HandlerTimeout) else None
         if running is None:
@@ -236,8 +263,28 @@ def _log_failure(
         ctx.logger.error(f"attempt {ctx.attempt} of {retries} failed", error=outcome.error)
 
 
-def _parse_input(config: EventConfig, data: object) -> object:
-    model = config.input
+class _Config:
+    """What a run reads of its step's config, read once per step: an attribute of a pydantic
+    model goes through its `__getattr__` hook, and a `Step`'s name through a property."""
+
+    __slots__ = ("emits", "event", "kind", "model", "name", "retries", "step", "timeout")
+
+    def __init__(self, step: Step) -> None:
+        config = step.config
+        self.step = step
+        self.name = config.name
+        self.kind = config.type
+        self.emits = config.emits
+        self.event = isinstance(config, EventConfig)
+        self.model = config.input if isinstance(config, EventConfig) else None
+        self.retries: int | None = (
+            config.retries if isinstance(config, EventConfig | CronConfig) else None
+        )
+        self.timeout: float | None = getattr(config, "timeout", None)
+
+
+def _parse_input(config: _Config, data: object) -> object:
+    model = config.model
     if model is None:
         return data
     assert issubclass(model, BaseModel)
