@@ -301,8 +301,9 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                 ).fetchall()
                 if rows and limit is not None:
                     keys.rate_spent(conn, step, len(rows), now)
+            # Positional: a class called with a keyword gets a new dict for it, per delivery.
             out.extend(
-                Delivery(str(r[0]), r[1], r[2], load(r[3]), r[4], r[5], r[6], first_run=r[7] or now)
+                Delivery(str(r[0]), r[1], r[2], load(r[3]), r[4], r[5], r[6], None, 0, r[7] or now)
                 for r in rows
             )
         return out
