@@ -64,6 +64,15 @@ class Engine:
         self._keyed = {
             s.name for s in self._steps if getattr(s.config, "concurrency_per_key", None)
         }
+        # Steps whose claim can only come back short because none is left (no per-key or rate
+        # limit holding some back), and those of them the last claim emptied.
+        self._plain = {
+            s.name
+            for s in self._steps
+            if not getattr(s.config, "concurrency_per_key", None)
+            and not getattr(s.config, "rate_limit", None)
+        }
+        self._drained: set[str] = set()
         self._reserved: dict[str, int] = dict.fromkeys(self._running, 0)
         self._reserved_total = 0
         # (step, id) of every run in flight, with its task; a run leaves it when its outcome
@@ -85,10 +94,13 @@ class Engine:
     def wake(self, steps: set[str] | None = None) -> None:
         """New work for `steps` was committed by this process: claim without waiting.
         With no steps named (a replay, a cron fire), look at every step at once."""
+        drained, self._drained = self._drained, set()
         if steps is None:
             self._sweep_now = True
         else:
-            self._hint |= steps & self._running.keys()
+            # A step the commit's own claim emptied has nothing more to claim: claiming again
+            # would be an empty transaction per webhook request.
+            self._hint |= (steps - drained) & self._running.keys()
         if self._hint or self._throttled or self._sweep_now:
             self._wake.set()
 
@@ -245,6 +257,7 @@ class Engine:
         self._more = {s for s, n in wants.items() if counts.get(s, 0) >= n} | (
             self._more - wants.keys()
         )
+        self._drained = {s for s, n in wants.items() if 0 < counts.get(s, 0) < n} & self._plain
 
     def _leases(self, wants: dict[str, int]) -> dict[str, float]:
         # A lease outlives the step's time limit, so a slow but healthy run is not re-delivered.

@@ -124,11 +124,19 @@ class Writer:
             settling = sum(len(b.outcomes) + 1 for b, _ in items)
             wants, lease = self.claimer.plan(merged, settling) if self.claimer else ({}, {})
             error, claimed = await self._commit(merged, wants, lease)
+            if error is None:
+                # The callers waiting on this commit (webhook requests) resume before the runs
+                # it claimed start, so their answers do not wait for those runs.
+                self._resolve(items, None)
+                if self.claimer is not None:
+                    self.claimer.accept(wants, claimed)
+                self._notify(merged)
+                if self._queue.empty():
+                    self._idle.set()
+                continue
             if self.claimer is not None:
                 self.claimer.accept(wants, claimed)
-            if error is None:
-                self._settle(items, merged, None)
-            elif isinstance(error, BackendUnavailable):
+            if isinstance(error, BackendUnavailable):
                 self._settle(items, merged, error)
             else:
                 await self._isolate(items)
@@ -136,6 +144,11 @@ class Writer:
                 self._idle.set()
 
     def _settle(self, items: list[_Item], merged: Batch, error: BaseException | None) -> None:
+        self._resolve(items, error)
+        if error is None:
+            self._notify(merged)
+
+    def _resolve(self, items: list[_Item], error: BaseException | None) -> None:
         for batch, future in items:
             self.backlog -= len(batch.outcomes) + 1
             if future is not None and not future.done():
@@ -143,7 +156,9 @@ class Writer:
                     future.set_result(None)
                 else:
                     future.set_exception(error)
-        if error is None and self._on_commit is not None:
+
+    def _notify(self, merged: Batch) -> None:
+        if self._on_commit is not None:
             try:
                 self._on_commit(merged)
             except Exception:
