@@ -6,9 +6,10 @@ emitted. The backend then hands out, per key, only the first `n` unsettled deliv
 order, so with n = 1 a key's deliveries run one at a time, in order, across every process,
 while other keys run in parallel. A delivery that fails keeps its place (and holds its key)
 through its retries, until it succeeds or is dead-lettered; a dead letter frees the key and is
-replayed with it (behind its key's queue). The key is computed when the event is emitted, so
-a path missing from the data fails the emitting run with a reason, rather than a delivery
-later.
+replayed with it (behind its key's queue). With `key_on_failure: "release"` a delivery waiting
+for its retry frees its key instead, and takes a turn behind its key's queue once due. The key
+is computed when the event is emitted, so a path missing from the data fails the emitting run
+with a reason, rather than a delivery later.
 
 A step with `debounce` keeps one waiting delivery per debounce key: each emit of that key
 replaces its data and moves its due time to the end of a new quiet time, capped at the
@@ -32,6 +33,7 @@ __all__ = [
     "KeyMissing",
     "describe",
     "key_value",
+    "ordered_steps",
     "partitions",
     "plan",
     "planner",
@@ -199,6 +201,16 @@ def _one_part(spec: Any) -> str | None:
     return None
 
 
+def ordered_steps(registry: Registry) -> dict[str, bool]:
+    """Per step with an ordering key: whether a delivery waiting for its retry releases it
+    (`key_on_failure: "release"`), as the backends apply it."""
+    return {
+        step.name: step.config.key_on_failure == "release"
+        for step in registry.steps.values()
+        if isinstance(step.config, EventConfig) and step.config.concurrency_per_key is not None
+    }
+
+
 def rate_limits(registry: Registry) -> dict[str, tuple[int, float, bool]]:
     """Per step with a rate limit: (n, window seconds, per key?), as the backends enforce it."""
     return {
@@ -231,7 +243,9 @@ def describe(config: EventConfig) -> str:
     if config.concurrency is not None:
         parts.append(f"{config.concurrency} at a time per process")
     if config.concurrency_per_key:
-        parts.append(f"key {key}: {config.concurrency_per_key} at a time")
+        released = ", released while a failed one waits to retry"
+        held = released if config.key_on_failure == "release" else ""
+        parts.append(f"key {key}: {config.concurrency_per_key} at a time{held}")
     if config.debounce is not None:
         wait = f", at most {config.debounce.max_wait:g} s" if config.debounce.max_wait else ""
         by = _spec(config.debounce.key) or key

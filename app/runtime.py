@@ -17,7 +17,7 @@ from app.context import build_message
 from app.cron import CronScheduler
 from app.engine import Engine
 from app.errors import BackendUnavailable, NotFound, SteplineError
-from app.flow import rate_limits
+from app.flow import ordered_steps, rate_limits
 from app.logger import mask_log_records
 from app.middleware import Middleware
 from app.redact import register_known_secrets
@@ -111,6 +111,7 @@ class Runtime:
         if clock is not None:
             self.backend.clock = clock  # due times of delayed emits and retries follow it
         self.backend.rate_limits = rate_limits(self.registry)
+        self.backend.ordered = ordered_steps(self.registry)
         self.state = State(self.backend)
         self.commit_hooks: list[Callable[[Batch], None]] = []
         self.writer = Writer(self.backend, max_batch=settings.batch_size, on_commit=self._committed)

@@ -156,11 +156,25 @@ class EventConfig(_Common):
     # Flow control (app/flow.py): deliveries with one key run at most this many at a time.
     key: str | Callable[[Any], Any] | None = None
     concurrency_per_key: int | None = Field(None, ge=1)
+    # What a delivery waiting for its retry does with its key: "hold" it (nothing of the key
+    # overtakes it) or "release" it (the next go on; once due it queues behind its key again).
+    key_on_failure: str = "hold"
     debounce: Debounce | None = None
     rate_limit: RateLimit | None = None
 
     _input = field_validator("input")(classmethod(lambda cls, v: _model_class(v)))
     _key = field_validator("key")(classmethod(lambda cls, v: _check_key_path(v)))
+
+    @field_validator("key_on_failure")
+    @classmethod
+    def _check_key_on_failure(cls, value: str) -> str:
+        if value not in ("hold", "release"):
+            raise ValueError(
+                f"{value!r} is not a choice: use 'hold' (a failing delivery keeps its key "
+                "until it succeeds or is dead-lettered; the default) or 'release' (the next "
+                "deliveries of its key go on while it waits for its retry)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _key_needed(self) -> EventConfig:
@@ -168,6 +182,11 @@ class EventConfig(_Common):
             raise ValueError(
                 "concurrency_per_key needs `key`: the path into the event data (e.g. "
                 "'repo/number') or function that says which deliveries share a key"
+            )
+        if self.key_on_failure != "hold" and self.concurrency_per_key is None:
+            raise ValueError(
+                "key_on_failure needs an ordering key to release: add `key` and "
+                "`concurrency_per_key` (e.g. 1), or remove key_on_failure"
             )
         return self
 

@@ -77,6 +77,9 @@ class Backend(ABC):
         self.rate_limits: dict[str, tuple[int, float, bool]] = {}
         """Per step: (n, window seconds, per key): at most n claims of it (of each of its rate
         keys, when per key) per window, across processes."""
+        self.ordered: dict[str, bool] = {}
+        """Per step with an ordering key: True when a delivery waiting for its retry releases
+        its key (`key_on_failure: "release"`), to queue behind it again once due."""
         self.streams_seen: dict[str, float] = {}
         """Per stream name: when this process last pushed (or relayed) a message to it, for
         the Workbench's Streams view, the most recent first to be kept (`note_stream`). Kept

@@ -115,7 +115,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         if not batch:
             return
         await self._scripts["write"](
-            args=[self.prefix, *write_args(batch, self.settings, self.clock())]
+            args=[self.prefix, *write_args(batch, self.settings, self.clock(), self.ordered)]
         )
         self.storage_error = None  # only a real write proves Redis takes writes
 
@@ -150,7 +150,7 @@ class RedisBackend(RedisState, RedisRecords, Backend):
         now = self.clock()
         args = [
             self.prefix,
-            *write_args(batch, self.settings, now),
+            *write_args(batch, self.settings, now, self.ordered),
             *self._claim_args(wants, lease, now),
         ]
         rows = await self._scripts["write_claim"](args=args)

@@ -19,7 +19,8 @@ delivery:
   the line); "%<step>\t<id>\t<key>\t<id>\t<key>..." for those of keyed deliveries (each
   lets the next of its key go); "=" for the rest (retry, dead letter, a key holding a tab or
   a newline), as separate arguments, in order. A retry keeps the time of the delivery's first
-  run in its payload ('{"f":<time>,...'), where its `Retry` window starts.
+  run in its payload ('{"f":<time>,...'), where its `Retry` window starts; one of a step with
+  `key_on_failure: "release"` has the status "release": it frees its key while it waits.
 - spans and logs: one record per commit, the JSON rows one a line (compact JSON never holds a
   raw newline), with its index entry "<count>\\n" and "<step>\\t<trace>\\n" per row, so Redis
   stores a commit's spans with one HSET and one ZADD and parses none of them.
@@ -146,8 +147,11 @@ def _unsafe(key: str) -> bool:
     return "\t" in key or "\n" in key
 
 
-def write_args(batch: Batch, s: Settings, now: float) -> list[Any]:
-    """The arguments of the write section (WRITE from ARGV[2])."""
+def write_args(
+    batch: Batch, s: Settings, now: float, ordered: Mapping[str, bool] | None = None
+) -> list[Any]:
+    """The arguments of the write section (WRITE from ARGV[2]); `ordered[step]` True: a keyed
+    delivery of it that waits for a retry releases its key (status "release")."""
     steps: dict[str, int] = {}
 
     def index(step: str) -> int:
@@ -224,10 +228,13 @@ def write_args(batch: Batch, s: Settings, now: float) -> list[Any]:
                 }
             )
         retry_at = o.retry_at if o.retry_at is not None else now
+        status: str = o.status
+        if status == "retry" and d.key and ordered and ordered.get(d.step):
+            status = "release"
         settle += [
             d.step,
             d.id,
-            o.status,
+            status,
             repr(retry_at),
             d.attempt,
             meta,

@@ -9,12 +9,15 @@ Keys under the app's prefix P, for a step that declares `concurrency_per_key`:
     P:ka:<step>                   what an older version kept instead of P:kn: deliveries let go
                                   only (at most the limit), so its settlements popped the list
     P:db:<step>, P:dm:<step>      debounce: key -> "<first emit>|<member>", member -> keys
+                                  (P:dm also names the key of a retry that released it)
 
 A keyed delivery carries its key in its payload ("k", and its limit as "kl"). One that may go
 is placed like any other (the stream, or the retry set when delayed); one that may not waits in
 the retry set under a score no clock reaches (so it is counted and shown as unsettled) and in
 its key's list. Each acknowledgement or dead letter of a keyed delivery lets the next one of
-its key go; a retry, a lease takeover or a release keeps its turn. The scripts run atomically,
+its key go; a retry, a lease takeover or a release keeps its turn, except the retry of a step
+with `key_on_failure: "release"`: it lets the next go as well and, once due, takes a turn
+behind its key's queue like a new delivery, its attempts kept. The scripts run atomically,
 so the order holds across every process sharing the Redis. As P:kn counts the waiting ones
 too, a settlement that leaves it at zero knows no list to pop: one HINCRBY and one HDEL
 rather than an LPOP as well. A step whose P:ka still exists (deliveries placed
@@ -45,12 +48,14 @@ local function key_list(step, pk)
   return P .. ':kw:' .. #step .. ':' .. step .. ':' .. pk
 end
 
-local function place(step, payload, due)
+-- `attempt`: runs it has had (0 when not given: a new delivery).
+local function place(step, payload, due, attempt)
+  attempt = attempt or 0
   if due == '' then
-    enqueue(step, payload, 0)
+    enqueue(step, payload, attempt)
   else
     local seq = redis.call('INCR', P .. ':seq')
-    redis.call('ZADD', P .. ':dl:' .. step, due, seq .. '|0|' .. payload)
+    redis.call('ZADD', P .. ':dl:' .. step, due, seq .. '|' .. attempt .. '|' .. payload)
     redis.call('SADD', P .. ':steps', step)
   end
 end
@@ -79,28 +84,28 @@ local function legacy(step)
   return v
 end
 
-local function wait_turn(step, body, due, pk)
-  local member = redis.call('INCR', P .. ':seq') .. '|0|' .. body
+local function wait_turn(step, body, due, pk, attempt)
+  local member = redis.call('INCR', P .. ':seq') .. '|' .. (attempt or 0) .. '|' .. body
   redis.call('ZADD', P .. ':dl:' .. step, WAITING, member)
   redis.call('SADD', P .. ':steps', step)
   redis.call('RPUSH', key_list(step, pk), due .. '|' .. member)
 end
 
-local function place_keyed(step, payload, due, pk, pl)
+local function place_keyed(step, payload, due, pk, pl, attempt)
   local body = string.sub(payload, 1, -2) .. key_tail(pk, pl)
   if legacy(step) then
     local active = P .. ':ka:' .. step
     if redis.call('HINCRBY', active, pk, 1) <= tonumber(pl) then
-      place(step, body, due)
+      place(step, body, due, attempt)
     else
       redis.call('HINCRBY', active, pk, -1)
-      wait_turn(step, body, due, pk)
+      wait_turn(step, body, due, pk, attempt)
     end
   -- Counted in with those waiting: the count tells a settlement whether any wait.
   elseif redis.call('HINCRBY', P .. ':kn:' .. step, pk, 1) <= tonumber(pl) then
-    place(step, body, due)
+    place(step, body, due, attempt)
   else
-    wait_turn(step, body, due, pk)
+    wait_turn(step, body, due, pk, attempt)
   end
 end
 
@@ -157,7 +162,7 @@ local function next_turn(step, pk, now)
   else
     local a = string.find(member, '|', 1, true)
     local b = string.find(member, '|', a + 1, true)
-    enqueue(step, string.sub(member, b + 1), 0)
+    enqueue(step, string.sub(member, b + 1), string.sub(member, a + 1, b - 1))
   end
   return true
 end
@@ -245,23 +250,24 @@ local function place_debounced(step, payload, pk, pl, dk, quiet, max_wait, now)
   redis.call('HSET', dm, member, cjson.encode({pk, pl}))
 end
 
--- A retry-set entry whose time came goes to the stream; a debounced one takes its key's turn.
+-- A retry-set entry whose time came goes to the stream; a debounced one, or a retry that
+-- released its key (key_on_failure), takes a turn of its key (P:dm names it).
 local function due_entry(step, m)
   local a = string.find(m, '|', 1, true)
   local b = string.find(m, '|', a + 1, true)
-  local payload = string.sub(m, b + 1)
+  local payload, attempt = string.sub(m, b + 1), string.sub(m, a + 1, b - 1)
   local dm = P .. ':dm:' .. step
   local meta = redis.call('HGET', dm, m)
   if not meta then
-    enqueue(step, payload, string.sub(m, a + 1, b - 1))
+    enqueue(step, payload, attempt)
     return
   end
   redis.call('HDEL', dm, m)
   local keys = cjson.decode(meta)
   if keys[1] == '' then
-    enqueue(step, payload, 0)
+    enqueue(step, payload, attempt)
   else
-    place_keyed(step, payload, '', keys[1], keys[2])
+    place_keyed(step, unkey(payload, keys[1], keys[2]), '', keys[1], keys[2], attempt)
   end
 end
 """

@@ -59,14 +59,18 @@ local function settle(i, now)
   if status ~= 'ok' then payload = payload_of(q, id) end
   redis.call('XDEL', q, id)
   if pk ~= '' and status ~= 'retry' then free_key(step, pk, now) end
-  if payload and status == 'retry' then
+  if payload and (status == 'retry' or status == 'release') then
     -- A retry keeps its first run (where a Retry's window starts) in front of its payload.
     local first = ARGV[i + 8]
     if first ~= '' and string.sub(payload, 1, 5) ~= '{"f":' then
       payload = '{"f":' .. first .. ',' .. string.sub(payload, 2)
     end
-    redis.call('ZADD', P .. ':dl:' .. step, ARGV[i + 3],
-      ARGV[i + 1] .. '|' .. ARGV[i + 4] .. '|' .. payload)
+    local member = ARGV[i + 1] .. '|' .. ARGV[i + 4] .. '|' .. payload
+    redis.call('ZADD', P .. ':dl:' .. step, ARGV[i + 3], member)
+    -- Released: its key went on without it; once due it takes a turn behind it (due_entry).
+    if status == 'release' then
+      redis.call('HSET', P .. ':dm:' .. step, member, cjson.encode({pk, ARGV[i + 7]}))
+    end
   elseif payload and status == 'dead' then
     local did = redis.call('INCR', P .. ':deadseq')
     redis.call('HSET', P .. ':dead', did, step .. '\n' .. payload)

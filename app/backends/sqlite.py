@@ -179,6 +179,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
             self._enqueue(conn, batch.messages, now)
         acked: list[int] = []
         retried: list[tuple[float, int, float | None, int]] = []
+        released: list[tuple[float, int, float | None, int]] = []
         dead: list[tuple[Any, ...]] = []
         for o in batch.outcomes:
             d = o.delivery
@@ -187,7 +188,8 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
             elif o.status == "retry":
                 # The outcome's attempt is stored: a `Retry` hands back one less (not counted).
                 # Its first run is kept: the `Retry` window counts from it (app/retries.py).
-                retried.append((o.retry_at or now, d.attempt, d.first_run, int(d.id)))
+                waits = released if self.ordered.get(d.step) else retried
+                waits.append((o.retry_at or now, d.attempt, d.first_run, int(d.id)))
             else:
                 acked.append(int(d.id))
                 dead.append(
@@ -213,6 +215,8 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                 "first_run = COALESCE(first_run, ?) WHERE id = ?",
                 retried,
             )
+        if released:
+            conn.executemany(keys.RELEASE_RETRY, released)
         if batch.spans:
             store_spans(conn, batch.spans)
             trim(conn, "span_rows", self.settings.trace_retention)
@@ -285,6 +289,8 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         for step, n in wants.items():
             limit = self.rate_limits.get(step)
             until = now + lease.get(step, self.settings.lease_seconds)
+            if step in self.ordered:
+                keys.rejoin(conn, step, now)
             if limit is not None and limit[2]:  # per rate key
                 rows = keys.claim_rate_keyed(conn, step, n, limit, now, until)
             else:

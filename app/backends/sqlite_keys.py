@@ -5,6 +5,8 @@ Row ids follow commit order, which is emit order across processes (commits of on
 serial), so "the first n unsettled rows of a key" is a claim condition: a row is claimable when
 fewer than `plimit` rows of its key came before it. A leased, retrying or scheduled row keeps
 its place and so holds its key; an acknowledged or dead-lettered one is deleted and frees it.
+A retrying row of a step with `key_on_failure: "release"` gives its key up (`pkey` moves to
+`rejoin`) until it is due; then the claim puts it back as a new row, behind its key's queue.
 
 A debounced delivery (`dkey`) that has not run yet takes in the next emit of its key: its data
 and trace become the newest, its due time moves to the end of the new quiet time (capped at the
@@ -31,12 +33,14 @@ __all__ = [
     "COLUMNS",
     "DEAD_INSERT",
     "INSERT",
+    "RELEASE_RETRY",
     "REPLAY",
     "add_key_columns",
     "claim_rate_keyed",
     "debounced",
     "rate_allowance",
     "rate_spent",
+    "rejoin",
     "row",
 ]
 
@@ -90,6 +94,12 @@ def add_key_columns(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE deliveries ADD COLUMN {name} TEXT")
     if "first_run" not in columns:  # set by a retry: where its Retry window starts
         conn.execute("ALTER TABLE deliveries ADD COLUMN first_run REAL")
+    if "rejoin" not in columns:  # the key a released retry queues behind again once due
+        conn.execute("ALTER TABLE deliveries ADD COLUMN rejoin TEXT")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS deliveries_step_rejoin ON deliveries (step, due) "
+        "WHERE rejoin IS NOT NULL"
+    )
     dead = {row[1] for row in conn.execute("PRAGMA table_info(dead_letters)")}
     for name, kind in (("pkey", "TEXT"), ("plimit", "INTEGER"), ("rkey", "TEXT")):
         if name not in dead:
@@ -200,6 +210,28 @@ def claim_rate_keyed(
         if not later or len(rows) >= n:
             break
     return sorted(rows)
+
+
+RELEASE_RETRY = (
+    "UPDATE deliveries SET due = ?, leased = 0, attempt = ?, first_run = COALESCE(first_run, ?), "
+    "rejoin = COALESCE(pkey, rejoin), pkey = NULL WHERE id = ?"
+)
+"""A retry that gives up its ordering key while it waits (parameters as the plain retry's)."""
+_REJOINING = "FROM deliveries WHERE step = ? AND rejoin IS NOT NULL AND due <= ?"
+
+
+def rejoin(conn: sqlite3.Connection, step: str, now: float) -> None:
+    """Put the released retries of `step` that are due back behind their keys' queues (as new
+    rows: ids are the order of a key), before a claim could take one without its key."""
+    if conn.execute(f"SELECT 1 {_REJOINING} LIMIT 1", (step, now)).fetchone() is None:
+        return
+    conn.execute(
+        "INSERT INTO deliveries (step, topic, data, trace_id, attempt, due, created_at, pkey, "
+        "plimit, dkey, rkey, first_run) SELECT step, topic, data, trace_id, attempt, due, "
+        f"created_at, rejoin, plimit, dkey, rkey, first_run {_REJOINING} ORDER BY due, id",
+        (step, now),
+    )
+    conn.execute(f"DELETE {_REJOINING}", (step, now))
 
 
 def row(m: Message, step: str, data: str, due: float, now: float) -> tuple[Any, ...]:
