@@ -98,3 +98,21 @@ async def test_a_delivery_that_waited_a_day_for_its_key_may_still_say_later(make
 async def _pending_is(app, n: int) -> bool:
     await app.runtime.writer.flush()
     return await app.runtime.backend.pending("Provider") == n
+
+
+async def test_a_replayed_dead_letter_starts_a_new_window(make_app):
+    clock = [START]
+    async with make_app(LATER, clock=lambda: clock[0], retry_window=50) as app:
+        await app.emit("kick", {"i": 1, "k": "a", "delay": 0, "later": 1000})
+        for n in (1, 2):  # runs at +0 and +30 s say later inside the window
+            await until(f"run {n} to say later", lambda n=n: _ended(app, n))
+            clock[0] += 30
+            app.runtime.engine.wake(None)
+        [dead] = await until("the run at +60 s to be dead-lettered", app.dead_letters)
+        clock[0] += 1000
+        assert await app.runtime.backend.replay([dead.id]) == 1
+        app.runtime.engine.wake(None)
+        await until("the replayed run", lambda: _ended(app, 4))
+        # Its "later" is inside the new window: scheduled again, not dead at once.
+        assert await app.dead_letters() == []
+        assert await _runs(app, 1) == 4
