@@ -57,6 +57,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         self._inline: sqlite3.Connection | None = None
         self._in_thread = 0
         self._wal = WalCheckpoints(self)
+        self._rate_windows = keys.RateWindows()
 
     # -- plumbing ----------------------------------------------------------------------------
     # A call first runs on the event loop's own connection, whose busy timeout is zero: with
@@ -292,7 +293,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
             if step in self.ordered:
                 keys.rejoin(conn, step, now)
             if limit is not None and limit[2]:  # per rate key
-                rows = keys.claim_rate_keyed(conn, step, n, limit, now, until)
+                rows = keys.claim_rate_keyed(conn, step, n, limit, now, until, self._rate_windows)
             else:
                 if limit is not None:
                     n = keys.rate_allowance(conn, step, n, limit, now)
