@@ -11,6 +11,11 @@ is weak: never when a strong rule fired (a failed DMARC, a link that shows one d
 opens another) or the local sources alone reach the unsure mark (`spam.unsure`). Below the
 threshold alone is not weak: a mail the rules put in the unsure band is one an attacker wants
 unlabelled, and "answer 0" in its text must not take the Stepline/Unsure warning off it.
+
+The Bayes model reads the same attacker text (words the user's wanted mail is full of can be
+pasted into a phish), so a strong sign is protected against it too: a mail with a strong
+sign never ends below the unsure mark (or below what the rules alone say, if that is lower)
+because of a lowering source. It is labelled Stepline/Unsure, never silently cleared.
 """
 
 from __future__ import annotations
@@ -76,4 +81,22 @@ def combine(items: list[Evidence], weights: dict[str, float], unsure: float) -> 
     if parts:
         toward = [(abs(v), s) for s, v in parts.items() if (v >= 0) == (total >= 0)]
         decided = max(toward or [(0.0, "none")])[1]
+    floor = _strong_floor(local, weights, unsure)
+    lowering = [s for s, v in parts.items() if v < 0]
+    if floor is not None and total < floor and lowering:
+        mark = "the unsure mark" if floor >= logit(unsure) else "the rules' own score"
+        notes.append(
+            f"{' and '.join(lowering)} may not clear a mail with strong signs "
+            f"({', '.join(strong)}): kept at {sigmoid(floor):.2f}, {mark}"
+        )
+        total, decided = floor, "rules"
     return Combined(round(sigmoid(total), 4), total, decided, parts, notes)
+
+
+def _strong_floor(local: list[Evidence], weights: dict[str, float], unsure: float) -> float | None:
+    """The log-odds a mail with strong signs may not be lowered below: the unsure mark, or
+    the rules' own score at full weight if that is lower; None without strong signs."""
+    said = [
+        logit(e.probability, e.limit) for e in local if e.strong and weights.get(e.source, 1.0) > 0
+    ]
+    return min(logit(unsure), max(said)) if said else None

@@ -13,7 +13,7 @@ from agents.gmail.bayes import BayesModel
 from agents.gmail.evidence import Evidence, combine
 from agents.gmail.parse import ParsedEmail, parse_raw
 from agents.gmail.settings import SpamSettings
-from agents.gmail.spam import assess_spam
+from agents.gmail.spam import TRUSTED_DOCS, assess_spam
 from agents.llm import LLMClient, LLMSettings
 from tests.agents.gmail.conftest import eml
 from tests.fakes.common import LoopbackServer
@@ -47,10 +47,12 @@ def plain(text: str, sender: str) -> ParsedEmail:
     )  # fmt: skip
 
 
-def model() -> BayesModel:
+def model(each: int = TRUSTED_DOCS) -> BayesModel:
+    """A model of `each` spam and `each` wanted mails (the texts above, numbered): by default
+    as many as the model needs to be counted at its full weight."""
     m = BayesModel()
-    m.learn_many((plain(t, "promo@casino.example") for t in SPAMMY), is_spam=True)
-    m.learn_many((plain(t, "anna@work.example") for t in WANTED), is_spam=False)
+    m.learn_many((plain(f"{SPAMMY[i % 6]} {i}", "promo@casino.example") for i in range(each)), True)
+    m.learn_many((plain(f"{WANTED[i % 6]} {i}", "anna@work.example") for i in range(each)), False)
     return m
 
 
@@ -139,3 +141,38 @@ def test_an_llm_told_zero_cannot_take_the_unsure_warning_off() -> None:
     # below the unsure mark the local evidence is weak: the LLM's "wanted" counts
     cleared = combine([Evidence("rules", 0.3), Evidence("llm", 0.02)], weights, unsure=0.5)
     assert cleared.score < 0.3 and cleared.decided_by == "llm" and not cleared.notes
+
+
+async def test_a_trained_model_cannot_clear_a_mail_with_strong_signs(
+    llm_says: tuple[FakeOpenAI, LLMClient],
+) -> None:
+    # the phish carries words the user's wanted mail is full of: the Bayes model, which reads
+    # the same attacker text as the LLM, calls it wanted; both may not clear it
+    fake, llm = llm_says
+    phish = parse_raw(eml("phishing.eml"))
+    padded = phish.model_copy(update={"text": phish.text + "\n" + " ".join(WANTED)})
+    answer(fake, 0.0)
+    verdict = await assess_spam(padded, SpamSettings(), llm=llm, model=model())
+    assert verdict.sources["bayes"] < 0.1 and verdict.sources["llm"] == 0.0
+    assert verdict.unsure and not verdict.is_spam  # labelled Stepline/Unsure, not cleared
+    assert verdict.score == 0.5 and verdict.decided_by == "rules"
+    kept = [r for r in verdict.reasons if r.startswith("bayes may not clear")]
+    assert kept and "dmarc_fail" in kept[0] and "the unsure mark" in kept[0]
+    assert any(r.startswith("LLM said 0.00") and "ignored" in r for r in verdict.reasons)
+
+
+async def test_a_model_of_two_corrections_does_not_silence_the_rules() -> None:
+    # one "Not spam" and one "Report spam" from the user make a model; it must not overrule
+    # the rules on a sender whose DMARC failed (with the full weights it scored 0.02)
+    tiny = BayesModel()
+    tiny.learn(parse_raw(eml("ham_plain.eml")), is_spam=False)
+    tiny.learn(parse_raw(eml("urgent_outage.eml")), is_spam=True)
+    spoofed = parse_raw(eml("vip_spoofed.eml"))
+    settings = SpamSettings(use_llm=False)
+    alone = await assess_spam(spoofed, settings)
+    beside = await assess_spam(spoofed, settings, model=tiny)
+    assert alone.is_spam and beside.sources["bayes"] < 0.5
+    assert beside.is_spam and beside.decided_by == "rules"
+    assert abs(beside.score - alone.score) < 0.05
+    note = next(r for r in beside.reasons if r.startswith("bayes model:"))
+    assert "learned from 1 spam and 1 wanted mails" in note
