@@ -275,19 +275,26 @@ def parse_raw(raw: bytes) -> ParsedEmail:
     return _read_raw_text(raw, list(dict.fromkeys(problems)))
 
 
-def _walk_payload(part: dict[str, Any], plain: list[str], html: list[str]) -> None:
-    mime = part.get("mimeType", "")
+def _walk_payload(
+    part: dict[str, Any], plain: list[str], html: list[str], problems: list[str]
+) -> None:
+    mime = str(part.get("mimeType", ""))
     for sub in part.get("parts") or []:
-        _walk_payload(sub, plain, html)
+        if isinstance(sub, dict):
+            _walk_payload(sub, plain, html, problems)
     data = (part.get("body") or {}).get("data")
     if not data or part.get("filename"):
         return
-    headers = {h["name"].lower(): h["value"] for h in part.get("headers") or []}
+    headers = _named(part.get("headers"))
     charset = "utf-8"
     match = re.search(r'charset="?([\w.-]+)', headers.get("content-type", ""), re.IGNORECASE)
     if match:
         charset = match.group(1)
-    raw = b64url_decode(data)
+    try:
+        raw = b64url_decode(str(data))
+    except (binascii.Error, ValueError):
+        problems.append(f"{mime[:40] or 'a'} part is not base64; skipped")
+        return
     try:
         decoded = raw.decode(charset)
     except (LookupError, UnicodeDecodeError):
@@ -298,18 +305,31 @@ def _walk_payload(part: dict[str, Any], plain: list[str], html: list[str]) -> No
         html.append(decoded)
 
 
+def _named(headers: Any) -> dict[str, str]:
+    """Gmail's [{name, value}] headers, first of each name; entries without a name skipped."""
+    found: dict[str, str] = {}
+    for h in headers if isinstance(headers, list) else []:
+        if isinstance(h, dict) and h.get("name"):
+            found.setdefault(str(h["name"]).lower(), _clean(str(h.get("value") or "")))
+    return found
+
+
 def parse_gmail_full(message: dict[str, Any]) -> ParsedEmail:
-    """Parse a Gmail API message fetched with `format=full` (bodies already MIME-decoded)."""
+    """Parse a Gmail API message fetched with `format=full` (bodies already MIME-decoded).
+    Never raises: a body that is not base64 is skipped and named in `problems`."""
     payload = message.get("payload") or {}
-    first: dict[str, str] = {}
-    received: list[str] = []
-    for h in payload.get("headers") or []:
-        first.setdefault(h["name"].lower(), _decode_words(h["value"]))
-        if h["name"].lower() == "received":
-            received.append(h["value"])
+    listed = payload.get("headers")
+    headers: list[Any] = listed if isinstance(listed, list) else []
+    first = {k: _decode_words(v) for k, v in _named(headers).items()}
+    received = [
+        _clean(str(h.get("value") or ""))
+        for h in headers
+        if isinstance(h, dict) and str(h.get("name") or "").lower() == "received"
+    ]
     plain: list[str] = []
     html: list[str] = []
-    _walk_payload(payload, plain, html)
+    problems: list[str] = []
+    _walk_payload(payload, plain, html, problems)
     links: list[Link] = []
     html_text = ""
     if html:
@@ -317,20 +337,21 @@ def parse_gmail_full(message: dict[str, Any]) -> ParsedEmail:
     text = ("\n".join(plain).replace("\r\n", "\n").strip() or html_text)[:MAX_TEXT]
     if not links:
         links = _text_links(text)
-    fields = _from_headers(lambda name: first.get(name.lower()), text, links, received, [])
+    fields = _from_headers(lambda name: first.get(name.lower()), text, links, received, problems)
     structure = Structure(text_parts=len(plain), html_parts=len(html))
-    parsed = ParsedEmail(**fields, content_type=payload.get("mimeType", ""), structure=structure)
+    ctype = str(payload.get("mimeType", ""))
+    parsed = ParsedEmail(**fields, content_type=ctype, structure=structure)
     return with_gmail_fields(parsed, message)
 
 
 def with_gmail_fields(parsed: ParsedEmail, message: dict[str, Any]) -> ParsedEmail:
     """Add the ids, labels and arrival time Gmail keeps beside the message itself."""
-    internal = message.get("internalDate")
+    internal = str(message.get("internalDate") or "")
     return parsed.model_copy(
         update={
             "id": message.get("id", ""),
             "thread_id": message.get("threadId", ""),
             "label_ids": list(message.get("labelIds") or []),
-            "internal_date_ms": int(internal) if internal else None,
+            "internal_date_ms": int(internal) if internal.isdigit() else None,
         }
     )

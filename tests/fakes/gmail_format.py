@@ -37,7 +37,6 @@ def gmail_error(status: int, message: str, reason: str, state: str) -> Reply:
 def message_resource(msg: StoredMessage, fmt: str, wanted: set[str]) -> dict[str, Any] | None:
     """`users.messages.get` in format `fmt` (`full`, `metadata` with the `wanted` headers, or
     `raw`); None for a format Gmail does not know."""
-    parsed = email.message_from_bytes(msg.raw, policy=email.policy.compat32)
     body: dict[str, Any] = {
         "id": msg.id,
         "threadId": msg.thread_id,
@@ -47,9 +46,11 @@ def message_resource(msg: StoredMessage, fmt: str, wanted: set[str]) -> dict[str
         "internalDate": str(msg.internal_date_ms),
         "sizeEstimate": len(msg.raw),
     }
-    if fmt == "raw":
+    if fmt == "raw":  # as stored: Gmail serves any bytes it accepted, parseable or not
         body["raw"] = b64url(msg.raw)
-    elif fmt == "metadata":
+        return body
+    parsed = email.message_from_bytes(msg.raw, policy=email.policy.compat32)
+    if fmt == "metadata":
         headers = [
             {"name": k, "value": str(v)}
             for k, v in parsed.items()
