@@ -82,7 +82,7 @@ def combine(items: list[Evidence], weights: dict[str, float], unsure: float) -> 
         toward = [(abs(v), s) for s, v in parts.items() if (v >= 0) == (total >= 0)]
         decided = max(toward or [(0.0, "none")])[1]
     floor = _strong_floor(local, weights, unsure)
-    lowering = [s for s, v in parts.items() if v < 0]
+    lowering = [s for s, v in parts.items() if v < 0 and s != "rules"]
     if floor is not None and total < floor and lowering:
         mark = "the unsure mark" if floor >= logit(unsure) else "the rules' own score"
         notes.append(
