@@ -10,9 +10,7 @@ PRAGMAS = (
     "PRAGMA temp_store=MEMORY",
     "PRAGMA cache_size=-16000",
     # A checkpoint rewinds the WAL but leaves the file at its peak size; this truncates it.
-    # Above the ~8.5 MB that app/backends/sqlite_wal.py's checkpoints keep it at, so a WAL in
-    # steady use is rewound and reused, never truncated and grown again.
-    "PRAGMA journal_size_limit=16777216",
+    "PRAGMA journal_size_limit=8388608",
 )
 
 # `due` doubles as the lease: claiming sets it to now + lease, so a delivery whose process

@@ -37,11 +37,11 @@ __all__ = ["CHECKPOINT_PAGES", "WalCheckpoints"]
 
 log = logging.getLogger("stepline.sqlite")
 
-CHECKPOINT_PAGES = 2000
-"""WAL frames (a page each) that start a checkpoint: twice SQLite's own auto-checkpoint point,
-as each checkpoint's syncs slow the loop's commits beside it (a webhook request in flight then
-waits a few ms): at 200 requests a second, one checkpoint a second instead of two (probe,
-19:48-19:51 UTC: client p99 13.3 -> 9.7 ms, bare FastAPI 6.1 ms). An 8 MiB WAL."""
+CHECKPOINT_PAGES = 1000
+"""SQLite's own auto-checkpoint point, in WAL frames (one page each). 2,000 halved the
+checkpoints that slow a webhook request beside them (probe, 19:48-19:51 UTC: client p99 13.3
+-> 9.7 ms at 200 req/s, one noisy run) but left `bench/chain.py --long 100000`'s database at
+28.2 MiB with its WAL against 18.3 MiB, past the 20 MB it must stay under."""
 
 _EVERY = 4  # commits between two looks at the wal-index (open, pread, close: ~3 µs)
 _VERSION = 3007000  # the wal-index header's iVersion
@@ -129,9 +129,6 @@ class WalCheckpoints:
         if conn is None:
             return
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        found = self.frames()
-        if found is not None and found[0] == found[1]:
-            return  # nothing was committed meanwhile: the next commit rewinds the WAL
         # The loop's commits went on meanwhile, so the WAL is not all copied and cannot be
         # rewound. RESTART copies the few frames they added while holding new writers back
         # (the loop's commits wait on this thread meanwhile, the loop does not), and the next
