@@ -5,7 +5,8 @@ Real spam breaks parsers: the stdlib's modern header parser raises on some malfo
 (an `IndexError` on a broken `Message-ID`), charsets lie, parts are truncated. Every mail that
 arrives must still be triaged, so each header the modern parser refuses is read from its raw
 text, a message it cannot walk is read again with the `compat32` policy, and as a last resort
-the bytes are split into headers and body by hand. A multipart mail whose boundary is not in
+the bytes are split into headers and body by hand (at once for a MIME tree too deep to parse
+in reasonable time). A multipart mail whose boundary is not in
 its body is read as one plain text part. What could not be read is listed in
 `ParsedEmail.problems`, never raised.
 """
@@ -45,6 +46,13 @@ _MAX_HEADER = 1_000
 _URL = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)
 _RESULT = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*([a-z]+)", re.IGNORECASE)
 _FOLD = re.compile(r"\r?\n[ \t]+")
+# Real mail nests a few MIME containers; the stdlib parsers recurse per level and take seconds
+# of CPU (holding the GIL) on a tree a thousand deep before they fail, so past this many
+# containers the mail is read as raw text without trying them.
+MAX_CONTAINERS = 200
+_CONTAINER = re.compile(
+    rb"^content-type:[ \t]*(?:multipart|message)/", re.IGNORECASE | re.MULTILINE
+)
 
 Getter = Callable[[str], str | None]
 
@@ -262,6 +270,12 @@ def _read_raw_text(raw: bytes, problems: list[str]) -> ParsedEmail:
 def parse_raw(raw: bytes) -> ParsedEmail:
     """Parse RFC 822 bytes (an `.eml` file or Gmail's decoded `raw`). Never raises."""
     problems: list[str] = []
+    containers = len(_CONTAINER.findall(raw))
+    if containers > MAX_CONTAINERS:
+        problems.append(
+            f"{containers} nested MIME parts (more than {MAX_CONTAINERS}): read as raw text"
+        )
+        return _read_raw_text(raw, problems)
     readers = (("modern", email.policy.default), ("compat32", email.policy.compat32))
     for name, policy in readers:
         try:
