@@ -93,7 +93,20 @@ CLAIMABLE = (
 
 
 def add_key_columns(conn: sqlite3.Connection) -> None:
-    """Add the key columns to a database created before them (and their index)."""
+    """Add the key columns to a database created before them (and their index), in one write
+    transaction: processes opening an earlier version's file at once (a server and its
+    workers after an upgrade) would otherwise each read a column as missing and all but the
+    first fail adding it ("duplicate column name")."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        _add_key_columns(conn)
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
+def _add_key_columns(conn: sqlite3.Connection) -> None:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(deliveries)")}
     if "pkey" not in columns:
         conn.execute("ALTER TABLE deliveries ADD COLUMN pkey TEXT")
