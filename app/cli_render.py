@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.flow import describe
-from app.redact import redact
+from app.redact import redact, register_known_secrets
 from app.registry import Registry
 from app.settings import Settings
 from app.step_config import ApiConfig, CronConfig, EventConfig
@@ -48,6 +48,9 @@ def queue_counts(settings: Settings, limit: int = 100) -> QueueRead | None:
                     )
                     if first:
                         due[name] = first[0]["due"]
+            # This command builds no Runtime, which would register the secrets the process
+            # holds (by value, whatever their format): the data is masked with them too.
+            register_known_secrets(settings)
             return counts, due, redact(soonest)
         finally:
             await backend.close()

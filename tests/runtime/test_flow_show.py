@@ -124,3 +124,18 @@ async def test_a_scheduled_delivery_shows_behind_a_backlog(make_app, monkeypatch
         assert "1 scheduled delivery, soonest first" in text
         assert "UTC (in 60 min)" in text, table.stdout
         await app.state.set("held", "go", True)
+
+
+async def test_steps_json_masks_a_secret_the_app_holds_in_scheduled_data(make_app, monkeypatch):
+    # A value the process was given as a secret (here an API key in the environment) has no
+    # format the masking table knows: it is masked because it is registered by value, which
+    # `stepline steps` must do as every other command that prints stored data does.
+    secret = "q7Zp2xVw9rT4mK8nLc3d"
+    async with make_app(BACKLOG) as app:
+        await app.emit("later", {"note": f"partner key {secret}"}, delay=3600)
+        await until("the delayed emit", lambda: app.runtime.backend.scheduled(1))
+        monkeypatch.setenv("PARTNER_API_KEY", secret)  # set for the command only
+        listed = await steps_cli(app, monkeypatch, "--json")
+        (row,) = json.loads(listed.stdout)["scheduled"]
+        assert row["step"] == "Later" and "partner key" in row["data"]["note"]
+        assert secret not in listed.stdout
