@@ -127,7 +127,7 @@ def dev(steps: StepsOption = None, port: Port = None, host: DevHost = None) -> N
     dirs = [str(p) for p in settings.steps if p.is_dir()]
     here = Path(__file__).resolve().parent
     dirs += [str(here)] + [str(p) for p in (here.parent / "agents",) if p.is_dir()]
-    console.print(
+    console().print(
         f"Stepline dev on [bold]http://{settings.host}:{settings.port}[/bold]  "
         f"(Workbench: /workbench, docs: /docs)"
     )

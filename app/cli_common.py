@@ -4,19 +4,22 @@ coroutine cleanly, and help text without the type placeholders a user cannot typ
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
 from app.errors import SteplineError
 from app.redact import redact_text
 from app.runtime import Runtime
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "StepsOption",
@@ -31,9 +34,18 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-# soft_wrap: an error is one line whatever the width (80 columns when stderr is not a terminal),
-# so `2>err.txt`, grep and CI logs see the whole reason on the line it starts on.
-console = Console(stderr=True, soft_wrap=True)
+
+
+@functools.cache
+def console() -> Console:
+    """The CLI's stderr console, built when first printed to: rich is about 1 MiB of a
+    server's memory that `stepline start` never uses while it serves."""
+    from rich.console import Console
+
+    # soft_wrap: an error is one line whatever the width (80 columns when stderr is not a
+    # terminal), so `2>err.txt`, grep and CI logs see the whole reason on the line it starts on.
+    return Console(stderr=True, soft_wrap=True)
+
 
 StepsOption = Annotated[
     list[Path] | None,
@@ -50,7 +62,7 @@ _MARKERS = ("steps", ".stepline")
 
 def fail(message: str) -> typer.Exit:
     # Errors quote what went wrong (a URL, a value): masked like every other output.
-    console.print(f"[red]error:[/red] {redact_text(message)}", highlight=False)
+    console().print(f"[red]error:[/red] {redact_text(message)}", highlight=False)
     return typer.Exit(1)
 
 

@@ -1,6 +1,8 @@
 """The per-process collaborators steps share: settings store, GitHub clients, LLM, notifiers.
 
-Built on first use, not at import, so loading a step file touches no network and no secret.
+Built on first use, not at import, so loading a step file touches no network and no secret;
+the client and `.stepline.yml` modules are imported by their first use too, so a server
+whose GitHub flow is off never loads them.
 """
 
 from __future__ import annotations
@@ -8,8 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agents.common.services import Collaborators
-from agents.github.client import GithubClients
-from agents.github.repo_config import RepoConfigCache, shared_cache
 from agents.github.settings import GithubEnv, GithubSettings, SettingsStore, shared_store
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from agents.github.client import GithubClients
+    from agents.github.repo_config import RepoConfigCache
     from agents.llm import LLMClient
     from agents.notify import Notifiers
 
@@ -48,6 +50,8 @@ def webhook_secret() -> str | None:
 
 def clients(current: GithubSettings | None = None) -> GithubClients:
     """Clients for the current `api:` settings; an edit of them builds fresh clients."""
+    from agents.github.client import GithubClients
+
     api = (current or settings()).api
     env = GithubEnv()
     key = (api.model_dump_json(), env.model_dump_json())
@@ -62,6 +66,8 @@ def clients(current: GithubSettings | None = None) -> GithubClients:
 
 def repo_configs() -> RepoConfigCache:
     """The process's cache of `.stepline.yml` per (repository, base sha)."""
+    from agents.github.repo_config import shared_cache
+
     return shared_cache()
 
 
@@ -80,4 +86,4 @@ def reset() -> None:
         if cached is not None:
             cached[1].close()
         _cache.clear()
-    shared_cache().clear()
+    repo_configs().clear()

@@ -9,17 +9,22 @@ changes), pubsub (push verification), counters, flow (what the steps do), servic
 (per-process clients), cli and plugin (`stepline gmail`, start-up check).
 """
 
-from agents.gmail.classify import Assessment, assess
-from agents.gmail.errors import (
-    GmailAPIError,
-    GmailAuthRevoked,
-    GmailError,
-    GmailNotConnected,
-    HistoryExpired,
-    PushRejected,
-)
-from agents.gmail.parse import ParsedEmail, parse_raw
-from agents.gmail.settings import GmailSettings, current_settings
+from typing import TYPE_CHECKING
+
+from agents.common.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from agents.gmail.classify import Assessment, assess
+    from agents.gmail.errors import (
+        GmailAPIError,
+        GmailAuthRevoked,
+        GmailError,
+        GmailNotConnected,
+        HistoryExpired,
+        PushRejected,
+    )
+    from agents.gmail.parse import ParsedEmail, parse_raw
+    from agents.gmail.settings import GmailSettings, current_settings
 
 __all__ = [
     "Assessment",
@@ -35,3 +40,22 @@ __all__ = [
     "current_settings",
     "parse_raw",
 ]
+
+# Imported when first used: see agents/common/lazy.py.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Assessment": "agents.gmail.classify",
+        "GmailAPIError": "agents.gmail.errors",
+        "GmailAuthRevoked": "agents.gmail.errors",
+        "GmailError": "agents.gmail.errors",
+        "GmailNotConnected": "agents.gmail.errors",
+        "GmailSettings": "agents.gmail.settings",
+        "HistoryExpired": "agents.gmail.errors",
+        "ParsedEmail": "agents.gmail.parse",
+        "PushRejected": "agents.gmail.errors",
+        "assess": "agents.gmail.classify",
+        "current_settings": "agents.gmail.settings",
+        "parse_raw": "agents.gmail.parse",
+    },
+)

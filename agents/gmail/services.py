@@ -1,6 +1,8 @@
 """Per-process collaborators the Gmail steps share: settings, API client, LLM, keys.
 
-Built on first use, not at import, so loading a step file touches no network and no secret.
+Built on first use, not at import, so loading a step file touches no network and no secret;
+the API client's module (with the mail parser it returns) is imported by the first `gmail()`,
+so a server whose Gmail flow is off never loads it.
 """
 
 from __future__ import annotations
@@ -8,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agents.common.services import Collaborators
-from agents.gmail.api import GmailAPI, api_url
 from agents.gmail.env import gmail_env
 from agents.gmail.oauth import token_file
 from agents.gmail.pubsub import JWKSKeys, certs_url
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from agents.gmail.api import GmailAPI
     from agents.llm import LLMClient
     from agents.notify import Notifiers
 
@@ -45,6 +47,8 @@ def settings_error() -> str | None:
 
 def gmail(user_id: str | None = None) -> GmailAPI:
     """The API client; rebuilt when the token file or the endpoint changes (a new connect)."""
+    from agents.gmail.api import GmailAPI, api_url
+
     path = token_file()
     try:
         stamp = path.stat().st_mtime_ns

@@ -6,10 +6,15 @@ A flow step builds a `Notification` and emits one `notify.send` event per provid
 without repeating the others.
 """
 
-from agents.notify.models import Notification, NotifyError, NotifyRequest, Priority
-from agents.notify.notifiers import PUSH_PROVIDERS, Notifier, Notifiers, fan_out
-from agents.notify.settings import NotifySettings
-from agents.notify.slack import THREADS_GROUP
+from typing import TYPE_CHECKING
+
+from agents.common.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from agents.notify.models import Notification, NotifyError, NotifyRequest, Priority
+    from agents.notify.notifiers import PUSH_PROVIDERS, Notifier, Notifiers, fan_out
+    from agents.notify.settings import NotifySettings
+    from agents.notify.slack import THREADS_GROUP
 
 __all__ = [
     "PUSH_PROVIDERS",
@@ -23,3 +28,20 @@ __all__ = [
     "Priority",
     "fan_out",
 ]
+
+# Imported when first used: see agents/common/lazy.py.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Notification": "agents.notify.models",
+        "Notifier": "agents.notify.notifiers",
+        "Notifiers": "agents.notify.notifiers",
+        "NotifyError": "agents.notify.models",
+        "NotifyRequest": "agents.notify.models",
+        "NotifySettings": "agents.notify.settings",
+        "PUSH_PROVIDERS": "agents.notify.notifiers",
+        "Priority": "agents.notify.models",
+        "THREADS_GROUP": "agents.notify.slack",
+        "fan_out": "agents.notify.notifiers",
+    },
+)

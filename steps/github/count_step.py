@@ -2,7 +2,6 @@
 
 from agents.github import services
 from agents.github.events import TOPIC_MERGED, TOPIC_OPENED, TOPIC_REVIEWED
-from agents.github.report import record
 
 config = {
     "type": "event",
@@ -17,6 +16,8 @@ _KIND = {TOPIC_OPENED: "opened", TOPIC_REVIEWED: "reviewed", TOPIC_MERGED: "merg
 
 
 async def handler(data, ctx):
+    from agents.github.report import record
+
     zone = services.settings().report.timezone
     item = str(data["number"])
     if ctx.topic == TOPIC_REVIEWED:

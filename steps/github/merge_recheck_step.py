@@ -6,8 +6,6 @@ on waiting, so those stay for real failures.
 """
 
 from agents.github import services
-from agents.github.automerge import announce, read_again, recheck
-from agents.github.client import paced_by_runtime
 from agents.github.events import TOPIC_MERGE_CHECK, TOPIC_MERGED, MergeCheck, installation
 
 config = {
@@ -28,6 +26,9 @@ if _writes:
 
 
 async def handler(data: MergeCheck, ctx):
+    from agents.github.automerge import announce, read_again, recheck
+    from agents.github.client import paced_by_runtime
+
     settings = services.settings()
     policy = settings.merge_policy(data.repo)
     if not policy.enabled:

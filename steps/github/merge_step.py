@@ -1,8 +1,6 @@
 """Merge a reviewed pull request when its repository's policy allows it (off by default)."""
 
 from agents.github import services
-from agents.github.automerge import announce, attempt, remember
-from agents.github.client import paced_by_runtime
 from agents.github.events import (
     TOPIC_MERGE_CHECK,
     TOPIC_MERGED,
@@ -30,6 +28,9 @@ if _writes:
 
 
 async def handler(data: ReviewCompleted, ctx):
+    from agents.github.automerge import announce, attempt, remember
+    from agents.github.client import paced_by_runtime
+
     settings = services.settings()
     policy = settings.merge_policy(data.repo)
     if not policy.enabled:

@@ -2,8 +2,6 @@
 
 from agents.github import services
 from agents.github.events import TOPIC_MERGED, TOPIC_OPENED, TOPIC_REVIEWED
-from agents.github.notes import note_for
-from agents.notify import Notification, fan_out
 
 config = {
     "type": "event",
@@ -16,6 +14,9 @@ config = {
 
 
 async def handler(data, ctx):
+    from agents.github.notes import note_for
+    from agents.notify import Notification, fan_out
+
     settings = services.settings()
     fields = note_for(ctx.topic, data, settings)
     if fields is None:

@@ -6,9 +6,6 @@ to `report.cron` takes effect at the next restart.
 
 from agents.github import services
 from agents.github.events import TOPIC_REPORT
-from agents.github.notes import report_note
-from agents.github.report import build_report
-from agents.notify import Notification, fan_out
 
 _schedule = services.settings().report
 
@@ -24,6 +21,10 @@ config = {
 
 
 async def handler(ctx):
+    from agents.github.notes import report_note
+    from agents.github.report import build_report
+    from agents.notify import Notification, fan_out
+
     settings = services.settings()
     if not settings.report.enabled:
         return

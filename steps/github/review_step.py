@@ -6,7 +6,6 @@ takes effect at the next restart.
 """
 
 from agents.github import services
-from agents.github.client import paced_by_runtime
 from agents.github.events import (
     TOPIC_REVIEW_REQUESTED,
     TOPIC_REVIEWED,
@@ -14,7 +13,6 @@ from agents.github.events import (
     installation,
     pull_request,
 )
-from agents.github.review import Reviewer, Skipped
 
 _review = services.settings().review
 _writes = services.settings().api.reviews_per_minute
@@ -52,6 +50,9 @@ if _review.debounce_seconds:
 
 
 async def handler(data: ReviewRequest, ctx):
+    from agents.github.client import paced_by_runtime
+    from agents.github.review import Reviewer, Skipped
+
     settings = services.settings()
     reviewer = Reviewer(settings, services.clients(settings), services.llm())
     with paced_by_runtime(ctx):

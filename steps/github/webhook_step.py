@@ -7,7 +7,6 @@ from agents.github.events import (
     TOPIC_OPENED,
     TOPIC_REVIEW_REQUESTED,
 )
-from agents.github.webhook import receive
 
 config = {
     "type": "api",
@@ -21,6 +20,8 @@ config = {
 
 
 async def handler(req, ctx):
+    from agents.github.webhook import receive
+
     secret = services.webhook_secret()
     dev = ctx.mode == "dev"  # chosen by the command; the uvicorn factory alone is production
     if secret is None and dev:

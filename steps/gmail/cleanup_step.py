@@ -1,7 +1,6 @@
 """Daily: trash (or delete) spam older than the retention, then publish the day's counts."""
 
-from agents.gmail import flow, services
-from agents.gmail.counters import day_counts, today
+from agents.gmail import services
 from agents.gmail.topics import TOPIC_CLEANUP
 
 # The schedule is read when the step loads: editing cleanup.schedule needs a restart, every
@@ -19,6 +18,9 @@ config = {
 
 
 async def handler(ctx):
+    from agents.gmail import flow
+    from agents.gmail.counters import day_counts, today
+
     settings = services.settings()
     if not settings.enabled:
         return

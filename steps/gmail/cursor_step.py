@@ -1,6 +1,5 @@
 """Move the stored Gmail history id forward, once the messages before it were queued."""
 
-from agents.gmail import flow
 from agents.gmail.topics import TOPIC_CURSOR
 
 config = {
@@ -14,5 +13,7 @@ config = {
 
 
 async def handler(data, ctx):
+    from agents.gmail import flow
+
     stored = await flow.advance_cursor(ctx.state, str(data["history_id"]))
     ctx.logger.debug("gmail history id stored", history_id=stored)

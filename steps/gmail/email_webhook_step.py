@@ -2,8 +2,7 @@
 
 from pydantic import ValidationError
 
-from agents.gmail import flow, services
-from agents.gmail.inbound import InboundEmail, bearer_ok
+from agents.gmail import services
 from agents.gmail.topics import TOPIC_NEW
 
 config = {
@@ -18,6 +17,9 @@ config = {
 
 
 async def handler(req, ctx):
+    from agents.gmail import flow
+    from agents.gmail.inbound import InboundEmail, bearer_ok
+
     token = services.webhook_token()
     if token is None:
         # Not a 5xx: nothing is wrong with the server, and no request can authenticate until a

@@ -1,6 +1,6 @@
 """The user moved a mail into or out of Spam (or removed the flow's label): learn it once."""
 
-from agents.gmail import learning, services
+from agents.gmail import services
 from agents.gmail.topics import TOPIC_LABELS
 
 config = {
@@ -16,6 +16,8 @@ config = {
 
 
 async def handler(data, ctx):
+    from agents.gmail import learning
+
     settings = services.settings()
     if not settings.enabled:
         return

@@ -3,7 +3,7 @@
 While Google refuses the grant, the poll skips quietly (see agents/gmail/grant.py) instead
 of asking Google every minute; it resumes by itself after `stepline gmail connect`."""
 
-from agents.gmail import grant, services
+from agents.gmail import services
 from agents.gmail.errors import GmailNotConnected
 from agents.gmail.topics import TOPIC_CURSOR, TOPIC_LABELS, TOPIC_NEW
 
@@ -20,6 +20,8 @@ config = {
 
 
 async def handler(ctx):
+    from agents.gmail import grant
+
     settings = services.settings()
     if not settings.enabled or settings.mode != "polling":
         return

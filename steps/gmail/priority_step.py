@@ -1,9 +1,7 @@
 """Urgent keywords and VIP senders (config plus the `gmail.vip` state group) make a mail
 high priority."""
 
-from agents.gmail import classify, flow, services
-from agents.gmail.counters import count_once, today
-from agents.gmail.parse import ParsedEmail
+from agents.gmail import services
 from agents.gmail.topics import TOPIC_CHECKED, TOPIC_HIGH
 
 config = {
@@ -17,6 +15,10 @@ config = {
 
 
 async def handler(data, ctx):
+    from agents.gmail import classify, flow
+    from agents.gmail.counters import count_once, today
+    from agents.gmail.parse import ParsedEmail
+
     settings = services.settings()  # read per message: a config edit applies to the next one
     mail = ParsedEmail.model_validate(data)
     vips = classify.all_vips(settings, await classify.state_vips(ctx.state))

@@ -1,6 +1,6 @@
 """Fetch and parse one message, keep its metadata, count it, and pass it on."""
 
-from agents.gmail import flow, services
+from agents.gmail import services
 from agents.gmail.topics import TOPIC_NEW, TOPIC_RECEIVED
 
 config = {
@@ -17,6 +17,8 @@ config = {
 
 
 async def handler(data, ctx):
+    from agents.gmail import flow
+
     settings = services.settings()
     api = services.gmail() if data.get("source", "gmail") == "gmail" else None
     mail = await flow.load_email(data, api)

@@ -1,8 +1,7 @@
 """Post the day's Gmail summary to Slack after the cleanup."""
 
-from agents.gmail import flow, services
+from agents.gmail import services
 from agents.gmail.topics import TOPIC_CLEANUP, TOPIC_NOTIFY
-from agents.notify import fan_out
 
 config = {
     "type": "event",
@@ -15,6 +14,9 @@ config = {
 
 
 async def handler(data, ctx):
+    from agents.gmail import flow
+    from agents.notify import fan_out
+
     settings = services.settings()
     if not settings.report.enabled:
         return

@@ -4,12 +4,7 @@ The step's rate limit is `spam.llm_rate_limit` of config/gmail.yaml, read when t
 (a change needs a restart): the runtime spreads a burst of mail out, not the LLM client.
 """
 
-from agents.gmail import classify, flow, services
-from agents.gmail.counters import count_once, today
-from agents.gmail.learning import record_verdict
-from agents.gmail.parse import ParsedEmail
-from agents.gmail.priority import is_vip
-from agents.gmail.spam import assess_spam
+from agents.gmail import services
 from agents.gmail.topics import TOPIC_CHECKED, TOPIC_RECEIVED, TOPIC_SPAM
 
 config = {
@@ -28,6 +23,13 @@ if (_limit := services.settings().spam.llm_rate_limit) is not None:
 
 
 async def handler(data, ctx):
+    from agents.gmail import classify, flow
+    from agents.gmail.counters import count_once, today
+    from agents.gmail.learning import record_verdict
+    from agents.gmail.parse import ParsedEmail
+    from agents.gmail.priority import is_vip
+    from agents.gmail.spam import assess_spam
+
     settings = services.settings()
     mail = ParsedEmail.model_validate(data)
     vips = classify.all_vips(settings, await classify.state_vips(ctx.state))

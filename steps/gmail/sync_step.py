@@ -3,7 +3,7 @@
 While Google refuses the grant, notices are acknowledged and skipped (agents/gmail/grant.py):
 the next notice after `stepline gmail connect` reads everything since the stored id."""
 
-from agents.gmail import grant, services
+from agents.gmail import services
 from agents.gmail.topics import TOPIC_CURSOR, TOPIC_LABELS, TOPIC_NEW, TOPIC_SYNC
 
 config = {
@@ -19,6 +19,8 @@ config = {
 
 
 async def handler(data, ctx):
+    from agents.gmail import grant
+
     settings = services.settings()
     if not settings.enabled:
         return

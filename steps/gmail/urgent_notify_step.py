@@ -1,8 +1,7 @@
 """Alert on a high-priority mail: phone push and Slack, each provider its own event."""
 
-from agents.gmail import flow, services
+from agents.gmail import services
 from agents.gmail.topics import TOPIC_HIGH, TOPIC_NOTIFY
-from agents.notify import fan_out
 
 config = {
     "type": "event",
@@ -15,6 +14,9 @@ config = {
 
 
 async def handler(data, ctx):
+    from agents.gmail import flow
+    from agents.notify import fan_out
+
     settings = services.settings()
     note = flow.alert_for(data, data.get("reasons", []), settings)
     payloads = fan_out(

@@ -5,7 +5,7 @@ is down only the Slack message is retried (with backoff, then dead-lettered for 
 the phone push that already went out is not sent twice.
 """
 
-from agents.notify import Notification, Notifiers, NotifyRequest
+from agents.notify import NotifyRequest
 
 config = {
     "type": "event",
@@ -22,6 +22,8 @@ config = {
 
 
 async def handler(data: NotifyRequest, ctx) -> None:
+    from agents.notify import Notification, Notifiers
+
     # Cheap to build; per delivery so it always reflects the process's current environment.
     notifiers = Notifiers()
     note = Notification.model_validate(data.model_dump(exclude={"provider"}))
