@@ -22,6 +22,7 @@ from app.cli_common import (
     settings_from,
     use_project,
 )
+from app.cli_db import db_app
 from app.errors import NotFound
 from app.logger import configure_logging
 from app.plugins import load_plugins
@@ -43,6 +44,7 @@ app = typer.Typer(
 app.add_typer(state_app, name="state")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(cron_app, name="cron")
+app.add_typer(db_app, name="db")
 
 
 def _print_version(value: bool) -> None:

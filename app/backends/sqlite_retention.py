@@ -10,8 +10,8 @@ Freed pages are reused by later inserts, so a bounded table keeps the file bound
 space back after a burst (a deep backlog of deliveries, say), a new database is created with
 `auto_vacuum=INCREMENTAL` and the periodic sweep releases free pages a small step at a time.
 SQLite only honours that mode for a file created with it: an existing database keeps
-`auto_vacuum=NONE` (still bounded, never shrinking) until `VACUUM` is run once with the
-backend stopped (see README, "Durable events", Retention).
+`auto_vacuum=NONE` (still bounded, never shrinking) until `stepline db vacuum` converts it
+with the backend stopped (app/backends/sqlite_vacuum.py; README, "Durable events", Retention).
 """
 
 from __future__ import annotations

@@ -245,6 +245,7 @@ def test_steps_prints_problems_on_stderr(tmp_path, monkeypatch):
         (["dev"], ["--port", "PORT", "--host", "HOST", "127.0.0.1"]),
         (["start"], ["--workers", " N ", "0.0.0.0", "STEPLINE_VERIFY_CREDENTIALS=0"]),
         (["cron", "run"], ["NAME", "The cron step's name"]),
+        (["db", "vacuum"], ["auto_vacuum=INCREMENTAL", "Stop every process", "Exit status"]),
         (["gmail", "train"], ["--spam", " DIR ", "--ham", "--limit", " N "]),
     ],
 )
