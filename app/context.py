@@ -39,7 +39,7 @@ def build_message(
     outside any step (`Runtime.message`: CLI, server, tests) both build."""
     if key is not None and not isinstance(key, str):
         raise TypeError("emit key must be a string")
-    due = due_time(delay, at, now)
+    due = None if delay is None and at is None else due_time(delay, at, now)
     payload = jsonable(data, f"data emitted to {topic!r}")
     steps = subscribers.get(topic, ())
     parts = partition(steps, payload) if partition is not None and steps else None

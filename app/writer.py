@@ -13,6 +13,7 @@ away) is retried with backoff; splitting would not help.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
@@ -64,7 +65,10 @@ class Writer:
         self.claimer: Claimer | None = None
         self._max = max_batch
         self._on_commit = on_commit
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        # A deque and one future to wake the loop, not an asyncio.Queue: a put there is four
+        # Python calls (and its unfinished-task count) for every run.
+        self._queue: collections.deque[_Item] = collections.deque()
+        self._waiting: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -95,8 +99,14 @@ class Writer:
         if self._task is None:
             self.start()
         self.backlog += len(batch.outcomes) + 1
-        self._idle.clear()
-        self._queue.put_nowait((batch, future))
+        if not self._queue:
+            self._idle.clear()
+        self._queue.append((batch, future))
+        waiting = self._waiting
+        if waiting is not None:
+            self._waiting = None
+            if not waiting.done():
+                waiting.set_result(None)
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed."""
@@ -112,11 +122,15 @@ class Writer:
             self._task = None
 
     async def _run(self) -> None:
+        queue = self._queue
         while True:
-            items = [await self._queue.get()]
+            while not queue:
+                self._waiting = asyncio.get_running_loop().create_future()
+                await self._waiting
+            items = [queue.popleft()]
             size = _size(items[0][0])
-            while size < self._max and not self._queue.empty():
-                item = self._queue.get_nowait()
+            while size < self._max and queue:
+                item = queue.popleft()
                 items.append(item)
                 size += _size(item[0])
             merged = _merge(items)
@@ -131,7 +145,7 @@ class Writer:
                 if self.claimer is not None:
                     self.claimer.accept(wants, claimed)
                 self._notify(merged)
-                if self._queue.empty():
+                if not queue:
                     self._idle.set()
                 continue
             if self.claimer is not None:
@@ -140,7 +154,7 @@ class Writer:
                 self._settle(items, merged, error)
             else:
                 await self._isolate(items)
-            if self._queue.empty():
+            if not queue:
                 self._idle.set()
 
     def _settle(self, items: list[_Item], merged: Batch, error: BaseException | None) -> None:

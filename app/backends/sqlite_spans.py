@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 from app.backends.codec import dump_records, load
@@ -37,6 +38,7 @@ CREATE TABLE IF NOT EXISTS span_rows (
 _FIELDS = (
     "span_id, trace_id, step, kind, topic, attempt, started_at, duration_ms, status, error, emitted"
 )
+_fields = attrgetter(*_FIELDS.split(", "))  # one C call per span for its eleven fields
 _INSERT = (
     "INSERT INTO span_rows (seq, n, body) "
     "VALUES ((SELECT COALESCE(MAX(seq), 0) FROM span_rows) + ?, ?, ?)"
@@ -47,24 +49,7 @@ def store_spans(conn: sqlite3.Connection, spans: Sequence[Span]) -> None:
     """Add `spans` (one commit's) as one row. Text the database cannot store (a lone
     surrogate) fails the write as a span column did, so the writer stores that span's text
     escaped instead (app/writer.py)."""
-    body = dump_records(
-        [
-            [
-                s.span_id,
-                s.trace_id,
-                s.step,
-                s.kind,
-                s.topic,
-                s.attempt,
-                s.started_at,
-                s.duration_ms,
-                s.status,
-                s.error,
-                s.emitted,
-            ]
-            for s in spans
-        ]
-    )
+    body = dump_records(list(map(_fields, spans)))  # tuples: JSON arrays all the same
     conn.execute(_INSERT, (len(spans), len(spans), body))
 
 
