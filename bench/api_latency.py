@@ -3,6 +3,7 @@ both servers measured in turn in one run.
 
     .venv/bin/python bench/api_latency.py            # 200 req/s for 10 s, wrk 5 s, 3 rounds
     .venv/bin/python bench/api_latency.py --quick    # smoke: 3 s, wrk 2 s, 1 round (< 1 min)
+    .venv/bin/python bench/api_latency.py --against main~3   # also that revision's Stepline
 
 Servers (each uvicorn, one process, started once and kept for every round):
 - bare FastAPI: `POST /hook` reads the body and answers 202 (bench/bare_api.py), on stock
@@ -12,7 +13,12 @@ Servers (each uvicorn, one process, started once and kept for every round):
 - Stepline: `stepline start` with an API step that verifies the HMAC-SHA256 signature, durably
   emits with the delivery id as key, and answers 202; the event consumer runs in the same process.
   All run without an access log (bare: `--no-access-log`; Stepline: STEPLINE_ACCESS_LOG=0;
-  `--access-log` turns Stepline's on, as `stepline start` has it by default, to see its cost).
+  `--access-log` turns Stepline's on, as `stepline start` has it by default, to see its cost);
+- with `--against REV`, Stepline as of that git revision too (exported to a scratch directory,
+  run with this venv), to measure a change against the code before it in the same run.
+
+Beside each Stepline latency line: its process's CPU time per request at the steady rate, the
+figure the machine's load moves least.
 
 Latency comes from bench/loadgen.py, an open-loop raw-socket client in its own process (it costs
 a few per cent of a core at 200 req/s, where an httpx client added ~2 ms to every figure). Peak
@@ -23,8 +29,10 @@ wrk (`apt-get install wrk`) the peak lines are skipped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -141,7 +149,12 @@ def serve_bare(tmp: Path, *, one_write: bool = False) -> tuple[subprocess.Popen[
             time.sleep(0.1)
 
 
-def latency(port: int, rate: float, seconds: float) -> dict[str, float]:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def latency(port: int, rate: float, seconds: float, pid: int | None = None) -> dict[str, float]:
     args = [
         sys.executable,
         str(HERE / "loadgen.py"),
@@ -152,7 +165,9 @@ def latency(port: int, rate: float, seconds: float) -> dict[str, float]:
         "--seconds",
         str(seconds),
     ]
+    cpu = _cpu_seconds(pid) if pid is not None else 0.0
     done = subprocess.run(args, capture_output=True, text=True)
+    cpu = _cpu_seconds(pid) - cpu if pid is not None else 0.0
     if done.returncode != 0:
         raise SystemExit(f"loadgen failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
     result = json.loads(done.stdout)
@@ -161,7 +176,10 @@ def latency(port: int, rate: float, seconds: float) -> dict[str, float]:
             f"loadgen: unexpected answers {result['statuses']}, {result['unanswered']} unanswered"
         )
     q = statistics.quantiles(result["latencies_ms"], n=100)
-    return {"p50 ms": q[49], "p99 ms": q[98], "client lag ms": result["worst_client_lag_ms"]}
+    out = {"p50 ms": q[49], "p99 ms": q[98], "client lag ms": result["worst_client_lag_ms"]}
+    if pid is not None:  # the client also sends a second of warm-up requests
+        out["CPU us/request"] = cpu / (rate * (seconds + 1)) * 1e6
+    return out
 
 
 def wrk_peak(port: int, seconds: float, script: Path) -> float:
@@ -206,6 +224,7 @@ def main() -> None:
     parser.add_argument(
         "--access-log", action="store_true", help="Stepline logs every request (bare does not)"
     )
+    parser.add_argument("--against", metavar="REV", help="also run Stepline as of git REV")
     args = parse(parser, seconds=3, wrk_seconds=2)
     env = {**DEFAULTS, "STEPLINE_ACCESS_LOG": "1"} if args.access_log else DEFAULTS
     with scratch("api") as tmp:
@@ -213,11 +232,24 @@ def main() -> None:
         bare, bare_port = serve_bare(tmp)
         one, one_port = serve_bare(tmp, one_write=True)
         try:
-            with SteplineProcess(steps, tmp / "bench.db", env=env, cwd=ROOT) as app:
+            with contextlib.ExitStack() as servers:
+                app = servers.enter_context(
+                    SteplineProcess(steps, tmp / "bench.db", env=env, cwd=ROOT)
+                )
+                ports = {BARE: bare_port, ONE: one_port, OURS: app.port}
                 assert app.process is not None
+                pids = {OURS: app.process.pid}
+                if args.against:
+                    tree = export(args.against, tmp / "against")
+                    before = servers.enter_context(
+                        SteplineProcess(steps, tmp / "against.db", env=env, cwd=tree)
+                    )
+                    assert before.process is not None
+                    ports[f"at {args.against}"] = before.port
+                    pids[f"at {args.against}"] = before.process.pid
                 time.sleep(1)  # let start-up garbage settle before reading RSS
                 idle = rss_mib(app.process.pid), rss_mib(bare.pid)
-                run(args, {BARE: bare_port, ONE: one_port, OURS: app.port}, tmp)
+                run(args, ports, pids, tmp)
                 print(
                     f"  idle RSS before the load: Stepline {idle[0]:.0f} MiB, bare FastAPI "
                     f"{idle[1]:.0f} MiB ({idle[0] / idle[1]:.2f}x); after it: Stepline "
@@ -231,9 +263,19 @@ def main() -> None:
 BARE, ONE, OURS = "bare FastAPI", "bare, one write", "Stepline webhook"
 
 
-def run(args: argparse.Namespace, ports: dict[str, int], tmp: Path) -> None:
+def export(rev: str, into: Path) -> Path:
+    """The tree of git revision `rev`, unpacked into `into` (this venv runs it)."""
+    into.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def run(args: argparse.Namespace, ports: dict[str, int], pids: dict[str, int], tmp: Path) -> None:
     plan: dict[str, Callable[[], float | dict[str, float]]] = {
-        name: functools.partial(latency, port, args.rate, args.seconds)
+        name: functools.partial(latency, port, args.rate, args.seconds, pids.get(name))
         for name, port in ports.items()
     }
     have_wrk = shutil.which("wrk") is not None
@@ -249,9 +291,17 @@ def run(args: argparse.Namespace, ports: dict[str, int], tmp: Path) -> None:
     )
     for name in ports:
         peak = f", peak {m(f'{name} peak'):,.0f} req/s (wrk, 32 connections)" if have_wrk else ""
+        cpu = f", CPU {m(f'{name} CPU us/request'):.0f} us/request" if name in pids else ""
         print(
             f"  {name:<17} p50 {m(f'{name} p50 ms'):.2f} ms, p99 {m(f'{name} p99 ms'):.2f} ms"
-            f"{peak}; client lag at worst {m(f'{name} client lag ms'):.2f} ms"
+            f"{cpu}{peak}; client lag at worst {m(f'{name} client lag ms'):.2f} ms"
+        )
+    for name in pids.keys() - {OURS}:
+        print(
+            f"  Stepline / {name}: CPU per request "
+            f"{rounds.ratio(f'{OURS} CPU us/request', f'{name} CPU us/request'):.2f}x, p99 "
+            f"{rounds.added(f'{OURS} p99 ms', f'{name} p99 ms'):+.2f} ms"
+            + (f", peak {rounds.ratio(f'{OURS} peak', f'{name} peak'):.2f}x" if have_wrk else "")
         )
     for base in (BARE, ONE):
         print(
