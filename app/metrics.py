@@ -221,6 +221,8 @@ class Metrics(Middleware):
     def __init__(self) -> None:
         self._steps: dict[int, _Bound] = {}
         self._dirty: list[_Bound] = []
+        self._flushing: asyncio.AbstractEventLoop | None = None
+        """The loop a flush is due on."""
 
     def after_run(self, run: Run, outcome: RunOutcome) -> None:
         # The hot path: one dict lookup per run, then plain arithmetic on the bound.
@@ -240,18 +242,19 @@ class Metrics(Middleware):
         if bound.cron is not None and span.attempt == 1:
             bound.fires += 1
         dirty = self._dirty
-        if not dirty:
-            loop = asyncio._get_running_loop()
-            if loop is None:
-                dirty.append(bound)
-                self.flush()
-                return
-            loop.call_soon(self.flush)
         if bound not in dirty:
             dirty.append(bound)
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            self.flush()
+        elif self._flushing is not loop:
+            # None is due on this loop (a loop that closed before its flush ran took it along).
+            self._flushing = loop
+            loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Add what runs counted since the last flush to the prometheus-client children."""
+        self._flushing = None
         dirty, self._dirty = self._dirty, []
         for bound in dirty:
             bound.flush()
