@@ -6,6 +6,7 @@
         [--with rpath,cte,html-layout,...]  # optional token families, tokens.OPTIONAL
         [--min-shared 20]  # equal-count clues counted once (bayes.MIN_SHARED)
         [--splits 5]  # the same over more ways of cutting the train half into quarters
+        [--relearn]  # then learn again what each training would get wrong (relearn_mistakes)
 
 An L2-regularised logistic regression over the signs `agents.gmail.rules.find_signs` reports
 (spam against easy + hard ham, both classes weighted equally), by batch gradient descent on
@@ -119,7 +120,8 @@ def cross_validate() -> None:
         print(
             f"4-fold CV on the train half (split {cut_no}), token groups "
             f"{sorted(tokens.GROUPS)}, bayes scale {spam.BAYES_SCALE}, rules beside "
-            f"{spam.RULES_BESIDE_BAYES}, min shared {bayes.MIN_SHARED}: at {settings.threshold} "
+            f"{spam.RULES_BESIDE_BAYES}, min shared {bayes.MIN_SHARED}, relearn "
+            f"{'--relearn' in sys.argv}: at {settings.threshold} "
             f"spam caught {caught / n_spam:.2%} ({caught}/{n_spam}), wanted mail flagged "
             f"{flagged / n_ham:.2%} ({flagged}/{n_ham}); at the best cut flagging "
             f"{HAM_SHARE_AT_THRESHOLD:.1%}: spam caught {at_cut / n_spam:.2%} ({at_cut})",
@@ -143,14 +145,19 @@ def _one_split(
     """(spam caught, wanted flagged, spam caught at the cut, spam, wanted) of one split."""
     from agents.gmail import spam
     from agents.gmail.bayes import BayesModel
+    from agents.gmail.training import relearn_mistakes
 
     folds = [_fold(name, name.split(".")[1], cut_no) for _, _, name in mails]
     scored: list[tuple[float, bool]] = []
     for fold in range(4):
         model = BayesModel()
-        for (mail, is_spam, _), k in zip(mails, folds, strict=True):
-            if k != fold:
-                model.learn(mail, is_spam)
+        lessons = [
+            (mail, is_spam) for (mail, is_spam, _), k in zip(mails, folds, strict=True) if k != fold
+        ]
+        for mail, is_spam in lessons:
+            model.learn(mail, is_spam)
+        if "--relearn" in sys.argv:
+            relearn_mistakes(model, lessons, settings)
         for (mail, is_spam, _), k in zip(mails, folds, strict=True):
             if k == fold:
                 verdict = asyncio.run(spam.assess_spam(mail, settings, model=model))

@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 
 from agents.gmail.message import ParsedEmail
 
-__all__ = ["FREEMAIL", "base_domain", "header_signs"]
+__all__ = ["FREEMAIL", "arrival", "base_domain", "header_signs"]
 
 Signs = dict[str, str]
 
@@ -88,7 +88,7 @@ def _dates(mail: ParsedEmail, out: Signs) -> None:
         return
     if sent.tzinfo is None:
         sent = sent.replace(tzinfo=dt.UTC)
-    arrived = _arrival(mail)
+    arrived = arrival(mail)
     if arrived is None:
         return
     hours = (sent - arrived).total_seconds() / 3600
@@ -98,7 +98,8 @@ def _dates(mail: ParsedEmail, out: Signs) -> None:
         out["date_past"] = f"Date is {-hours / 24:.0f} days before the mail arrived"
 
 
-def _arrival(mail: ParsedEmail) -> dt.datetime | None:
+def arrival(mail: ParsedEmail) -> dt.datetime | None:
+    """When the mail arrived: Gmail's own time, else the receiving servers' stamps."""
     if mail.internal_date_ms:
         return dt.datetime.fromtimestamp(mail.internal_date_ms / 1000, dt.UTC)
     for line in mail.received[:3]:  # the receiving servers' own stamps, after the ';'

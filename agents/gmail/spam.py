@@ -21,7 +21,14 @@ from agents.gmail.rules import score_rules
 from agents.gmail.settings import SpamSettings
 from agents.llm import LLMClient, LLMError, LLMUnavailable, StateLike
 
-__all__ = ["LLMSpamVerdict", "SpamVerdict", "assess_spam", "llm_spam_score", "model_trust"]
+__all__ = [
+    "LLMSpamVerdict",
+    "SpamVerdict",
+    "assess_spam",
+    "llm_spam_score",
+    "local_spam_score",
+    "model_trust",
+]
 
 log = logging.getLogger("stepline.gmail.spam")
 
@@ -127,24 +134,13 @@ def _trust_note(model: BayesModel, trust: float) -> str:
     )
 
 
-async def assess_spam(
-    mail: ParsedEmail,
-    settings: SpamSettings,
-    *,
-    vip: str | None = None,
-    llm: LLMClient | None = None,
-    model: BayesModel | None = None,
-    state: StateLike | None = None,
-) -> SpamVerdict:
-    """Score `mail`. A VIP sender (`vip` = the matched entry) is exempt only when the mail's
-    SPF/DKIM/DMARC results pass; otherwise it is scored like anyone else."""
-    if vip is not None and mail.auth.passed:
-        return SpamVerdict(0.0, False, [f"VIP sender ({vip}), authenticated"], {}, True)
+def _local_evidence(
+    mail: ParsedEmail, settings: SpamSettings, model: BayesModel | None
+) -> tuple[dict[str, float], list[Evidence], list[str]]:
+    """The rules' and the model's evidence: (scores, items, reasons)."""
     scores: dict[str, float] = {}
     items: list[Evidence] = []
     found: list[str] = []
-    if vip is not None:
-        found.append(f"sender matches VIP {vip} but is not authenticated, so it is checked")
     with_model = settings.use_bayes and model is not None and model.trained
     trust = model_trust(model) if with_model and model is not None else 0.0
     if settings.use_rules:
@@ -159,6 +155,33 @@ async def assess_spam(
             Evidence("bayes", scores["bayes"], limit=BAYES_LIMIT, scale=BAYES_SCALE * trust)
         )
         found.append(f"bayes model: {scores['bayes']:.2f}{_trust_note(model, trust)}")
+    return scores, items, found
+
+
+def local_spam_score(mail: ParsedEmail, settings: SpamSettings, model: BayesModel) -> float:
+    """The score `assess_spam` gives without the LLM: what the rules and `model` say."""
+    _, items, _ = _local_evidence(mail, settings, model)
+    if not items:
+        return 0.0
+    return combine(items, settings.weights.model_dump(), settings.unsure).score
+
+
+async def assess_spam(
+    mail: ParsedEmail,
+    settings: SpamSettings,
+    *,
+    vip: str | None = None,
+    llm: LLMClient | None = None,
+    model: BayesModel | None = None,
+    state: StateLike | None = None,
+) -> SpamVerdict:
+    """Score `mail`. A VIP sender (`vip` = the matched entry) is exempt only when the mail's
+    SPF/DKIM/DMARC results pass; otherwise it is scored like anyone else."""
+    if vip is not None and mail.auth.passed:
+        return SpamVerdict(0.0, False, [f"VIP sender ({vip}), authenticated"], {}, True)
+    scores, items, found = _local_evidence(mail, settings, model)
+    if vip is not None:
+        found.insert(0, f"sender matches VIP {vip} but is not authenticated, so it is checked")
     if settings.use_llm and llm is not None:
         verdict = await llm_spam_score(mail, llm, state)
         if verdict is not None:

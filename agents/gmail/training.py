@@ -2,6 +2,17 @@
 
 A file that cannot be read (missing, unreadable, empty) is reported and skipped; the rest is
 learned. The parser itself never fails, so every readable file teaches something.
+
+`relearn_mistakes` (off: `stepline gmail train` does not call it) learns once more each
+training mail the model would have got wrong had it not seen that mail (the mail is taken out
+of the counts, scored by the rules and the model as the flow would, and put back): a spam
+below `spam.threshold`, a wanted mail from `spam.unsure` up. It is the "train until no
+errors" SpamBayes users ran for hard ham, one round, on the leave-one-out verdict (scored with
+itself in the counts no training mail is ever wrong). In 4-fold cross-validation on the train
+half of the SpamAssassin corpus over five splits it caught 4,707 of 5 x 969 spam at 0.8
+instead of 4,686, at 29 of 5 x 2,086 wanted mails flagged instead of 27; on the test half 901
+of 927 at 7 of 2,064 flagged instead of 898 at 6, past the 0.3 % a lost wanted mail may cost.
+`bench/gmail_tune.py --cv --relearn` and `bench/gmail_spam.py --relearn` measure it again.
 """
 
 from __future__ import annotations
@@ -13,6 +24,8 @@ from pathlib import Path
 from agents.gmail.api import GmailAPI
 from agents.gmail.bayes import BayesModel
 from agents.gmail.parse import ParsedEmail, parse_raw
+from agents.gmail.settings import SpamSettings
+from agents.gmail.spam import local_spam_score
 
 __all__ = [
     "FileTraining",
@@ -20,6 +33,7 @@ __all__ = [
     "eml_files",
     "learn_files",
     "read_mail_file",
+    "relearn_mistakes",
     "train_from_dirs",
     "train_from_mailbox",
 ]
@@ -52,14 +66,21 @@ class FileTraining:
 
 
 def learn_files(
-    model: BayesModel, paths: Iterable[Path], is_spam: bool, report: FileTraining
+    model: BayesModel,
+    paths: Iterable[Path],
+    is_spam: bool,
+    report: FileTraining,
+    lessons: list[tuple[ParsedEmail, bool]] | None = None,
 ) -> None:
+    """Learn each readable file; `lessons`, when given, gets each (mail, is_spam) learned."""
     for path in paths:
         mail, why = read_mail_file(path)
         if mail is None:
             report.unreadable.append(why or str(path))
             continue
         model.learn(mail, is_spam)
+        if lessons is not None:
+            lessons.append((mail, is_spam))
         report.with_problems += bool(mail.problems)
         if is_spam:
             report.spam += 1
@@ -135,3 +156,25 @@ def train_from_mailbox(
     result.spam = model.learn_many(spam, is_spam=True)
     result.ham = model.learn_many(ham, is_spam=False)
     return result
+
+
+def relearn_mistakes(
+    model: BayesModel, lessons: Iterable[tuple[ParsedEmail, bool]], settings: SpamSettings
+) -> int:
+    """Learn again each of `lessons` (already learned by `model`) that the model, without
+    it, would get wrong (see the module docstring); how many were learned again."""
+    if not model.trained:
+        return 0  # it scores nothing yet: every verdict would be the rules'
+    settings = settings.model_copy(update={"use_bayes": True})  # the model is what is trained
+    wrong: list[tuple[ParsedEmail, bool]] = []
+    for mail, is_spam in lessons:
+        model.unlearn(mail, is_spam)
+        try:
+            score = local_spam_score(mail, settings, model)
+        finally:
+            model.learn(mail, is_spam)
+        if score < settings.threshold if is_spam else score >= settings.unsure:
+            wrong.append((mail, is_spam))
+    for mail, is_spam in wrong:  # all judged by the same model first, then learned
+        model.learn(mail, is_spam)
+    return len(wrong)
