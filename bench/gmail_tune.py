@@ -4,9 +4,9 @@
     .venv/bin/python bench/gmail_tune.py --write    # and writes them into agents/gmail/rules.py
     .venv/bin/python bench/gmail_tune.py --cv [--bayes-scale 2.5 --rules-beside 0.15]
         [--with rpath,cte,html-layout,...]  # optional token families, tokens.OPTIONAL
-        [--min-shared 20]  # equal-count clues counted once (bayes.MIN_SHARED)
+        [--min-shared N]  # equal-count clues counted once from N (bayes.MIN_SHARED; 0: off)
         [--splits 5]  # the same over more ways of cutting the train half into quarters
-        [--relearn]  # then learn again what each training would get wrong (relearn_mistakes)
+        [--no-relearn | --relearn-spam]  # training.relearn_mistakes off, or for spam too
 
 An L2-regularised logistic regression over the signs `agents.gmail.rules.find_signs` reports
 (spam against easy + hard ham, both classes weighted equally), by batch gradient descent on
@@ -18,7 +18,8 @@ reports on it.
 `--cv` checks how the rules and the Bayes model combine (`spam.BAYES_SCALE`,
 `spam.RULES_BESIDE_BAYES`, or the values given) by 4-fold cross-validation on the train half:
 a model trained on three quarters scores the fourth, through `assess_spam`, and the four
-quarters' verdicts are pooled. That is how those two were chosen; the test half is not read.
+quarters' verdicts are pooled; each training is followed by `relearn_mistakes`, as in
+`stepline gmail train`. That is how those two were chosen; the test half is not read.
 One split into quarters leaves a noise of about ±4 of 969 spam; `--splits N` also cuts the
 train half N - 1 other ways (by the MD5 of a number and the file name) and adds them up.
 """
@@ -108,7 +109,7 @@ def cross_validate() -> None:
             sys.exit(f"--with takes some of {', '.join(sorted(tokens.OPTIONAL))}")
         tokens.GROUPS |= wanted
     if "--min-shared" in sys.argv:
-        bayes.MIN_SHARED = int(_option("--min-shared", 0))
+        bayes.MIN_SHARED = int(_option("--min-shared", 0)) or None
     train, _ = split(load_corpus())
     mails = [(parse_raw(s.raw), s.is_spam, s.name) for s in train]
     settings = SpamSettings(use_llm=False)
@@ -121,7 +122,7 @@ def cross_validate() -> None:
             f"4-fold CV on the train half (split {cut_no}), token groups "
             f"{sorted(tokens.GROUPS)}, bayes scale {spam.BAYES_SCALE}, rules beside "
             f"{spam.RULES_BESIDE_BAYES}, min shared {bayes.MIN_SHARED}, relearn "
-            f"{'--relearn' in sys.argv}: at {settings.threshold} "
+            f"{_relearn_mode()}: at {settings.threshold} "
             f"spam caught {caught / n_spam:.2%} ({caught}/{n_spam}), wanted mail flagged "
             f"{flagged / n_ham:.2%} ({flagged}/{n_ham}); at the best cut flagging "
             f"{HAM_SHARE_AT_THRESHOLD:.1%}: spam caught {at_cut / n_spam:.2%} ({at_cut})",
@@ -130,6 +131,12 @@ def cross_validate() -> None:
     if splits > 1:
         print(f"all {splits} splits: spam caught {total[0]}, wanted mail flagged {total[1]}, "
               f"spam caught at the cut {total[2]}")  # fmt: skip
+
+
+def _relearn_mode() -> str:
+    if "--no-relearn" in sys.argv:
+        return "off"
+    return "wanted and spam" if "--relearn-spam" in sys.argv else "wanted mail"
 
 
 def _fold(name: str, digest: str, cut_no: int) -> int:
@@ -156,8 +163,8 @@ def _one_split(
         ]
         for mail, is_spam in lessons:
             model.learn(mail, is_spam)
-        if "--relearn" in sys.argv:
-            relearn_mistakes(model, lessons, settings)
+        if "--no-relearn" not in sys.argv:
+            relearn_mistakes(model, lessons, settings, spam_too="--relearn-spam" in sys.argv)
         for (mail, is_spam, _), k in zip(mails, folds, strict=True):
             if k == fold:
                 verdict = asyncio.run(spam.assess_spam(mail, settings, model=model))

@@ -13,6 +13,7 @@ import typer
 from agents.gmail.bayes import BayesModel
 from agents.gmail.classify import assess, load_model
 from agents.gmail.errors import GmailError
+from agents.gmail.message import ParsedEmail
 from agents.gmail.oauth import connect as oauth_connect
 from agents.gmail.oauth import token_file
 from agents.gmail.settings import GmailSettings, current_settings, settings_file
@@ -113,11 +114,15 @@ def train(
         bool, typer.Option(help="From the mailbox, learn as many wanted mails as spam.")
     ] = True,
     reset: Annotated[bool, typer.Option(help="Start from an empty model.")] = False,
+    relearn: Annotated[
+        bool,
+        typer.Option(help="Learn twice the wanted mail the model would flag without it."),
+    ] = True,
 ) -> None:
     """Train the local Bayes spam model; it is stored where the flow loads it.
 
     Files that cannot be read are listed and skipped; the rest is learned."""
-    from agents.gmail.training import train_from_dirs, train_from_mailbox
+    from agents.gmail.training import relearn_mistakes, train_from_dirs, train_from_mailbox
 
     settings = _settings_or_exit()
     spam, ham = spam or [], ham or []
@@ -131,7 +136,8 @@ def train(
     with model_lock(path):
         try:
             model = (None if reset else BayesModel.load(path)) or BayesModel()
-            files = train_from_dirs(model, spam, ham)
+            lessons: list[tuple[ParsedEmail, bool]] = []
+            files = train_from_dirs(model, spam, ham, lessons)
             n_spam, n_ham = files.spam, files.ham
             if mailbox:
                 from agents.gmail.api import GmailAPI
@@ -142,7 +148,7 @@ def train(
                 own = (settings.spam.label, settings.spam.unsure_label)
                 moved = run_with_runtime(lambda rt: flow_moved_to_spam(rt.state), load_steps=False)
                 more = train_from_mailbox(
-                    model, api, limit, own, balanced=balance, flow_moved=moved
+                    model, api, limit, own, balanced=balance, flow_moved=moved, lessons=lessons
                 )
                 if more.moved_by_flow:
                     typer.echo(
@@ -160,6 +166,7 @@ def train(
                         f"left out {more.left_out} messages to learn spam and wanted mail in equal "
                         "numbers (--no-balance learns them all)"
                     )
+            again = relearn_mistakes(model, lessons, settings.spam) if relearn else 0
         except (ValueError, GmailError) as exc:
             raise _fail(str(exc)) from None
         for why in files.unreadable:
@@ -169,6 +176,11 @@ def train(
         f"learned {n_spam} spam and {n_ham} wanted messages; model now has "
         f"{model.spam_docs} spam and {model.ham_docs} wanted in {path}"
     )
+    if again:
+        typer.echo(
+            f"learned {again} wanted messages twice: without them the model would have flagged "
+            "them (--no-relearn learns each once)"
+        )
     if files.unreadable:
         typer.echo(f"{len(files.unreadable)} files could not be read (listed above)")
     if not model.trained:

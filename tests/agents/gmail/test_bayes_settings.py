@@ -257,9 +257,8 @@ def test_equal_count_clues_counted_once_catch_spam_sent_through_a_mailing_list(
 ) -> None:
     """A list puts the same relay (host, /16, /24), the same footer link (host, domain, path
     words) and the same headers on every mail it forwards: in wanted list mail those are
-    a dozen tokens with the very same counts. With `MIN_SHARED` set (it ships off, see
-    bayes.py) they count once and no longer outvote the words of spam posted to the list;
-    off, they do."""
+    a dozen tokens with the very same counts. With `MIN_SHARED` (20, see bayes.py) they
+    count once and no longer outvote the words of spam posted to the list; off, they do."""
     from agents.gmail import bayes
     from agents.gmail.message import Link
 
@@ -279,8 +278,24 @@ def test_equal_count_clues_counted_once_catch_spam_sent_through_a_mailing_list(
         model.learn(mail(f"{SPAM[i % 4]}, act {i}", f"promo{i}@spam{i}.biz"), True)
     posted = via_list("Claim your free casino prize now, winner, cheap pills")
     wanted = via_list("Budget review notes for the planning session, patch reviewed")
-    assert bayes.MIN_SHARED is None
+    assert bayes.MIN_SHARED == 20
+    assert model.spam_probability(posted) > 0.9
+    monkeypatch.setattr(bayes, "MIN_SHARED", None)
     assert model.spam_probability(posted) < 0.6  # the list's tokens hold it down
     monkeypatch.setattr(bayes, "MIN_SHARED", 20)
-    assert model.spam_probability(posted) > 0.9
     assert model.spam_probability(wanted) < 0.1
+
+
+def test_the_date_header_against_the_arrival_is_a_token() -> None:
+    from agents.gmail.tokens import tokens
+
+    arrived = "from mx.example.net by mx.google.com; Tue, 01 Dec 2026 10:00:00 +0000"
+
+    def sent(date: str) -> list[str]:
+        found = tokens(ParsedEmail(date=date, received=[arrived], text="hello there"))
+        return [t for t in found if t.startswith("date:")]
+
+    assert sent("Tue, 01 Dec 2026 09:58:00 +0000") == ["date:minutes"]
+    assert sent("Fri, 04 Dec 2026 10:00:00 +0000") == ["date:ahead"]  # stamped in the future
+    assert sent("Mon, 02 Nov 2026 10:00:00 +0000") == ["date:old"]
+    assert sent("") == ["date:none"]

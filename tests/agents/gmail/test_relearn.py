@@ -1,4 +1,4 @@
-"""`relearn_mistakes`: the training mails the model would get wrong without them count twice."""
+"""`relearn_mistakes`: wanted mail the model would flag without it is learned twice."""
 
 from __future__ import annotations
 
@@ -70,3 +70,16 @@ def test_nothing_to_relearn_in_a_model_that_has_seen_only_one_kind() -> None:
     model = trained(items)
     assert relearn_mistakes(model, items, SETTINGS) == 0
     assert model.spam_docs == len(SPAM)
+
+
+def test_a_missed_spam_is_relearned_only_when_asked() -> None:
+    # a spam in wanted mail's words: the model, without it, lets it through
+    quiet = (
+        mail("Planning notes: the budget review moved to Thursday", "promo@spam.example"),
+        True,
+    )
+    items = [*lessons()[:-1], quiet]
+    model = trained(items)
+    assert relearn_mistakes(model, items, SETTINGS) == 0
+    assert relearn_mistakes(model, items, SETTINGS, spam_too=True) == 1
+    assert model.spam_docs == len(SPAM) + 2
