@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import pytest
+
+from agents.gmail import spam
 from agents.gmail.bayes import BayesModel
 from agents.gmail.parse import ParsedEmail
 from agents.gmail.settings import SpamSettings
 from agents.gmail.spam import local_spam_score
 from agents.gmail.training import relearn_mistakes
+
+
+@pytest.fixture(autouse=True)
+def trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The toy models here learn a dozen mails: weigh them as a user's trained model."""
+    monkeypatch.setattr(spam, "TRUSTED_DOCS", 1)
+
 
 SETTINGS = SpamSettings(use_llm=False, use_rules=False)  # the model's verdict alone
 
