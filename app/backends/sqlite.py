@@ -175,7 +175,8 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         if batch:
             await self._run(self._tx(lambda c: self._write(c, batch)))
             self.storage_error = None  # only a real write proves the store takes writes
-            self._wal.committed()
+            if (behind := self._wal.committed()) is not None:
+                await self._wal.wait_for(behind)
 
     def _write(self, conn: sqlite3.Connection, batch: Batch) -> None:
         now = self.clock()
@@ -282,7 +283,8 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         claimed = await self._run(self._tx(both))
         if batch:
             self.storage_error = None
-            self._wal.committed()
+            if (behind := self._wal.committed()) is not None:
+                await self._wal.wait_for(behind)
         return claimed
 
     def _claim(

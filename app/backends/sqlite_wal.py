@@ -9,10 +9,12 @@ checkpoint on the database thread's connection: writers on the loop's connection
 meanwhile. A WAL is rewound only once a checkpoint has caught up with it, which under unbroken
 writes the PASSIVE one never does, so a RESTART checkpoint follows it on the thread, copying
 the few frames written meanwhile while new writers wait (the loop's commits wait on the thread
-for those milliseconds, the loop itself does not). Past four times that size (a RESTART that
-another process's long read kept from finishing) the loop's connection checkpoints itself, as
-SQLite would have, so the file stays bounded whatever the load: it had done so every 2-3 s at
-200 webhook requests a second, holding the loop 5-25 ms each time.
+for those milliseconds, the loop itself does not). Past four times that size the WAL is held
+there: while the thread's checkpoint still runs (starved of CPU on a loaded machine, or kept
+from finishing by another process's long read) the writer waits for it before its next
+commit, and with none running the loop's connection checkpoints itself, as SQLite would have.
+So the file stays bounded whatever the load. (The loop's own checkpoint had run every 2-3 s at
+200 webhook requests a second, holding the loop 5-25 ms each time, before the RESTART step.)
 
 The count comes from the wal-index (the `-shm` file, whose header SQLite documents in "WAL-mode
 File Format": `mxFrame` at byte 16, `nBackfill` at byte 96, native byte order), read with one
@@ -105,24 +107,40 @@ class WalCheckpoints:
             return None
         return pages, pages
 
-    def committed(self) -> None:
-        """A commit went through on the loop's connection."""
+    def committed(self) -> asyncio.Future[None] | None:
+        """A commit went through on the loop's connection. Returns the checkpoint running on
+        the database thread when the WAL is past its bound: the caller waits for it (see
+        `wait_for`) before it commits again."""
         self._commits += 1
         if self._commits % _EVERY:
-            return
+            return None
         found = self._pending()
         if found is None:
-            return
+            return None
         frames, pending = found
-        if frames >= 4 * CHECKPOINT_PAGES and (conn := self._backend._inline) is not None:
-            try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error as exc:
-                log.warning("WAL checkpoint of %s failed: %s", self._wal, exc)
+        if frames >= 4 * CHECKPOINT_PAGES:
+            if self._running is not None:
+                # The thread's checkpoint is starved of CPU or held up by a long read while
+                # the loop writes on: writing more would grow the WAL without bound (18,060
+                # frames seen on a loaded machine), so the writer waits for it instead.
+                return self._running
+            if (conn := self._backend._inline) is not None:
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    log.warning("WAL checkpoint of %s failed: %s", self._wal, exc)
         elif pending >= CHECKPOINT_PAGES and self._running is None and self._backend._conn:
             loop = asyncio.get_running_loop()
             self._running = loop.run_in_executor(self._backend._executor, self._checkpoint)
             self._running.add_done_callback(self._done)
+        return None
+
+    @staticmethod
+    async def wait_for(running: asyncio.Future[None] | None) -> None:
+        """Wait for a checkpoint `committed` returned; its failure is logged by `_done`, and
+        the waiter being cancelled leaves it running."""
+        if running is not None:
+            await asyncio.wait([running])
 
     def _checkpoint(self) -> None:
         conn = self._backend._conn  # on the database thread: its own connection
