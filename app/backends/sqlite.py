@@ -160,8 +160,8 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         if self._inline is not None:
             self._inline.close()
             self._inline = None
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, conn.close)
+        await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+        self._wal.close()  # after the connections: its close() would drop their locks
         self._executor.shutdown(wait=True)
 
     async def ping(self) -> bool:

@@ -22,6 +22,14 @@ File Format": `mxFrame` at byte 16, `nBackfill` at byte 96, native byte order), 
 had reached 1,000 pages every fourth commit started a checkpoint (150 a second at 200 webhook
 requests a second), each one syncing the file and taking the GIL from the loop: the slow 5 % of
 the loop's commits (2-7 ms instead of 0.1 ms) and most of the webhook's p99.
+
+SQLite's locks between processes are POSIX locks on that file, and they belong to the process: a
+close() of any descriptor of it drops every one the process holds, SQLite's included (SQLite
+shares its own descriptors to avoid this; ours is outside). A look that opened and closed the
+file each time let another process take the write lock this one held: two writers at once, lost
+updates, two runs of one ordering key, "database disk image is malformed". So the descriptor
+stays open while any backend of the process has the file open, and is closed after the last
+one's connections are (`_Shm`).
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ import sqlite3
 import sys
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 __all__ = ["CHECKPOINT_PAGES", "WalCheckpoints"]
 
@@ -65,6 +73,37 @@ class _Backend(Protocol):
     def _inline(self) -> sqlite3.Connection | None: ...
 
 
+class _Shm:
+    """This process's one read-only descriptor of each -shm file (by device and inode, so two
+    spellings of one path share it), shared by the backends that have it open: closed when the
+    last of them closes, never while one still uses the file (see the module's docstring)."""
+
+    _open: ClassVar[dict[tuple[int, int], list[int]]] = {}  # file: [descriptor, users]
+
+    @classmethod
+    def take(cls, path: Path) -> tuple[tuple[int, int], int] | None:
+        try:
+            st = os.stat(path)
+            file = (st.st_dev, st.st_ino)
+            held = cls._open.get(file)
+            if held is None:
+                held = cls._open[file] = [os.open(path, os.O_RDONLY), 0]
+        except OSError:
+            return None
+        held[1] += 1
+        return file, held[0]
+
+    @classmethod
+    def give_back(cls, file: tuple[int, int]) -> None:
+        held = cls._open.get(file)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] <= 0:
+            del cls._open[file]
+            os.close(held[0])
+
+
 class WalCheckpoints:
     """Checkpoints one database's WAL on its database thread, one at a time."""
 
@@ -74,26 +113,31 @@ class WalCheckpoints:
         self._backend = backend
         self._commits = 0
         self._running: asyncio.Future[None] | None = None
+        self._held: tuple[tuple[int, int], int] | None = None  # from _Shm at the first look
 
     def frames(self) -> tuple[int, int] | None:
         """(frames in the WAL, frames of them already in the database file), or None when
         the wal-index cannot be read (no WAL yet, or a layout this does not know)."""
+        held = self._held
+        if held is None:
+            held = self._held = _Shm.take(self._shm)
+            if held is None:
+                return None
         try:
-            # Opened for each look (~3 µs): a descriptor kept open would go on reading a file
-            # SQLite removed and made anew once every connection had closed.
-            fd = os.open(self._shm, os.O_RDONLY)
+            head = os.pread(held[1], _HEADER, 0)
         except OSError:
             return None
-        try:
-            head = os.pread(fd, _HEADER, 0)
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
         order = sys.byteorder
         if len(head) < _HEADER or int.from_bytes(head[:4], order) != _VERSION:
             return None
         return int.from_bytes(head[16:20], order), int.from_bytes(head[96:100], order)
+
+    def close(self) -> None:
+        """The backend's connections are closed: give the descriptor back (closed once no
+        other backend of this process uses the file)."""
+        if self._held is not None:
+            file, self._held = self._held[0], None
+            _Shm.give_back(file)
 
     def _pending(self) -> tuple[int, int] | None:
         """(frames in the WAL, frames not yet checkpointed); from the file's size when the

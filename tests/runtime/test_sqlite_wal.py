@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from app.backends.sqlite import SQLiteBackend
@@ -99,4 +101,55 @@ async def test_the_wal_stays_bounded_under_unbroken_writes(tmp_path: Path):
         with sqlite3.connect(db) as other:
             assert other.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 6000
     finally:
+        await backend.close()
+
+
+_TRY_WRITE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=0)
+try:
+    conn.execute("BEGIN IMMEDIATE")
+except sqlite3.OperationalError as exc:
+    print(exc)
+else:
+    print("got the write lock")
+"""
+
+
+def _other_process_writes(db: Path) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", _TRY_WRITE, str(db)], capture_output=True, text=True, timeout=60
+    )
+    return out.stdout.strip() or out.stderr
+
+
+async def test_looking_at_the_wal_index_keeps_this_process_sqlite_locks(tmp_path: Path):
+    # POSIX locks belong to the process and a close() of any descriptor of the file drops them
+    # all: a look that opened and closed the -shm file let another process take the write lock
+    # this one held (two writers at once: lost state updates, two runs of one key, and "database
+    # disk image is malformed" across three workers).
+    db = tmp_path / "stepline.db"
+    backend = SQLiteBackend(Settings(db=db))
+    other = SQLiteBackend(Settings(db=db))  # a second backend of this process on the same file
+    await backend.open()
+    await other.open()
+    try:
+        await backend.write(Batch(messages=[Message("t", {"i": 1}, "tr", ("A",))]))
+        conn = backend._inline
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            assert _other_process_writes(db) == "database is locked"
+            for _ in range(8):  # every fourth commit looks at the wal-index
+                backend._wal.committed()
+            assert backend._wal.frames() is not None
+            assert other._wal.frames() is not None
+            assert _other_process_writes(db) == "database is locked"
+            await other.close()  # its descriptor of the -shm file is the one still in use
+            assert _other_process_writes(db) == "database is locked"
+        finally:
+            conn.rollback()
+        assert _other_process_writes(db) == "got the write lock"
+    finally:
+        await other.close()
         await backend.close()
