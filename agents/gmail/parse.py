@@ -172,16 +172,23 @@ def _from_headers(
 
 
 def _decode_payload(payload: bytes, charset: str, out: Structure, problems: list[str]) -> str:
+    """The part's text. Read in another charset than the one declared, the text is a guess
+    (it may read wrong), so that is named in `problems` like an unknown charset is."""
     try:
         return payload.decode(charset)
     except LookupError:
-        problems.append(f"unknown charset {charset[:40]!r}; part read as UTF-8")
+        why = f"unknown charset {charset[:40]!r}"
     except UnicodeDecodeError:
         out.charset_mismatch = True  # the declared charset is a lie (or the part is damaged)
+        why = f"text not in its declared charset {charset[:40]!r}"
     try:
-        return payload.decode("utf-8")
+        text = payload.decode("utf-8")
+        problems.append(f"{why}; part read as UTF-8")
     except UnicodeDecodeError:
-        return payload.decode("cp1252", errors="replace")
+        text = payload.decode("cp1252", errors="replace")
+        lost = text.count("\ufffd")
+        problems.append(f"{why}; part read as cp1252{f', {lost} bytes unreadable' if lost else ''}")
+    return text
 
 
 def _read_part(part: Message, out: Structure, problems: list[str]) -> tuple[str, str] | None:

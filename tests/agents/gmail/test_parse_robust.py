@@ -51,6 +51,27 @@ def test_a_lying_charset_is_decoded_leniently_and_flagged() -> None:
     )
     assert "20 \u20ac" in parsed.text
     assert parsed.structure.charset_mismatch
+    # read in a charset it does not declare, the text is a guess: named as not fully read
+    assert parsed.problems == ["text not in its declared charset 'us-ascii'; part read as UTF-8"]
+
+
+def test_bytes_no_charset_can_read_are_counted_as_unreadable() -> None:
+    """0x81 and 0x8d are neither UTF-8 nor cp1252: the last resort replaces them."""
+    head = "From: a@b.example\nContent-Type: text/plain; charset=us-ascii\n"
+    parsed = parse_raw(mail(head, b"Cost \x81\x8d 5\n"))
+    assert parsed.text == "Cost \ufffd\ufffd 5"
+    assert parsed.problems == [
+        "text not in its declared charset 'us-ascii'; part read as cp1252, 2 bytes unreadable"
+    ]
+
+
+def test_a_part_in_its_declared_charset_has_no_problem() -> None:
+    body = "Prix: 20 \u20ac".encode("iso-8859-15")
+    parsed = parse_raw(
+        mail("From: a@b.example\nContent-Type: text/plain; charset=iso-8859-15\n", body)
+    )
+    assert parsed.text == "Prix: 20 \u20ac"
+    assert parsed.problems == [] and not parsed.structure.charset_mismatch
 
 
 def test_unknown_charset_is_named_in_the_problems() -> None:
