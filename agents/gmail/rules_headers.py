@@ -8,6 +8,7 @@ counts stay apart.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from email.utils import parsedate_to_datetime
 
@@ -27,6 +28,11 @@ _DIGITS_LOCAL = re.compile(r"\d{4,}")
 _HOP = re.compile(
     r"from\s+(?P<helo>\S+)\s+\((?P<rdns>[^\s\[\)]*)\s*\[(?P<ip>[\d.]+)\]", re.IGNORECASE
 )
+_BY = re.compile(r"\bby\s+(?P<by>[\w.\-\[\]]+)", re.IGNORECASE)
+# a hop stamped this much later than the hop above it (which received the mail after it):
+# beyond a server clock set in the wrong time zone, a forged hop (train half: 3.7 % of spam,
+# 0.3 % of wanted mail, none of the hard ham; at 6 h 0.4 % and 0.8 % of hard ham)
+_BACKWARDS_HOURS = 12
 _PRIVATE = re.compile(r"^(10\.|127\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)")
 _BULK_FREEMAIL = ("hotmail.com", "yahoo.com", "aol.com", "msn.com", "gmail.com")
 # free mailbox providers: a person writes from one, a business selling something does not
@@ -140,6 +146,48 @@ def _relays(mail: ParsedEmail, out: Signs) -> None:
         return
 
 
+def _hop_stamp(line: str) -> dt.datetime | None:
+    _, sep, stamp = line.rpartition(";")
+    try:
+        when = parsedate_to_datetime(stamp.strip()) if sep else None
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when is None or when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _local_host(host: str) -> bool:
+    return "." not in host or host == "localhost" or bool(_PRIVATE.match(host))
+
+
+def _chain(mail: ParsedEmail, out: Signs) -> None:
+    """The hops against each other. A spam tool writes Received lines of its own below the
+    real ones: the first hop from outside names the host that really connected, and the
+    hop below it, which that host claims to have written, should be `by` that host; the
+    stamps, newest first, should not go forward in time going down the chain."""
+    hops = mail.received[:12]
+    for i, line in enumerate(hops[:5]):
+        hop = _HOP.search(line)
+        if hop is None or _PRIVATE.match(hop["ip"]):
+            continue
+        below = next((b for b in hops[i + 1 : i + 4] if _BY.search(b)), None)
+        by_match = _BY.search(below) if below else None
+        by = by_match["by"].lower().strip("[]") if by_match else ""
+        if by and not _local_host(by):
+            claimed = {hop["helo"].lower().strip("[]"), hop["rdns"].lower()} - {"", "unknown"}
+            if by != hop["ip"] and base_domain(by) not in {base_domain(h) for h in claimed}:
+                out["relay_chain_break"] = (
+                    f"a relay line says it was written by {by}, but the host that sent it "
+                    f"was {hop['rdns'] or hop['helo']} [{hop['ip']}]"
+                )
+        break
+    stamps = [_hop_stamp(line) for line in hops]
+    for newer, older in itertools.pairwise(stamps):
+        if newer and older and (older - newer).total_seconds() > _BACKWARDS_HOURS * 3600:
+            hours = (older - newer).total_seconds() / 3600
+            out["relay_time_backwards"] = f"a relay is stamped {hours:.0f} h after the next one"
+            break
+
+
 def _subject(mail: ParsedEmail, out: Signs) -> None:
     subject = mail.subject
     if _REPLY_PREFIX.match(subject) and not mail.in_reply_to:
@@ -176,6 +224,16 @@ def _thread(mail: ParsedEmail, out: Signs) -> None:
 
 def header_signs(mail: ParsedEmail) -> Signs:
     out: Signs = {}
-    for check in (_auth, _sender, _dates, _message_id, _relays, _subject, _encoding, _thread):
+    for check in (
+        _auth,
+        _sender,
+        _dates,
+        _message_id,
+        _relays,
+        _chain,
+        _subject,
+        _encoding,
+        _thread,
+    ):
         check(mail, out)
     return out
