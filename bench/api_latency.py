@@ -4,6 +4,7 @@ both servers measured in turn in one run.
     .venv/bin/python bench/api_latency.py            # 200 req/s for 10 s, wrk 5 s, 3 rounds
     .venv/bin/python bench/api_latency.py --quick    # smoke: 3 s, wrk 2 s, 1 round (< 1 min)
     .venv/bin/python bench/api_latency.py --against main~3   # also that revision's Stepline
+    .venv/bin/python bench/api_latency.py --layers   # also a server per layer (bench/api_layers.py)
 
 Servers (each uvicorn, one process, started once and kept for every round):
 - bare FastAPI: `POST /hook` reads the body and answers 202 (bench/bare_api.py), on stock
@@ -15,7 +16,9 @@ Servers (each uvicorn, one process, started once and kept for every round):
   All run without an access log (bare: `--no-access-log`; Stepline: STEPLINE_ACCESS_LOG=0;
   `--access-log` turns Stepline's on, as `stepline start` has it by default, to see its cost);
 - with `--against REV`, Stepline as of that git revision too (exported to a scratch directory,
-  run with this venv), to measure a change against the code before it in the same run.
+  run with this venv), to measure a change against the code before it in the same run;
+- with `--layers`, a Stepline server per layer of the webhook path, each adding one piece of
+  work to the one before (bench/api_layers.py), printed as a table of what each layer adds.
 
 Beside each Stepline latency line: its process's CPU time per request at the steady rate, the
 figure the machine's load moves least.
@@ -55,6 +58,7 @@ from _util import (
     stop,
     write_steps,
 )
+from api_layers import print_layers, serve_layers
 from loadgen import SECRET, signed_body
 
 from tests.e2e.server import SteplineProcess
@@ -225,6 +229,9 @@ def main() -> None:
         "--access-log", action="store_true", help="Stepline logs every request (bare does not)"
     )
     parser.add_argument("--against", metavar="REV", help="also run Stepline as of git REV")
+    parser.add_argument(
+        "--layers", action="store_true", help="also a server per layer of the webhook path"
+    )
     args = parse(parser, seconds=3, wrk_seconds=2)
     env = {**DEFAULTS, "STEPLINE_ACCESS_LOG": "1"} if args.access_log else DEFAULTS
     with scratch("api") as tmp:
@@ -247,9 +254,16 @@ def main() -> None:
                     assert before.process is not None
                     ports[f"at {args.against}"] = before.port
                     pids[f"at {args.against}"] = before.process.pid
+                layers: list[str] = []
+                if args.layers:
+                    layer_ports, layer_pids = serve_layers(servers, tmp, env)
+                    ports.update(layer_ports)
+                    pids.update(layer_pids)
+                    pids[BARE] = bare.pid  # the layers' CPU is read against bare's
+                    layers = list(layer_ports)
                 time.sleep(1)  # let start-up garbage settle before reading RSS
                 idle = rss_mib(app.process.pid), rss_mib(bare.pid)
-                run(args, ports, pids, tmp)
+                run(args, ports, pids, tmp, layers)
                 print(
                     f"  idle RSS before the load: Stepline {idle[0]:.0f} MiB, bare FastAPI "
                     f"{idle[1]:.0f} MiB ({idle[0] / idle[1]:.2f}x); after it: Stepline "
@@ -273,7 +287,13 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
-def run(args: argparse.Namespace, ports: dict[str, int], pids: dict[str, int], tmp: Path) -> None:
+def run(
+    args: argparse.Namespace,
+    ports: dict[str, int],
+    pids: dict[str, int],
+    tmp: Path,
+    layers: list[str],
+) -> None:
     plan: dict[str, Callable[[], float | dict[str, float]]] = {
         name: functools.partial(latency, port, args.rate, args.seconds, pids.get(name))
         for name, port in ports.items()
@@ -289,14 +309,14 @@ def run(args: argparse.Namespace, ports: dict[str, int], pids: dict[str, int], t
         f"Webhook POST, open loop at {args.rate:g} req/s for {args.seconds:g} s per round "
         f"(median of {args.rounds}):"
     )
-    for name in ports:
+    for name in [n for n in ports if n not in layers]:
         peak = f", peak {m(f'{name} peak'):,.0f} req/s (wrk, 32 connections)" if have_wrk else ""
         cpu = f", CPU {m(f'{name} CPU us/request'):.0f} us/request" if name in pids else ""
         print(
             f"  {name:<17} p50 {m(f'{name} p50 ms'):.2f} ms, p99 {m(f'{name} p99 ms'):.2f} ms"
             f"{cpu}{peak}; client lag at worst {m(f'{name} client lag ms'):.2f} ms"
         )
-    for name in pids.keys() - {OURS}:
+    for name in pids.keys() - {OURS, BARE, *layers}:
         print(
             f"  Stepline / {name}: CPU per request "
             f"{rounds.ratio(f'{OURS} CPU us/request', f'{name} CPU us/request'):.2f}x, p99 "
@@ -314,6 +334,8 @@ def run(args: argparse.Namespace, ports: dict[str, int], pids: dict[str, int], t
                 else "; install wrk (apt-get install wrk) for the peak ratio"
             )
         )
+    if layers:
+        print_layers(rounds, BARE, peak=have_wrk)
 
 
 if __name__ == "__main__":

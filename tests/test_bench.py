@@ -63,3 +63,30 @@ def test_flow_control_bench_prints_each_ratio_to_the_plain_chain(tmp_path: Path)
     out = finish(bench(tmp_path, "flow_control.py", "--quick"))
     assert "key, 1 per key / plain:" in out and "key + rate limit / plain:" in out
     assert leftovers(tmp_path) == []
+
+
+def test_api_latency_layers_prints_what_each_layer_adds(tmp_path: Path) -> None:
+    out = finish(
+        bench(
+            tmp_path,
+            "api_latency.py",
+            "--quick",
+            "--layers",
+            "--seconds",
+            "1",
+            "--wrk-seconds",
+            "1",
+        )
+    )
+    # Every layer's server answered each signed request 202 (api_latency exits otherwise).
+    table = out[out.index("layer by layer") :].splitlines()[2:8]
+    assert [line.strip().split("  ")[0] for line in table] == [
+        "bare FastAPI",
+        "api step 202",
+        "+ HMAC",
+        "+ body model",
+        "+ emit, no consumer",
+        "+ consumer",
+    ], table
+    assert "added by Stepline over bare FastAPI" in out  # the default lines are still there
+    assert leftovers(tmp_path) == []
