@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from app.backends.base import Backend
+from app.backends.codec import encode
 from app.errors import UndeclaredTopic
 from app.logger import StepLogger
 from app.retries import Retry
@@ -19,8 +20,8 @@ from app.types import FlowPlan, LogEntry, Message
 
 __all__ = ["Context", "Partition", "SyncContext", "build_message"]
 
-Partition = Callable[[tuple[str, ...], Any], dict[str, FlowPlan] | None]
-"""Flow control of a message for its subscribing steps (app.flow.partitions, bound)."""
+Partition = Callable[[tuple[str, ...], Message], dict[str, FlowPlan] | None]
+"""Flow control of a message for its subscribing steps (app.flow.planner)."""
 
 
 def build_message(
@@ -40,10 +41,19 @@ def build_message(
     if key is not None and not isinstance(key, str):
         raise TypeError("emit key must be a string")
     due = None if delay is None and at is None else due_time(delay, at, now)
-    payload = jsonable(data, f"data emitted to {topic!r}")
     steps = subscribers.get(topic, ())
-    parts = partition(steps, payload) if partition is not None and steps else None
-    return Message(topic, payload, trace_id, steps, key, due, parts)
+    # Encoded once, here; the store writes the text as it is, and the data is decoded from it
+    # only if a flow-control key is read from it. What the quick encoding declines (a type
+    # JSON cannot carry, NaN, a lone surrogate, a long int) takes the standard path: refused
+    # here, or by the store, with the same reasons as before.
+    raw = encode(data)
+    if raw is None:
+        m = Message(topic, jsonable(data, f"data emitted to {topic!r}"), trace_id, steps, key, due)
+    else:
+        m = Message.encoded(topic, raw, trace_id, steps, key, due)
+    if partition is not None and steps:
+        m.partitions = partition(steps, m)
+    return m
 
 
 class Context:

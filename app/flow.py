@@ -27,7 +27,7 @@ from typing import Any
 
 from app.registry import Registry
 from app.step_config import EventConfig
-from app.types import FlowPlan
+from app.types import FlowPlan, Message
 
 __all__ = [
     "KeyMissing",
@@ -114,7 +114,7 @@ def partitions(
     return out or None
 
 
-Planner = Callable[[tuple[str, ...], Any], dict[str, FlowPlan] | None]
+Planner = Callable[[tuple[str, ...], Message], dict[str, FlowPlan] | None]
 
 
 def planner(configs: Mapping[str, Any]) -> Planner:
@@ -125,7 +125,7 @@ def planner(configs: Mapping[str, Any]) -> Planner:
     through `plan`, so the keys and the errors are the same."""
     made: dict[tuple[str, ...], Callable[[Any], dict[str, FlowPlan]] | None] = {}
 
-    def partition(steps: tuple[str, ...], data: Any) -> dict[str, FlowPlan] | None:
+    def partition(steps: tuple[str, ...], message: Message) -> dict[str, FlowPlan] | None:
         fn = made.get(steps)
         if fn is None:
             if steps in made:
@@ -133,7 +133,7 @@ def planner(configs: Mapping[str, Any]) -> Planner:
             fn = made[steps] = _for_steps(configs, steps)
             if fn is None:
                 return None
-        return fn(data)
+        return fn(message.data)  # decoded from the emit's text only here, when a plan reads it
 
     return partition
 

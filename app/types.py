@@ -6,7 +6,9 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
+
+from pydantic_core import from_json
 
 __all__ = [
     "Batch",
@@ -48,19 +50,92 @@ class FlowPlan(NamedTuple):
     """Rate-limit key, when the step's `rate_limit` has one: the limit holds per key."""
 
 
-@dataclass(slots=True)
-class Message:
-    """One emitted event, before the backend fans it out to `steps` (its subscribers)."""
+_UNREAD: Any = object()  # a Message's data not decoded from its text yet
 
-    topic: str
-    data: Any
-    trace_id: str
-    steps: tuple[str, ...] = ()
-    key: str | None = None
-    due: float | None = None
-    """Epoch second it becomes due (a delayed emit); None: at once."""
-    partitions: dict[str, FlowPlan] | None = None
-    """Per subscribing step with flow control: its keys and limits (see app/flow.py)."""
+
+class Message:
+    """One emitted event, before the backend fans it out to `steps` (its subscribers).
+
+    An emit encodes its data once, to `raw` (compact JSON text), which the store writes as it
+    is; `data` is then decoded from it only when something reads it (a flow-control key, the
+    test harness's views). A message built with data and no text (cron, the tests, an emit the
+    fast encoding declined) is encoded by the store, as before."""
+
+    __slots__ = ("_data", "due", "key", "partitions", "raw", "steps", "topic", "trace_id")
+
+    def __init__(
+        self,
+        topic: str,
+        data: Any,
+        trace_id: str,
+        steps: tuple[str, ...] = (),
+        key: str | None = None,
+        due: float | None = None,
+        partitions: dict[str, FlowPlan] | None = None,
+        raw: str | None = None,
+    ) -> None:
+        self.topic = topic
+        self._data = data
+        self.trace_id = trace_id
+        self.steps = steps
+        self.key = key
+        self.due = due
+        """Epoch second it becomes due (a delayed emit); None: at once."""
+        self.partitions = partitions
+        """Per subscribing step with flow control: its keys and limits (see app/flow.py)."""
+        self.raw = raw
+        """The data as the JSON text the store writes; None: the store encodes `data`."""
+
+    @classmethod
+    def encoded(
+        cls,
+        topic: str,
+        raw: str,
+        trace_id: str,
+        steps: tuple[str, ...] = (),
+        key: str | None = None,
+        due: float | None = None,
+    ) -> Message:
+        """A message whose data is known only as its JSON text, decoded when first read."""
+        return cls(topic, _UNREAD, trace_id, steps, key, due, None, raw)
+
+    @property
+    def data(self) -> Any:
+        data = self._data
+        if data is _UNREAD:
+            # Text the emit's encoder wrote without a fallback: no lone surrogate escapes,
+            # which pydantic-core would refuse to read.
+            data = self._data = from_json(cast(str, self.raw))
+        return data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data, self.raw = value, None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(topic={self.topic!r}, data={self.data!r}, trace_id={self.trace_id!r}, "
+            f"steps={self.steps!r}, key={self.key!r}, due={self.due!r}, "
+            f"partitions={self.partitions!r})"
+        )
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (
+            self.topic,
+            self.data,
+            self.trace_id,
+            self.steps,
+            self.key,
+            self.due,
+            self.partitions,
+        )
 
 
 @dataclass(slots=True)

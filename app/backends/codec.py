@@ -26,7 +26,7 @@ from pydantic_core import from_json, to_json
 
 from app.backends.base import dump_json
 
-__all__ = ["dump_payload", "dump_records", "load"]
+__all__ = ["dump_payload", "dump_records", "encode", "load"]
 
 _N, _I = ord("N"), ord("I")  # the first letters of NaN and Infinity as pydantic-core writes them
 
@@ -39,24 +39,33 @@ def load(text: str) -> Any:
         return json.loads(text)
 
 
-def dump_payload(value: Any, what: str = "value") -> str:
-    """`dump_json(value, what)`, faster: the same JSON data, compact."""
+def encode(value: Any) -> str | None:
+    """`value` (JSON data, or what pydantic-core serialises: models, dataclasses, datetimes,
+    enums, sets, bytes, Decimal, UUID) as compact JSON text, or None where the standard path
+    must decide: a lone surrogate, NaN or Infinity, an integer too long to read back, a type
+    JSON cannot carry. An emit encodes its data here once, and the store writes the text."""
     try:
         out = to_json(value)
-    except Exception:  # a lone surrogate, a value JSON cannot carry: the standard path says
-        return dump_json(value, what)
+    except Exception:
+        return None
     # `78 in out` (a byte: "N") first: `b"NaN" in out` tries the word as an integer first and
     # builds and drops a TypeError each time, 2,000 instructions per test.
     if (_N in out or _I in out) and (out.find(b"NaN") >= 0 or out.find(b"Infinity") >= 0):
-        # A float NaN or Infinity is refused there; a string that merely holds the word is
-        # encoded there as well.
-        return dump_json(value, what)
+        return None  # a float NaN or Infinity, or a string that merely holds the word
     digits = sys.get_int_max_str_digits()  # 0: no limit
     # Only from the start of a run of digits: tried inside runs too, a search would recount
     # each one from every digit (seconds for a megabyte of digit strings).
     if digits and len(out) > digits and re.search(rb"(?<![0-9])[0-9]{%d}" % (digits + 1), out):
-        return dump_json(value, what)  # refuses a long int; a long run of digits in text passes
+        return None  # a long int (refused there); a long run of digits in text passes there
     return out.decode()
+
+
+def dump_payload(value: Any, what: str = "value") -> str:
+    """`dump_json(value, what)`, faster: the same JSON data, compact."""
+    out = encode(value)
+    # The standard path refuses NaN, Infinity and a long int with its reason, and writes a
+    # lone surrogate as `json.dumps` does, as an escape, which `json.loads` reads back.
+    return dump_json(value, what) if out is None else out
 
 
 def dump_records(value: Any) -> str:

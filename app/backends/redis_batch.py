@@ -66,8 +66,11 @@ def _encode(value: Any) -> str:
 def _payload(m: Message, now: float) -> str:
     """{"t": topic, "d": data, "tr": trace, "c": now} as compact JSON, with one encoder for
     every payload (json.dumps with options builds one per call)."""
+    data = m.raw  # the text its emit encoded, written as it is
     try:
-        return f'{{"t":{_esc(m.topic)},"d":{_encode(m.data)},"tr":{_esc(m.trace_id)},"c":{now!r}}}'
+        if data is None:  # not encoded at its emit (cron, a message built in code)
+            data = _encode(m.data)
+        return f'{{"t":{_esc(m.topic)},"d":{data},"tr":{_esc(m.trace_id)},"c":{now!r}}}'
     except (TypeError, ValueError, RecursionError):  # dump_json says what is wrong with it
         return dump_json(
             {"t": m.topic, "d": m.data, "tr": m.trace_id, "c": now},

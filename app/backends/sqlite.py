@@ -258,7 +258,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
                 if cur.rowcount == 0:
                     continue
             if m.steps:
-                data = dump_payload(m.data, f"data emitted to {m.topic!r}")
+                data = m.raw or dump_payload(m.data, f"data emitted to {m.topic!r}")
                 due = now if m.due is None else m.due  # a delayed emit waits like a retry
                 rows.extend(
                     keys.row(m, s, data, due, now)
