@@ -143,6 +143,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         try:
             self._conn = await loop.run_in_executor(self._executor, connect)
             self._inline = self._connect(0)
+            self._wal.open()  # counted from now on as a user of the -shm descriptor (sqlite_wal)
         except (sqlite3.OperationalError, OSError) as exc:
             raise BackendUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
         except sqlite3.Error as exc:

@@ -29,7 +29,9 @@ shares its own descriptors to avoid this; ours is outside). A look that opened a
 file each time let another process take the write lock this one held: two writers at once, lost
 updates, two runs of one ordering key, "database disk image is malformed". So the descriptor
 stays open while any backend of the process has the file open, and is closed after the last
-one's connections are (`_Shm`).
+one's connections are (`_Shm`). Every backend counts from its open, not from its first look: one
+that had not looked yet (fewer than four commits) held SQLite's locks all the same, and lost them
+when the only backend counted closed the descriptor.
 """
 
 from __future__ import annotations
@@ -114,6 +116,12 @@ class WalCheckpoints:
         self._commits = 0
         self._running: asyncio.Future[None] | None = None
         self._held: tuple[tuple[int, int], int] | None = None  # from _Shm at the first look
+
+    def open(self) -> None:
+        """The backend's connections are open: count it as a user of the -shm descriptor, so
+        that another backend's close cannot drop the locks its connections hold."""
+        if self._held is None:
+            self._held = _Shm.take(self._shm)
 
     def frames(self) -> tuple[int, int] | None:
         """(frames in the WAL, frames of them already in the database file), or None when

@@ -153,3 +153,30 @@ async def test_looking_at_the_wal_index_keeps_this_process_sqlite_locks(tmp_path
     finally:
         await other.close()
         await backend.close()
+
+
+async def test_a_backend_that_never_looked_keeps_its_locks_when_another_closes(tmp_path: Path):
+    # The -shm descriptor is shared by the process's backends on the file and closed with the
+    # last of them. One that has not looked at the wal-index yet (fewer than four commits)
+    # still holds SQLite's locks on the file: the other's close must not drop them.
+    db = tmp_path / "stepline.db"
+    looked = SQLiteBackend(Settings(db=db))
+    fresh = SQLiteBackend(Settings(db=db))
+    await looked.open()
+    await fresh.open()
+    try:
+        await looked.write(Batch(messages=[Message("t", {"i": 1}, "tr", ("A",))]))
+        for _ in range(4):  # every fourth commit looks at the wal-index
+            looked._wal.committed()
+        conn = fresh._inline
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            assert _other_process_writes(db) == "database is locked"
+            await looked.close()
+            assert _other_process_writes(db) == "database is locked"
+        finally:
+            conn.rollback()
+    finally:
+        await looked.close()
+        await fresh.close()
