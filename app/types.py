@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -103,9 +104,15 @@ class Message:
     def data(self) -> Any:
         data = self._data
         if data is _UNREAD:
-            # Text the emit's encoder wrote without a fallback: no lone surrogate escapes,
-            # which pydantic-core would refuse to read.
-            data = self._data = from_json(cast(str, self.raw))
+            # Text the emit's encoder wrote without a fallback: no lone surrogate escapes. It
+            # writes up to 254 levels of nesting, though, and reads back only 200: deeper data
+            # is read by the standard library, as the store's reader does (codec.load).
+            raw = cast(str, self.raw)
+            try:
+                data = from_json(raw)
+            except ValueError:
+                data = json.loads(raw)
+            self._data = data
         return data
 
     @data.setter
