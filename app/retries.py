@@ -14,7 +14,6 @@ attempts are used up, then dead-lettered. A handler (or an integration it calls)
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import time
@@ -72,10 +71,12 @@ def failure_outcome(
     first = delivery.first_run if delivery.first_run is not None else now
     if isinstance(exc, Retry) and now - first < settings.retry_window:
         delay = exc.delay if exc.delay is not None else backoff(delivery.attempt, settings)
-        # The backend stores the attempt number the outcome carries, and the next claim adds
-        # one: handing back attempt - 1 is what "not counted" means.
-        uncounted = dataclasses.replace(delivery, attempt=max(delivery.attempt - 1, 0))
-        return Outcome(uncounted, "retry", retry_at=now + delay, error=error, traceback=tb)
+        # The backend stores one less than the claimed attempt and the next claim adds one:
+        # that is what "not counted" means. The delivery keeps its claimed attempt, by which
+        # the backend tells this run's outcome from a stale one's.
+        return Outcome(
+            delivery, "retry", retry_at=now + delay, error=error, traceback=tb, uncounted=True
+        )
     if isinstance(exc, Permanent) or delivery.attempt >= max_attempts:
         return Outcome(delivery, "dead", error=error, traceback=tb)
     return Outcome(

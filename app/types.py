@@ -174,6 +174,10 @@ class Outcome:
     retry_at: float | None = None
     error: str | None = None
     traceback: str | None = None
+    uncounted: bool = False
+    """A retry that does not use up an attempt (`Retry`): the backend stores one less than the
+    delivery's attempt, whose own number stays the one it was claimed with (see stale runs in
+    app/backends/base.py)."""
 
 
 @dataclass(slots=True)

@@ -112,7 +112,13 @@ class Backend(ABC):
     @abstractmethod
     async def write(self, batch: Batch) -> None:
         """Commit a batch atomically: enqueue messages (dedup by key), settle outcomes,
-        record spans and logs. Nothing of it is visible unless all of it is."""
+        record spans and logs. Nothing of it is visible unless all of it is.
+
+        An outcome settles only the claim it came from (its delivery's attempt number). A
+        stale run, one whose lease ran out and whose delivery was claimed again, is ignored
+        when it ends: its ack, retry or dead letter would settle (or free the ordering key of)
+        a delivery that another run holds. Its emits, spans and logs are stored as any
+        run's: at-least-once, as when the redelivery's run ends after it."""
 
     @abstractmethod
     async def claim(self, wants: Mapping[str, int], lease: Mapping[str, float]) -> list[Delivery]:

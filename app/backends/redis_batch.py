@@ -18,9 +18,12 @@ delivery:
 - outcomes: "<step> 0-<id> 0-<id> ..." for plain acknowledgements (one XACK and one XDEL for
   the line); "%<step>\t<id>\t<key>\t<id>\t<key>..." for those of keyed deliveries (each
   lets the next of its key go); "=" for the rest (retry, dead letter, a key holding a tab or
-  a newline), as separate arguments, in order. A retry keeps the time of the delivery's first
-  run in its payload ('{"f":<time>,...'), where its `Retry` window starts; one of a step with
-  `key_on_failure: "release"` has the status "release": it frees its key while it waits.
+  a newline, an acknowledgement of a run after the first), as separate arguments, in order.
+  The lines hold first runs only (attempt 1), so the Lua side knows each one's attempt: an
+  outcome settles only the claim it came from (a stale run's is ignored, Backend.write). A
+  retry keeps the time of the delivery's first run in its payload ('{"f":<time>,...'), where
+  its `Retry` window starts; one of a step with `key_on_failure: "release"` has the status
+  "release": it frees its key while it waits.
 - spans and logs: one record per commit, the JSON rows one a line (compact JSON never holds a
   raw newline), with its index entry "<count>\\n" and "<step>\\t<trace>\\n" per row, so Redis
   stores a commit's spans with one HSET and one ZADD and parses none of them.
@@ -211,7 +214,7 @@ def write_args(
 
     for o in batch.outcomes:
         d = o.delivery
-        if o.status == "ok" and d.id.isdigit():
+        if o.status == "ok" and d.attempt == 1 and d.id.isdigit():
             if not d.key:
                 ready.setdefault(d.step, []).append("0-" + d.id)
                 continue
@@ -239,11 +242,12 @@ def write_args(
             d.id,
             status,
             repr(retry_at),
-            d.attempt,
+            max(d.attempt - 1, 0) if o.uncounted else d.attempt,  # the attempt stored
             meta,
             d.key or "",
             d.key_limit,
             "" if d.first_run is None else repr(d.first_run),
+            d.attempt,  # the attempt it was claimed with
         ]
     flush()
     spans, span_index = _records([span_json(sp) for sp in batch.spans], batch.spans)

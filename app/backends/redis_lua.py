@@ -7,6 +7,8 @@ Key layout under the app's prefix P (one Redis can host many apps):
     P:dl:<step>        sorted set of retries and delayed emits waiting for their time:
                        "<id>|<attempt>|<payload>"
     P:steps            set of steps that ever got a delivery
+    P:rc:<step>        hash "0-<seq>" -> attempt of a delivery taken over after its lease ran
+                       out (XCLAIM keeps its id): only an outcome of that attempt settles it
     P:ka:<step>, P:kw:...   ordering keys of steps with concurrency_per_key (redis_keys.py)
     P:rl:<step>, P:rk:...   rate limits (redis_rates.py)
     P:dd:<n>:<topic>:<key>   idempotency key of an emit, expires after the dedup window
@@ -128,6 +130,34 @@ local function ack(q, id)
   return type(n) == 'number' and n or 0
 end
 
+-- True when the outcome of a run of delivery `id` ('0-<seq>') at `attempt` is stale: the
+-- delivery was taken over since (its lease ran out), and another run holds it now.
+local function stale(step, id, attempt)
+  local rc = P .. ':rc:' .. step
+  local held = redis.call('HGET', rc, id)
+  if not held then return false end
+  if tonumber(held) ~= tonumber(attempt) then return true end
+  redis.call('HDEL', rc, id)
+  return false
+end
+
+-- The indexes of `ids` (all of first runs, attempt 1) not taken over since: one EXISTS while
+-- no delivery of the step is.
+local function first_claims(step, ids)
+  local rc, kept = P .. ':rc:' .. step, {}
+  if redis.call('EXISTS', rc) == 0 then
+    for k = 1, #ids do kept[k] = k end
+    return kept, false
+  end
+  for s = 1, #ids, 4000 do
+    local held = redis.call('HMGET', rc, unpack(ids, s, math.min(s + 3999, #ids)))
+    for k = 1, #held do
+      if not held[k] then kept[#kept + 1] = s + k - 1 end
+    end
+  end
+  return kept, true
+end
+
 local function payload_of(q, id)
   local e = redis.call('XRANGE', q, id, id)
   if e[1] then return e[1][2][2] end
@@ -144,7 +174,7 @@ local i = 3
 for _ = 1, tonumber(ARGV[2]) do
   local step, id = ARGV[i], '0-' .. ARGV[i + 1]
   local q = P .. ':q:' .. step
-  if ack(q, id) == 1 then
+  if not stale(step, id, ARGV[i + 2]) and ack(q, id) == 1 then
     local payload = payload_of(q, id)
     redis.call('XDEL', q, id)
     if payload then enqueue(step, payload, math.max(tonumber(ARGV[i + 2]) - 1, 0)) end

@@ -47,13 +47,14 @@ local function records(kind, rows, entries, keep)
 end
 
 -- One outcome given as separate arguments from ARGV[i]: step, id, status, retry_at,
--- attempt, meta, ordering key or '', its limit, its first run ('' unknown). True when it
--- added a dead letter.
+-- attempt to store, meta, ordering key or '', its limit, its first run ('' unknown), the
+-- attempt it was claimed with. True when it added a dead letter.
 local function settle(i, now)
   local step, id, status = ARGV[i], '0-' .. ARGV[i + 1], ARGV[i + 2]
   local q = qkey(step)
-  -- Only the first settlement of a delivery counts: a late one after a reclaim is ignored.
-  if ack(q, id) ~= 1 then return false end
+  -- Only the run holding the delivery settles it, once: a stale run's outcome (its delivery
+  -- taken over since) and a second settlement are ignored.
+  if stale(step, id, ARGV[i + 9]) or ack(q, id) ~= 1 then return false end
   local payload = nil
   local pk = ARGV[i + 6]
   if status ~= 'ok' then payload = payload_of(q, id) end
@@ -185,7 +186,7 @@ local function write_batch(i)
   for line in string.gmatch(lines, '[^\n]+') do
     if line == '=' then
       if settle(i, now) then dead_added = true end
-      i = i + 9
+      i = i + 10
     elseif string.byte(line, 1) == 37 then
       -- '%<step>\t<seq>\t<key>...': keyed acknowledgements; each one settled first here
       -- lets the next delivery of its key go.
@@ -199,6 +200,15 @@ local function write_batch(i)
         ids[#ids + 1] = '0-' .. string.sub(line, at, tab - 1)
         keys[#keys + 1] = string.sub(line, tab + 1, stop - 1)
         at = stop + 1
+      end
+      local kept, some = first_claims(step, ids)
+      if some and #kept < #ids then  -- stale runs' acks: their deliveries' keys stay held
+        local ids2, keys2 = {}, {}
+        for k, j in ipairs(kept) do
+          ids2[k] = ids[j]
+          keys2[k] = keys[j]
+        end
+        ids, keys = ids2, keys2
       end
       local acked = 0
       for c = 1, #ids, 4000 do
@@ -216,9 +226,20 @@ local function write_batch(i)
         end
       end
     else  -- '<step> <id> <id> ...': plain acknowledgements, one XACK and one XDEL for all
-      local ids, q = {}, nil
+      local ids, q, step = {}, nil, nil
       for word in string.gmatch(line, '%S+') do
-        if q then ids[#ids + 1] = word else q = qkey(S[tonumber(word)]) end
+        if q then
+          ids[#ids + 1] = word
+        else
+          step = S[tonumber(word)]
+          q = qkey(step)
+        end
+      end
+      local kept, some = first_claims(step, ids)
+      if some and #kept < #ids then  -- stale runs' acks: their deliveries run on elsewhere
+        local ids2 = {}
+        for k, j in ipairs(kept) do ids2[k] = ids[j] end
+        ids = ids2
       end
       -- A stream or group that vanished (a flush) must not abort the script half way.
       bulk(redis.pcall, 'XACK', q, G, ids)
@@ -282,15 +303,25 @@ local function claim_steps(i)
       redis.call('ZREM', dl, m)
     end
     local got = 0
-    local stale = {}
+    local expired = {}
     if ARGV[i + 3] == '1' and n > 0 then
-      stale = redis.pcall('XPENDING', q, G, 'IDLE', lease_ms, '-', '+', n)
-      if stale.err then stale = {} end
+      expired = redis.pcall('XPENDING', q, G, 'IDLE', lease_ms, '-', '+', n)
+      if expired.err then expired = {} end
     end
     -- Deliveries whose lease ran out (their consumer died or hung) are taken over first.
-    for _, p in ipairs(stale) do
+    -- Its attempt is noted (P:rc), so that the outcome of the run it is taken from, should
+    -- that run end after all, is told from this one's (stale, in settle).
+    for _, p in ipairs(expired) do
       local c = redis.call('XCLAIM', q, G, consumer, lease_ms, p[1])
-      if c[1] then got = got + take(c[1], tonumber(c[1][2][4]) + p[4] + 1, dues(c)[1]) end
+      if c[1] then
+        local attempt, due = tonumber(c[1][2][4]) + p[4] + 1, dues(c)[1]
+        got = got + take(c[1], attempt, due)
+        if due then
+          redis.call('HDEL', P .. ':rc:' .. step, c[1][1])
+        else
+          redis.call('HSET', P .. ':rc:' .. step, c[1][1], attempt)
+        end
+      end
     end
     -- With a per-key rate limit, entries of spent keys step aside: read on, a few times.
     for _ = 1, per_key and 4 or 1 do

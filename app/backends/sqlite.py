@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from app.backends import sqlite_keys as keys
 from app.backends.base import Backend, dump_json, valid_ids
 from app.backends.codec import dump_payload, load
-from app.backends.sqlite_bulk import delete_ids, insert_rows
+from app.backends.sqlite_bulk import delete_claimed, insert_rows
 from app.backends.sqlite_queue_views import SQLiteQueueViews
 from app.backends.sqlite_records import SQLiteRecords
 from app.backends.sqlite_retention import release_free_pages, trim
@@ -183,44 +183,36 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
         now = self.clock()
         if batch.messages:
             self._enqueue(conn, batch.messages, now)
+        # An outcome settles its row only at its claimed attempt (stale runs: Backend.write).
         acked: list[int] = []
-        retried: list[tuple[float, int, float | None, int]] = []
-        released: list[tuple[float, int, float | None, int]] = []
+        acked_at: list[int] = []  # the attempt each was claimed with
+        retried: list[tuple[float, int, float | None, int, int]] = []
+        released: list[tuple[float, int, float | None, int, int]] = []
         dead: list[tuple[Any, ...]] = []
         for o in batch.outcomes:
             d = o.delivery
             if o.status == "ok":
                 acked.append(int(d.id))
-            elif o.status == "retry":
-                # The outcome's attempt is stored: a `Retry` hands back one less (not counted).
-                # Its first run is kept: the `Retry` window counts from it (app/retries.py).
+                acked_at.append(d.attempt)
+                continue
+            if o.status == "retry":
+                # A `Retry` stores one less (not counted); its first run is kept: the `Retry`
+                # window counts from it (app/retries.py).
                 waits = released if self.ordered.get(d.step) else retried
-                waits.append((o.retry_at or now, d.attempt, d.first_run, int(d.id)))
-            else:
-                acked.append(int(d.id))
-                dead.append(
-                    (
-                        d.step,
-                        d.topic,
-                        dump_json(d.data),
-                        d.trace_id,
-                        d.attempt,
-                        o.error or "",
-                        o.traceback or "",
-                        now,
-                        *[int(d.id)] * 3,  # for its keys: keys.DEAD_INSERT
-                    )
-                )
+                stored = max(d.attempt - 1, 0) if o.uncounted else d.attempt
+                waits.append((o.retry_at or now, stored, d.first_run, int(d.id), d.attempt))
+                continue
+            acked.append(int(d.id))
+            acked_at.append(d.attempt)
+            error, tb = o.error or "", o.traceback or ""
+            row = (d.step, d.topic, dump_json(d.data), d.trace_id, d.attempt, error, tb, now)
+            dead.append((*row, int(d.id), d.attempt))
         if dead:  # before the delete: a dead letter keeps its delivery's keys
             conn.executemany(keys.DEAD_INSERT, dead)
         if acked:
-            delete_ids(conn, "deliveries", acked)
+            delete_claimed(conn, acked, acked_at)
         if retried:
-            conn.executemany(
-                "UPDATE deliveries SET due = ?, leased = 0, attempt = ?, "
-                "first_run = COALESCE(first_run, ?) WHERE id = ?",
-                retried,
-            )
+            conn.executemany(keys.RETRY, retried)
         if released:
             conn.executemany(keys.RELEASE_RETRY, released)
         if batch.spans:
@@ -324,12 +316,13 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
     async def release(self, deliveries: list[Delivery]) -> None:
         if not deliveries:
             return
-        rows = [(int(d.id),) for d in deliveries]
+        # Only while still at the attempt it was claimed with, as an outcome (see _write).
+        rows = [(int(d.id), d.attempt) for d in deliveries]
 
         def release(conn: sqlite3.Connection) -> None:
             conn.executemany(
                 "UPDATE deliveries SET due = 0, leased = 0, attempt = MAX(attempt - 1, 0) "
-                "WHERE id = ?",
+                "WHERE id = ? AND attempt = ?",
                 rows,
             )
 

@@ -6,7 +6,9 @@ statement of many rows (`VALUES (...), (...)`, `WHERE id IN (?, ...)`) pays thos
 3-step chain that was a third of the INSERT's time and half of the DELETE's (measured per row
 in one transaction of 100, the chain's shape). Chunks have power-of-two sizes up to `_CHUNK`,
 so a connection's statement cache holds a handful of texts whatever the batch sizes, and a
-statement's parameters stay far below SQLite's limit (999 in the oldest builds).
+statement's parameters stay far below SQLite's limit (999 in the oldest builds). An ack deletes
+its row only at the attempt it was claimed with (a stale run's ack is dropped): one `AND attempt
+= ?` per statement, the acks grouped by attempt.
 
 A None is written as a literal NULL in the statement, not bound: the sqlite3 module binds a
 None through its adapter lookup, about 0.8 us each on this machine, and a delivery without flow
@@ -22,7 +24,7 @@ from functools import cache
 from operator import itemgetter
 from typing import Any
 
-__all__ = ["delete_ids", "insert_rows"]
+__all__ = ["delete_claimed", "insert_rows"]
 
 _CHUNK = 64
 
@@ -60,11 +62,6 @@ def _bound(nulls: Nulls) -> Callable[[Sequence[Any]], Sequence[Any]]:
     return itemgetter(*keep) if keep else (lambda row: ())
 
 
-@cache
-def _delete(table: str, rows: int) -> str:
-    return f"DELETE FROM {table} WHERE id IN ({','.join('?' * rows)})"
-
-
 def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]]) -> None:
     """`head` ("INSERT INTO t (a, b)") with every row of `rows`, in row order (row ids
     follow it, which ordering keys rely on)."""
@@ -82,7 +79,26 @@ def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any
         first = end
 
 
-def delete_ids(conn: sqlite3.Connection, table: str, ids: Sequence[int]) -> None:
-    """Delete the rows of `table` (one of our own tables: the name is interpolated)."""
+@cache
+def _delete_claimed(rows: int) -> str:
+    return f"DELETE FROM deliveries WHERE id IN ({','.join('?' * rows)}) AND attempt = ?"
+
+
+def delete_claimed(conn: sqlite3.Connection, ids: Sequence[int], attempts: Sequence[int]) -> None:
+    """Delete the deliveries `ids` still at the attempts they were claimed with (`attempts`,
+    in the same order): a row claimed again since (a lease that ran out) is another run's.
+    Grouped by attempt, one statement per chunk of a group: a commit's acks are nearly all of
+    one attempt, which takes no grouping."""
+    if min(attempts) == max(attempts):
+        _delete_at(conn, ids, attempts[0])
+        return
+    groups: dict[int, list[int]] = {}
+    for id_, attempt in zip(ids, attempts, strict=True):
+        groups.setdefault(attempt, []).append(id_)
+    for attempt, group in groups.items():
+        _delete_at(conn, group, attempt)
+
+
+def _delete_at(conn: sqlite3.Connection, ids: Sequence[int], attempt: int) -> None:
     for start, size in _chunks(len(ids)):
-        conn.execute(_delete(table, size), ids[start : start + size])
+        conn.execute(_delete_claimed(size), [*ids[start : start + size], attempt])

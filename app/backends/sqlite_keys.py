@@ -44,6 +44,7 @@ __all__ = [
     "INSERT",
     "RELEASE_RETRY",
     "REPLAY",
+    "RETRY",
     "RateWindows",
     "add_key_columns",
     "claim_rate_keyed",
@@ -60,11 +61,11 @@ CLAIMED = "id, step, topic, data, trace_id, attempt, created_at, first_run"
 INSERT = f"INSERT INTO deliveries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 DEAD_INSERT = (
     "INSERT INTO dead_letters (step, topic, data, trace_id, attempts, error, traceback, "
-    "failed_at, pkey, plimit, rkey) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-    "(SELECT pkey FROM deliveries WHERE id = ?), (SELECT plimit FROM deliveries WHERE id = ?), "
-    "(SELECT rkey FROM deliveries WHERE id = ?))"
+    "failed_at, pkey, plimit, rkey) SELECT ?, ?, ?, ?, ?, ?, ?, ?, pkey, plimit, rkey "
+    "FROM deliveries WHERE id = ? AND attempt = ?"
 )
-"""A dead letter that keeps its delivery's keys (the last three parameters: the delivery id)."""
+"""A dead letter that keeps its delivery's keys (the last two parameters: the delivery id and
+the attempt it was claimed with; a row claimed again since gives none)."""
 REPLAY = (
     "INSERT INTO deliveries (step, topic, data, trace_id, due, created_at, pkey, plimit, rkey) "
     "SELECT step, topic, data, trace_id, ?, ?, pkey, plimit, rkey FROM dead_letters"
@@ -328,9 +329,14 @@ def claim_rate_keyed(
     return rows
 
 
+RETRY = (
+    "UPDATE deliveries SET due = ?, leased = 0, attempt = ?, first_run = COALESCE(first_run, ?) "
+    "WHERE id = ? AND attempt = ?"
+)
+"""A retry waits (due, attempt to store, first run, id, the attempt it was claimed with)."""
 RELEASE_RETRY = (
     "UPDATE deliveries SET due = ?, leased = 0, attempt = ?, first_run = COALESCE(first_run, ?), "
-    "rejoin = COALESCE(pkey, rejoin), pkey = NULL WHERE id = ?"
+    "rejoin = COALESCE(pkey, rejoin), pkey = NULL WHERE id = ? AND attempt = ?"
 )
 """A retry that gives up its ordering key while it waits (parameters as the plain retry's)."""
 _REJOINING = "FROM deliveries WHERE step = ? AND rejoin IS NOT NULL AND due <= ?"
