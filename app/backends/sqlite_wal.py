@@ -9,10 +9,10 @@ checkpoint on the database thread's connection: writers on the loop's connection
 meanwhile. A WAL is rewound only once a checkpoint has caught up with it, which under unbroken
 writes the PASSIVE one never does, so a RESTART checkpoint follows it on the thread, copying
 the few frames written meanwhile while new writers wait (the loop's commits wait on the thread
-for those milliseconds, the loop itself does not). Past four times that size the WAL is held
-there: while the thread's checkpoint still runs (starved of CPU on a loaded machine, or kept
-from finishing by another process's long read) the writer waits for it before its next
-commit, and with none running the loop's connection checkpoints itself, as SQLite would have.
+for those milliseconds, the loop itself does not). Past four times that size with no checkpoint
+running the loop's connection checkpoints itself, as SQLite would have; past eight times while
+the thread's checkpoint still runs (starved of CPU on a loaded machine, or kept from finishing
+by another process's long read) the writer waits for it before its next commit.
 So the file stays bounded whatever the load. (The loop's own checkpoint had run every 2-3 s at
 200 webhook requests a second, holding the loop 5-25 ms each time, before the RESTART step.)
 
@@ -55,6 +55,10 @@ checkpoints that slow a webhook request beside them (probe, 19:48-19:51 UTC: cli
 -> 9.7 ms at 200 req/s, one noisy run) but left `bench/chain.py --long 100000`'s database at
 28.2 MiB with its WAL against 18.3 MiB, past the 20 MB it must stay under."""
 
+# Frames, in checkpoints' worth, past which the writer waits for the thread's checkpoint. At
+# four it waited often enough in `bench/chain.py --long 100000` to cost 0.93x and 0.83x the
+# 10,000-chain rate against 0.97x and 0.99x without the wait (interleaved, 21:09 UTC).
+_HOLD = 8
 _EVERY = 4  # commits between two looks at the wal-index (open, pread, close: ~3 µs)
 _VERSION = 3007000  # the wal-index header's iVersion
 _HEADER = 100  # bytes up to and including nBackfill
@@ -172,11 +176,12 @@ class WalCheckpoints:
         frames, pending = found
         if frames >= 4 * CHECKPOINT_PAGES:
             if self._running is not None:
-                # The thread's checkpoint is starved of CPU or held up by a long read while
-                # the loop writes on: writing more would grow the WAL without bound (18,060
-                # frames seen on a loaded machine), so the writer waits for it instead.
-                return self._running
-            if (conn := self._backend._inline) is not None:
+                if frames >= _HOLD * CHECKPOINT_PAGES:
+                    # The thread's checkpoint is starved of CPU or held up by a long read
+                    # while the loop writes on: writing more would grow the WAL without
+                    # bound (18,060 frames seen on a loaded machine), so the writer waits.
+                    return self._running
+            elif (conn := self._backend._inline) is not None:
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error as exc:
