@@ -1,8 +1,10 @@
 """The embedded default backend: one SQLite file in WAL mode.
 
-Every database call runs on one dedicated thread, so the event loop never blocks on disk and
-the connection is never shared between threads. `BEGIN IMMEDIATE` takes the write lock up front,
-which serialises writers of several processes on one file without deadlocks.
+Database calls run on the event loop's own connection while the write lock is free (a commit
+in WAL mode with `synchronous=NORMAL` does not wait on the disk), and move to one dedicated
+thread with its own connection while another process holds the lock, so the loop never waits
+on it; checkpoints run on that thread too (`sqlite_wal`). `BEGIN IMMEDIATE` takes the write
+lock up front, which serialises writers of several processes on one file without deadlocks.
 """
 
 from __future__ import annotations
