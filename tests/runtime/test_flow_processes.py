@@ -263,14 +263,20 @@ async def test_a_per_key_rate_limit_is_never_exceeded_across_processes(project) 
 
 RATE, CALLS = 4, 32
 RATED_STEP = f"""
+    import asyncio
     import os
     import time
 
+    # One at a time per process, each run 0.35 s: one process alone makes under 3 a second,
+    # under the limit, so the processes must share the calls (with 16 at a time one of them
+    # could take every window's calls and leave the others none), and three limited each on
+    # its own would start over 8 a second.
     config = {{"type": "event", "name": "Rated", "subscribes": ["call"], "emits": [],
-              "concurrency": 16, "rate_limit": {{"per_second": {RATE}}}}}
+              "concurrency": 1, "rate_limit": {{"per_second": {RATE}}}}}
 
     async def handler(data, ctx):
         await ctx.state.set("starts", str(data["i"]), [time.time(), os.getpid()])
+        await asyncio.sleep(0.35)
 """
 
 
