@@ -290,22 +290,10 @@ class RedisRecords:
                 await self._r.zrange(f"{self.prefix}:dl:{s}", 0, limit - 1, withscores=True),
             )
             for member, due in scheduled:
-                seq, attempt, payload = member.split("|", 2)
-                p = json.loads(payload)
-                rows.append(
-                    {
-                        "id": seq,
-                        "step": s,
-                        "topic": p["t"],
-                        "data": p["d"],
-                        "trace_id": p["tr"],
-                        "attempt": int(attempt),
-                        "due": due,
-                        "created_at": p["c"],
-                        "status": "queued" if due <= now or due >= PARKED else "scheduled",
-                        "_order": int(seq),
-                    }
-                )
+                status = "queued" if due <= now or due >= PARKED else "scheduled"
+                row = _retry_row(s, member, due, status)
+                row["_order"] = int(row["id"])
+                rows.append(row)
         rows.sort(key=lambda r: r["_order"])
         for r in rows:
             del r["_order"]
@@ -326,23 +314,26 @@ class RedisRecords:
         rows: list[dict[str, Any]] = []
         for s, members in zip(steps, found, strict=True):
             for member, due in cast(list[tuple[str, float]], members):
-                seq, attempt, payload = member.split("|", 2)
-                p = json.loads(payload)
-                rows.append(
-                    {
-                        "id": seq,
-                        "step": s,
-                        "topic": p["t"],
-                        "data": p["d"],
-                        "trace_id": p["tr"],
-                        "attempt": int(attempt),
-                        "due": due,
-                        "created_at": p["c"],
-                        "status": "scheduled",
-                    }
-                )
+                rows.append(_retry_row(s, member, due, "scheduled"))
         rows.sort(key=lambda r: (r["due"], int(r["id"])))
         return rows[:limit]
+
+
+def _retry_row(step: str, member: str, due: float, status: str) -> dict[str, Any]:
+    """A retry-set member (`seq|attempt|payload`) as the queue views show a delivery."""
+    seq, attempt, payload = member.split("|", 2)
+    p = json.loads(payload)
+    return {
+        "id": seq,
+        "step": step,
+        "topic": p["t"],
+        "data": p["d"],
+        "trace_id": p["tr"],
+        "attempt": int(attempt),
+        "due": due,
+        "created_at": p["c"],
+        "status": status,
+    }
 
 
 async def _run(pipe: Any) -> list[Any]:
