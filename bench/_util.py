@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -134,6 +135,21 @@ def stop(*procs: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # the group's forked children too
         proc.wait(timeout=10)
+
+
+def await_healthy(proc: subprocess.Popen[bytes], port: int, log: Path, what: str) -> None:
+    """Wait up to 30 s for `/healthz` on `port`; stop `proc` and exit with its log if it
+    dies or never answers."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop(proc)
+                raise SystemExit(f"{what} did not start:\n" + log.read_text()) from None
+            time.sleep(0.1)
 
 
 def purge_prefix(prefix: str, url: str = REDIS_URL) -> int:

@@ -41,7 +41,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +48,7 @@ from pathlib import Path
 from _util import (
     ROOT,
     Rounds,
+    await_healthy,
     bench_parser,
     free_port,
     parse,
@@ -141,16 +141,8 @@ def serve_bare(tmp: Path, *, one_write: bool = False) -> tuple[subprocess.Popen[
         log=log,
         cwd=ROOT,
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
-            return proc, port
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                stop(proc)
-                raise SystemExit("bare FastAPI did not start:\n" + log.read_text()) from None
-            time.sleep(0.1)
+    await_healthy(proc, port, log, "bare FastAPI")
+    return proc, port
 
 
 def _cpu_seconds(pid: int) -> float:

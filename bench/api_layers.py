@@ -22,13 +22,11 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from _util import ROOT, Rounds, free_port, spawn, stop, write_steps
+from _util import ROOT, Rounds, await_healthy, free_port, spawn, stop, write_steps
 from loadgen import SECRET
 
 from tests.e2e.server import SteplineProcess
@@ -129,17 +127,8 @@ def _http_only(steps: Path, db: Path, env: dict[str, str]) -> tuple[subprocess.P
         },
         cwd=ROOT,
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
-            return proc, port
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                stop(proc)
-                problem = "Stepline (HTTP only) did not start:\n" + log.read_text()
-                raise SystemExit(problem) from None
-            time.sleep(0.1)
+    await_healthy(proc, port, log, "Stepline (HTTP only)")
+    return proc, port
 
 
 def serve_layers(
