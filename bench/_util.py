@@ -137,6 +137,24 @@ def stop(*procs: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
         proc.wait(timeout=10)
 
 
+def uvicorn_argv(app: list[str], port: int, *extra: str) -> list[str]:
+    """A one-process uvicorn on loopback without an access log, as every bench server runs."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        *app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        *extra,
+    ]
+
+
 def await_healthy(proc: subprocess.Popen[bytes], port: int, log: Path, what: str) -> None:
     """Wait up to 30 s for `/healthz` on `port`; stop `proc` and exit with its log if it
     dies or never answers."""

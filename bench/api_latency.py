@@ -56,6 +56,7 @@ from _util import (
     scratch,
     spawn,
     stop,
+    uvicorn_argv,
     write_steps,
 )
 from api_layers import print_layers, serve_layers
@@ -122,22 +123,7 @@ def serve_bare(tmp: Path, *, one_write: bool = False) -> tuple[subprocess.Popen[
     http = ["--http", "app.server.transport:OneWriteHttpTools"] if one_write else []
     log = tmp / ("bare-one-write.log" if one_write else "bare.log")
     proc = spawn(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            str(HERE),
-            "bare_api:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            *http,
-        ],
+        uvicorn_argv(["--app-dir", str(HERE), "bare_api:app"], port, *http),
         log=log,
         cwd=ROOT,
     )

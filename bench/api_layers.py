@@ -21,12 +21,20 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from _util import ROOT, Rounds, await_healthy, free_port, spawn, stop, write_steps
+from _util import (
+    ROOT,
+    Rounds,
+    await_healthy,
+    free_port,
+    spawn,
+    stop,
+    uvicorn_argv,
+    write_steps,
+)
 from loadgen import SECRET
 
 from tests.e2e.server import SteplineProcess
@@ -100,22 +108,12 @@ def _http_only(steps: Path, db: Path, env: dict[str, str]) -> tuple[subprocess.P
     # `spawn` layers its env over os.environ: blank out the caller's STEPLINE_* there too.
     cleared = {k: "" for k in os.environ if k.startswith("STEPLINE_")}
     proc = spawn(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.server.main:app_from_env",
-            "--factory",
+        uvicorn_argv(
+            ["app.server.main:app_from_env", "--factory"],
+            port,
             "--http",
             "app.server.transport:OneWriteHttpTools",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
+        ),
         log=log,
         env={
             **base,

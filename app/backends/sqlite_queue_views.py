@@ -15,6 +15,22 @@ from app.types import DeadLetter
 __all__ = ["SQLiteQueueViews"]
 
 _loads = json.loads
+_COLUMNS = "id, step, topic, data, trace_id, attempt, due, created_at"
+
+
+def _row(r: tuple[Any, ...], status: str) -> dict[str, Any]:
+    """A delivery row (the columns of `_COLUMNS` first) as the queue views show it."""
+    return {
+        "id": str(r[0]),
+        "step": r[1],
+        "topic": r[2],
+        "data": _loads(r[3]),
+        "trace_id": r[4],
+        "attempt": r[5],
+        "due": r[6],
+        "created_at": r[7],
+        "status": status,
+    }
 
 
 class SQLiteQueueViews:
@@ -61,24 +77,15 @@ class SQLiteQueueViews:
         def rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             now = self.clock()
             cur = conn.execute(
-                "SELECT id, step, topic, data, trace_id, attempt, due, leased, created_at "
-                "FROM deliveries ORDER BY id LIMIT ?",
-                (limit,),
+                f"SELECT {_COLUMNS}, leased FROM deliveries ORDER BY id LIMIT ?", (limit,)
             )
             return [
-                {
-                    "id": str(r[0]),
-                    "step": r[1],
-                    "topic": r[2],
-                    "data": _loads(r[3]),
-                    "trace_id": r[4],
-                    "attempt": r[5],
-                    "due": r[6],
-                    "created_at": r[8],
-                    "status": "in_flight"
-                    if r[7] and r[6] > now
+                _row(
+                    r,
+                    "in_flight"
+                    if r[8] and r[6] > now
                     else ("queued" if r[6] <= now else "scheduled"),
-                }
+                )
                 for r in cur
             ]
 
@@ -97,25 +104,11 @@ class SQLiteQueueViews:
                 # One step at a time on the (step, due) index: soonest first, however many
                 # older deliveries wait ahead of them by id.
                 cur = conn.execute(
-                    "SELECT id, step, topic, data, trace_id, attempt, due, created_at "
-                    "FROM deliveries WHERE step = ? AND due > ? AND NOT leased "
-                    "ORDER BY due LIMIT ?",
+                    f"SELECT {_COLUMNS} FROM deliveries WHERE step = ? AND due > ? "
+                    "AND NOT leased ORDER BY due LIMIT ?",
                     (name, now, limit),
                 )
-                found.extend(
-                    {
-                        "id": str(r[0]),
-                        "step": r[1],
-                        "topic": r[2],
-                        "data": _loads(r[3]),
-                        "trace_id": r[4],
-                        "attempt": r[5],
-                        "due": r[6],
-                        "created_at": r[7],
-                        "status": "scheduled",
-                    }
-                    for r in cur
-                )
+                found.extend(_row(r, "scheduled") for r in cur)
             found.sort(key=lambda r: (r["due"], int(r["id"])))
             return found[:limit]
 
