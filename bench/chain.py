@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sqlite3
+import statistics
 import sys
 import time
 import uuid
@@ -33,6 +34,7 @@ from _util import (
     Rounds,
     bench_parser,
     file_mib,
+    load_note,
     parse,
     rss_mib,
     scratch,
@@ -45,6 +47,8 @@ from app.settings import Settings
 from app.types import Batch
 
 __all__ = ["HOPS", "stepline_chain"]
+
+PAGE_PRAGMAS = ("page_count", "freelist_count")
 
 # A and B pass the event on; bench/redis_chain.py reuses them with its own end step.
 HOPS = {
@@ -147,6 +151,7 @@ async def stepline_chain(
         try:
             await runtime.start()
             started, cpu_started = time.perf_counter(), time.process_time()
+            peak = asyncio.create_task(peak_mib(settings.db)) if report else None
             await produce(runtime, chains)
             await asyncio.wait_for(sink.done.wait(), timeout=900)
             elapsed = time.perf_counter() - started
@@ -154,7 +159,9 @@ async def stepline_chain(
                 cpu.append((time.process_time() - cpu_started) / chains * 1e6)
             if report:
                 await runtime.writer.flush()
-                print_long_report(sink, started, settings.db)
+                assert peak is not None
+                peak.cancel()
+                print_long_report(sink, started, settings.db, await peak)
         finally:
             if backend == "redis":
                 from _util import purge_prefix
@@ -166,15 +173,35 @@ async def stepline_chain(
         return chains / elapsed
 
 
-def print_long_report(sink: Sink, started: float, db: Path) -> None:
+async def peak_mib(db: Path) -> float:
+    """The largest the file and its WAL were, looked at every 0.2 s until cancelled: three
+    stat calls a look, nothing beside the run's own work."""
+    most = 0.0
+    try:
+        while True:
+            if db.exists():
+                most = max(most, file_mib(db))
+            await asyncio.sleep(0.2)
+    except asyncio.CancelledError:
+        return most
+
+
+def print_long_report(sink: Sink, started: float, db: Path, peak: float) -> None:
     n = len(sink.times)
     marks = [started] + [sink.times[(n * d) // 10 - 1] for d in range(1, 11)]
     rates = [(n / 10) / (b - a) for a, b in itertools.pairwise(marks)]
     print("  rate per decile of completions (chains/s): " + ", ".join(f"{r:,.0f}" for r in rates))
     print(f"  last decile / first decile: {rates[-1] / rates[0]:.2f}x")
+    wal = db.with_name(db.name + "-wal")
+    wal_mib = wal.stat().st_size / 2**20 if wal.exists() else 0.0
     print(
-        f"  database at the end: {file_mib(db):.1f} MiB (file + WAL); "
+        f"  database at the end: {file_mib(db):.1f} MiB = {file_mib(db) * 1.048576:.1f} MB "
+        f"(file {db.stat().st_size / 2**20:.1f} MiB, WAL {wal_mib:.1f} MiB); "
         f"RSS of this process: {rss_mib():.0f} MiB"
+    )
+    print(
+        f"  largest during the run (looked at every 0.2 s): {peak:.1f} MiB "
+        f"= {peak * 1.048576:.1f} MB"
     )
     with sqlite3.connect(db) as conn:  # whatever tables the schema has now: it may change
         tables = [
@@ -190,6 +217,8 @@ def print_long_report(sink: Sink, started: float, db: Path) -> None:
             if "span_rows" in tables
             else None
         )
+        pages, free = (conn.execute(f"PRAGMA {p}").fetchone()[0] for p in PAGE_PRAGMAS)
+    print(f"  file pages: {pages:,}, of them free: {free:,}")
     print("  rows: " + ", ".join(f"{t} {c:,}" for t, c in counts.items() if c))
     if spans and spans[0]:
         print(f"  spans stored: {spans[0]:,} (readers see the newest STEPLINE_TRACE_RETENTION)")
@@ -211,7 +240,7 @@ def main() -> None:
     args = parse(parser, chains=2000, long=20_000)
     with scratch("chain") as tmp:
         if args.long:
-            run_long(args.long, args.backend, tmp)
+            run_long(args.long, args.backend, tmp, args.rounds)
             return
         cpu: dict[str, list[float]] = {}
 
@@ -245,16 +274,35 @@ def main() -> None:
         print(costs.table(base, title="CPU time per chain (this process), same runs"))
 
 
-def run_long(chains: int, backend: str, tmp: Path) -> None:
-    """The long run's rate beside a run a tenth as long (10,000 for 100,000), same producer."""
+def run_long(chains: int, backend: str, tmp: Path, rounds: int) -> None:
+    """The long run's rate beside a run a tenth as long (10,000 for 100,000), same producer,
+    in `rounds` interleaved pairs: the ratio of each pair, then their median. The CPU per chain
+    of each pair is printed beside, as a shared machine's load moves it far less."""
     short_n = chains // 10
-    print(f"{backend}: {short_n:,} chains, then {chains:,} chains, batched producer")
-    short = asyncio.run(stepline_chain(short_n, batched, tmp, backend=backend))
-    print(f"  {short_n:,} chains: {short:,.0f} chains/s")
-    long = asyncio.run(stepline_chain(chains, batched, tmp, backend=backend, report=True))
     print(
-        f"  {chains:,} chains: {long:,.0f} chains/s = {long / short:.2f}x the "
-        f"{short_n:,}-chain rate"
+        f"{backend}: {short_n:,} chains, then {chains:,} chains, batched producer, "
+        f"{rounds} round(s)"
+    )
+    ratios, cpu_ratios = [], []
+    for n in range(1, rounds + 1):
+        short_cpu: list[float] = []
+        long_cpu: list[float] = []
+        short = asyncio.run(stepline_chain(short_n, batched, tmp, backend=backend, cpu=short_cpu))
+        print(f"round {n}: {short_n:,} chains: {short:,.0f} chains/s ({load_note()})")
+        long = asyncio.run(
+            stepline_chain(chains, batched, tmp, backend=backend, report=True, cpu=long_cpu)
+        )
+        ratios.append(long / short)
+        cpu_ratios.append(long_cpu[0] / short_cpu[0])
+        print(
+            f"round {n}: {chains:,} chains: {long:,.0f} chains/s = {ratios[-1]:.2f}x the "
+            f"{short_n:,}-chain rate; CPU per chain {long_cpu[0]:.0f} us / {short_cpu[0]:.0f} us "
+            f"= {cpu_ratios[-1]:.2f}x"
+        )
+    print(
+        f"{chains:,} chains / {short_n:,} chains, median of {rounds}: rate "
+        f"{statistics.median(ratios):.2f}x (rounds: {', '.join(f'{r:.2f}' for r in ratios)}); "
+        f"CPU per chain {statistics.median(cpu_ratios):.2f}x"
     )
 
 

@@ -22,7 +22,7 @@ __all__ = ["SQLiteRecords"]
 
 _loads = json.loads
 _PROBE = "INSERT OR REPLACE INTO write_probe (id, at) VALUES (1, ?)"
-_ROOM = 16 << 20  # twice the WAL's size limit (journal_size_limit)
+_ROOM = 16 << 20  # four times the WAL's size limit (journal_size_limit)
 _CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
