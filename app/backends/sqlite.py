@@ -332,10 +332,14 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
 
     async def replay(self, ids: list[str] | None = None) -> int:
         def replay(conn: sqlite3.Connection) -> int:
+            # One parameter however many ids: SQLite takes at most 32,766 per statement.
             where, args = (
                 ("", ())
                 if ids is None
-                else (f"WHERE id IN ({','.join('?' * len(ids))})", tuple(int(i) for i in ids))
+                else (
+                    "WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(list(map(int, ids))),),
+                )
             )
             now = self.clock()
             cur = conn.execute(f"{keys.REPLAY} {where} ORDER BY id", (now, now, *args))

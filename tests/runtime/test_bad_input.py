@@ -3,6 +3,8 @@ integers, non-finite numbers, deep nesting, lone surrogates and NUL, hostile ids
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from app.testing import Harness
@@ -168,3 +170,26 @@ async def test_replay_takes_only_ascii_row_ids(tmp_path):
             assert await app.replay(ids) == 0, ids
         assert len(await app.dead_letters()) == 3
         assert await app.replay([dead[0].id]) == 1
+
+
+async def test_replay_takes_more_ids_than_sqlite_takes_parameters(make_app):
+    # A dead-letter list of a big outage, replayed by id: with one parameter an id, past
+    # SQLite's bound on parameters the replay failed with "too many SQL variables" (a 500).
+    failing = {
+        "fail_step.py": """
+        config = {"type": "event", "name": "Fail", "subscribes": ["x"], "retries": 1}
+
+        async def handler(data, ctx):
+            raise RuntimeError("always")
+    """
+    }
+    async with make_app(failing) as app:
+        for i in range(2):
+            await app.emit("x", {"i": i})
+        await app.drain()
+        dead = [d.id for d in await app.dead_letters()]
+        # SQLite's own bound on this machine (32,766 by default, builds raise it).
+        most = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        others = [str(n) for n in range(10**7, 10**7 + most + 10)]  # ids no letter has
+        r = await app.post("/_stepline/events/replay", json={"ids": [*others, *dead]})
+        assert r.status_code == 200 and r.json() == {"replayed": 2}, r.text
