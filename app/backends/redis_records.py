@@ -229,12 +229,15 @@ class RedisRecords:
 
     @guarded
     async def queue_stats(self) -> QueueStats:
+        now = self.clock()
         steps = await self._steps()
         async with self._r.pipeline(transaction=False) as pipe:
             for s in steps:
                 pipe.xlen(f"{self.prefix}:q:{s}")
                 pipe.zcard(f"{self.prefix}:dl:{s}")
-                pipe.zcount(f"{self.prefix}:dl:{s}", "-inf", f"({PARKED!r}")
+                # Scheduled is due in the future, as on SQLite and in scheduled(): a retry whose
+                # time has come but that no claim has moved back to the stream yet is queued.
+                pipe.zcount(f"{self.prefix}:dl:{s}", f"({now!r}", f"({PARKED!r}")
                 pipe.xpending(f"{self.prefix}:q:{s}", GROUP)
             pipe.hgetall(f"{self.prefix}:deadn")
             *rows, dead = await _run(pipe)

@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from app.backends import create_backend
 from app.cli import app as cli
-from app.types import Batch
+from app.settings import Settings
+from app.types import Batch, Message
+from tests.runtime.redis_support import URL, new_prefix
 from tests.support import until
 
 KEYS = {
@@ -139,3 +142,37 @@ async def test_steps_json_masks_a_secret_the_app_holds_in_scheduled_data(make_ap
         (row,) = json.loads(listed.stdout)["scheduled"]
         assert row["step"] == "Later" and "partner key" in row["data"]["note"]
         assert secret not in listed.stdout
+
+
+async def test_scheduled_counts_only_deliveries_due_in_the_future(tmp_path, backend_name):
+    # A delayed emit whose time has come, before any worker has claimed it (Redis keeps it in
+    # its retry set until a claim moves it back to the stream): due now, so queued, and the
+    # count, the list and each delivery's status say so alike on both backends.
+    settings = Settings(
+        backend=backend_name, db=tmp_path / "s.db", REDIS_URL=URL, redis_prefix=new_prefix()
+    )
+    backend = create_backend(settings)
+    now = [time.time()]
+    backend.clock = lambda: now[0]
+    await backend.open()
+    try:
+        await backend.write(
+            Batch(
+                messages=[
+                    Message("t", {"n": n}, f"trace-{n}", ("A",), due=now[0] + delay)
+                    for n, delay in enumerate((60, 3600))
+                ]
+            )
+        )
+        stats = (await backend.queue_stats())["A"]
+        assert (stats["queued"], stats["scheduled"]) == (0, 2)
+        now[0] += 61  # the first is due; nothing has claimed it
+        stats = (await backend.queue_stats())["A"]
+        assert (stats["queued"], stats["scheduled"], stats["in_flight"]) == (1, 1, 0)
+        assert [r["data"] for r in await backend.scheduled()] == [{"n": 1}]
+        shown = {r["data"]["n"]: r["status"] for r in await backend.queued()}
+        assert shown == {0: "queued", 1: "scheduled"}
+    finally:
+        if backend_name == "redis":
+            await backend.purge()  # type: ignore[attr-defined]
+        await backend.close()
