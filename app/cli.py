@@ -247,7 +247,8 @@ def list_steps(
         typer.Option(
             "--json",
             help="Print the flow graph as JSON: nodes (each with flow_control, scheduled, "
-            "next_due), edges, errors, warnings, and the scheduled deliveries.",
+            "next_due), edges, errors, warnings, and the scheduled deliveries. Times "
+            "(next_due, due, created_at) are Unix time: seconds since 1970-01-01 UTC.",
         ),
     ] = False,
     scheduled: Annotated[
@@ -273,7 +274,8 @@ def list_steps(
     their backoff, ctx.retry_after, deliveries waiting out a debounce or a
     rate limit. --scheduled lists them below, soonest first (due, step,
     topic, id, attempt, trace); --json always has them as "scheduled", with
-    their data (secrets masked).
+    their data (secrets masked). The tables show times in UTC and how far
+    off; --json has them as Unix time (seconds since 1970-01-01 UTC).
 
     Tables go to stdout; load errors and warnings go to stderr, one a line.
     A store that cannot be read shows "?" (null in JSON). Exit 1 when a step

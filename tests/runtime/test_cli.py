@@ -264,6 +264,21 @@ def test_help_shows_names_not_python_types(args, shows):
         assert placeholder not in done.stdout.replace("'{\"n\": 1}'", ""), done.stdout
 
 
+def test_steps_help_gives_the_unit_of_the_json_times():
+    # The tables show a due time in UTC and how far off; --json keeps the number, whose unit
+    # a script has to be told.
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "steps", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.replace("│", " ").split())
+    assert "(next_due, due, created_at) are Unix time: seconds since 1970-01-01 UTC" in text
+
+
 def test_env_example_copied_as_is_turns_no_flow_on(tmp_path, monkeypatch):
     """The Quick start says: copy .env.example to .env and fill in what you use. Copied and
     not yet filled in, it must leave both flows off (a default value that names a credential
