@@ -19,9 +19,10 @@ db_app = typer.Typer(
 def vacuum() -> None:
     """Convert a database created by an older Stepline so that it gives free space back.
 
-    A file created before incremental auto-vacuum (Stepline logs "was created before
-    incremental auto-vacuum" when it opens one) stays within its retention limits but never
-    shrinks after a burst. This command sets `auto_vacuum=INCREMENTAL` and rewrites the file
+    A file created before incremental auto-vacuum (`stepline start`, `dev` and `worker` log
+    "was created before incremental auto-vacuum" when they open one) stays within its
+    retention limits but never shrinks after a burst. This command sets
+    `auto_vacuum=INCREMENTAL` and rewrites the file
     once (`VACUUM`); from then on the periodic sweep releases free pages by itself, as it does
     for files created by this version. A file that can shrink already is left as it is.
 

@@ -28,7 +28,7 @@ from app.backends.sqlite_retention import release_free_pages, trim
 from app.backends.sqlite_schema import PRAGMAS, SCHEMA
 from app.backends.sqlite_spans import SPAN_SCHEMA, migrate_span_rows, store_spans
 from app.backends.sqlite_state import SQLiteState
-from app.backends.sqlite_vacuum import never_shrinks_warning
+from app.backends.sqlite_vacuum import NeverShrinksWarning, never_shrinks_warning
 from app.backends.sqlite_wal import WalCheckpoints
 from app.errors import BackendError, BackendUnavailable
 from app.settings import Settings
@@ -48,7 +48,7 @@ class _Busy(Exception):
     """Another connection holds the write lock: retry where waiting does not block the loop."""
 
 
-class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
+class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, NeverShrinksWarning, Backend):
     name = "sqlite"
 
     def __init__(self, settings: Settings) -> None:
@@ -137,8 +137,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, Backend):
             conn.executescript(SCHEMA + SPAN_SCHEMA)
             keys.add_key_columns(conn)
             migrate_span_rows(conn)
-            if (warning := never_shrinks_warning(conn, self.path)) is not None:
-                log.warning("%s", warning)
+            self.never_shrinks = never_shrinks_warning(conn, self.path)  # given by serving()
             return conn
 
         loop = asyncio.get_running_loop()

@@ -14,19 +14,25 @@ connection has the file open: it takes an exclusive lock first (SQLite refuses t
 other connection, even an idle one, holds the file) and keeps it until the rewrite is done, so
 no process can start using the file half way. It is not done at start-up, which would delay
 every start of a large file and could not tell an operator why; the start-up logs a warning
-naming `stepline db vacuum` instead (`never_shrinks_warning`).
+naming `stepline db vacuum` instead (`never_shrinks_warning`), from a process that serves only
+(`NeverShrinksWarning.serving`): a one-shot command (`stepline steps`, `dlq list`, `emit`)
+opens the file too, and a warning on every read would only be noise.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import BackendError
 
-__all__ = ["DatabaseInUse", "Vacuumed", "convert", "never_shrinks_warning"]
+__all__ = ["DatabaseInUse", "NeverShrinksWarning", "Vacuumed", "convert", "never_shrinks_warning"]
+
+log = logging.getLogger("stepline.sqlite")
 
 _NONE, _INCREMENTAL = 0, 2  # PRAGMA auto_vacuum values (1 is FULL: shrinks at every commit)
 
@@ -60,6 +66,21 @@ def never_shrinks_warning(conn: sqlite3.Connection, path: Path) -> str | None:
         "it stays within its limits but never gives free space back to the disk; run "
         "`stepline db vacuum` once with Stepline stopped to convert it"
     )
+
+
+class NeverShrinksWarning:
+    """SQLiteBackend's `serving()`: the warning that `open()` found (`never_shrinks`), once,
+    from the process that serves, unless it is a worker of a pool (`start --workers N`), whose
+    HTTP process gives it, as the Redis backend does with its appendonly warning."""
+
+    never_shrinks: str | None = None
+
+    def serving(self) -> None:
+        from app.worker import PARENT_ENV  # not at import: app.worker imports the runtime
+
+        note, self.never_shrinks = self.never_shrinks, None
+        if note is not None and not os.environ.get(PARENT_ENV):
+            log.warning("%s", note)
 
 
 def convert(path: Path) -> Vacuumed:

@@ -1,9 +1,12 @@
-"""A SQLite file created before incremental auto-vacuum: Stepline says so when it opens it, and
-`stepline db vacuum` converts it (refusing while another process has the file open)."""
+"""A SQLite file created before incremental auto-vacuum: a serving process says so when it
+opens it (a one-shot command does not), and `stepline db vacuum` converts it (refusing while
+another process has the file open)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +18,16 @@ from typer.testing import CliRunner
 from app.backends.sqlite import SQLiteBackend
 from app.cli import app as cli
 from app.settings import Settings
+from app.testing import Harness
 from app.types import Batch, Message, Outcome
+from tests.support import write_steps
+
+STEP = """
+    config = {"type": "event", "name": "A", "subscribes": ["t"], "emits": []}
+
+    async def handler(data, ctx):
+        pass
+"""
 
 
 def _old_file(db: Path) -> None:
@@ -64,6 +76,12 @@ async def test_an_old_file_is_named_at_open_and_shrinks_after_db_vacuum(
     _old_file(db)
     with caplog.at_level(logging.WARNING, logger="stepline.sqlite"):
         await _backlog_settled(db)
+        assert not [r for r in caplog.records if "auto-vacuum" in r.getMessage()]
+        served = SQLiteBackend(Settings(db=db))  # as `stepline start`, `dev` or `worker` do
+        await served.open()
+        served.serving()
+        served.serving()
+        await served.close()
     [warning] = [r.getMessage() for r in caplog.records if "auto-vacuum" in r.getMessage()]
     assert str(db) in warning and "`stepline db vacuum`" in warning
     # Mode NONE: the sweep cannot give the free pages back.
@@ -80,6 +98,7 @@ async def test_an_old_file_is_named_at_open_and_shrinks_after_db_vacuum(
     caplog.clear()
     backend = SQLiteBackend(Settings(db=db))
     await backend.open()
+    backend.serving()
     try:
         [left] = await backend.claim({"A": 10}, {"A": 60.0})
         assert left.data == {"i": -1}
@@ -89,6 +108,36 @@ async def test_an_old_file_is_named_at_open_and_shrinks_after_db_vacuum(
 
     again = _vacuum(db, monkeypatch)
     assert again.exit_code == 0 and "nothing to do" in again.output
+
+
+def test_read_commands_do_not_warn_of_an_old_file_a_server_does(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    db = tmp_path / "stepline.db"
+    _old_file(db)
+    steps = write_steps(tmp_path / "steps", {"a_step.py": STEP})
+    env = {**os.environ, "STEPLINE_DB": str(db), "STEPLINE_STEPS": str(steps)}
+    env.pop("STEPLINE_BACKEND", None)
+    for args in (["steps"], ["dlq", "list"], ["state", "list", "g"], ["emit", "t", "{}"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "app", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, (args, done.stderr)
+        assert "auto-vacuum" not in done.stdout + done.stderr, (args, done.stderr)
+    with caplog.at_level(logging.WARNING, logger="stepline.sqlite"):
+
+        async def serve() -> None:
+            async with Harness([steps], db=db):  # starts as `stepline start` does
+                pass
+
+        asyncio.run(serve())
+    [warning] = [r.getMessage() for r in caplog.records if "auto-vacuum" in r.getMessage()]
+    assert str(db) in warning and "`stepline db vacuum`" in warning
 
 
 _HOLDER = """
