@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from app.backends import sqlite_keys as keys
+from app.backends import sqlite_rates as rates
 from app.backends.base import Backend, dump_json, valid_ids
 from app.backends.codec import dump_payload, load
 from app.backends.sqlite_bulk import delete_claimed, insert_rows
@@ -39,7 +40,6 @@ __all__ = ["SQLiteBackend"]
 log = logging.getLogger("stepline.sqlite")
 
 T = TypeVar("T")
-_loads = json.loads
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 _INSERT_HEAD = keys.INSERT.partition(" VALUES ")[0]  # many rows per statement: sqlite_bulk
 
@@ -60,7 +60,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, NeverShrinksWa
         self._inline: sqlite3.Connection | None = None
         self._in_thread = 0
         self._wal = WalCheckpoints(self)
-        self._rate_windows = keys.RateWindows()
+        self._rate_windows = rates.RateWindows()
 
     # -- plumbing ----------------------------------------------------------------------------
     # A call first runs on the event loop's own connection, whose busy timeout is zero: with
@@ -292,10 +292,10 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, NeverShrinksWa
             if step in self.ordered:
                 keys.rejoin(conn, step, now)
             if limit is not None and limit[2]:  # per rate key
-                rows = keys.claim_rate_keyed(conn, step, n, limit, now, until, self._rate_windows)
+                rows = rates.claim_rate_keyed(conn, step, n, limit, now, until, self._rate_windows)
             else:
                 if limit is not None:
-                    n = keys.rate_allowance(conn, step, n, limit, now)
+                    n = rates.rate_allowance(conn, step, n, limit, now)
                 if n <= 0:
                     continue
                 rows = conn.execute(
@@ -306,7 +306,7 @@ class SQLiteBackend(SQLiteState, SQLiteRecords, SQLiteQueueViews, NeverShrinksWa
                     (until, step, now, n),
                 ).fetchall()
                 if rows and limit is not None:
-                    keys.rate_spent(conn, step, len(rows), now)
+                    rates.rate_spent(conn, step, len(rows), now)
             # Positional: a class called with a keyword gets a new dict for it, per delivery.
             out.extend(
                 Delivery(str(r[0]), r[1], r[2], load(r[3]), r[4], r[5], r[6], None, 0, r[7] or now)

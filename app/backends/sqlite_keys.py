@@ -18,20 +18,12 @@ its due time moves to when a slot of its key frees (the j-th waiting one of a ke
 slot), so it is neither scanned again before then nor in the way of other keys' deliveries. A
 dead letter keeps its keys, so a replayed delivery takes its key's turn like a new one.
 
-A claim under a per-key rate limit writes one `rate_claims` row (the keys it took, as a JSON
-list), not a row per delivery: a limit that never binds would otherwise pay a row and two index
-entries per delivery, and delete them a window later. Each backend keeps what it has read of
-those rows in memory (`RateWindows`) and reads, inside the claim's write transaction, only
-the rows committed since (ids only grow: AUTOINCREMENT), so every process counts every other's
-claims and the limit holds across them and across restarts. Earlier versions logged one
-`rate_log` row per claimed delivery under its key; they are read once and count in their window.
+A rate limit's claims are counted by `sqlite_rates`, in the tables made here.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections import deque
 from typing import Any
 
 from app.types import FlowPlan, Message
@@ -45,12 +37,8 @@ __all__ = [
     "RELEASE_RETRY",
     "REPLAY",
     "RETRY",
-    "RateWindows",
     "add_key_columns",
-    "claim_rate_keyed",
     "debounced",
-    "rate_allowance",
-    "rate_spent",
     "rejoin",
     "row",
 ]
@@ -153,180 +141,12 @@ def _add_key_columns(conn: sqlite3.Connection) -> None:
     # "the rows after the last one read" misses none.
     conn.execute(
         "CREATE TABLE IF NOT EXISTS rate_claims (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-        "step TEXT NOT NULL, at REAL NOT NULL, keys TEXT NOT NULL)"
+        "step TEXT NOT NULL, at REAL NOT NULL, keys TEXT NOT NULL, n INTEGER)"
     )
+    claimed = {row[1] for row in conn.execute("PRAGMA table_info(rate_claims)")}
+    if "n" not in claimed:  # how many keys the row holds; an earlier version's rows (NULL) say
+        conn.execute("ALTER TABLE rate_claims ADD COLUMN n INTEGER")  # it in their keys alone
     conn.execute("CREATE INDEX IF NOT EXISTS rate_claims_step_at ON rate_claims (step, at)")
-
-
-# A rate limit counts claims in a sliding window, inside the claim's write transaction, so
-# processes sharing the file see each other's claims and never exceed it together.
-def rate_allowance(
-    conn: sqlite3.Connection, step: str, wants: int, limit: tuple[int, float, bool], now: float
-) -> int:
-    """How many of `wants` deliveries of `step` may be claimed now under its rate limit."""
-    n, window, _ = limit
-    conn.execute("DELETE FROM rate_log WHERE step = ? AND at <= ?", (step, now - window))
-    (used,) = conn.execute(
-        "SELECT COALESCE(SUM(COALESCE(n, 1)), 0) FROM rate_log WHERE step = ?", (step,)
-    ).fetchone()
-    return min(wants, n - used)
-
-
-def rate_spent(conn: sqlite3.Connection, step: str, count: int, now: float) -> None:
-    # One row for the claim, not one per delivery: the window's sum is the same.
-    conn.execute("INSERT INTO rate_log (step, at, n) VALUES (?, ?, ?)", (step, now, count))
-
-
-_encode = json.JSONEncoder(separators=(",", ":")).encode
-
-
-class _Window:
-    """The claims of one step's window that a backend has read: the rows in id order (time,
-    keys) and each key's claim times, in the same order."""
-
-    __slots__ = ("legacy_until", "rows", "seen", "times")
-
-    def __init__(self) -> None:
-        self.seen = -1  # the last rate_claims id read; -1 before the first read
-        self.rows: deque[tuple[float, list[str]]] = deque()
-        self.times: dict[str, float | deque[float]] = {}
-        self.legacy_until: float | None = None
-
-    def count(self, at: float, keys: list[str]) -> None:
-        self.rows.append((at, keys))
-        times = self.times
-        for rk in keys:
-            # A key's one claim in the window is its time alone: no deque unless it has two.
-            held = times.get(rk)
-            if held is None:
-                times[rk] = at
-            elif isinstance(held, deque):
-                held.append(at)
-            else:
-                times[rk] = deque((held, at))
-
-    def refresh(self, conn: sqlite3.Connection, step: str, now: float, window: float) -> None:
-        """Forget the claims out of the window (here and in the file) and read the new ones."""
-        cut = now - window
-        conn.execute("DELETE FROM rate_claims WHERE step = ? AND at <= ?", (step, cut))
-        rows, times = self.rows, self.times
-        # Rows come in commit order, so a key's oldest time is that of the first row holding it.
-        while rows and rows[0][0] <= cut:
-            for rk in rows.popleft()[1]:
-                held = times[rk]
-                if isinstance(held, deque):
-                    held.popleft()
-                    if held:
-                        continue
-                del times[rk]
-        if self.seen < 0:
-            self._legacy(conn, step, cut, window)
-        elif self.legacy_until is not None and now > self.legacy_until:
-            conn.execute(
-                "DELETE FROM rate_log WHERE step = ? AND rkey IS NOT NULL AND at <= ?", (step, cut)
-            )
-            self.legacy_until = None
-        # NOT INDEXED: the rows after `seen` by id; the planner would take the step's whole
-        # window through (step, at) instead.
-        for id_, at, text in conn.execute(
-            "SELECT id, at, keys FROM rate_claims NOT INDEXED WHERE id > ? AND step = ? "
-            "ORDER BY id",
-            (self.seen, step),
-        ):
-            self.seen = id_
-            self.count(at, json.loads(text))
-        self.seen = max(self.seen, 0)
-
-    def _legacy(self, conn: sqlite3.Connection, step: str, cut: float, window: float) -> None:
-        # An earlier version's rows, one per claimed delivery: counted until they leave the
-        # window, then deleted.
-        conn.execute(
-            "DELETE FROM rate_log WHERE step = ? AND rkey IS NOT NULL AND at <= ?", (step, cut)
-        )
-        found = conn.execute(
-            "SELECT at, rkey FROM rate_log WHERE step = ? AND rkey IS NOT NULL ORDER BY at",
-            (step,),
-        ).fetchall()
-        for at, rk in found:
-            self.count(at, [rk])
-        if found:
-            self.legacy_until = found[-1][0] + window
-
-
-class RateWindows:
-    """One backend's reading of per-key rate-limit claims, by step. It only ever holds rows
-    read from the file (committed), so a claim that rolls back leaves nothing behind here."""
-
-    def __init__(self) -> None:
-        self.steps: dict[str, _Window] = {}
-
-    def read(self, conn: sqlite3.Connection, step: str, now: float, window: float) -> _Window:
-        found = self.steps.get(step)
-        if found is None:
-            found = self.steps[step] = _Window()
-        found.refresh(conn, step, now, window)
-        return found
-
-
-def claim_rate_keyed(
-    conn: sqlite3.Connection,
-    step: str,
-    n: int,
-    limit: tuple[int, float, bool],
-    now: float,
-    until: float,
-    windows: RateWindows,
-) -> list[Any]:
-    """Claim (lease until `until`) up to `n` due deliveries of `step`, at most `limit[0]` per
-    rate key per window of `limit[1]` seconds; the rows, as the plain claim returns them (and
-    each one's rate key)."""
-    rate, window = limit[0], limit[1]
-    counted = windows.read(conn, step, now, window).times
-    spent: dict[str, list[float]] = {}  # each key met: its claim times, this claim's included
-    waiting: dict[str, int] = {}
-    taken: list[str] = []
-    rows: list[Any] = []
-    # Claimed as the plain claim does, in one statement; those of spent keys are then handed
-    # back (attempt uncounted) and moved out of the way, and the claim looks again, a few times.
-    for _ in range(4):
-        got = conn.execute(
-            "UPDATE deliveries SET due = ?, attempt = attempt + 1, leased = 1 "
-            "WHERE id IN (SELECT id FROM deliveries d WHERE step = ? AND due <= ? "
-            f"AND {CLAIMABLE} ORDER BY due LIMIT ?) "
-            f"RETURNING {CLAIMED}, COALESCE(rkey, '')",
-            (until, step, now, n - len(rows)),
-        ).fetchall()
-        got.sort()  # emit order: a key with room for fewer than it has here takes its first
-        later: list[tuple[float, int]] = []
-        for r in got:
-            rk = r[8]
-            times = spent.get(rk)
-            if times is None:
-                held = counted.get(rk)
-                times = spent[rk] = (
-                    [] if held is None else sorted(held) if isinstance(held, deque) else [held]
-                )
-            if len(times) < rate:
-                rows.append(r)
-                taken.append(rk)
-                times.append(now)
-            else:
-                # The j-th waiting delivery of a key is due when the j-th slot of its window
-                # frees.
-                j = waiting[rk] = waiting.get(rk, -1) + 1
-                later.append((times[j % rate] + window * (1 + j // rate), r[0]))
-        if not later:
-            break
-        conn.executemany(
-            "UPDATE deliveries SET due = ?, attempt = attempt - 1, leased = 0 WHERE id = ?", later
-        )
-        if len(rows) >= n:
-            break
-    if taken:
-        conn.execute(
-            "INSERT INTO rate_claims (step, at, keys) VALUES (?, ?, ?)", (step, now, _encode(taken))
-        )
-    return rows
 
 
 RETRY = (

@@ -139,3 +139,45 @@ async def test_a_per_key_claim_that_rolls_back_counts_nothing_and_misses_no_late
     finally:
         await a.close()
         await b.close()
+
+
+async def test_claims_too_few_to_fill_any_key_still_count_per_key_once_they_could(
+    tmp_path: Path,
+):
+    # While the window's claims and the claim's size stay within the limit, no key can pass
+    # it and a claim looks at no key; the keys of those claims (and of an earlier version's
+    # rows, which do not say how many they hold) count once a claim could take one past it.
+    db = tmp_path / "stepline.db"
+    now = [time.time()]
+    backends = []
+    for _ in range(2):
+        backend = SQLiteBackend(Settings(db=db))
+        backend.rate_limits = {"A": (5, 60.0, True)}
+        backend.clock = lambda: now[0]
+        await backend.open()
+        backends.append(backend)
+    a, b = backends
+
+    async def claimed(backend: SQLiteBackend, n: int) -> list[int]:
+        got = await backend.claim({"A": n}, {"A": 30.0})
+        await backend.write(Batch(outcomes=[Outcome(d, "ok") for d in got]))
+        return sorted(d.data["i"] for d in got)
+
+    try:
+        with sqlite3.connect(db) as conn:
+            conn.execute(
+                "INSERT INTO rate_claims (step, at, keys) VALUES ('A', ?, '[\"k\"]')", (now[0],)
+            )
+        await a.write(Batch(messages=[_call(i, "k") for i in range(3)]))
+        assert await claimed(a, 2) == [0, 1]
+        assert await claimed(b, 1) == [2]  # k has 4 of its 5
+        await a.write(Batch(messages=[_call(i, "k" if i < 6 else "j") for i in range(3, 8)]))
+        assert await claimed(b, 10) == [3, 6, 7]
+        assert await claimed(a, 10) == []
+        now[0] += 61
+        assert await claimed(a, 1) == [4]  # fewer than the limit again: k's turn at once
+        assert await claimed(b, 10) == [5]
+        assert await a.pending() == 0
+    finally:
+        await a.close()
+        await b.close()
