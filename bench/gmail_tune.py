@@ -3,6 +3,7 @@
     .venv/bin/python bench/gmail_tune.py            # prints BIAS and TUNED for rules.py
     .venv/bin/python bench/gmail_tune.py --write    # and writes them into agents/gmail/rules.py
     .venv/bin/python bench/gmail_tune.py --cv [--bayes-scale 2.5 --rules-beside 0.15]
+        [--bayes-shift 0.4]  # the intercept of the model's log-odds (spam.BAYES_SHIFT)
         [--with rpath,cte,html-layout,...]  # optional token families, tokens.OPTIONAL
         [--min-shared N]  # equal-count clues counted once from N (bayes.MIN_SHARED; 0: off)
         [--splits 5]  # the same over more ways of cutting the train half into quarters
@@ -103,6 +104,7 @@ def cross_validate() -> None:
 
     spam.BAYES_SCALE = _option("--bayes-scale", spam.BAYES_SCALE)
     spam.RULES_BESIDE_BAYES = _option("--rules-beside", spam.RULES_BESIDE_BAYES)
+    spam.BAYES_SHIFT = _option("--bayes-shift", spam.BAYES_SHIFT)
     if "--with" in sys.argv:  # optional token families, to measure what each adds
         wanted = set(sys.argv[sys.argv.index("--with") + 1].split(","))
         if wanted - tokens.OPTIONAL:
@@ -120,7 +122,8 @@ def cross_validate() -> None:
         total = [total[0] + caught, total[1] + flagged, total[2] + at_cut]
         print(
             f"4-fold CV on the train half (split {cut_no}), token groups "
-            f"{sorted(tokens.GROUPS)}, bayes scale {spam.BAYES_SCALE}, rules beside "
+            f"{sorted(tokens.GROUPS)}, bayes scale {spam.BAYES_SCALE} shift {spam.BAYES_SHIFT}, "
+            f"rules beside "
             f"{spam.RULES_BESIDE_BAYES}, min shared {bayes.MIN_SHARED}, relearn "
             f"{_relearn_mode()}: at {settings.threshold} "
             f"spam caught {caught / n_spam:.2%} ({caught}/{n_spam}), wanted mail flagged "

@@ -43,7 +43,8 @@ class Evidence:
     probability: float
     strong: tuple[str, ...] = ()  # strong signs behind it (rules only)
     limit: float = LIMIT
-    scale: float = 1.0  # calibration of the source's log-odds (see spam.py)
+    scale: float = 1.0  # calibration of the source's log-odds (see spam.py) ...
+    shift: float = 0.0  # ... and its intercept: log-odds = scale * logit(probability) + shift
 
 
 @dataclass
@@ -61,7 +62,8 @@ def combine(items: list[Evidence], weights: dict[str, float], unsure: float) -> 
     parts: dict[str, float] = {}
     local = [e for e in items if e.source != "llm"]
     for e in local:
-        parts[e.source] = weights.get(e.source, 1.0) * e.scale * logit(e.probability, e.limit)
+        said = e.scale * logit(e.probability, e.limit) + e.shift
+        parts[e.source] = weights.get(e.source, 1.0) * said
     local_sum = sum(parts.values())
     strong = [s for e in local for s in e.strong]
     notes: list[str] = []

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from agents.gmail import spam
 from agents.gmail.bayes import BayesModel
-from agents.gmail.evidence import Evidence, combine
+from agents.gmail.evidence import Evidence, combine, logit, sigmoid
 from agents.gmail.parse import ParsedEmail, parse_raw
 from agents.gmail.settings import SpamSettings
-from agents.gmail.spam import TRUSTED_DOCS, assess_spam
+from agents.gmail.spam import BAYES_LIMIT, TRUSTED_DOCS, assess_spam
 from agents.llm import LLMClient, LLMSettings
 from tests.agents.gmail.conftest import eml
 from tests.fakes.common import LoopbackServer
@@ -176,3 +177,22 @@ async def test_a_model_of_two_corrections_does_not_silence_the_rules() -> None:
     assert abs(beside.score - alone.score) < 0.05
     note = next(r for r in beside.reasons if r.startswith("bayes model:"))
     assert "learned from 1 spam and 1 wanted mails" in note
+
+
+async def test_a_trained_models_intercept_moves_its_verdict_and_no_zero_config_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a mail whose words neither kind of mail had: the model says about 0.5, and the verdict
+    # rests on the rules plus the model's intercept (spam.BAYES_SHIFT, a tuning constant set
+    # here to 1 so that it shows), counted with the model's trust
+    monkeypatch.setattr(spam, "BAYES_SHIFT", 1.0)
+    mail = plain("Gorvath plinth sixteen, nothing either kind of mail ever said", "x@new.example")
+    settings = SpamSettings(use_llm=False)
+    rules_alone = await assess_spam(mail, settings.model_copy(update={"use_bayes": False}))
+    trained = await assess_spam(mail, settings, model=model())
+    rules, bayes = trained.sources["rules"], trained.sources["bayes"]
+    said = spam.RULES_BESIDE_BAYES * logit(rules) + spam.BAYES_SCALE * logit(bayes, BAYES_LIMIT)
+    assert trained.score == pytest.approx(sigmoid(said + 1.0), abs=1e-3)
+    # a model of one spam and one wanted mail is barely trusted, its intercept with it
+    tiny = await assess_spam(mail, settings, model=model(1))
+    assert tiny.score == pytest.approx(rules_alone.score, abs=1e-3)
