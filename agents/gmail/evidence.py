@@ -62,8 +62,8 @@ def combine(items: list[Evidence], weights: dict[str, float], unsure: float) -> 
     parts: dict[str, float] = {}
     local = [e for e in items if e.source != "llm"]
     for e in local:
-        said = e.scale * logit(e.probability, e.limit) + e.shift
-        parts[e.source] = weights.get(e.source, 1.0) * said
+        weight = weights.get(e.source, 1.0)  # in this order: shift 0 is the old sum, bit for bit
+        parts[e.source] = weight * e.scale * logit(e.probability, e.limit) + weight * e.shift
     local_sum = sum(parts.values())
     strong = [s for e in local for s in e.strong]
     notes: list[str] = []
