@@ -28,6 +28,7 @@ __all__ = [
     "find_project",
     "no_project",
     "plain_help",
+    "reflow",
     "run_with_runtime",
     "settings_from",
     "use_project",
@@ -170,6 +171,22 @@ def run_with_runtime(
         raise fail(f"{exc.strerror or exc}: {exc.filename or settings.db}") from None
 
 
+def reflow(text: str) -> str:
+    """`text` with each paragraph's line breaks made spaces, so the terminal wraps it.
+
+    Typer's rich help keeps a docstring's single line breaks, and a docstring wrapped at 95
+    columns then prints ragged in an 80-column terminal (a line of 80, a line of 15). A
+    paragraph with an indented line (a list, an example) or Click's \\b marker keeps its lines.
+    """
+    paragraphs = text.split("\n\n")
+    return "\n\n".join(
+        p
+        if p.startswith("\b") or any(line[:1].isspace() for line in p.splitlines())
+        else " ".join(line.strip() for line in p.splitlines())
+        for p in paragraphs
+    )
+
+
 def plain_help(command: Any) -> Any:
     """Help that shows names a user types (`TOPIC`, `--json`), not Python types.
 
@@ -198,6 +215,8 @@ def plain_help(command: Any) -> Any:
         return option
 
     command.__dict__["get_help_option"] = help_option
+    if command.help:
+        command.help = reflow(command.help)
     for sub in getattr(command, "commands", {}).values():
         plain_help(sub)
     return command

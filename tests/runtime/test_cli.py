@@ -264,6 +264,28 @@ def test_help_shows_names_not_python_types(args, shows):
         assert placeholder not in done.stdout.replace("'{\"n\": 1}'", ""), done.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "sentence"),
+    [
+        (["dev"], "and /_stepline on http://HOST:PORT, and runs event and cron handlers"),
+        (["start"], "is misconfigured, listing every problem, one a line. The Workbench"),
+        (["dlq"], "attempts, the error's first line. --json adds"),
+    ],
+)
+def test_help_paragraphs_wrap_to_the_terminal_not_to_the_docstring(args, sentence):
+    # A docstring wrapped at 95 columns printed ragged: its own line breaks were kept, so on a
+    # wide terminal a sentence still broke where the source did.
+    done = subprocess.run(
+        [sys.executable, "-m", "app", *args, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert any(sentence in line for line in done.stdout.splitlines()), done.stdout
+
+
 def test_steps_help_gives_the_unit_of_the_json_times():
     # The tables show a due time in UTC and how far off; --json keeps the number, whose unit
     # a script has to be told.
