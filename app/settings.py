@@ -91,7 +91,9 @@ class Settings(BaseSettings):
     log_retention: int = Field(50_000, ge=100, description="Log entries kept.")
     dead_retention: int = Field(10_000, ge=10, description="Dead letters kept.")
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Log level, in any case (`debug` is `DEBUG`)."
+    )
     log_format: Literal["text", "json"] = Field(
         "text", description="`json`: one JSON object per log line."
     )
@@ -119,6 +121,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [Path(p) for p in value.split(":") if p]
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        # logging takes `debug` as well as `DEBUG`; a name it does not know is refused here, as
+        # a bad STEPLINE_PORT is, instead of as a ValueError traceback from logging.basicConfig.
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("db", "config_dir")
     @classmethod

@@ -286,6 +286,25 @@ def test_help_paragraphs_wrap_to_the_terminal_not_to_the_docstring(args, sentenc
     assert any(sentence in line for line in done.stdout.splitlines()), done.stdout
 
 
+@pytest.mark.parametrize("command", [["dev"], ["worker"], ["steps"]])
+def test_an_unknown_log_level_is_a_one_line_error(tmp_path, command):
+    (tmp_path / "steps").mkdir()
+    (tmp_path / ".env").write_text("STEPLINE_LOG_LEVEL=LOUD\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPLINE_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "app", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: STEPLINE_LOG_LEVEL: ") and "'DEBUG'" in line, line
+
+
 def test_steps_help_gives_the_unit_of_the_json_times():
     # The tables show a due time in UTC and how far off; --json keeps the number, whose unit
     # a script has to be told.
