@@ -1,5 +1,6 @@
-"""The Events view with a step name longer than its column: every table keeps its columns
-inside its own pane, so the queue counts stay readable beside the emit form."""
+"""A step name longer than its column, and an error of one 300-character word: every table of
+the Events, Traces and Logs views keeps its columns inside its pane, so the queue counts stay
+beside the emit form and the Trace column on screen."""
 
 from __future__ import annotations
 
@@ -22,11 +23,14 @@ STEPS = {
                   "emits": [], "retries": 1}}
 
         async def handler(data, ctx):
-            raise RuntimeError("boom")
+            raise RuntimeError("boom " + "x" * 300)
     """,
 }
 
-# Each table's width past its pane, and the queue table's right edge past the emit form's left.
+# How far each table of the view reaches past its pane (0 or less: it fits).
+TABLES = """() => [...document.querySelectorAll("#view table")].map((t) =>
+  t.scrollWidth - t.parentElement.clientWidth)"""
+# The same for the Events view, and the queue table's right edge past the emit form's left.
 OVERFLOW = """() => {
   const tables = [...document.querySelectorAll("#view table")].map((t) =>
     t.scrollWidth - t.parentElement.clientWidth);
@@ -52,3 +56,20 @@ def test_a_long_step_name_keeps_the_queue_columns_visible(
     assert measured["overlap"] <= 0, measured
     assert all(extra <= 0 for extra in measured["tables"]), measured
     expect(page.get_by_role("columnheader", name="Dead", exact=True)).to_be_visible()
+
+
+def test_a_long_step_name_and_error_keep_traces_and_logs_in_their_pane(
+    page: Any, launch_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    server = launch_server("dev", steps=write_steps(tmp_path / "steps", STEPS))
+    httpx.post(
+        f"{server.url}/_stepline/emit", json={"topic": "job.run", "data": {}}
+    ).raise_for_status()
+    page.goto(f"{server.url}/workbench#/traces")
+    expect(page.locator("table.traces tbody tr", has_text="failed").first).to_be_visible()
+    assert all(extra <= 0 for extra in page.evaluate(TABLES)), page.evaluate(TABLES)
+    expect(page.locator("table.traces tbody tr a.mono").first).to_be_in_viewport()
+    page.goto(f"{server.url}/workbench#/logs")
+    expect(page.locator("table.logs tbody tr", has_text="xxxx").first).to_be_visible()
+    assert all(extra <= 0 for extra in page.evaluate(TABLES)), page.evaluate(TABLES)
+    expect(page.locator("table.logs tbody tr a.mono").first).to_be_in_viewport()

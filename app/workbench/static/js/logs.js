@@ -70,8 +70,8 @@ export async function mount(root, _args, query) {
   const row = (e) => {
     const tr = h("tr", { class: `log-${e.level}` },
       h("td", { class: "ts" }, fmtTime(e.ts)), h("td", { class: "lvl" }, e.level),
-      h("td", {}, e.step || ""), h("td", { class: "msg" }, e.message),
-      h("td", { class: "mono small" },
+      h("td", { class: "step" }, e.step || ""), h("td", { class: "msg" }, e.message),
+      h("td", { class: "mono small fields" },
         e.fields && Object.keys(e.fields).length ? pretty(e.fields).replace(/\s*\n\s*/g, " ") : ""),
       h("td", {}, e.trace_id ? traceLink(e.trace_id) : ""));
     tr.entry = e;

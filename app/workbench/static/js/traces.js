@@ -44,9 +44,9 @@ export async function mount(root, args, query) {
       class: "clickable", dataset: { trace: t.trace_id },
       onclick: (ev) => { if (ev.target.tagName !== "A") location.hash = `#/traces/${t.trace_id}`; },
     },
-    h("td", {}, fmtTime(t.started_at)), h("td", {}, t.root), h("td", {}, badge(t.status)),
+    h("td", {}, fmtTime(t.started_at)), h("td", { class: "step" }, t.root), h("td", {}, badge(t.status)),
     h("td", {}, String(t.spans)), h("td", {}, fmtMs(t.duration_ms)),
-    h("td", { class: "small" }, t.steps.join(", ")), h("td", {}, traceLink(t.trace_id)))));
+    h("td", { class: "small steps" }, t.steps.join(", ")), h("td", {}, traceLink(t.trace_id)))));
     note.textContent = data.traces.length ? "" : "No traces match. Send a request from "
       + "Endpoints or emit an event from Events.";
   };
