@@ -129,6 +129,9 @@ def dlq_replay(
     """Put dead letters back on the queue (attempts start again at 1)."""
     if not ids and not all_:
         raise fail("give dead-letter IDs or --all (see `stepline dlq list`)")
+    if ids and all_:
+        # Either would be a guess: --all replays far more than the ids named.
+        raise fail("give dead-letter IDs or --all, not both")
     count = run_with_runtime(
         lambda rt: rt.backend.replay(None if all_ else list(ids or [])), load_steps=False
     )

@@ -84,6 +84,17 @@ def test_emit_dead_letter_and_replay(env):
     assert run("dlq", "replay", "999").exit_code == 1
 
 
+def test_dlq_replay_of_ids_and_all_together_is_refused(env):
+    steps, db = env
+    for n in (1, 2):
+        assert run("emit", "job", json.dumps({"n": n})).exit_code == 0
+    drain(steps, db)
+    first = json.loads(run("dlq", "list", "--json").output)[-1]["id"]
+    both = run("dlq", "replay", first, "--all")
+    assert both.exit_code == 1 and "not both" in both.output
+    assert len(json.loads(run("dlq", "list", "--json").output)) == 2  # nothing was replayed
+
+
 def test_emit_errors_are_one_line(env):
     unknown = run("emit", "nobody.listens", "{}")
     assert unknown.exit_code == 1 and "no step subscribes to 'nobody.listens'" in unknown.output
