@@ -181,3 +181,31 @@ async def test_claims_too_few_to_fill_any_key_still_count_per_key_once_they_coul
     finally:
         await a.close()
         await b.close()
+
+
+async def test_an_earlier_versions_row_counts_each_key_it_holds_toward_the_window(
+    tmp_path: Path,
+):
+    # An earlier version's row says how many claims it holds only by its keys (n NULL), one
+    # key as many times as the claim took it: all of them count toward the window, so the
+    # claim that would take k past its limit looks at its keys. Counted as one row, the
+    # window would seem to have room for this claim without looking, and k would get 4 of 3.
+    db = tmp_path / "stepline.db"
+    backend = SQLiteBackend(Settings(db=db))
+    backend.rate_limits = {"A": (3, 60.0, True)}
+    now = time.time()
+    backend.clock = lambda: now
+    await backend.open()
+    try:
+        with sqlite3.connect(db) as conn:
+            conn.execute(
+                "INSERT INTO rate_claims (step, at, keys) VALUES ('A', ?, '[\"k\",\"k\"]')",
+                (now - 1,),
+            )
+        await backend.write(Batch(messages=[_call(i, "k") for i in range(3)]))
+        got = await backend.claim({"A": 2}, {"A": 30.0})
+        assert sorted(d.data["i"] for d in got) == [0]  # k had one of its 3 left
+        await backend.write(Batch(outcomes=[Outcome(d, "ok") for d in got]))
+        assert await _claimed(backend) == []
+    finally:
+        await backend.close()
