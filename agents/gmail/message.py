@@ -67,7 +67,16 @@ class Structure(BaseModel):
 
 
 # The body and what only the classifiers read stay out of state and events
-_NOT_KEPT = {"text", "links", "received", "structure", "return_path", "precedence", "priority"}
+_NOT_KEPT = {
+    "text",
+    "links",
+    "received",
+    "structure",
+    "return_path",
+    "precedence",
+    "priority",
+    "header_names",
+}
 
 
 class ParsedEmail(BaseModel):
@@ -94,6 +103,9 @@ class ParsedEmail(BaseModel):
     return_path: str = ""  # the envelope sender, as the receiving server recorded it
     precedence: str = ""  # bulk, list, junk: what the sender says the mail is
     priority: str = ""  # X-Priority's leading digit: spam tools set 1 ("highest")
+    # which headers the mail has (names only, lowercased): mailers and list servers each
+    # write their own set
+    header_names: list[str] = Field(default_factory=list)
     structure: Structure = Field(default_factory=Structure)
     # What could not be read: a header the modern parser refused, an undecodable part.
     problems: list[str] = Field(default_factory=list)

@@ -18,7 +18,7 @@ import binascii
 import email
 import email.policy
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
@@ -43,6 +43,8 @@ __all__ = [
 MAX_TEXT = 50_000  # characters of body text kept; enough for any classifier, bounds event size
 _MAX_RECEIVED = 12
 _MAX_HEADER = 1_000
+_HEADER_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,59}")  # RFC 5322 allows more; mail uses these
+_MAX_HEADER_NAMES = 60
 _URL = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)
 _RESULT = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*([a-z]+)", re.IGNORECASE)
 _FOLD = re.compile(r"\r?\n[ \t]+")
@@ -143,6 +145,12 @@ def _recipients(value: str | None) -> list[str]:
 def _first_word(value: str | None) -> str:
     words = str(value or "").lower().split()
     return words[0].strip("\"'();,")[:20] if words else ""
+
+
+def _header_names(names: Iterable[Any]) -> list[str]:
+    """The distinct header names present, lowercased; junk that is no header name is left out."""
+    found = {str(n).strip().lower() for n in names if n}
+    return sorted(n for n in found if _HEADER_NAME.fullmatch(n))[:_MAX_HEADER_NAMES]
 
 
 def _from_headers(
@@ -252,6 +260,7 @@ def _read_message(msg: Message, problems: list[str]) -> ParsedEmail:
     fields = _from_headers(
         headers.get, text[:MAX_TEXT], links, headers.raw_all("Received"), problems
     )
+    fields["header_names"] = _header_names(k for k, _ in msg.raw_items())
     return ParsedEmail(**fields, content_type=msg.get_content_type(), structure=out)
 
 
@@ -271,6 +280,7 @@ def _read_raw_text(raw: bytes, problems: list[str]) -> ParsedEmail:
 
     body = body.strip()[:MAX_TEXT]
     fields = _from_headers(get, body, _text_links(body), found.get("received", []), problems)
+    fields["header_names"] = _header_names(found)
     return ParsedEmail(**fields)
 
 
@@ -359,6 +369,7 @@ def parse_gmail_full(message: dict[str, Any]) -> ParsedEmail:
     if not links:
         links = _text_links(text)
     fields = _from_headers(lambda name: first.get(name.lower()), text, links, received, problems)
+    fields["header_names"] = _header_names(h.get("name") for h in headers if isinstance(h, dict))
     structure = Structure(text_parts=len(plain), html_parts=len(html))
     ctype = str(payload.get("mimeType", ""))
     parsed = ParsedEmail(**fields, content_type=ctype, structure=structure)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import base64
 
-from agents.gmail.parse import b64url_decode, html_to_text, parse_auth_results, parse_raw
+import pytest
+
+from agents.gmail import tokens
+from agents.gmail.parse import (
+    b64url_decode,
+    html_to_text,
+    parse_auth_results,
+    parse_gmail_full,
+    parse_raw,
+)
 from tests.agents.gmail.conftest import eml
 
 
@@ -64,3 +73,32 @@ def test_auth_results_parsing_variants() -> None:
     assert parse_auth_results(None, "Pass (sender SPF authorized)").spf == "pass"
     assert parse_auth_results("x; spf=pass; dkim=pass").passed  # no DMARC: SPF and DKIM
     assert not parse_auth_results("x; spf=pass").passed
+
+
+LIST_MAIL = (
+    b"From: News <news@list.example>\nTo: me@home.example\nSubject: Issue 12\n"
+    b"X-Mailer: Bulk 2.1\nList-Id: <news.list.example>\nPrecedence: bulk\n"
+    b"X-MSMail-Priority: Normal\nX-Mailer: again\n\nThis week's news.\n"
+)
+
+
+def test_the_header_names_a_mail_has_are_kept_lowercased_without_their_values() -> None:
+    names = ["from", "list-id", "precedence", "subject", "to", "x-mailer", "x-msmail-priority"]
+    assert parse_raw(LIST_MAIL).header_names == names
+    # the same from Gmail's JSON; an entry with no name is no header
+    headers = [{"name": "From", "value": "a@b.example"}, {"value": "x"}, {"name": "List-Id"}]
+    full = parse_gmail_full({"payload": {"mimeType": "text/plain", "headers": headers}})
+    assert full.header_names == ["from", "list-id"]
+    assert "header_names" not in parse_raw(LIST_MAIL).metadata()  # not kept in state
+
+
+def test_header_name_tokens_when_their_family_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    mail = parse_raw(LIST_MAIL)
+    assert not [t for t in tokens.tokens(mail) if t.startswith("hdr")]  # off in the flow
+    monkeypatch.setattr(tokens, "GROUPS", {"hdr-names", "hdr-count"})
+    found = [t for t in tokens.tokens(mail) if t.startswith("hdr")]
+    assert "hdr:list-id" in found and "hdr:x-msmail-priority" in found
+    assert "hdrs:5" in found and not [t for t in found if "bulk" in t or "news" in t]
+    monkeypatch.setattr(tokens, "GROUPS", {"hdr-sent"})
+    sent = {t for t in tokens.tokens(mail) if t.startswith("hdr")}
+    assert "hdr:x-mailer" in sent and "hdr:from" not in sent

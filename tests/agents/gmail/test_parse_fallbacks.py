@@ -54,6 +54,7 @@ def test_a_mime_tree_too_deep_to_parse_is_read_as_raw_text_at_once() -> None:
     assert parsed.problems == ["1500 nested MIME parts (more than 200): read as raw text"]
     assert (parsed.subject, parsed.message_id) == ("Big sale", "<1@shop.example>")
     assert parsed.text.startswith("--b0\nContent-Type: multipart/mixed; boundary=b1")
+    assert parsed.header_names == ["content-type", "from", "message-id", "mime-version", "subject"]
     parsed.model_dump_json()
     assert parse_raw(nested(20)).problems == []  # real mail's depth parses as usual
 
