@@ -79,6 +79,31 @@ def _describe_yaml_error(exc: yaml.YAMLError) -> str:
     return f"not valid YAML{where}: {problem}"
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping.
+
+    PyYAML keeps the last of two equal keys without a word, so an edit to the first
+    `skip_drafts:` of a file that repeats it lower down silently does nothing: as an unknown
+    key, a duplicate must not switch a check off unseen.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            key = self.construct_object(key_node, deep=False)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {seen[key]})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 class SettingsError(ValueError):
     """A settings file that cannot be used; the text is `path: key: reason`."""
 
@@ -94,7 +119,7 @@ def parse_settings(model: type[M], text: str, path: Path) -> M:
     Also used for settings files that do not live on disk (a repository's `.stepline.yml`).
     """
     try:
-        data: Any = yaml.safe_load(text)
+        data: Any = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as exc:
         raise SettingsError(path, _describe_yaml_error(exc)) from None
     if data is None:  # an empty file, or only comments

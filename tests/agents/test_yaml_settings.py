@@ -102,6 +102,12 @@ def test_file_removed_means_defaults_again(path: Path) -> None:
             r"^limits\.retrys: unknown key `retrys`, did you mean `retries`\?$",
         ),
         ("limits: 7\n", r"^limits: "),
+        # A key given twice: PyYAML would keep the last one silently.
+        (
+            "name: a\nlimits: {retries: 1}\nname: b\n",
+            r"^not valid YAML at line 3, column 1: duplicate key 'name' \(first at line 1\)$",
+        ),
+        ("limits:\n  retries: 1\n  retries: 2\n", r"duplicate key 'retries' \(first at line 2\)"),
     ],
 )
 def test_load_strict_names_path_key_and_reason(path: Path, text: str, reason: str) -> None:
@@ -112,6 +118,12 @@ def test_load_strict_names_path_key_and_reason(path: Path, text: str, reason: st
     assert str(caught.value) == f"{path}: {caught.value.reason}"
     assert re.search(reason, caught.value.reason), caught.value.reason
     assert loader.current() == Demo() and loader.problem == caught.value.reason
+
+
+def test_merge_keys_are_not_duplicates(path: Path) -> None:
+    # A `<<:` merge overridden by an explicit key is YAML's own idiom, not a repeat.
+    write(path, "name: a\nlimits:\n  <<: {retries: 1}\n  retries: 4\n")
+    assert YamlSettings(Demo, path, LOG).load_strict().limits.retries == 4
 
 
 def test_empty_file_or_comments_only_is_the_defaults(path: Path) -> None:
