@@ -4,6 +4,8 @@ beside the emit form and the Trace column on screen."""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -73,3 +75,33 @@ def test_a_long_step_name_and_error_keep_traces_and_logs_in_their_pane(
     expect(page.locator("table.logs tbody tr", has_text="xxxx").first).to_be_visible()
     assert all(extra <= 0 for extra in page.evaluate(TABLES)), page.evaluate(TABLES)
     expect(page.locator("table.logs tbody tr a.mono").first).to_be_in_viewport()
+
+
+# The detail pane's table of recent runs, against the pane's content box.
+RUNS_PAST_PANE = """() => {
+  const table = document.querySelector("table.runs");
+  const pane = table.closest(".detail");
+  const style = getComputedStyle(pane);
+  const scrollbar = pane.offsetWidth - pane.clientWidth - 2 * parseFloat(style.borderRightWidth);
+  const inner = pane.getBoundingClientRect().right - parseFloat(style.paddingRight)
+    - parseFloat(style.borderRightWidth) - scrollbar;
+  return table.getBoundingClientRect().right - inner;
+}"""
+
+
+def test_runs_of_another_day_keep_the_trace_column_in_the_step_pane(
+    page: Any, launch_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    # A run of an earlier day shows its date ("2026-12-01 23:43:10.806"), which made the
+    # table too wide for the 340 px pane at 1440x900 and hid the Trace column.
+    server = launch_server("dev", steps=write_steps(tmp_path / "steps", STEPS))
+    httpx.post(
+        f"{server.url}/_stepline/emit", json={"topic": "job.run", "data": {}}
+    ).raise_for_status()
+    page.clock.set_fixed_time(time.time() + 3 * 24 * 3600)  # the browser lives 3 days later
+    page.goto(f"{server.url}/workbench#/flows/default")
+    page.locator("g.node[data-step]").first.click()
+    expect(page.locator("table.runs tbody tr").first).to_contain_text(
+        re.compile(r"\d{4}-\d\d-\d\d")
+    )
+    assert page.evaluate(RUNS_PAST_PANE) <= 0.5, page.evaluate(RUNS_PAST_PANE)

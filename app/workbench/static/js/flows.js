@@ -215,7 +215,7 @@ function runsTable(runs) {
     h("thead", {}, h("tr", {}, ["When", "Status", "Took", "Trace"].map((t) =>
       h("th", {}, t)))),
     h("tbody", {}, runs.map((r) => h("tr", { title: r.error || `attempt ${r.attempt}` },
-      h("td", {}, fmtTime(r.started_at)),
+      h("td", { class: "when" }, fmtTime(r.started_at)),
       h("td", {}, badge(r.status), r.attempt > 1 ? ` #${r.attempt}` : ""),
       h("td", {}, fmtMs(r.duration_ms)), h("td", {}, traceLink(r.trace_id))))));
 }
