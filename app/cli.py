@@ -14,6 +14,7 @@ from app.cli_admin import cron_app, dlq_app, state_app
 from app.cli_common import (
     StepsOption,
     console,
+    ensure_port_free,
     fail,
     find_project,
     no_project,
@@ -98,6 +99,7 @@ def listen_settings(steps: list[Path] | None, default_host: str, **options: Any)
     settings = settings_from(steps, **options)
     if options.get("host") is None and "host" not in settings.model_fields_set:
         settings = settings_from(None, host=default_host)
+    ensure_port_free(settings.host, settings.port)
     return settings
 
 

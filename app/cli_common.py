@@ -4,8 +4,10 @@ coroutine cleanly, and help text without the type placeholders a user cannot typ
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "StepsOption",
     "console",
+    "ensure_port_free",
     "fail",
     "find_project",
     "no_project",
@@ -65,6 +68,26 @@ def fail(message: str) -> typer.Exit:
     # Errors quote what went wrong (a URL, a value): masked like every other output.
     console().print(f"[red]error:[/red] {redact_text(message)}", highlight=False)
     return typer.Exit(1)
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse at once, saying what to do, when HOST:PORT is taken by a listening process.
+
+    uvicorn reports it as `[Errno 98] Address already in use` and exits 3, naming neither the
+    port nor the fix. Any other bind error (an address not of this machine) is left to uvicorn.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # As uvicorn binds: a port in TIME_WAIT only is free, one with a listener is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise fail(
+                    f"port {port} on {host} is in use (another stepline dev or start?): stop "
+                    "that process, or choose another port with --port or STEPLINE_PORT"
+                ) from None
 
 
 def settings_from(steps: list[Path] | None = None, **env: Any) -> Settings:

@@ -316,6 +316,29 @@ def test_an_unknown_log_level_is_a_one_line_error(tmp_path, command):
     assert line.startswith("error: STEPLINE_LOG_LEVEL: ") and "'DEBUG'" in line, line
 
 
+@pytest.mark.parametrize("command", ["dev", "start"])
+def test_a_port_in_use_is_a_one_line_error_naming_it_and_the_fix(tmp_path, command):
+    import socket
+
+    (tmp_path / "steps").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPLINE_")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "app", command, "--host", "127.0.0.1", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert f"port {port} on 127.0.0.1 is in use" in line and "--port or STEPLINE_PORT" in line
+
+
 def test_steps_help_gives_the_unit_of_the_json_times():
     # The tables show a due time in UTC and how far off; --json keeps the number, whose unit
     # a script has to be told.
