@@ -10,9 +10,13 @@ which tests replace to move time forward without waiting.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["due_time"]
+__all__ = ["LATEST_DUE", "due_time"]
+
+LATEST_DUE = datetime.max.replace(tzinfo=UTC).timestamp()
+"""The latest due time: the end of the year 9999, the last moment a datetime (`at=`) holds.
+A delay past it would be shown and compared as no time at all (NaN in the Workbench)."""
 
 
 def due_time(delay: float | timedelta | None, at: datetime | None, now: float) -> float | None:
@@ -36,4 +40,9 @@ def due_time(delay: float | timedelta | None, at: datetime | None, now: float) -
         raise TypeError(f"emit delay=... must be seconds (a number), not {type(delay).__name__}")
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"emit delay=... must be a finite number of seconds >= 0, not {delay!r}")
+    if now + seconds > LATEST_DUE:
+        raise ValueError(
+            f"emit delay={delay!r} is past the end of the year 9999, the latest a due time can "
+            f"be: at most {LATEST_DUE - now:.0f} seconds from now"
+        )
     return now + seconds if seconds > 0 else None

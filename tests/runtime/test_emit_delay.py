@@ -72,6 +72,10 @@ async def test_http_emit_takes_delay_or_at(tmp_path):
         assert r.status_code == 400 and "not both" in r.text
         r = await h.post("/_stepline/emit", json={"topic": "later", "delay": -1})
         assert r.status_code == 422 and "delay" in r.text
+        # A finite delay can still be past any time a datetime or the Workbench can show.
+        for huge in (1e308, 3e11):
+            r = await h.post("/_stepline/emit", json={"topic": "later", "delay": huge})
+            assert r.status_code == 400 and "year 9999" in r.text, (huge, r.text)
 
         now[0] += 61  # the first is due, the second not yet: drain() would wait for it
         for _ in range(1000):
