@@ -144,7 +144,7 @@ def dev(steps: StepsOption = None, port: Port = None, host: DevHost = None) -> N
         reload_dirs=dirs,
         reload_includes=["*.py"],
         http=http_protocol(by_name=True),  # one write per response, with httptools
-        log_level="info",
+        log_level=settings.log_level.lower(),  # its startup and request lines obey it too
         log_config=None,  # our formatter, text or JSON
         # An open Workbench Logs or Streams view never closes its connection; without
         # a bound a reload would wait for it forever. Browsers reconnect by themselves.
@@ -216,7 +216,7 @@ def start(
                 factory=True,
                 host=settings.host,
                 port=settings.port,
-                log_level="info",
+                log_level=settings.log_level.lower(),
                 access_log=settings.access_log,
                 log_config=None,
                 timeout_graceful_shutdown=int(settings.shutdown_grace),

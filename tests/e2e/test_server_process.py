@@ -119,6 +119,24 @@ def test_sigterm_stops_cleanly(tmp_path):
     assert "Application shutdown complete" in app.log.read_text()
 
 
+def test_log_level_warning_quiets_the_request_and_startup_lines(tmp_path):
+    # uvicorn was started at "info" whatever STEPLINE_LOG_LEVEL said: its startup lines and
+    # one access line per request still came at WARNING.
+    steps = write_steps(tmp_path / "steps", STEPS)
+    env = {"STEPLINE_LOG_LEVEL": "WARNING"}
+    with SteplineProcess(steps, tmp_path / "s.db", env=env) as app:
+        for _ in range(3):
+            assert httpx.get(f"{app.url}/healthz").status_code == 200
+        time.sleep(0.3)
+        out = app.output()
+    assert "GET /healthz" not in out and "Uvicorn running on" not in out, out
+    with SteplineProcess(steps, tmp_path / "t.db") as app:  # the default, INFO, keeps them
+        assert httpx.get(f"{app.url}/healthz").status_code == 200
+        time.sleep(0.3)
+        out = app.output()
+    assert "GET /healthz" in out and "Uvicorn running on" in out, out
+
+
 STREAM_STEPS = {
     "news_step.py": """
         config = {"type": "api", "name": "News", "path": "/news", "method": "POST"}
