@@ -138,6 +138,14 @@ def dlq_replay(
     if ids and not all_ and count == 0:
         raise fail("no dead letter with those ids (see `stepline dlq list`)")
     typer.echo(f"replayed {count}")
+    missed = len(set(ids or [])) - count
+    if ids and missed > 0:  # replayed already, or a typo: say so rather than pass over it
+        typer.echo(
+            f"{missed} of the {len(set(ids))} ids given "
+            f"{'is not a dead letter' if missed == 1 else 'are not dead letters'} "
+            "(replayed already, or mistyped; see `stepline dlq list`)",
+            err=True,
+        )
 
 
 @cron_app.command("run")

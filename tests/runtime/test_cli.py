@@ -93,6 +93,9 @@ def test_dlq_replay_of_ids_and_all_together_is_refused(env):
     both = run("dlq", "replay", first, "--all")
     assert both.exit_code == 1 and "not both" in both.output
     assert len(json.loads(run("dlq", "list", "--json").output)) == 2  # nothing was replayed
+    some = run("dlq", "replay", first, "999999")
+    assert some.exit_code == 0 and "replayed 1" in some.output, some.output
+    assert "1 of the 2 ids given is not a dead letter" in some.output, some.output
 
 
 def test_emit_errors_are_one_line(env):
