@@ -46,7 +46,7 @@ class _Common(BaseModel):
     @classmethod
     def _check_name(cls, value: str) -> str:
         if not _NAME.match(value):
-            raise ValueError("use letters, digits, '_', '.' or '-', starting with a letter")
+            raise ValueError("use letters, digits, '_', '.' or '-', starting with a letter or '_'")
         return value
 
     @field_validator("emits")
