@@ -219,8 +219,12 @@ class CleanupResult:
     note: str = ""
 
 
-async def cleanup_spam(api: GmailAPI, state: Any, settings: GmailSettings) -> CleanupResult:
-    """Trash (or delete, when configured and the full scope was granted) old spam."""
+async def cleanup_spam(
+    api: GmailAPI, state: Any, settings: GmailSettings, day: str | None = None
+) -> CleanupResult:
+    """Trash (or delete, when configured and the full scope was granted) old spam, counted as
+    cleaned on `day` (default today): the day the caller reports, which a run that passes
+    midnight while trashing would otherwise count on the next."""
     days = settings.cleanup.retention_days
     ids = await asyncio.to_thread(
         api.list_ids, q=f"older_than:{days}d", label_ids=["SPAM"], include_spam_trash=True
@@ -239,7 +243,7 @@ async def cleanup_spam(api: GmailAPI, state: Any, settings: GmailSettings) -> Cl
         for mid in ids:
             await asyncio.to_thread(api.trash, mid)
     if ids:
-        await increment(state, today(settings.timezone), "cleaned", len(ids))
+        await increment(state, day or today(settings.timezone), "cleaned", len(ids))
     return CleanupResult(len(ids), "delete" if delete else "trash", note)
 
 

@@ -27,7 +27,7 @@ async def handler(ctx):
     day = today(settings.timezone)
     result = flow.CleanupResult(0, "trash", "cleanup disabled")
     if settings.cleanup.enabled:
-        result = await flow.cleanup_spam(services.gmail(), ctx.state, settings)
+        result = await flow.cleanup_spam(services.gmail(), ctx.state, settings, day)
     if result.note:
         ctx.logger.warning(result.note)
     counts = await day_counts(ctx.state, day)

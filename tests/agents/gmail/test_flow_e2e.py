@@ -196,6 +196,19 @@ async def test_push_mode_verifies_the_token_then_syncs(world: World) -> None:
     )
 
 
+async def test_cleanup_counts_on_the_day_it_reports(world: World) -> None:
+    # The cron step reads its day before trashing and reports that day's counts; a run that
+    # passed midnight while trashing counted them on the next day, and reported cleaned 0.
+    from agents.gmail import flow, services
+
+    for _ in range(3):
+        world.gmail.add_message(eml("phishing.eml"), labels=["SPAM"], age_days=9)
+    state = world.h.state
+    result = await flow.cleanup_spam(services.gmail(), state, services.settings(), "2026-01-31")
+    assert result.cleaned == 3
+    assert (await day_counts(state, "2026-01-31"))["cleaned"] == 3
+
+
 async def test_cleanup_trashes_exactly_the_old_spam_and_reports(world: World) -> None:
     g = world.gmail
     old_spam = [g.add_message(eml("phishing.eml"), labels=["SPAM"], age_days=9) for _ in range(4)]
