@@ -28,6 +28,10 @@ class Mode(StrEnum):
         return self is not Mode.DEV
 
 
+_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
+"""Names logging takes for a level besides its own (uvicorn takes only the latter)."""
+
+
 class Settings(BaseSettings):
     """Runtime settings, read from the environment (and `.env`) with the `STEPLINE_` prefix."""
 
@@ -127,7 +131,10 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         # logging takes `debug` as well as `DEBUG`; a name it does not know is refused here, as
         # a bad STEPLINE_PORT is, instead of as a ValueError traceback from logging.basicConfig.
-        return value.upper() if isinstance(value, str) else value
+        # Its aliases WARN and FATAL worked before the check: they name the level uvicorn knows.
+        if not isinstance(value, str):
+            return value
+        return _LEVEL_ALIASES.get(value.upper(), value.upper())
 
     @field_validator("db", "config_dir")
     @classmethod

@@ -11,3 +11,11 @@ def test_steps_path_list_is_split_on_colons(monkeypatch):
 def test_redis_url_comes_from_plain_env_name(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://example:1/2")
     assert Settings().redis_url == "redis://example:1/2"
+
+
+def test_log_level_takes_loggings_aliases_in_any_case(monkeypatch):
+    # logging.basicConfig took WARN and FATAL (and lowercase) before the level was checked;
+    # uvicorn, which gets the level too, knows only warning and critical.
+    for given, level in [("warn", "WARNING"), ("Fatal", "CRITICAL"), ("debug", "DEBUG")]:
+        monkeypatch.setenv("STEPLINE_LOG_LEVEL", given)
+        assert Settings().log_level == level
