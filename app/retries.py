@@ -21,6 +21,7 @@ import traceback
 
 from app.errors import SteplineError
 from app.redact import redact_text
+from app.schedule import LATEST_DUE
 from app.settings import Settings
 from app.types import Delivery, Outcome
 
@@ -44,6 +45,13 @@ class Retry(SteplineError):
     def __init__(self, delay: float | None = None, reason: str = "asked to retry") -> None:
         if delay is not None and (not math.isfinite(delay) or delay < 0):
             raise ValueError(f"Retry(delay=...) must be a finite number >= 0, not {delay!r}")
+        if delay is not None and time.time() + delay > LATEST_DUE:
+            # As for a delayed emit: a due time past datetime's range reads as none at all
+            # (waiting for a key it does not have, NaN in the Workbench), so say the most here.
+            raise ValueError(
+                f"Retry(delay={delay!r}) is past the end of the year 9999, the latest a due time "
+                f"can be: at most {LATEST_DUE - time.time():.0f} seconds from now"
+            )
         self.delay = delay
         self.reason = reason
         when = f" in {delay:g} s" if delay is not None else ""

@@ -193,6 +193,19 @@ async def test_retry_waits_the_delay_it_asks_for(make_app):
         assert item["due"] - time.time() > 3000
 
 
+async def test_retry_past_the_year_9999_is_refused_as_a_delayed_emit_is(make_app):
+    # A due time past datetime's range left the delivery waiting for a key it did not have
+    # (NaN in the Workbench): the handler's Retry(delay=1e308) now fails that run, saying why,
+    # and the next attempt comes after the usual backoff.
+    async with make_app(OUTCOMES) as h:
+        await h.emit("r", {"asks": 1, "delay": 1e308})
+        await h.drain()
+        assert await h.state.get("runs", "later") == 2
+        assert await h.dead_letters() == []
+        errors = [s.error or "" for s in await h.spans() if s.step == "Later"]
+        assert any("past the end of the year 9999" in e for e in errors), errors
+
+
 async def test_plain_failures_after_retries_still_count_their_own_attempts(make_app):
     async with make_app(OUTCOMES) as h:
         await h.emit("r", {"asks": 2, "delay": 0.01, "fail_after": True})
