@@ -43,9 +43,11 @@ class Retry(SteplineError):
     counting this run against the step's `retries` (see the module docstring for the bound)."""
 
     def __init__(self, delay: float | None = None, reason: str = "asked to retry") -> None:
-        if delay is not None and (not math.isfinite(delay) or delay < 0):
+        # An int is finite; one past float's range (10**400) makes isfinite raise.
+        finite = delay is None or isinstance(delay, int) or math.isfinite(delay)
+        if delay is not None and (not finite or delay < 0):
             raise ValueError(f"Retry(delay=...) must be a finite number >= 0, not {delay!r}")
-        if delay is not None and time.time() + delay > LATEST_DUE:
+        if delay is not None and delay > LATEST_DUE - time.time():
             # As for a delayed emit: a due time past datetime's range reads as none at all
             # (waiting for a key it does not have, NaN in the Workbench), so say the most here.
             raise ValueError(

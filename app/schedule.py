@@ -32,15 +32,22 @@ def due_time(delay: float | timedelta | None, at: datetime | None, now: float) -
                 "pass an aware datetime, e.g. datetime.now(UTC) + timedelta(minutes=10)"
             )
         due = at.timestamp()
+        if due > LATEST_DUE:  # 9999-12-31 23:00-12:00 is a datetime, but its moment is not
+            raise ValueError(
+                f"emit at={at.isoformat()} is past the end of the year 9999 (UTC), the latest a "
+                "due time can be"
+            )
         return due if due > now else None
     if delay is None:
         return None
     seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise TypeError(f"emit delay=... must be seconds (a number), not {type(delay).__name__}")
-    if not math.isfinite(seconds) or seconds < 0:
+    # An int is finite, and one past float's range (10**400) makes isfinite (and now + it)
+    # raise OverflowError; Python compares it with a float exactly.
+    if not (isinstance(seconds, int) or math.isfinite(seconds)) or seconds < 0:
         raise ValueError(f"emit delay=... must be a finite number of seconds >= 0, not {delay!r}")
-    if now + seconds > LATEST_DUE:
+    if seconds > LATEST_DUE - now:
         raise ValueError(
             f"emit delay={delay!r} is past the end of the year 9999, the latest a due time can "
             f"be: at most {LATEST_DUE - now:.0f} seconds from now"

@@ -76,6 +76,12 @@ async def test_http_emit_takes_delay_or_at(tmp_path):
         for huge in (1e308, 3e11):
             r = await h.post("/_stepline/emit", json={"topic": "later", "delay": huge})
             assert r.status_code == 400 and "year 9999" in r.text, (huge, r.text)
+        # A zone west of UTC puts a datetime of the last hour of 9999 past that moment.
+        last = {"topic": "later", "at": "9999-12-31T23:00:00-12:00"}
+        r = await h.post("/_stepline/emit", json=last)
+        assert r.status_code == 400 and "year 9999" in r.text, r.text
+        with pytest.raises(ValueError, match="year 9999"):
+            await h.emit("later", {}, delay=10**400)  # past float's range: not OverflowError
 
         now[0] += 61  # the first is due, the second not yet: drain() would wait for it
         for _ in range(1000):

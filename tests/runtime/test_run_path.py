@@ -7,7 +7,9 @@ import asyncio
 import logging
 import time
 
-from app import Middleware, Permanent, Run
+import pytest
+
+from app import Middleware, Permanent, Retry, Run
 from app.types import Batch
 
 FLAKY = {
@@ -204,6 +206,8 @@ async def test_retry_past_the_year_9999_is_refused_as_a_delayed_emit_is(make_app
         assert await h.dead_letters() == []
         errors = [s.error or "" for s in await h.spans() if s.step == "Later"]
         assert any("past the end of the year 9999" in e for e in errors), errors
+    with pytest.raises(ValueError, match="year 9999"):
+        Retry(delay=10**400)  # an int past float's range: not an OverflowError
 
 
 async def test_plain_failures_after_retries_still_count_their_own_attempts(make_app):
