@@ -40,7 +40,9 @@ async def test_spam_moves_urgent_alerts_once_ham_stays(world: World) -> None:
 
 
 async def test_spam_action_label_and_none_and_no_slack(world: World) -> None:
-    world.configure(world.base + "  action: label\n  label: Suspicious\nnotify:\n  slack: false\n")  # type: ignore[attr-defined]
+    # notify: is in the base already; a second one is refused as a duplicate key
+    no_slack = world.base.replace("notify:\n", "notify:\n  slack: false\n", 1)  # type: ignore[attr-defined]
+    world.configure(no_slack + "  action: label\n  label: Suspicious\n")
     labelled = world.gmail.add_message(eml("phishing.eml"))
     await world.poll()
     labels = world.gmail.labels_of(labelled)
