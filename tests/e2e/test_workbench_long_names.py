@@ -105,3 +105,56 @@ def test_runs_of_another_day_keep_the_trace_column_in_the_step_pane(
         re.compile(r"\d{4}-\d\d-\d\d")
     )
     assert page.evaluate(RUNS_PAST_PANE) <= 0.5, page.evaluate(RUNS_PAST_PANE)
+    assert page.evaluate(CUT_STEPS, "table.runs td .trace-ref a") == []
+
+
+def test_runs_of_today_keep_each_trace_link_on_one_line(
+    page: Any, launch_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    # The trace cell may wrap (the copy button below the link), but the short id itself
+    # must not break at its ellipsis into 'baa46207…' over '5900'.
+    server = launch_server("dev", steps=write_steps(tmp_path / "steps", STEPS))
+    httpx.post(
+        f"{server.url}/_stepline/emit", json={"topic": "job.run", "data": {}}
+    ).raise_for_status()
+    page.goto(f"{server.url}/workbench#/flows/default")
+    page.locator("g.node[data-step]").first.click()
+    expect(page.locator("table.runs tbody tr").first).to_be_visible()
+    assert page.evaluate(CUT_STEPS, "table.runs td .trace-ref a") == []
+    assert page.evaluate(RUNS_PAST_PANE) <= 0.5, page.evaluate(RUNS_PAST_PANE)
+
+
+# Every step cell of the table whose text does not sit on one line (a name cut mid-word).
+CUT_STEPS = """(selector) => [...document.querySelectorAll(selector)].filter((td) => {
+  const range = document.createRange();
+  range.selectNodeContents(td);
+  return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size > 1;
+}).map((td) => td.textContent)"""
+
+NORMAL = {
+    "normal_step.py": """
+        config = {"type": "event", "name": "GmailProcessEmail", "subscribes": ["mail.new"],
+                  "emits": [], "retries": 1}
+
+        async def handler(data, ctx):
+            raise RuntimeError("Gmail is not connected (.stepline/gmail-token.json does not "
+                               "exist): run `stepline gmail connect` " * 3)
+    """,
+}
+
+
+def test_a_normal_step_name_stays_whole_beside_long_fields_in_logs(
+    page: Any, launch_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    # Breaking step cells anywhere (for a name of one 77-character word) let the table's
+    # layout give a wide Fields column the room, cutting an ordinary name as 'GmailProc|essEmail'.
+    server = launch_server("dev", steps=write_steps(tmp_path / "steps", NORMAL))
+    httpx.post(
+        f"{server.url}/_stepline/emit", json={"topic": "mail.new", "data": {}}
+    ).raise_for_status()
+    page.goto(f"{server.url}/workbench#/logs")
+    expect(page.locator("table.logs tbody tr", has_text="gmail connect").first).to_be_visible()
+    assert page.evaluate(CUT_STEPS, "table.logs td.step") == []
+    page.goto(f"{server.url}/workbench#/traces")
+    expect(page.locator("table.traces tbody tr", has_text="failed").first).to_be_visible()
+    assert page.evaluate(CUT_STEPS, "table.traces td:is(.step, .steps)") == []
