@@ -42,6 +42,15 @@ OVERFLOW = """() => {
 }"""
 
 
+def served_with_one_event(
+    launch_server: Callable[..., Server], tmp_path: Path, steps: dict[str, str], topic: str
+) -> Server:
+    """A `stepline dev` server of `steps` that has been sent one event of `topic`."""
+    server = launch_server("dev", steps=write_steps(tmp_path / "steps", steps))
+    httpx.post(f"{server.url}/_stepline/emit", json={"topic": topic, "data": {}}).raise_for_status()
+    return server
+
+
 def test_a_long_step_name_keeps_the_queue_columns_visible(
     page: Any, launch_server: Callable[..., Server], tmp_path: Path
 ) -> None:
@@ -63,10 +72,7 @@ def test_a_long_step_name_keeps_the_queue_columns_visible(
 def test_a_long_step_name_and_error_keep_traces_and_logs_in_their_pane(
     page: Any, launch_server: Callable[..., Server], tmp_path: Path
 ) -> None:
-    server = launch_server("dev", steps=write_steps(tmp_path / "steps", STEPS))
-    httpx.post(
-        f"{server.url}/_stepline/emit", json={"topic": "job.run", "data": {}}
-    ).raise_for_status()
+    server = served_with_one_event(launch_server, tmp_path, STEPS, "job.run")
     page.goto(f"{server.url}/workbench#/traces")
     expect(page.locator("table.traces tbody tr", has_text="failed").first).to_be_visible()
     assert all(extra <= 0 for extra in page.evaluate(TABLES)), page.evaluate(TABLES)
@@ -94,10 +100,7 @@ def test_runs_of_another_day_keep_the_trace_column_in_the_step_pane(
 ) -> None:
     # A run of an earlier day shows its date ("2026-12-01 23:43:10.806"), which made the
     # table too wide for the 340 px pane at 1440x900 and hid the Trace column.
-    server = launch_server("dev", steps=write_steps(tmp_path / "steps", STEPS))
-    httpx.post(
-        f"{server.url}/_stepline/emit", json={"topic": "job.run", "data": {}}
-    ).raise_for_status()
+    server = served_with_one_event(launch_server, tmp_path, STEPS, "job.run")
     page.clock.set_fixed_time(time.time() + 3 * 24 * 3600)  # the browser lives 3 days later
     page.goto(f"{server.url}/workbench#/flows/default")
     page.locator("g.node[data-step]").first.click()
@@ -113,10 +116,7 @@ def test_runs_of_today_keep_each_trace_link_on_one_line(
 ) -> None:
     # The trace cell may wrap (the copy button below the link), but the short id itself
     # must not break at its ellipsis into 'baa46207…' over '5900'.
-    server = launch_server("dev", steps=write_steps(tmp_path / "steps", STEPS))
-    httpx.post(
-        f"{server.url}/_stepline/emit", json={"topic": "job.run", "data": {}}
-    ).raise_for_status()
+    server = served_with_one_event(launch_server, tmp_path, STEPS, "job.run")
     page.goto(f"{server.url}/workbench#/flows/default")
     page.locator("g.node[data-step]").first.click()
     expect(page.locator("table.runs tbody tr").first).to_be_visible()
@@ -148,10 +148,7 @@ def test_a_normal_step_name_stays_whole_beside_long_fields_in_logs(
 ) -> None:
     # Breaking step cells anywhere (for a name of one 77-character word) let the table's
     # layout give a wide Fields column the room, cutting an ordinary name as 'GmailProc|essEmail'.
-    server = launch_server("dev", steps=write_steps(tmp_path / "steps", NORMAL))
-    httpx.post(
-        f"{server.url}/_stepline/emit", json={"topic": "mail.new", "data": {}}
-    ).raise_for_status()
+    server = served_with_one_event(launch_server, tmp_path, NORMAL, "mail.new")
     page.goto(f"{server.url}/workbench#/logs")
     expect(page.locator("table.logs tbody tr", has_text="gmail connect").first).to_be_visible()
     assert page.evaluate(CUT_STEPS, "table.logs td.step") == []
