@@ -250,6 +250,19 @@ def test_steps_prints_problems_on_stderr(tmp_path, monkeypatch):
     assert "Flaky" in result.stdout
 
 
+def help_text(args: list[str], columns: int) -> str:
+    """`stepline ARGS --help` as a terminal of `columns` shows it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "app", *args, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": str(columns)},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "shows"),
     [
@@ -264,18 +277,11 @@ def test_steps_prints_problems_on_stderr(tmp_path, monkeypatch):
     ],
 )
 def test_help_shows_names_not_python_types(args, shows):
-    done = subprocess.run(
-        [sys.executable, "-m", "app", *args, "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "120"},
-    )
-    assert done.returncode == 0, done.stderr
+    shown = help_text(args, 120)
     for text in shows:
-        assert text in done.stdout, done.stdout
+        assert text in shown, shown
     for placeholder in ("<bool>", "<str>", "<int>", "<float>", "list[Path]", "{"):
-        assert placeholder not in done.stdout.replace("'{\"n\": 1}'", ""), done.stdout
+        assert placeholder not in shown.replace("'{\"n\": 1}'", ""), shown
 
 
 @pytest.mark.parametrize(
@@ -289,15 +295,8 @@ def test_help_shows_names_not_python_types(args, shows):
 def test_help_paragraphs_wrap_to_the_terminal_not_to_the_docstring(args, sentence):
     # A docstring wrapped at 95 columns printed ragged: its own line breaks were kept, so on a
     # wide terminal a sentence still broke where the source did.
-    done = subprocess.run(
-        [sys.executable, "-m", "app", *args, "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    assert done.returncode == 0, done.stderr
-    assert any(sentence in line for line in done.stdout.splitlines()), done.stdout
+    shown = help_text(args, 200)
+    assert any(sentence in line for line in shown.splitlines()), shown
 
 
 @pytest.mark.parametrize("command", [["dev"], ["worker"], ["steps"]])
