@@ -150,16 +150,18 @@ async def test_a_non_finite_response_is_a_handler_error_that_says_so(tmp_path):
         assert escaped.status_code == 200 and escaped.json() == {"text": "a\ud800b"}
 
 
-async def test_replay_takes_only_ascii_row_ids(tmp_path):
-    failing = {
-        "fail_step.py": """
+FAILING = {
+    "fail_step.py": """
         config = {"type": "event", "name": "Fail", "subscribes": ["x"], "retries": 1}
 
         async def handler(data, ctx):
             raise RuntimeError("always")
     """
-    }
-    async with Harness([write_steps(tmp_path / "s", failing)]) as app:
+}
+
+
+async def test_replay_takes_only_ascii_row_ids(tmp_path):
+    async with Harness([write_steps(tmp_path / "s", FAILING)]) as app:
         for i in range(3):
             await app.emit("x", {"i": i})
         await app.drain()
@@ -175,15 +177,7 @@ async def test_replay_takes_only_ascii_row_ids(tmp_path):
 async def test_replay_takes_more_ids_than_sqlite_takes_parameters(make_app):
     # A dead-letter list of a big outage, replayed by id: with one parameter an id, past
     # SQLite's bound on parameters the replay failed with "too many SQL variables" (a 500).
-    failing = {
-        "fail_step.py": """
-        config = {"type": "event", "name": "Fail", "subscribes": ["x"], "retries": 1}
-
-        async def handler(data, ctx):
-            raise RuntimeError("always")
-    """
-    }
-    async with make_app(failing) as app:
+    async with make_app(FAILING) as app:
         for i in range(2):
             await app.emit("x", {"i": i})
         await app.drain()

@@ -61,19 +61,24 @@ def test_help_paragraphs_wrap_to_the_terminal_not_to_the_docstring(args, sentenc
     assert any(sentence in line for line in shown.splitlines()), shown
 
 
+def stepline_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`stepline ARGS` run in `project` (its .env read there), none of the caller's STEPLINE_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPLINE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=project,
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+
+
 @pytest.mark.parametrize("command", [["dev"], ["worker"], ["steps"]])
 def test_an_unknown_log_level_is_a_one_line_error(tmp_path, command):
     (tmp_path / "steps").mkdir()
     (tmp_path / ".env").write_text("STEPLINE_LOG_LEVEL=LOUD\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPLINE_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "app", *command],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-    )
+    done = stepline_in(tmp_path, *command)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     [line] = done.stderr.strip().splitlines()
@@ -84,19 +89,11 @@ def test_an_unknown_log_level_is_a_one_line_error(tmp_path, command):
 def test_a_port_in_use_is_a_one_line_error_naming_it_and_the_fix(tmp_path, command):
 
     (tmp_path / "steps").mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPLINE_")}
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [sys.executable, "-m", "app", command, "--host", "127.0.0.1", "--port", str(port)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=tmp_path,
-            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-        )
+        done = stepline_in(tmp_path, command, "--host", "127.0.0.1", "--port", str(port))
     assert done.returncode == 1, done.stdout + done.stderr
     [line] = done.stderr.strip().splitlines()
     assert f"port {port} on 127.0.0.1 is in use" in line and "--port or STEPLINE_PORT" in line
